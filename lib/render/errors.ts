@@ -1,0 +1,64 @@
+/**
+ * Stable error codes. They are part of the product contract (manifest `error.code`,
+ * log field `code`, metric dimension), so never rename one.
+ */
+export const DOCUMENT_ERROR_CODES = [
+  /** The file is not a PDF at all (no header, or no PDF objects in it). */
+  'NOT_PDF',
+  /** Zero bytes. */
+  'EMPTY',
+  /** A PDF damaged beyond repair, or one that uses a feature MuPDF cannot read. */
+  'CORRUPT',
+  /** Needs a password to open. */
+  'ENCRYPTED',
+  /** A readable PDF whose page tree holds no pages. */
+  'NO_PAGES',
+  /** The renderer crashed while opening the document (WebAssembly abort, out of memory). */
+  'RENDERER_CRASHED',
+] as const;
+export type DocumentErrorCode = (typeof DOCUMENT_ERROR_CODES)[number];
+
+export const PAGE_ERROR_CODES = [
+  /** MuPDF threw while loading, drawing or encoding the page. */
+  'PAGE_RENDER_FAILED',
+  /** Even at 1 dpi the page exceeds the pixel budget. */
+  'PAGE_TOO_LARGE',
+  /** The renderer crashed on this page; the document went on in a fresh worker. */
+  'PAGE_CRASHED',
+  /** The page took longer than the per-page time limit. */
+  'PAGE_TIMEOUT',
+] as const;
+export type PageErrorCode = (typeof PAGE_ERROR_CODES)[number];
+
+/** Failures of the job itself rather than of its input: worth a retry. */
+export const JOB_ERROR_CODES = ['ABORTED', 'WORKER_FAILED'] as const;
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+export type RenderErrorCode = DocumentErrorCode | JobErrorCode;
+
+/** A whole-document or whole-job failure raised by the render core. */
+export class RenderError extends Error {
+  override readonly name = 'RenderError';
+  constructor(
+    readonly code: RenderErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** Permanent: retrying the same input gives the same answer. */
+  get permanent(): boolean {
+    return (DOCUMENT_ERROR_CODES as readonly string[]).includes(this.code);
+  }
+}
+
+export interface PageError {
+  code: PageErrorCode;
+  message: string;
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

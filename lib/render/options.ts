@@ -1,0 +1,161 @@
+export type ImageFormat = 'png' | 'jpeg';
+
+/** What the output looks like. These, and only these, feed the manifest's optionsHash. */
+export interface OutputOptions {
+  format: ImageFormat;
+  /** Requested resolution, 1..1200. */
+  dpi: number;
+  /** 1..100, used for JPEG only. */
+  jpegQuality: number;
+  /** Largest output image in pixels; a page above it is rendered at the DPI that fits. */
+  maxPagePixels: number;
+  /** Render at most this many pages from the start of the document; 0 = no limit. */
+  maxPages: number;
+}
+
+/** A 1-based inclusive page range; `to` undefined means "to the last page". */
+export interface PageRange {
+  from: number;
+  to?: number;
+}
+
+export interface RenderOptions extends OutputOptions {
+  /** Which pages to render; undefined = all. */
+  pages?: PageRange[];
+  /** A page that takes longer than this is failed with PAGE_TIMEOUT; 0 = no limit. */
+  pageTimeoutMs?: number;
+}
+
+export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
+  format: 'png',
+  dpi: 150,
+  jpegQuality: 85,
+  maxPagePixels: 40_000_000,
+  maxPages: 0,
+};
+
+export const LIMITS = {
+  dpi: { min: 1, max: 1200 },
+  jpegQuality: { min: 1, max: 100 },
+  /** 2^31 pixels would overflow MuPDF's int pixmap sizes long before memory runs out. */
+  maxPagePixels: { min: 1, max: 2_000_000_000 },
+  maxPages: { min: 0, max: 1_000_000 },
+} as const;
+
+export function contentTypeOf(format: ImageFormat): string {
+  return format === 'png' ? 'image/png' : 'image/jpeg';
+}
+
+export function extensionOf(format: ImageFormat): string {
+  return format === 'png' ? 'png' : 'jpg';
+}
+
+/** Parses "1-3,7,10-" into ranges. Throws with a message that quotes the bad part. */
+export function parsePageSelection(text: string): PageRange[] {
+  const ranges: PageRange[] = [];
+  for (const rawPart of text.split(',')) {
+    const part = rawPart.trim();
+    const match = /^(\d+)(?:\s*(-)\s*(\d*))?$/.exec(part);
+    if (!match) throw new Error(`invalid page selection "${part}" in "${text}": use forms like 1-3,7,10-`);
+    const from = Number(match[1]);
+    const to = match[2] === undefined ? from : match[3] ? Number(match[3]) : undefined;
+    if (from < 1 || (to !== undefined && to < from)) {
+      throw new Error(`invalid page range "${part}" in "${text}": pages start at 1 and ranges go upwards`);
+    }
+    ranges.push(to === undefined ? { from } : { from, to });
+  }
+  return ranges;
+}
+
+/**
+ * The page numbers (1-based, ascending, unique) to render in a document of `pageCount` pages,
+ * honouring the selection and maxPages.
+ */
+export function selectPages(pageCount: number, options: Pick<RenderOptions, 'pages' | 'maxPages'>): number[] {
+  const last = options.maxPages > 0 ? Math.min(pageCount, options.maxPages) : pageCount;
+  const ranges = options.pages ?? [{ from: 1 }];
+  const chosen = new Set<number>();
+  for (const range of ranges) {
+    const to = Math.min(range.to ?? last, last);
+    for (let n = range.from; n <= to; n++) chosen.add(n);
+  }
+  return [...chosen].sort((a, b) => a - b);
+}
+
+export interface PageGeometry {
+  /** Effective DPI: the requested one, or lower when the page would exceed the pixel budget. */
+  dpi: number;
+  width: number;
+  height: number;
+}
+
+/** A page box in points: [x0, y0, x1, y1], as MuPDF's Page.getBounds() returns it (rotation applied). */
+export type PageBox = [number, number, number, number];
+
+/**
+ * Pixel size of `box` at `dpi`, lowered to the largest whole DPI whose image fits
+ * `maxPagePixels`. Returns null when even 1 dpi does not fit. Sizes follow MuPDF's own
+ * rounding of a transformed box (fz_round_rect), so they equal the pixmap MuPDF allocates.
+ */
+export function fitPage(box: PageBox, dpi: number, maxPagePixels: number): PageGeometry | null {
+  const size = (d: number): PageGeometry => {
+    const s = d / 72;
+    return {
+      dpi: d,
+      width: Math.max(1, Math.ceil(box[2] * s - 0.001) - Math.floor(box[0] * s + 0.001)),
+      height: Math.max(1, Math.ceil(box[3] * s - 0.001) - Math.floor(box[1] * s + 0.001)),
+    };
+  };
+  let geometry = size(dpi);
+  if (geometry.width * geometry.height <= maxPagePixels) return geometry;
+  // Pixel count scales with dpi squared: start from the analytic answer and step down past rounding.
+  for (let d = Math.floor(dpi * Math.sqrt(maxPagePixels / (geometry.width * geometry.height))); d >= 1; d--) {
+    geometry = size(d);
+    if (geometry.width * geometry.height <= maxPagePixels) return geometry;
+  }
+  return null;
+}
+
+/** A setting from outside (env var, CLI flag), named as the user wrote it. */
+export class InvalidSettingError extends Error {
+  override readonly name = 'InvalidSettingError';
+}
+
+/** Parses a whole number in [min, max]; the error names the setting, the value and what is allowed. */
+export function parseIntSetting(name: string, value: string, min: number, max: number): number {
+  const trimmed = value.trim();
+  const n = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function parseFormatSetting(name: string, value: string): ImageFormat {
+  const v = value.trim().toLowerCase();
+  if (v === 'png') return 'png';
+  if (v === 'jpeg' || v === 'jpg') return 'jpeg';
+  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png" or "jpeg"`);
+}
+
+/**
+ * Output options from raw strings, each named as the user knows it (FORMAT or --format);
+ * a missing value takes its default.
+ */
+export function parseOutputOptions(
+  raw: Partial<Record<keyof OutputOptions, string>>,
+  names: Record<keyof OutputOptions, string>,
+): OutputOptions {
+  const d = DEFAULT_OUTPUT_OPTIONS;
+  const int = (field: 'dpi' | 'jpegQuality' | 'maxPagePixels' | 'maxPages') => {
+    const value = raw[field];
+    return value === undefined || value === '' ? d[field] : parseIntSetting(names[field], value, LIMITS[field].min, LIMITS[field].max);
+  };
+  return {
+    format: raw.format === undefined || raw.format === '' ? d.format : parseFormatSetting(names.format, raw.format),
+    dpi: int('dpi'),
+    jpegQuality: int('jpegQuality'),
+    maxPagePixels: int('maxPagePixels'),
+    maxPages: int('maxPages'),
+  };
+}
