@@ -1,0 +1,6 @@
+/** S3 ObjectCreated -> page images + manifest.json. The logic is in lib/; this is the Lambda entry. */
+import { loadConfig } from '../../lib/config.js';
+import { createRenderHandler } from '../../lib/render-handler.js';
+
+// Validated once per container: a bad setting fails the cold start with a message naming it.
+export const handler = createRenderHandler(loadConfig());

@@ -1,0 +1,108 @@
+/**
+ * The render function's handler, built from a validated configuration. Each record is handled
+ * on its own; permanent document errors are recorded in manifests; transient errors are
+ * collected and rethrown once every record has had its turn, so Lambda retries the event.
+ */
+import type { Context, S3Event } from 'aws-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from './config.js';
+import { countFailure, logger, metrics } from './observability.js';
+import { errorMessage } from './render/errors.js';
+import { createS3Client } from './s3/client.js';
+import { decodeEventKey } from './s3/layout.js';
+import { OutOfTimeError, renderObject, type RenderObjectOutcome } from './s3/render-object.js';
+
+export interface RecordResult {
+  bucket: string;
+  key: string;
+  outcome: RenderObjectOutcome['kind'] | 'error';
+  status?: string;
+  reason?: string;
+}
+
+export interface RenderHandlerResult {
+  records: RecordResult[];
+}
+
+export type RenderHandler = (event: S3Event, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<RenderHandlerResult>;
+
+interface ParsedRecord {
+  bucket: string;
+  key: string;
+  versionId?: string;
+}
+
+/** The S3 event, checked at the edge: a malformed record is reported, not crashed on. */
+function parseRecords(event: unknown): { records: ParsedRecord[]; rejected: string[] } {
+  const records: ParsedRecord[] = [];
+  const rejected: string[] = [];
+  const list = (event as { Records?: unknown })?.Records;
+  if (!Array.isArray(list)) {
+    rejected.push('the event has no Records array (not an S3 event notification)');
+    return { records, rejected };
+  }
+  list.forEach((record: unknown, index) => {
+    const r = record as { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; versionId?: unknown } } };
+    if (typeof r?.eventName === 'string' && !r.eventName.startsWith('ObjectCreated')) {
+      rejected.push(`record ${index}: ${r.eventName} is not an ObjectCreated event`);
+      return;
+    }
+    const bucket = r?.s3?.bucket?.name;
+    const key = r?.s3?.object?.key;
+    const versionId = r?.s3?.object?.versionId;
+    if (typeof bucket !== 'string' || typeof key !== 'string' || bucket === '' || key === '') {
+      rejected.push(`record ${index}: missing s3.bucket.name or s3.object.key`);
+      return;
+    }
+    let decoded: string;
+    try {
+      decoded = decodeEventKey(key);
+    } catch {
+      rejected.push(`record ${index}: key ${JSON.stringify(key)} is not valid URL encoding`);
+      return;
+    }
+    records.push({ bucket, key: decoded, ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}) });
+  });
+  return { records, rejected };
+}
+
+export function createRenderHandler(config: Config, s3: S3Client = createS3Client(config)): RenderHandler {
+  return async (event, context) => {
+    if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
+    const { records, rejected } = parseRecords(event);
+    for (const reason of rejected) logger.warn('record ignored', { reason });
+    const results: RecordResult[] = [];
+    const transient: string[] = [];
+    try {
+      for (const record of records) {
+        const { bucket, key } = record;
+        try {
+          const outcome = await renderObject(record, {
+            s3,
+            config,
+            ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
+          });
+          if (outcome.kind === 'ignored') logger.info('record ignored', { bucket, key, reason: outcome.reason });
+          if (outcome.kind === 'up-to-date') logger.info('already rendered with these options; skipped', { bucket, key });
+          results.push({
+            bucket,
+            key,
+            outcome: outcome.kind,
+            ...(outcome.kind === 'rendered' ? { status: outcome.manifest.status } : {}),
+            ...(outcome.kind === 'ignored' || outcome.kind === 'superseded' ? { reason: outcome.reason } : {}),
+          });
+        } catch (err) {
+          const code = err instanceof OutOfTimeError ? 'OUT_OF_TIME' : ((err as { code?: string; name?: string }).code ?? (err as Error).name ?? 'ERROR');
+          logger.error('record failed; the event will be retried', { bucket, key, code, error: errorMessage(err) });
+          countFailure(code, 'transient');
+          results.push({ bucket, key, outcome: 'error', reason: errorMessage(err) });
+          transient.push(`${bucket}/${key}: ${errorMessage(err)}`);
+        }
+      }
+    } finally {
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    }
+    if (transient.length > 0) throw new Error(`${transient.length} of ${records.length} records failed transiently: ${transient.join('; ')}`);
+    return { records: results };
+  };
+}
