@@ -24,7 +24,13 @@ export interface RenderHandlerResult {
   records: RecordResult[];
 }
 
-export type RenderHandler = (event: S3Event, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<RenderHandlerResult>;
+/**
+ * An S3 event, optionally marked by the reprocess function to render even what is up to date.
+ * S3 itself never sets `forceRender`.
+ */
+export type RenderEvent = S3Event & { forceRender?: boolean };
+
+export type RenderHandler = (event: RenderEvent, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<RenderHandlerResult>;
 
 interface ParsedRecord {
   bucket: string;
@@ -70,6 +76,7 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
   return async (event, context) => {
     if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
     const { records, rejected } = parseRecords(event);
+    const force = (event as { forceRender?: unknown }).forceRender === true;
     for (const reason of rejected) logger.warn('record ignored', { reason });
     const results: RecordResult[] = [];
     const transient: string[] = [];
@@ -80,6 +87,7 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
           const outcome = await renderObject(record, {
             s3,
             config,
+            force,
             ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
           });
           if (outcome.kind === 'ignored') logger.info('record ignored', { bucket, key, reason: outcome.reason });

@@ -43,6 +43,8 @@ export interface RenderObjectDeps {
   /** Lambda's context.getRemainingTimeInMillis. */
   timeLeftMs?: () => number;
   signal?: AbortSignal;
+  /** Render even when the manifest says it is up to date (a forced reprocess). */
+  force?: boolean;
 }
 
 /** Thrown after a `partial` manifest was written because time ran out: a retry resumes. */
@@ -93,7 +95,7 @@ export async function renderObject(request: RenderObjectRequest, deps: RenderObj
   const size = head.ContentLength ?? 0;
 
   const previous = await readManifest(s3, out);
-  if (previous && isUpToDate(previous, etag, config.output)) return { kind: 'up-to-date', manifestKey };
+  if (previous && !deps.force && isUpToDate(previous, etag, config.output)) return { kind: 'up-to-date', manifestKey };
   const resume =
     previous?.status === 'partial' && previous.nextPage && previous.source.etag === etag && previous.optionsHash === optionsHash(config.output)
       ? previous
@@ -154,9 +156,10 @@ export async function renderObject(request: RenderObjectRequest, deps: RenderObj
       },
     });
 
-    // Someone replaced the object while we rendered: their event renders the new bytes, and our
-    // manifest must not claim pages that theirs may be overwriting.
-    const current = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(request.versionId ? { VersionId: request.versionId } : {}) })).catch((err: unknown) => {
+    // The key now holds other bytes (overwritten while we rendered, or a late event for an old
+    // version): the newer object's own event renders it, and our manifest must not claim the
+    // output prefix, whose pages that render may be overwriting.
+    const current = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
     });
