@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../lib/config.js';
+import { DEFAULT_OUTPUT_OPTIONS } from '../lib/render/options.js';
+import { decodeEventKey, encodeEventKey, outputLocation, skipReason } from '../lib/s3/layout.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    expect(loadConfig({})).toEqual({
+      inputPrefix: 'incoming/',
+      outputPrefix: 'rendered/',
+      output: DEFAULT_OUTPUT_OPTIONS,
+      uploadConcurrency: 4,
+      pageTimeoutMs: 0,
+    });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, maxPagePixels: 40_000_000, maxPages: 0 });
+  });
+
+  it.each([
+    [{ DPI: '0' }, /^DPI="0" is invalid: expected a whole number from 1 to 1200$/],
+    [{ DPI: '1201' }, /^DPI="1201" is invalid/],
+    [{ DPI: '150dpi' }, /^DPI="150dpi" is invalid/],
+    [{ DPI: '72.5' }, /^DPI="72.5" is invalid/],
+    [{ JPEG_QUALITY: '101' }, /^JPEG_QUALITY="101" is invalid: expected a whole number from 1 to 100$/],
+    [{ FORMAT: 'gif' }, /^FORMAT="gif" is invalid: expected "png" or "jpeg"$/],
+    [{ MAX_PAGE_PIXELS: '-5' }, /^MAX_PAGE_PIXELS="-5" is invalid/],
+    [{ MAX_PAGES: 'all' }, /^MAX_PAGES="all" is invalid/],
+    [{ INPUT_PREFIX: 'incoming' }, /^INPUT_PREFIX="incoming" is invalid: a prefix must end with "\/"/],
+    [{ OUTPUT_PREFIX: '/out/' }, /^OUTPUT_PREFIX="\/out\/" is invalid/],
+    [{ OUTPUT_BUCKET: 'Not_A_Bucket' }, /^OUTPUT_BUCKET="Not_A_Bucket" is invalid/],
+    [{ S3_ENDPOINT: 'localhost:9000' }, /^S3_ENDPOINT="localhost:9000" is invalid/],
+    [{ INPUT_PREFIX: 'pdfs/', OUTPUT_PREFIX: 'pdfs/images/' }, /^OUTPUT_PREFIX="pdfs\/images\/" overlaps INPUT_PREFIX="pdfs\/" in the same bucket/],
+    [{ INPUT_PREFIX: 'pdfs/in/', OUTPUT_PREFIX: 'pdfs/' }, /overlaps INPUT_PREFIX/],
+    [{ INPUT_PREFIX: 'x/', OUTPUT_PREFIX: 'x/' }, /overlaps INPUT_PREFIX/],
+  ])('refuses %j with one message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('allows overlapping prefixes when outputs go to another bucket', () => {
+    expect(loadConfig({ INPUT_PREFIX: 'x/', OUTPUT_PREFIX: 'x/', OUTPUT_BUCKET: 'images-bucket' }).outputBucket).toBe('images-bucket');
+  });
+
+  it('accepts jpg as jpeg and trims whitespace', () => {
+    expect(loadConfig({ FORMAT: ' JPG ', DPI: ' 300 ' }).output).toMatchObject({ format: 'jpeg', dpi: 300 });
+  });
+
+  it('stops the function at cold start on a bad value, naming it', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', "await import('./functions/render-pdf/handler.ts')"], {
+      env: { ...process.env, DPI: 'high' },
+      encoding: 'utf8',
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('DPI="high" is invalid: expected a whole number from 1 to 1200');
+  });
+});
+
+describe('S3 layout', () => {
+  it('decodes event keys the way S3 encodes them', () => {
+    expect(decodeEventKey('incoming/a+b%2Bc/%C3%BC.pdf')).toBe('incoming/a b+c/ü.pdf');
+    for (const key of ['incoming/a b+c/ü.pdf', 'incoming/100% (final).pdf', 'incoming/ä/ö/報告 v2.PDF']) {
+      expect(decodeEventKey(encodeEventKey(key))).toBe(key);
+    }
+  });
+
+  it('renders only .pdf keys under the input prefix', () => {
+    const config = loadConfig({});
+    expect(skipReason('incoming/a.pdf', config)).toBeNull();
+    expect(skipReason('incoming/deep/A.PDF', config)).toBeNull();
+    expect(skipReason('rendered/a.pdf/page-0001.png', config)).toMatch(/outside INPUT_PREFIX/);
+    expect(skipReason('incomingx/a.pdf', config)).toMatch(/outside INPUT_PREFIX/);
+    expect(skipReason('incoming/a.pdf.png', config)).toBe('not a .pdf key');
+  });
+
+  it('maps a source key to its output prefix', () => {
+    expect(outputLocation('b', 'incoming/reports/q3.pdf', loadConfig({}))).toEqual({ bucket: 'b', prefix: 'rendered/reports/q3.pdf/' });
+    expect(outputLocation('b', 'incoming/q3.pdf', loadConfig({ OUTPUT_BUCKET: 'out-bucket' }))).toEqual({ bucket: 'out-bucket', prefix: 'rendered/q3.pdf/' });
+  });
+});
