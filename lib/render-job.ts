@@ -4,7 +4,7 @@
  */
 import { RenderError } from './render/errors.js';
 import { extensionOf, type OutputOptions, type RenderOptions } from './render/options.js';
-import { startRender, type RenderedPage, type RenderStats } from './render/render.js';
+import { PageFailedError, startRender, type RenderedPage, type RenderStats } from './render/render.js';
 import {
   isPageFailure,
   optionsHash,
@@ -36,7 +36,7 @@ export interface RenderJobInput {
   reserveMs?: number;
   signal?: AbortSignal;
   onLog?: (level: 'warning' | 'error', message: string) => void;
-  onPage?: (page: ManifestPage | ManifestPageFailure, timing?: { renderMs: number; encodeMs: number }) => void;
+  onPage?: (page: ManifestPage | ManifestPageFailure, timing?: { renderMs: number }) => void;
 }
 
 export interface RenderJobResult {
@@ -71,12 +71,15 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const kept = resumeFrom ? (input.resume?.pages ?? []).filter((p) => p.number < resumeFrom) : [];
   const pages: (ManifestPage | ManifestPageFailure)[] = [...kept];
 
+  // Stops the worker when storing fails: nobody reads the page bodies any more.
+  const stop = new AbortController();
+  const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
   let job;
   try {
     job = await startRender(
       input.filePath,
       { ...input.options, ...(resumeFrom ? { pages: [{ from: resumeFrom }] } : {}) },
-      { ...(input.signal ? { signal: input.signal } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
+      { signal, ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {
@@ -99,48 +102,61 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const inFlight = new Set<Promise<void>>();
   let storeError: unknown;
   let slowestPageMs = 0;
+  let lastPageAt = performance.now();
   let nextPage: number | undefined;
   const reserveMs = input.reserveMs ?? 0;
+  const recordFailure = (failure: ManifestPageFailure): void => {
+    pages.push(failure);
+    input.onPage?.(failure);
+  };
+
+  /** Stores one page while the worker goes on; a page that fails midway is recorded as failed. */
+  const store = async (page: RenderedPage): Promise<void> => {
+    try {
+      const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
+      const { bytes, renderMs } = await page.finished;
+      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType };
+      pages.push(entry);
+      if (page.warning) warnings.push(page.warning);
+      input.onPage?.(entry, { renderMs });
+    } catch (err) {
+      const pageFailure = await page.finished.then(
+        () => undefined,
+        (failed: unknown) => (failed instanceof PageFailedError ? failed : undefined),
+      );
+      if (pageFailure) {
+        recordFailure({ number: page.pageNumber, error: pageFailure.pageError });
+      } else {
+        storeError ??= err;
+        stop.abort(err);
+      }
+    }
+  };
 
   try {
     for await (const result of job) {
       if (!result.ok) {
-        const failure: ManifestPageFailure = { number: result.pageNumber, error: result.error };
-        pages.push(failure);
-        input.onPage?.(failure);
+        recordFailure({ number: result.pageNumber, error: result.error });
       } else {
-        const page = result;
-        slowestPageMs = Math.max(slowestPageMs, page.renderMs + page.encodeMs);
         while (inFlight.size >= concurrency) await Promise.race(inFlight);
         if (storeError) break;
-        const stored = input.sink.putPage(page, pageFileName(page.pageNumber, extension)).then(
-          (key) => {
-            const entry: ManifestPage = {
-              number: page.pageNumber,
-              key,
-              width: page.width,
-              height: page.height,
-              dpi: page.dpi,
-              bytes: page.bytes.byteLength,
-              contentType: page.contentType,
-            };
-            pages.push(entry);
-            input.onPage?.(entry, { renderMs: page.renderMs, encodeMs: page.encodeMs });
-          },
-          (err: unknown) => {
-            storeError ??= err;
-          },
-        );
-        const tracked = stored.finally(() => inFlight.delete(tracked));
+        const tracked: Promise<void> = store(result).finally(() => inFlight.delete(tracked));
         inFlight.add(tracked);
       }
-      if (storeError) break;
+      const now = performance.now();
+      slowestPageMs = Math.max(slowestPageMs, now - lastPageAt);
+      lastPageAt = now;
       const after = job.pageNumbers.find((n) => n > result.pageNumber);
       if (after !== undefined && input.timeLeftMs && input.timeLeftMs() < reserveMs + 2 * slowestPageMs) {
+        // Out of time: let the page that began finish and be stored, then stop.
+        await Promise.all(inFlight);
         nextPage = after;
         break;
       }
     }
+  } catch (err) {
+    // A failed upload stopped the worker; report the upload's error, not the abort.
+    if (!storeError) throw err;
   } finally {
     await job.close();
     await Promise.all(inFlight);

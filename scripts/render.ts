@@ -5,8 +5,9 @@
  * Exit code: 0 complete, 2 permanent document failure (failed manifest written), 1 anything else.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPageFailure, type Manifest } from '../lib/manifest.js';
@@ -23,7 +24,7 @@ async function md5File(path: string): Promise<string> {
 }
 
 /** Writes to a temporary name and renames, so a reader never sees half a file. */
-async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+async function writeFileAtomic(path: string, data: string): Promise<void> {
   const partial = `${path}.partial`;
   await writeFile(partial, data);
   await rename(partial, path);
@@ -69,7 +70,14 @@ async function main(argv: string[]): Promise<number> {
   const sink: PageSink = {
     async putPage(page, fileName) {
       const path = join(outDir, fileName);
-      await writeFileAtomic(path, page.bytes);
+      const partial = `${path}.partial`;
+      try {
+        await pipeline(page.body, createWriteStream(partial));
+      } catch (err) {
+        await rm(partial, { force: true });
+        throw err;
+      }
+      await rename(partial, path);
       return path;
     },
   };
@@ -80,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     sink,
     onPage: (page, timing) => {
       if (isPageFailure(page)) console.error(`page ${page.number}: FAILED ${page.error.code}: ${page.error.message}`);
-      else console.error(`page ${page.number}: ${page.width}x${page.height} @ ${page.dpi} dpi, ${page.bytes} bytes, ${timing ? Math.round(timing.renderMs + timing.encodeMs) : '?'} ms`);
+      else console.error(`page ${page.number}: ${page.width}x${page.height} @ ${page.dpi} dpi, ${page.bytes} bytes, ${timing ? Math.round(timing.renderMs) : '?'} ms`);
     },
   });
   await writeFileAtomic(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

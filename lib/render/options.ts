@@ -24,6 +24,8 @@ export interface RenderOptions extends OutputOptions {
   pages?: PageRange[];
   /** A page that takes longer than this is failed with PAGE_TIMEOUT; 0 = no limit. */
   pageTimeoutMs?: number;
+  /** Largest raw band of a PNG page in bytes (memory per page); a page larger than one band is drawn in bands. */
+  bandBytes?: number;
 }
 
 export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
@@ -92,26 +94,29 @@ export interface PageGeometry {
 /** A page box in points: [x0, y0, x1, y1], as MuPDF's Page.getBounds() returns it (rotation applied). */
 export type PageBox = [number, number, number, number];
 
+/** The pixel rectangle MuPDF allocates for `box` at `dpi` (fz_round_rect of the scaled box). */
+export function pixelRect(box: PageBox, dpi: number): PageBox {
+  const s = dpi / 72;
+  const x0 = Math.floor(box[0] * s + 0.001);
+  const y0 = Math.floor(box[1] * s + 0.001);
+  return [x0, y0, Math.max(x0 + 1, Math.ceil(box[2] * s - 0.001)), Math.max(y0 + 1, Math.ceil(box[3] * s - 0.001))];
+}
+
 /**
  * Pixel size of `box` at `dpi`, lowered to the largest whole DPI whose image fits
- * `maxPagePixels`. Returns null when even 1 dpi does not fit. Sizes follow MuPDF's own
- * rounding of a transformed box (fz_round_rect), so they equal the pixmap MuPDF allocates.
+ * `maxPixels`. Returns null when even 1 dpi does not fit.
  */
-export function fitPage(box: PageBox, dpi: number, maxPagePixels: number): PageGeometry | null {
+export function fitPage(box: PageBox, dpi: number, maxPixels: number): PageGeometry | null {
   const size = (d: number): PageGeometry => {
-    const s = d / 72;
-    return {
-      dpi: d,
-      width: Math.max(1, Math.ceil(box[2] * s - 0.001) - Math.floor(box[0] * s + 0.001)),
-      height: Math.max(1, Math.ceil(box[3] * s - 0.001) - Math.floor(box[1] * s + 0.001)),
-    };
+    const r = pixelRect(box, d);
+    return { dpi: d, width: r[2] - r[0], height: r[3] - r[1] };
   };
   let geometry = size(dpi);
-  if (geometry.width * geometry.height <= maxPagePixels) return geometry;
+  if (geometry.width * geometry.height <= maxPixels) return geometry;
   // Pixel count scales with dpi squared: start from the analytic answer and step down past rounding.
-  for (let d = Math.floor(dpi * Math.sqrt(maxPagePixels / (geometry.width * geometry.height))); d >= 1; d--) {
+  for (let d = Math.floor(dpi * Math.sqrt(maxPixels / (geometry.width * geometry.height))); d >= 1; d--) {
     geometry = size(d);
-    if (geometry.width * geometry.height <= maxPagePixels) return geometry;
+    if (geometry.width * geometry.height <= maxPixels) return geometry;
   }
   return null;
 }

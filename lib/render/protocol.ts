@@ -15,26 +15,29 @@ export interface WorkerInput {
   pages?: PageRange[];
   /** Set when a job resumes in a fresh worker: exactly these pages, selection already applied. */
   pageNumbers?: number[];
-  /** Pages the worker may send before it waits for a credit (backpressure). */
+  /** Bands (or encoded pages) the worker may send before it waits for a credit (backpressure). */
   initialCredits: number;
+  /** Largest raw band, in bytes: the memory a PNG page needs whatever its size. */
+  bandBytes: number;
+  /** Largest full-page pixmap for JPEG, which MuPDF encodes in one piece. */
+  jpegPixmapBytes: number;
 }
 
 export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
   | { type: 'ready' }
   | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[] }
+  /** Before the page is loaded: a crash from here on is this page's. */
   | { type: 'page-start'; pageNumber: number }
-  | {
-      type: 'page';
-      pageNumber: number;
-      width: number;
-      height: number;
-      dpi: number;
-      bytes: Uint8Array;
-      renderMs: number;
-      encodeMs: number;
-      wasmHeapBytes: number;
-    }
+  /** The page's image size is known; its bytes follow as bands. */
+  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; warning?: string }
+  /**
+   * Raw RGB rows (PNG: the main thread encodes them) or, for JPEG, the whole encoded image.
+   * Each band costs one credit.
+   */
+  | { type: 'band'; pageNumber: number; rows: number; pixels: Uint8Array; encoded: boolean }
+  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number }
+  /** Before or after page-begin: the page failed, and the document goes on. */
   | { type: 'page-error'; pageNumber: number; error: PageError; wasmHeapBytes: number }
   | { type: 'done'; wasmHeapBytes: number }
   | { type: 'failed'; code: DocumentErrorCode; message: string }

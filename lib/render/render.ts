@@ -1,17 +1,35 @@
 /**
  * The render core: one document, rendered page by page in a worker thread that owns a fresh
  * MuPDF instance and is always ended afterwards, so WebAssembly memory (which never shrinks)
- * goes back to the OS with it.
+ * goes back to the OS with it. The worker draws; this thread compresses (zlib on the libuv
+ * pool) and streams each page out while the worker draws the next one.
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RenderError, type PageError } from './errors.js';
 import { contentTypeOf, type RenderOptions } from './options.js';
+import { createPngEncoder, type PngEncoder } from './png-encoder.js';
 import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
 import { mupdfWasmModule } from './wasm.js';
+
+/** Why a page that had started streaming did not finish: its body and `finished` fail with it. */
+export class PageFailedError extends Error {
+  override readonly name = 'PageFailedError';
+  constructor(readonly pageError: PageError) {
+    super(`${pageError.code}: ${pageError.message}`);
+  }
+}
+
+export interface PageStats {
+  /** Bytes of the encoded image. */
+  bytes: number;
+  /** From loading the page to its last band drawn. */
+  renderMs: number;
+}
 
 export interface RenderedPage {
   ok: true;
@@ -21,9 +39,12 @@ export interface RenderedPage {
   /** The DPI actually used: lower than requested when the page exceeded the pixel budget. */
   dpi: number;
   contentType: string;
-  bytes: Uint8Array;
-  renderMs: number;
-  encodeMs: number;
+  /** The encoded image as it is produced. Read it: the worker waits for its reader. */
+  body: Readable;
+  /** Resolves when the whole image was produced; rejects with PageFailedError if the page failed midway. */
+  finished: Promise<PageStats>;
+  /** Set when the page was rendered below the requested DPI for a reason worth recording. */
+  warning?: string;
 }
 
 export interface FailedPage {
@@ -57,41 +78,200 @@ export interface RenderControl {
   onLog?: (level: 'warning' | 'error', message: string) => void;
 }
 
-/** Pages rendered ahead of the consumer: one being consumed, one being drawn. */
-const PAGES_AHEAD = 2;
+/** Bands the worker draws ahead of the encoder. */
+const BANDS_AHEAD = 2;
+/** Largest raw band: a 150 dpi Letter page (6 MB) is one band; posters are several. */
+export const BAND_BYTES = 24 * 2 ** 20;
+/** Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). */
+const JPEG_PIXMAP_BYTES = 160 * 2 ** 20;
 /** After this many crashed or timed-out pages the rest of the document is not attempted. */
 const MAX_WORKER_RESTARTS = 3;
 
-type SessionEvent = WorkerMessage | { type: 'crashed'; message: string } | { type: 'page-timeout' };
+type SessionEvent =
+  | Exclude<WorkerMessage, { type: 'band' | 'page-begin' | 'page-end' | 'log' }>
+  | { type: 'page'; page: RenderedPage }
+  | { type: 'crashed'; message: string }
+  | { type: 'page-timeout' };
 
-/** One worker, seen as a queue of events that always ends (done, failed, crashed). */
+/** The page being streamed: its output, and how to end it. */
+interface StreamingPage {
+  pageNumber: number;
+  /** PNG: rows in, PNG out (the body). JPEG: none, the worker sends encoded bytes. */
+  encoder: PngEncoder | undefined;
+  body: Readable;
+  /** JPEG bytes received from the worker. */
+  encodedBytes: number;
+  resolve: (stats: PageStats) => void;
+  reject: (err: PageFailedError) => void;
+}
+
+/**
+ * One worker. Bands are encoded and streamed as they arrive, whether or not the consumer is
+ * pulling pages; everything else becomes a queue of events that always ends (done, failed,
+ * crashed, timeout).
+ */
 class WorkerSession {
   private readonly worker: Worker;
   private readonly queue: SessionEvent[] = [];
   private waiter: ((event: SessionEvent) => void) | undefined;
   private ended = false;
   private pageTimer: NodeJS.Timeout | undefined;
+  private streaming: StreamingPage | undefined;
+  /** Bands are handled one after the other, in arrival order. */
+  private bandChain: Promise<void> = Promise.resolve();
+  /** The page the worker is on, from page-start to page-end or page-error. */
+  inFlight: number | undefined;
+  wasmHeapBytes = 0;
 
-  constructor(input: WorkerInput, onLog: RenderControl['onLog']) {
+  constructor(
+    input: WorkerInput,
+    private readonly options: RenderOptions,
+    onLog: RenderControl['onLog'],
+  ) {
     this.worker = new Worker(WORKER_SCRIPT.script, { eval: WORKER_SCRIPT.eval, workerData: input, stdout: false, stderr: false });
-    this.worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'log') onLog?.(message.level, message.message);
-      else this.push(message);
+    this.worker.on('message', (message: WorkerMessage) => this.onMessage(message, onLog));
+    this.worker.on('error', (err) => this.end({ type: 'crashed', message: err.message }));
+    this.worker.on('exit', (exitCode) => this.end({ type: 'crashed', message: `render worker exited with code ${exitCode}` }));
+  }
+
+  private onMessage(message: WorkerMessage, onLog: RenderControl['onLog']): void {
+    if ('wasmHeapBytes' in message) this.wasmHeapBytes = Math.max(this.wasmHeapBytes, message.wasmHeapBytes);
+    switch (message.type) {
+      case 'log':
+        onLog?.(message.level, message.message);
+        return;
+      case 'page-start':
+        this.inFlight = message.pageNumber;
+        this.armWatchdog();
+        return;
+      case 'page-begin':
+        this.beginPage(message);
+        return;
+      case 'band': {
+        const streaming = this.streaming;
+        this.bandChain = this.bandChain.then(async () => {
+          if (!streaming || streaming.pageNumber !== message.pageNumber) return;
+          try {
+            if (streaming.encoder) {
+              await streaming.encoder.writeRows(message.pixels, message.rows);
+            } else {
+              const body = streaming.body as PassThrough;
+              streaming.encodedBytes += message.pixels.byteLength;
+              if (!body.write(message.pixels)) await new Promise((resolve) => body.once('drain', resolve));
+            }
+            this.grantCredit();
+          } catch (err) {
+            if (this.streaming === streaming) this.failStreaming({ code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${(err as Error).message}` });
+          }
+        });
+        return;
+      }
+      case 'page-end': {
+        const streaming = this.streaming;
+        this.streaming = undefined;
+        this.inFlight = undefined;
+        clearTimeout(this.pageTimer);
+        this.bandChain = this.bandChain.then(() => {
+          if (!streaming) return;
+          const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
+          if (streaming.encoder) {
+            // A one-band page ends its output inside writeRows, so 'finish' may have fired already.
+            if ((streaming.encoder.output as PassThrough).writableFinished) done();
+            else streaming.encoder.output.once('finish', done);
+            streaming.encoder.end();
+          } else {
+            (streaming.body as PassThrough).end(done);
+          }
+        });
+        return;
+      }
+      case 'page-error':
+        this.inFlight = undefined;
+        clearTimeout(this.pageTimer);
+        if (this.streaming?.pageNumber === message.pageNumber) {
+          this.failStreaming(message.error);
+        } else {
+          this.push({ type: 'page-error', pageNumber: message.pageNumber, error: message.error, wasmHeapBytes: message.wasmHeapBytes });
+        }
+        return;
+      case 'done':
+      case 'failed':
+        this.end(message);
+        return;
+      default:
+        this.push(message);
+    }
+  }
+
+  private beginPage(message: Extract<WorkerMessage, { type: 'page-begin' }>): void {
+    let resolve!: (stats: PageStats) => void;
+    let reject!: (err: PageFailedError) => void;
+    const finished = new Promise<PageStats>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    this.worker.on('error', (err) => this.push({ type: 'crashed', message: err.message }));
-    this.worker.on('exit', (exitCode) => this.push({ type: 'crashed', message: `render worker exited with code ${exitCode}` }));
+    // A failure is also reported through the body; never leave this rejection unobserved.
+    finished.catch(() => undefined);
+    const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, 3) : undefined;
+    const streaming: StreamingPage = {
+      pageNumber: message.pageNumber,
+      encoder,
+      body: encoder ? encoder.output : new PassThrough({ highWaterMark: 1 << 20 }),
+      encodedBytes: 0,
+      resolve,
+      reject,
+    };
+    this.streaming = streaming;
+    // A body failed (abort, close, crash) before its consumer read it must not crash the process;
+    // a reader still sees the error through its own listener.
+    streaming.body.on('error', () => undefined);
+    this.push({
+      type: 'page',
+      page: {
+        ok: true,
+        pageNumber: message.pageNumber,
+        width: message.width,
+        height: message.height,
+        dpi: message.dpi,
+        contentType: contentTypeOf(this.options.format),
+        body: streaming.body,
+        finished,
+        ...(message.warning ? { warning: message.warning } : {}),
+      },
+    });
+  }
+
+  private failStreaming(error: PageError): void {
+    const streaming = this.streaming;
+    if (!streaming) return;
+    this.streaming = undefined;
+    const err = new PageFailedError(error);
+    streaming.reject(err);
+    if (streaming.encoder) streaming.encoder.fail(err);
+    else streaming.body.destroy(err);
   }
 
   private push(event: SessionEvent): void {
     if (this.ended) return;
-    if (event.type === 'done' || event.type === 'failed' || event.type === 'crashed' || event.type === 'page-timeout') {
-      this.ended = true;
-      clearTimeout(this.pageTimer);
-    }
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter) waiter(event);
     else this.queue.push(event);
+  }
+
+  /** The last event: a streaming page that did not finish fails with the reason. */
+  private end(event: SessionEvent): void {
+    if (this.ended) return;
+    clearTimeout(this.pageTimer);
+    if (event.type === 'crashed' || event.type === 'page-timeout') {
+      this.failStreaming(
+        event.type === 'crashed'
+          ? { code: 'PAGE_CRASHED', message: `the renderer crashed on this page: ${event.message}` }
+          : { code: 'PAGE_TIMEOUT', message: `the page took longer than ${this.options.pageTimeoutMs} ms` },
+      );
+    }
+    this.push(event);
+    this.ended = true;
   }
 
   next(): Promise<SessionEvent> {
@@ -100,24 +280,23 @@ class WorkerSession {
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
-  grantCredit(): void {
+  private grantCredit(): void {
     const message: MainMessage = { type: 'credit', count: 1 };
     if (!this.ended) this.worker.postMessage(message);
   }
 
-  /** Arms a watchdog for the page the worker just started. */
-  watchPage(timeoutMs: number | undefined): void {
+  private armWatchdog(): void {
     clearTimeout(this.pageTimer);
+    const timeoutMs = this.options.pageTimeoutMs;
     if (!timeoutMs) return;
     this.pageTimer = setTimeout(() => {
-      this.push({ type: 'page-timeout' });
+      this.end({ type: 'page-timeout' });
       void this.worker.terminate();
     }, timeoutMs);
   }
 
-  async terminate(): Promise<void> {
-    this.ended = true;
-    clearTimeout(this.pageTimer);
+  async terminate(reason = 'the render was stopped'): Promise<void> {
+    this.end({ type: 'crashed', message: reason });
     await this.worker.terminate();
   }
 }
@@ -136,11 +315,12 @@ const WORKER_SCRIPT = workerScript();
 /**
  * Opens `filePath` in a fresh worker and resolves once the document is open, with its page
  * count; document-level failures reject with a RenderError. Iterate the job for the pages, in
- * order. The worker ends when iteration ends, on error, on abort, or on close().
+ * order, and read each page's body. The worker ends when iteration ends, on error, on abort,
+ * or on close().
  */
 export async function startRender(filePath: string, options: RenderOptions, control: RenderControl = {}): Promise<RenderJob> {
   const { signal } = control;
-  signal?.throwIfAborted();
+  if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
   const wasmModule = await mupdfWasmModule();
   const fd = openSync(filePath, 'r');
   const fileSize = fstatSync(fd).size;
@@ -158,11 +338,9 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       closeSync(fd);
     }
   };
-  // Abort ends the worker at once, even in the middle of a page; the pending read then throws.
-  let abortedWhile: ((event: SessionEvent) => void) | undefined;
+  // Abort ends the worker at once, even in the middle of a page.
   const onAbort = (): void => {
-    void session?.terminate();
-    abortedWhile?.({ type: 'crashed', message: 'aborted' });
+    void session?.terminate('aborted');
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -180,19 +358,19 @@ export async function startRender(filePath: string, options: RenderOptions, cont
         maxPages: options.maxPages,
         ...(options.pages ? { pages: options.pages } : {}),
         ...(pageNumbers ? { pageNumbers } : {}),
-        initialCredits: PAGES_AHEAD,
+        initialCredits: BANDS_AHEAD,
+        bandBytes: options.bandBytes ?? BAND_BYTES,
+        jpegPixmapBytes: JPEG_PIXMAP_BYTES,
       },
+      options,
       control.onLog,
     );
   };
 
   const nextEvent = async (current: WorkerSession): Promise<SessionEvent> => {
-    const event = await Promise.race([current.next(), new Promise<SessionEvent>((resolve) => (abortedWhile = resolve))]);
-    abortedWhile = undefined;
+    const event = await current.next();
+    stats.wasmHeapPeakBytes = Math.max(stats.wasmHeapPeakBytes, current.wasmHeapBytes);
     if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
-    if (event.type === 'page' || event.type === 'page-error' || event.type === 'done') {
-      stats.wasmHeapPeakBytes = Math.max(stats.wasmHeapPeakBytes, event.wasmHeapBytes);
-    }
     return event;
   };
 
@@ -219,55 +397,48 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   }
 
   async function* pages(): AsyncGenerator<PageResult> {
+    // Pages neither begun nor failed yet: what a fresh worker resumes with after a crash.
     let remaining = opened.pageNumbers.slice();
-    let inFlight: number | undefined;
+    const settle = (pageNumber: number): void => {
+      remaining = remaining.filter((n) => n !== pageNumber);
+    };
     try {
-      while (remaining.length > 0) {
+      // Until the worker says done: the last page may still be streaming after it began.
+      for (;;) {
         const current = session!;
         const event = await nextEvent(current);
         switch (event.type) {
-          case 'page-start':
-            inFlight = event.pageNumber;
-            current.watchPage(options.pageTimeoutMs);
+          case 'page':
+            settle(event.page.pageNumber);
+            yield event.page;
             break;
-          case 'page': {
-            remaining = remaining.filter((n) => n !== event.pageNumber);
-            inFlight = undefined;
-            current.watchPage(undefined);
-            const { type: _type, wasmHeapBytes: _heap, ...page } = event;
-            yield { ok: true, contentType: contentTypeOf(options.format), ...page };
-            current.grantCredit();
-            break;
-          }
           case 'page-error':
-            remaining = remaining.filter((n) => n !== event.pageNumber);
-            inFlight = undefined;
-            current.watchPage(undefined);
+            settle(event.pageNumber);
             yield { ok: false, pageNumber: event.pageNumber, error: event.error };
-            current.grantCredit();
             break;
           case 'done':
-            remaining = [];
-            break;
+            return;
           case 'crashed':
           case 'page-timeout': {
-            if (inFlight === undefined) {
+            // A page that had begun streaming already failed through its body; one that had
+            // not is reported here. Either way the document goes on in a fresh worker.
+            const failedPage = current.inFlight;
+            if (failedPage === undefined) {
               throw new RenderError('WORKER_FAILED', `the render worker stopped between pages: ${event.type === 'crashed' ? event.message : 'timeout'}`);
             }
-            const lost = inFlight;
-            inFlight = undefined;
-            remaining = remaining.filter((n) => n !== lost);
-            yield event.type === 'crashed'
-              ? { ok: false, pageNumber: lost, error: { code: 'PAGE_CRASHED', message: `the renderer crashed on this page: ${event.message}` } }
-              : { ok: false, pageNumber: lost, error: { code: 'PAGE_TIMEOUT', message: `the page took longer than ${options.pageTimeoutMs} ms` } };
+            if (remaining.includes(failedPage)) {
+              settle(failedPage);
+              yield event.type === 'crashed'
+                ? { ok: false, pageNumber: failedPage, error: { code: 'PAGE_CRASHED', message: `the renderer crashed on this page: ${event.message}` } }
+                : { ok: false, pageNumber: failedPage, error: { code: 'PAGE_TIMEOUT', message: `the page took longer than ${options.pageTimeoutMs} ms` } };
+            }
             await current.terminate();
-            if (remaining.length === 0) break;
+            if (remaining.length === 0) return;
             if (stats.workers > MAX_WORKER_RESTARTS) {
               for (const pageNumber of remaining) {
                 yield { ok: false, pageNumber, error: { code: 'PAGE_CRASHED', message: `not attempted: the renderer failed on ${MAX_WORKER_RESTARTS} pages of this document` } };
               }
-              remaining = [];
-              break;
+              return;
             }
             // A fresh MuPDF for the rest of the document.
             session = spawn(remaining);
@@ -277,6 +448,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
           case 'failed':
           case 'opened':
           case 'ready':
+          case 'page-start':
             throw new RenderError('WORKER_FAILED', `unexpected message from the render worker: ${event.type}`);
         }
       }

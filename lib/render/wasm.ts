@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 
@@ -15,10 +13,16 @@ export function mupdfWasmModule(): Promise<WebAssembly.Module> {
   return compiled;
 }
 
-/** Beside this module in the deployed bundle; in node_modules when running from source. */
+let bundledWasm: string | undefined;
+
+/** Set by the bundle's entry (functions/render-pdf/mupdf-wasm.ts): where esbuild shipped the .wasm. */
+export function useMupdfWasmFile(path: string): void {
+  bundledWasm = path;
+}
+
+/** Where the bundle put it; in node_modules when running from source. */
 export function mupdfWasmPath(): string {
-  const beside = fileURLToPath(new URL('./mupdf-wasm.wasm', import.meta.url));
-  if (existsSync(beside)) return beside;
+  if (bundledWasm) return bundledWasm;
   const mupdfEntry = createRequire(import.meta.url).resolve('mupdf');
   return join(dirname(mupdfEntry), 'mupdf-wasm.wasm');
 }

@@ -7,7 +7,7 @@ import { readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
 import { errorMessage, type DocumentErrorCode, type PageError } from './errors.js';
-import { fitPage, selectPages, type PageBox } from './options.js';
+import { fitPage, pixelRect, selectPages, type PageBox } from './options.js';
 import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
 import { wasmHeapBytes } from './wasm-hook.js';
 
@@ -81,6 +81,12 @@ function openDocument(): mupdf.Document {
   } finally {
     stream.destroy();
   }
+  // MuPDF sniffs the content and ignores the 'application/pdf' hint: HTML, images, etc. named .pdf would render.
+  if (!(doc instanceof mupdf.PDFDocument)) {
+    const format = doc.getMetaData('format') || 'another format';
+    doc.destroy();
+    throw new DocumentFailure('NOT_PDF', `not a PDF: the content is ${format}`);
+  }
   if (doc.needsPassword()) {
     doc.destroy();
     throw new DocumentFailure('ENCRYPTED', 'the document is encrypted and needs a password to open');
@@ -88,48 +94,88 @@ function openDocument(): mupdf.Document {
   return doc;
 }
 
-function renderPage(doc: mupdf.Document, pageNumber: number): void {
+const WHITE = 255;
+
+/** Copies pixels out of WebAssembly memory into a buffer the main thread can take over. */
+function transferable(view: Uint8Array | Uint8ClampedArray): Uint8Array {
+  return new Uint8Array(view);
+}
+
+/**
+ * One page, sent as page-begin, bands, page-end (or page-error at any point). PNG pages go out
+ * as raw RGB bands drawn from one display list into one band-sized pixmap, so their memory is
+ * O(band) whatever the page size; JPEG pages are encoded whole, within jpegPixmapBytes.
+ */
+async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void> {
   const started = performance.now();
   let page: mupdf.Page | undefined;
-  let pixmap: mupdf.Pixmap | undefined;
+  let list: mupdf.DisplayList | undefined;
+  const fail = (error: PageError): void => send({ type: 'page-error', pageNumber, error, wasmHeapBytes: wasmHeapBytes() });
   try {
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
-    const geometry = fitPage(box, input.dpi, input.maxPagePixels);
+    let geometry = fitPage(box, input.dpi, input.maxPagePixels);
     if (!geometry) {
-      const error: PageError = {
+      return fail({
         code: 'PAGE_TOO_LARGE',
         message: `page box ${(box[2] - box[0]).toFixed(0)}x${(box[3] - box[1]).toFixed(0)} pt exceeds ${input.maxPagePixels} pixels even at 1 dpi`,
-      };
-      send({ type: 'page-error', pageNumber, error, wasmHeapBytes: wasmHeapBytes() });
-      return;
+      });
+    }
+    let warning: string | undefined;
+    if (input.format === 'jpeg' && geometry.width * geometry.height * 3 > input.jpegPixmapBytes) {
+      // MuPDF encodes JPEG from a whole-page pixmap: past the memory budget, lower the DPI.
+      const fitted = fitPage(box, geometry.dpi, Math.floor(input.jpegPixmapBytes / 3));
+      if (!fitted) return fail({ code: 'PAGE_TOO_LARGE', message: 'the page does not fit the JPEG memory budget even at 1 dpi' });
+      warning = `page ${pageNumber}: JPEG rendered at ${fitted.dpi} dpi instead of ${geometry.dpi} dpi to fit the memory budget (PNG has no such limit)`;
+      geometry = fitted;
     }
     const scale = geometry.dpi / 72;
-    pixmap = page.toPixmap([scale, 0, 0, scale, 0, 0], mupdf.ColorSpace.DeviceRGB, false, true);
-    pixmap.setResolution(geometry.dpi, geometry.dpi);
-    const drawn = performance.now();
-    // asPNG/asJPEG return a view into a JS-side copy, so it survives the pixmap's destruction.
-    const encoded = input.format === 'png' ? pixmap.asPNG() : pixmap.asJPEG(input.jpegQuality, false);
-    const bytes = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength ? encoded : encoded.slice();
-    send(
-      {
-        type: 'page',
-        pageNumber,
-        width: pixmap.getWidth(),
-        height: pixmap.getHeight(),
-        dpi: geometry.dpi,
-        bytes,
-        renderMs: drawn - started,
-        encodeMs: performance.now() - drawn,
-        wasmHeapBytes: wasmHeapBytes(),
-      },
-      [bytes.buffer as ArrayBuffer],
-    );
+    const ctm: mupdf.Matrix = [scale, 0, 0, scale, 0, 0];
+    const [x0, y0, x1] = pixelRect(box, geometry.dpi);
+    send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, ...(warning ? { warning } : {}) });
+
+    if (input.format === 'jpeg') {
+      const pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
+      try {
+        pixmap.setResolution(geometry.dpi, geometry.dpi);
+        await takeCredit();
+        const jpeg = transferable(pixmap.asJPEG(input.jpegQuality, false));
+        send({ type: 'band', pageNumber, rows: geometry.height, pixels: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
+      } finally {
+        pixmap.destroy();
+      }
+    } else {
+      const bandRows = Math.max(1, Math.min(geometry.height, Math.floor(input.bandBytes / (geometry.width * 3))));
+      // A page that fits one band is drawn directly; taller ones replay a display list per band.
+      if (bandRows < geometry.height) list = page.toDisplayList(true);
+      for (let top = 0; top < geometry.height; top += bandRows) {
+        const rows = Math.min(bandRows, geometry.height - top);
+        await takeCredit();
+        let pixmap: mupdf.Pixmap | undefined;
+        let device: mupdf.DrawDevice | undefined;
+        try {
+          if (list) {
+            pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [x0, y0 + top, x1, y0 + top + rows], false);
+            pixmap.clear(WHITE);
+            device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
+            list.run(device, ctm);
+            device.close();
+          } else {
+            pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
+          }
+          const pixels = transferable(pixmap.getPixels());
+          send({ type: 'band', pageNumber, rows, pixels, encoded: false }, [pixels.buffer as ArrayBuffer]);
+        } finally {
+          device?.destroy();
+          pixmap?.destroy();
+        }
+      }
+    }
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started, wasmHeapBytes: wasmHeapBytes() });
   } catch (err) {
-    const error: PageError = { code: 'PAGE_RENDER_FAILED', message: errorMessage(err) };
-    send({ type: 'page-error', pageNumber, error, wasmHeapBytes: wasmHeapBytes() });
+    fail({ code: 'PAGE_RENDER_FAILED', message: errorMessage(err) });
   } finally {
-    pixmap?.destroy();
+    list?.destroy();
     page?.destroy();
     // Cached fonts and images stay useful for the next page, but never let them accumulate.
     mupdf.shrinkStore(50);
@@ -170,9 +216,8 @@ async function main(): Promise<void> {
   const pageNumbers = input.pageNumbers ?? selectPages(pageCount, input);
   send({ type: 'opened', pageCount, pageNumbers, warnings });
   for (const pageNumber of pageNumbers) {
-    await takeCredit();
     send({ type: 'page-start', pageNumber });
-    renderPage(doc, pageNumber);
+    await renderPage(doc, pageNumber);
   }
   doc.destroy();
   send({ type: 'done', wasmHeapBytes: wasmHeapBytes() });
