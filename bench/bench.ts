@@ -1,0 +1,288 @@
+/**
+ * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg] [--no-mt]
+ *
+ * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
+ * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
+ * ../shared/corpus (--quick: a handful). Per file and tool: one warm-up run, then the median of
+ * --runs (default 3). Ours runs in a fresh child process per run (bench/render-child.ts), so its
+ * peak RSS (VmHWM) is that file's; mutool's peak RSS comes from /usr/bin/time.
+ * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
+ * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import type { ChildResult } from './render-child.js';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const CORPUS = process.env['CORPUS_DIR'] ?? join(REPO, '..', 'shared', 'corpus');
+// MUTOOL=/path/to/mutool picks one; MUTOOL= (empty) runs without the comparison.
+const MUTOOL = process.env['MUTOOL'] !== undefined ? process.env['MUTOOL'] || undefined : ['/usr/bin/mutool', '/usr/local/bin/mutool'].find(existsSync);
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const QUICK = ['tracemonkey-paper-14p.pdf', 'federal-register-15p.pdf', 'jbig2-scan-4p.pdf', 'go-poster-3294pt.pdf', 'broken-header-8p.pdf', 'cmyk-jpeg.pdf'];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    dpi: { type: 'string', default: '150' },
+    runs: { type: 'string', default: '3' },
+    format: { type: 'string', default: 'png' },
+    'no-mt': { type: 'boolean', default: false },
+  },
+});
+const dpi = Number(values.dpi);
+const runs = Number(values.runs);
+const format = values.format === 'jpeg' || values.format === 'jpg' ? 'jpeg' : 'png';
+if (!Number.isInteger(dpi) || dpi < 1 || dpi > 1200) throw new Error(`--dpi ${values.dpi}: expected 1..1200`);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: expected 1 or more`);
+
+function corpusFiles(): string[] {
+  const lines = readFileSync(join(CORPUS, 'MANIFEST.tsv'), 'utf8').trim().split('\n').slice(1);
+  return lines
+    .map((line) => line.split('\t'))
+    .filter((cells) => cells[6] === 'renders' || cells[6] === 'broken-but-repairable')
+    .map((cells) => cells[0]!);
+}
+
+/** A path as given (relative to where npm was run), or a corpus file name. */
+function inputPath(name: string): string {
+  const given = resolve(process.env['INIT_CWD'] ?? process.cwd(), name);
+  if (existsSync(given)) return given;
+  const inCorpus = join(CORPUS, name);
+  if (existsSync(inCorpus)) return inCorpus;
+  throw new Error(`no such file: ${name}`);
+}
+
+const files = positionals.length > 0 ? positionals.map(inputPath) : (values.quick ? QUICK : corpusFiles()).map((f) => join(CORPUS, f));
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+function outputBytes(dir: string): { files: number; bytes: number } {
+  let bytes = 0;
+  const names = readdirSync(dir);
+  for (const name of names) bytes += statSync(join(dir, name)).size;
+  return { files: names.length, bytes };
+}
+
+function scratch(): string {
+  return mkdtempSync(join(tmpdir(), 'render-bench-'));
+}
+
+async function oursOnce(file: string): Promise<ChildResult> {
+  const out = scratch();
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(REPO, 'bench/render-child.ts'), file, '--out', out, '--dpi', String(dpi), '--format', format], {
+      cwd: REPO,
+      maxBuffer: 16 << 20,
+    });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+interface MutoolRun {
+  ms: number;
+  pages: number;
+  bytes: number;
+  peakRssBytes: number;
+}
+
+/** One mutool draw per dpi group (usually one: the whole file at --dpi). */
+async function mutoolOnce(file: string, groups: { dpi: number; pages?: string }[], threads: boolean): Promise<MutoolRun> {
+  const out = scratch();
+  const result: MutoolRun = { ms: 0, pages: 0, bytes: 0, peakRssBytes: 0 };
+  try {
+    for (const group of groups) {
+      const timeFile = join(out, '.time');
+      const args = ['draw', '-q', '-r', String(group.dpi), ...(threads ? ['-T', '2', '-B', '256'] : []), '-F', format === 'png' ? 'png' : 'jpeg'];
+      args.push('-o', join(out, `p%d.${format === 'png' ? 'png' : 'jpg'}`), file, ...(group.pages ? [group.pages] : []));
+      const started = performance.now();
+      await (TIME ? run(TIME, ['-f', '%M', '-o', timeFile, MUTOOL!, ...args], { maxBuffer: 16 << 20 }) : run(MUTOOL!, args, { maxBuffer: 16 << 20 })).catch(
+        (err: { code?: number; stderr?: string }) => {
+          // mutool exits 1 after printing errors for a page but still writes the rest.
+          if (typeof err.code !== 'number') throw err;
+        },
+      );
+      result.ms += performance.now() - started;
+      if (TIME && existsSync(timeFile)) {
+        result.peakRssBytes = Math.max(result.peakRssBytes, Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) * 1024);
+        rmSync(timeFile);
+      }
+    }
+    const { files: pages, bytes } = outputBytes(out);
+    result.pages = pages;
+    result.bytes = bytes;
+    return result;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** "1,3-5,9" from sorted page numbers. */
+function pageList(numbers: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < numbers.length; ) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+    parts.push(i === j ? `${numbers[i]}` : `${numbers[i]}-${numbers[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+interface Row {
+  file: string;
+  pages: number;
+  ours: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; wasmHeapPeakBytes: number; failedPages: number; error?: string };
+  mutool?: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; pages: number };
+  mutoolT2?: { ms: number; pagesPerSec: number };
+  speedRatio?: number;
+  bytesRatio?: number;
+  /** Pages rendered below --dpi because of the pixel budget, by dpi. */
+  clamped?: Record<string, number>;
+}
+
+const log = (line: string): void => {
+  if (!values.json) process.stderr.write(`${line}\n`);
+};
+
+if (!MUTOOL) log('mutool not found: printing our figures only (install mupdf-tools for the comparison)');
+log(`bench: ${files.length} files, ${format} at ${dpi} dpi, warm-up + median of ${runs} run(s)${MUTOOL && !values['no-mt'] ? ', mutool also with -T 2' : ''}`);
+
+const rows: Row[] = [];
+for (const file of files) {
+  const name = basename(file);
+  const warm = await oursOnce(file);
+  const ours: ChildResult[] = [];
+  for (let i = 0; i < runs; i++) ours.push(await oursOnce(file));
+  const last = ours.at(-1)!;
+  const oursMs = median(ours.map((r) => r.ms));
+  const row: Row = {
+    file: name,
+    pages: last.pages,
+    ours: {
+      ms: oursMs,
+      pagesPerSec: last.pages / (oursMs / 1000),
+      bytes: last.bytes,
+      peakRssBytes: Math.max(...ours.map((r) => r.peakRssBytes)),
+      wasmHeapPeakBytes: Math.max(...ours.map((r) => r.wasmHeapPeakBytes)),
+      failedPages: last.failedPages,
+      ...(last.error ? { error: last.error } : {}),
+    },
+  };
+  const groups = Object.entries(warm.dpiGroups).map(([d, pages]) => ({ dpi: Number(d), pages }));
+  const clamped = groups.filter((g) => g.dpi !== dpi);
+  if (clamped.length > 0) row.clamped = Object.fromEntries(clamped.map((g) => [g.dpi, g.pages.length]));
+  if (MUTOOL && last.pages > 0) {
+    const mutoolGroups = groups.length === 1 && !last.failedPages ? [{ dpi: groups[0]!.dpi }] : groups.map((g) => ({ dpi: g.dpi, pages: pageList(g.pages.sort((a, b) => a - b)) }));
+    await mutoolOnce(file, mutoolGroups, false);
+    const m: MutoolRun[] = [];
+    for (let i = 0; i < runs; i++) m.push(await mutoolOnce(file, mutoolGroups, false));
+    const mMs = median(m.map((r) => r.ms));
+    const mLast = m.at(-1)!;
+    row.mutool = { ms: mMs, pagesPerSec: mLast.pages / (mMs / 1000), bytes: mLast.bytes, peakRssBytes: Math.max(...m.map((r) => r.peakRssBytes)), pages: mLast.pages };
+    row.speedRatio = row.ours.pagesPerSec / row.mutool.pagesPerSec;
+    row.bytesRatio = row.ours.bytes / row.mutool.bytes;
+    if (!values['no-mt']) {
+      const t: number[] = [];
+      for (let i = 0; i < runs; i++) t.push((await mutoolOnce(file, mutoolGroups, true)).ms);
+      row.mutoolT2 = { ms: median(t), pagesPerSec: mLast.pages / (median(t) / 1000) };
+    }
+  }
+  rows.push(row);
+  log(`  ${name}: ${row.pages} pages, ours ${row.ours.pagesPerSec.toFixed(1)} p/s${row.mutool ? `, mutool ${row.mutool.pagesPerSec.toFixed(1)} p/s` : ''}${row.ours.error ? `, ERROR ${row.ours.error}` : ''}`);
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+const compared = rows.filter((r) => r.mutool);
+const totals = {
+  files: rows.length,
+  pages: sum(rows.map((r) => r.pages)),
+  ours: {
+    ms: sum(rows.map((r) => r.ours.ms)),
+    pagesPerSec: sum(rows.map((r) => r.pages)) / (sum(rows.map((r) => r.ours.ms)) / 1000),
+    bytes: sum(rows.map((r) => r.ours.bytes)),
+    peakRssBytes: Math.max(...rows.map((r) => r.ours.peakRssBytes)),
+    wasmHeapPeakBytes: Math.max(...rows.map((r) => r.ours.wasmHeapPeakBytes)),
+    failedPages: sum(rows.map((r) => r.ours.failedPages)),
+  },
+  ...(compared.length > 0
+    ? {
+        mutool: {
+          ms: sum(compared.map((r) => r.mutool!.ms)),
+          pagesPerSec: sum(compared.map((r) => r.mutool!.pages)) / (sum(compared.map((r) => r.mutool!.ms)) / 1000),
+          bytes: sum(compared.map((r) => r.mutool!.bytes)),
+          peakRssBytes: Math.max(...compared.map((r) => r.mutool!.peakRssBytes)),
+        },
+        // Over the files both tools rendered: total time ratio and total bytes ratio.
+        speedRatio: sum(compared.map((r) => r.mutool!.ms)) / sum(compared.map((r) => r.ours.ms)),
+        bytesRatio: sum(compared.map((r) => r.ours.bytes)) / sum(compared.map((r) => r.mutool!.bytes)),
+        ...(compared.every((r) => r.mutoolT2) ? { mutoolT2PagesPerSec: sum(compared.map((r) => r.mutool!.pages)) / (sum(compared.map((r) => r.mutoolT2!.ms)) / 1000) } : {}),
+      }
+    : {}),
+};
+
+if (values.json) {
+  console.log(JSON.stringify({ dpi, format, runs, mutool: MUTOOL ?? null, rows, totals }, null, 2));
+} else {
+  const MB = (n: number) => (n / 1e6).toFixed(1);
+  const MiB = (n: number) => (n / 2 ** 20).toFixed(0);
+  const header = ['file', 'pages', 'ours p/s', 'mutool p/s', 'ratio', 'mutool-T2 p/s', 'ours MB', 'mutool MB', 'bytes ratio', 'ours RSS MiB', 'mutool RSS MiB', 'WASM MiB', 'note'];
+  const table = rows.map((r) => [
+    r.file.replace(/\.pdf$/, ''),
+    String(r.pages),
+    r.ours.pagesPerSec.toFixed(1),
+    r.mutool ? r.mutool.pagesPerSec.toFixed(1) : '-',
+    r.speedRatio !== undefined ? r.speedRatio.toFixed(2) : '-',
+    r.mutoolT2 ? r.mutoolT2.pagesPerSec.toFixed(1) : '-',
+    MB(r.ours.bytes),
+    r.mutool ? MB(r.mutool.bytes) : '-',
+    r.bytesRatio !== undefined ? r.bytesRatio.toFixed(2) : '-',
+    MiB(r.ours.peakRssBytes),
+    r.mutool ? MiB(r.mutool.peakRssBytes) : '-',
+    MiB(r.ours.wasmHeapPeakBytes),
+    [
+      r.clamped ? `clamped: ${Object.entries(r.clamped).map(([d, n]) => `${n}p@${d}dpi`).join(' ')}` : '',
+      r.ours.failedPages ? `${r.ours.failedPages} failed` : '',
+      r.ours.error ?? '',
+      r.mutool && r.mutool.pages !== r.pages ? `mutool wrote ${r.mutool.pages}` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+  ]);
+  const t = totals;
+  table.push([
+    'TOTAL',
+    String(t.pages),
+    t.ours.pagesPerSec.toFixed(1),
+    t.mutool ? t.mutool.pagesPerSec.toFixed(1) : '-',
+    t.speedRatio !== undefined ? t.speedRatio.toFixed(2) : '-',
+    t.mutoolT2PagesPerSec !== undefined ? t.mutoolT2PagesPerSec.toFixed(1) : '-',
+    MB(t.ours.bytes),
+    t.mutool ? MB(t.mutool.bytes) : '-',
+    t.bytesRatio !== undefined ? t.bytesRatio.toFixed(2) : '-',
+    `max ${MiB(t.ours.peakRssBytes)}`,
+    t.mutool ? `max ${MiB(t.mutool.peakRssBytes)}` : '-',
+    `max ${MiB(t.ours.wasmHeapPeakBytes)}`,
+    `${t.files} files; ours ${(t.ours.ms / 1000).toFixed(1)} s${t.mutool ? `, mutool ${(t.mutool.ms / 1000).toFixed(1)} s` : ''}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  console.log(`${format} at ${dpi} dpi; median of ${runs} run(s) after a warm-up; ratio = ours pages/s / mutool pages/s; ours time includes worker start and WASM instantiation`);
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of table.slice(0, -1)) console.log(line(row));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  console.log(line(table.at(-1)!));
+}
