@@ -15,6 +15,8 @@ export interface Config {
   uploadConcurrency: number;
   /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
   s3Endpoint?: string;
+  /** The bucket the reprocess function scans (its event may name another). */
+  sourceBucket?: string;
   /** The render function the reprocess function dispatches to (AWS only). */
   renderFunctionName?: string;
   /** Per-page render time limit in ms; 0 = none. */
@@ -35,11 +37,33 @@ export const CONFIG_ENV_VARS = [
   'PAGE_TIMEOUT_MS',
   'S3_ENDPOINT',
   'RENDER_FUNCTION_NAME',
+  'SOURCE_BUCKET',
 ] as const;
+
+/**
+ * Read by the process, not by this code: the functions' environment sets them (template.yaml).
+ * glibc raises its mmap threshold once large buffers (page bands, PNG data) are freed, and then
+ * keeps later ones of that size in its heap, so a warm container would plateau 30-60 MB above
+ * its baseline with no leak anywhere. Pinning the threshold makes freed buffers go back to the OS.
+ */
+export const PROCESS_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 
 export { InvalidSettingError };
 
 type Env = Record<string, string | undefined>;
+
+/** An S3 bucket name as this project accepts it (3-63 characters: a-z, 0-9, "." and "-"). */
+export function isBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name);
+}
+
+function bucketSetting(name: string, value: string | undefined): string | undefined {
+  const bucket = value || undefined;
+  if (bucket !== undefined && !isBucketName(bucket)) {
+    throw new InvalidSettingError(`${name}=${JSON.stringify(bucket)} is invalid: expected an S3 bucket name (3-63 characters: a-z, 0-9, "." and "-")`);
+  }
+  return bucket;
+}
 
 function prefixSetting(name: string, value: string | undefined, fallback: string): string {
   const prefix = value === undefined || value === '' ? fallback : value;
@@ -51,10 +75,8 @@ function prefixSetting(name: string, value: string | undefined, fallback: string
 export function loadConfig(env: Env = process.env): Config {
   const inputPrefix = prefixSetting('INPUT_PREFIX', env['INPUT_PREFIX'], 'incoming/');
   const outputPrefix = prefixSetting('OUTPUT_PREFIX', env['OUTPUT_PREFIX'], 'rendered/');
-  const outputBucket = env['OUTPUT_BUCKET'] || undefined;
-  if (outputBucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(outputBucket)) {
-    throw new InvalidSettingError(`OUTPUT_BUCKET=${JSON.stringify(outputBucket)} is invalid: expected an S3 bucket name (3-63 characters: a-z, 0-9, "." and "-")`);
-  }
+  const outputBucket = bucketSetting('OUTPUT_BUCKET', env['OUTPUT_BUCKET']);
+  const sourceBucket = bucketSetting('SOURCE_BUCKET', env['SOURCE_BUCKET']);
   // In one bucket, outputs under the input prefix would re-trigger the function (and the other way round).
   if (!outputBucket && (outputPrefix.startsWith(inputPrefix) || inputPrefix.startsWith(outputPrefix))) {
     throw new InvalidSettingError(
@@ -86,5 +108,6 @@ export function loadConfig(env: Env = process.env): Config {
     pageTimeoutMs,
     ...(s3Endpoint ? { s3Endpoint } : {}),
     ...(env['RENDER_FUNCTION_NAME'] ? { renderFunctionName: env['RENDER_FUNCTION_NAME'] } : {}),
+    ...(sourceBucket ? { sourceBucket } : {}),
   };
 }

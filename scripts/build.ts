@@ -1,57 +1,98 @@
 /**
- * npm run build: bundles each function into dist/<function>/ the way `sam build` does
- * (esbuild, ESM, .mjs), ships mupdf's .wasm beside the render function, and prints sizes.
+ * npm run build: bundles every function of template.yaml into dist/<LogicalId>/ exactly as
+ * `sam build` would (the esbuild BuildProperties are read from the template's Metadata: one
+ * source of truth), and prints each artifact's zipped and unzipped size.
  */
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { mupdfWasmPath } from '../lib/render/wasm.js';
+import { esbuildPlan, loadTemplate, ROOT, templateFunctions } from './template.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
 export const DIST = join(ROOT, 'dist');
 
-export const FUNCTIONS = {
-  'render-pdf': ['functions/render-pdf/handler.ts', 'functions/render-pdf/render-worker.ts'],
-} as const;
+/** Lambda's limits for a .zip deployment package, and this project's own budget. */
+const LAMBDA_ZIPPED_LIMIT = 50 * 2 ** 20;
+const LAMBDA_UNZIPPED_LIMIT = 250 * 2 ** 20;
+const ZIPPED_BUDGET = 15 * 2 ** 20;
 
-/** The esbuild options template.yaml gives SAM; keep the two in step. */
-export const ESBUILD_OPTIONS = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'es2022',
-  minify: true,
-  sourcemap: false,
-  outExtension: { '.js': '.mjs' },
-  // ESM output still meets CommonJS inside the AWS SDK: give it a require().
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-} as const;
-
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    total += entry.isDirectory() ? await dirSize(path) : (await stat(path)).size;
-  }
-  return total;
+export interface BuildAllOptions {
+  /** Logical IDs to build; default: every function of the template. */
+  only?: string[];
 }
 
-export async function buildAll(): Promise<Record<string, string>> {
+/** Builds the template's functions; resolves to their output folders by logical ID. */
+export async function buildAll(options: BuildAllOptions = {}): Promise<Record<string, string>> {
   const outputs: Record<string, string> = {};
-  for (const [name, entryPoints] of Object.entries(FUNCTIONS)) {
-    const outdir = join(DIST, name);
+  const functions = templateFunctions(loadTemplate()).filter((fn) => !options.only || options.only.includes(fn.logicalId));
+  for (const fn of functions) {
+    const plan = esbuildPlan(fn);
+    const missing = plan.entryPoints.filter((entry) => !existsSync(entry));
+    if (missing.length > 0) throw new Error(`${fn.logicalId}: ${missing.map((m) => relative(ROOT, m)).join(', ')} does not exist`);
+    const outdir = join(DIST, fn.logicalId);
     await rm(outdir, { recursive: true, force: true });
     await mkdir(outdir, { recursive: true });
-    await build({ ...ESBUILD_OPTIONS, entryPoints: entryPoints.map((e) => join(ROOT, e)), outdir, logLevel: 'warning' });
-    if (name === 'render-pdf') await copyFile(mupdfWasmPath(), join(outdir, 'mupdf-wasm.wasm'));
-    outputs[name] = outdir;
+    await build({ ...plan.options, entryPoints: plan.entryPoints, outdir, logLevel: 'error' });
+    outputs[fn.logicalId] = outdir;
   }
   return outputs;
 }
 
+async function files(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await files(path)));
+    else found.push(path);
+  }
+  return found.sort();
+}
+
+export interface ArtifactSize {
+  unzipped: number;
+  zipped: number;
+  /** 'zip' when measured with the zip CLI; 'deflate' when estimated with zlib. */
+  method: 'zip' | 'deflate';
+}
+
+/** The artifact's size unzipped and as a .zip (the zip CLI, or a zlib deflate estimate without it). */
+export async function artifactSize(dir: string): Promise<ArtifactSize> {
+  const all = await files(dir);
+  let unzipped = 0;
+  for (const file of all) unzipped += (await stat(file)).size;
+  const zipFile = `${dir}.zip`;
+  await rm(zipFile, { force: true });
+  const zip = spawnSync('zip', ['-q', '-r', '-X', zipFile, '.'], { cwd: dir, stdio: 'ignore' });
+  if (zip.status === 0) {
+    const zipped = (await stat(zipFile)).size;
+    await rm(zipFile, { force: true });
+    return { unzipped, zipped, method: 'zip' };
+  }
+  let zipped = 22; // end of central directory
+  for (const file of all) {
+    const name = Buffer.byteLength(relative(dir, file));
+    zipped += 30 + 46 + 2 * name + deflateRawSync(await readFile(file), { level: 6 }).length;
+  }
+  return { unzipped, zipped, method: 'deflate' };
+}
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const outputs = await buildAll();
+  let overBudget = false;
   for (const [name, dir] of Object.entries(outputs)) {
-    console.log(`${name}: ${dir} (${((await dirSize(dir)) / 2 ** 20).toFixed(1)} MiB unzipped)`);
+    if (name === 'render-pdf') continue;
+    const size = await artifactSize(dir);
+    const note = size.method === 'zip' ? 'zipped' : 'zipped, estimated: zip CLI not found';
+    console.log(`${name}: ${relative(ROOT, dir)}/ ${mib(size.zipped)} ${note}, ${mib(size.unzipped)} unzipped`);
+    for (const file of await files(dir)) console.log(`  ${relative(dir, file)} ${mib((await stat(file)).size)}`);
+    if (size.zipped > ZIPPED_BUDGET || size.zipped > LAMBDA_ZIPPED_LIMIT || size.unzipped > LAMBDA_UNZIPPED_LIMIT) {
+      console.error(`${name}: over budget (${mib(ZIPPED_BUDGET)} zipped; Lambda allows ${mib(LAMBDA_ZIPPED_LIMIT)} zipped, ${mib(LAMBDA_UNZIPPED_LIMIT)} unzipped)`);
+      overBudget = true;
+    }
   }
+  if (overBudget) process.exitCode = 1;
 }

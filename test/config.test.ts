@@ -1,7 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../lib/render/options.js';
+import { buildAll } from '../scripts/build.js';
 import { decodeEventKey, encodeEventKey, outputLocation, skipReason } from '../lib/s3/layout.js';
 
 describe('configuration', () => {
@@ -44,8 +47,11 @@ describe('configuration', () => {
     expect(loadConfig({ FORMAT: ' JPG ', DPI: ' 300 ' }).output).toMatchObject({ format: 'jpeg', dpi: 300 });
   });
 
-  it('stops the function at cold start on a bad value, naming it', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', "await import('./functions/render-pdf/handler.ts')"], {
+  it('stops the function at cold start on a bad value, naming it', async () => {
+    // The deployed artifact, as Lambda loads it.
+    const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
+    const handler = pathToFileURL(join(dir!, 'handler.mjs')).href;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(handler)})`], {
       env: { ...process.env, DPI: 'high' },
       encoding: 'utf8',
     });

@@ -1,4 +1,5 @@
 /** S3 ObjectCreated -> page images + manifest.json. The logic is in lib/; this is the Lambda entry. */
+import './mupdf-wasm.js';
 import { loadConfig } from '../../lib/config.js';
 import { createRenderHandler } from '../../lib/render-handler.js';
 

@@ -1,0 +1,155 @@
+/**
+ * `npm run invoke` end to end: the built artifact, run in a fresh process with the template's
+ * environment, against the local S3 server, with the sample events of events/.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildAll, DIST } from '../scripts/build.js';
+import { invokeBuilt } from '../scripts/invoke.js';
+import { parseTemplate, ROOT, templateFunction } from '../scripts/template.js';
+import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
+
+const BUCKET = 'example-bucket';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The last line of stdout: the result or Lambda's error payload. */
+  payload: any;
+}
+
+function invoke(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', 'invoke', '--', ...args], { cwd: ROOT, env: { ...process.env, S3_ENDPOINT: s3Endpoint(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = stdout.trim().split('\n').at(-1) ?? '';
+      let payload: unknown;
+      try {
+        payload = JSON.parse(last);
+      } catch {
+        payload = undefined;
+      }
+      resolve({ code, stdout, stderr, payload });
+    });
+  });
+}
+
+const manifestOf = async (s3: S3Client, key: string) => JSON.parse(await getText(s3, BUCKET, `rendered/${key}/manifest.json`));
+
+describe('npm run invoke', () => {
+  let s3: S3Client;
+  beforeAll(async () => {
+    s3 = testS3Client();
+    // The first test builds through `npm run invoke`; the others reuse this build (--skip-build).
+    await buildAll({ only: ['RenderPdfFunction', 'ReprocessFunction'] });
+  });
+  beforeEach(async () => {
+    await resetS3();
+    await createBucket(s3, BUCKET);
+  });
+
+  it('renders events/s3-put.json with the built bundle: a complete manifest in S3, a REPORT line', async () => {
+    await putObject(s3, BUCKET, 'incoming/sample.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
+    const run = await invoke(['RenderPdfFunction', 'events/s3-put.json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.payload).toEqual({ records: [{ bucket: BUCKET, key: 'incoming/sample.pdf', outcome: 'rendered', status: 'complete' }] });
+    const manifest = await manifestOf(s3, 'sample.pdf');
+    expect(manifest.status).toBe('complete');
+    expect(manifest.pageCount).toBe(14);
+    expect(manifest.options).toMatchObject({ format: 'png', dpi: 150 });
+    const pages = (await listKeys(s3, BUCKET, 'rendered/sample.pdf/')).filter((k) => k.endsWith('.png'));
+    expect(pages).toHaveLength(14);
+    // Lambda's log lines, with the template's MemorySize and the child's peak memory.
+    expect(run.stderr).toMatch(/^START RequestId: [0-9a-f-]{36} Version: \$LATEST$/m);
+    const report = run.stderr.match(/^REPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 2048 MB\tMax Memory Used: (\d+) MB\tInit Duration: [\d.]+ ms$/m);
+    expect(report, run.stderr).not.toBeNull();
+    expect(Number(report![1])).toBeGreaterThan(30);
+  });
+
+  it('decodes a URL-encoded key (spaces, "+", unicode) as S3 sends it', async () => {
+    const key = 'incoming/reports 2024/Q3 report+draft résumé.pdf';
+    await putObject(s3, BUCKET, key, await readFile(join(CORPUS, 'arabic-rotations-4p.pdf')));
+    const run = await invoke(['RenderPdfFunction', 'events/s3-put-encoded-key.json', '--skip-build']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.payload.records).toEqual([{ bucket: BUCKET, key, outcome: 'rendered', status: 'complete' }]);
+    const manifest = await manifestOf(s3, 'reports 2024/Q3 report+draft résumé.pdf');
+    expect(manifest.status).toBe('complete');
+    expect(manifest.pageCount).toBe(4);
+  });
+
+  it('ignores keys outside INPUT_PREFIX and keys not ending in .pdf', async () => {
+    const pdf = await readFile(join(CORPUS, 'arabic-rotations-4p.pdf'));
+    // The objects exist: what stops them is the handler's guard, not a missing object.
+    await putObject(s3, BUCKET, 'rendered/copies/sample.pdf', pdf);
+    await putObject(s3, BUCKET, 'incoming/notes.txt', pdf);
+    for (const [eventFile, key] of [
+      ['events/s3-put-output-key.json', 'rendered/copies/sample.pdf'],
+      ['events/s3-put-not-pdf.json', 'incoming/notes.txt'],
+    ] as const) {
+      const run = await invoke(['RenderPdfFunction', eventFile, '--skip-build']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.payload.records, eventFile).toEqual([{ bucket: BUCKET, key, outcome: 'ignored', reason: expect.any(String) }]);
+    }
+    expect(await listKeys(s3, BUCKET)).toEqual(['incoming/notes.txt', 'rendered/copies/sample.pdf']);
+  });
+
+  it('takes a `sam local invoke --env-vars` file: per function, and "Parameters" for all', async () => {
+    await putObject(s3, BUCKET, 'incoming/sample.pdf', await readFile(join(CORPUS, 'arabic-rotations-4p.pdf')));
+    const envFile = join(tmpdir(), `env-vars-${process.pid}.json`);
+    await writeFile(envFile, JSON.stringify({ Parameters: { FORMAT: 'jpeg' }, RenderPdfFunction: { DPI: '72' }, ReprocessFunction: { DPI: '300' } }));
+    const run = await invoke(['RenderPdfFunction', 'events/s3-put.json', '--env-vars', envFile, '--skip-build']).finally(() => rm(envFile, { force: true }));
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = await manifestOf(s3, 'sample.pdf');
+    expect(manifest.options).toMatchObject({ format: 'jpeg', dpi: 72 });
+    expect(manifest.pages[0].key).toMatch(/page-0001\.jpg$/);
+  });
+
+  it('prints the error like Lambda and exits non-zero when the handler throws', async () => {
+    // Nothing listens on port 9: every S3 call fails, a transient error the handler rethrows.
+    const run = await invoke(['RenderPdfFunction', 'events/s3-put.json', '--skip-build'], { S3_ENDPOINT: 'http://127.0.0.1:9' });
+    expect(run.code).not.toBe(0);
+    expect(run.payload).toMatchObject({ errorType: expect.any(String), errorMessage: expect.stringContaining('failed transiently'), trace: expect.any(Array) });
+    expect(run.stderr).toMatch(/^REPORT RequestId: .*\tStatus: error$/m);
+  });
+
+  it('runs the reprocess function with its schedule-less dry run', async () => {
+    await putObject(s3, BUCKET, 'incoming/a.pdf', await readFile(join(CORPUS, 'arabic-rotations-4p.pdf')));
+    const run = await invoke(['ReprocessFunction', 'events/reprocess-dry-run.json', '--skip-build']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.payload).toMatchObject({ bucket: BUCKET, prefix: 'incoming/', dryRun: true, scanned: 1, dispatched: 0 });
+    expect(await listKeys(s3, BUCKET, 'rendered/')).toEqual([]);
+  });
+
+  it('stops a handler at its Timeout, as Lambda does', async () => {
+    const template = parseTemplate(`
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  SlowFunction:
+    Type: AWS::Serverless::Function
+    Properties: { Runtime: nodejs22.x, Handler: slow.handler, Timeout: 1, MemorySize: 256 }
+`);
+    const dir = join(DIST, 'SlowFunction');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'slow.mjs'), 'export const handler = async (event, context) => { console.log("remaining", context.getRemainingTimeInMillis()); await new Promise(() => setInterval(() => {}, 1000)); };');
+    try {
+      const started = Date.now();
+      const outcome = await invokeBuilt(template, templateFunction(template, 'SlowFunction'), {});
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(outcome.ok).toBe(false);
+      expect(outcome.payload).toEqual({ errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' });
+      expect(outcome.report).toMatch(/\tMemory Size: 256 MB\t.*\tStatus: timeout$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

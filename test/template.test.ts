@@ -1,0 +1,205 @@
+/**
+ * template.yaml against the code it deploys: handlers resolve to built files, environments hold
+ * only settings lib/config.ts reads, the S3 trigger agrees with the handler's own guard, and no
+ * policy reaches past the two prefixes.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config.js';
+import { decodeEventKey, skipReason } from '../lib/s3/layout.js';
+import { artifactSize, buildAll } from '../scripts/build.js';
+import {
+  esbuildPlan,
+  loadTemplate,
+  localContext,
+  resolvedEnvironment,
+  resolveIntrinsics,
+  ROOT,
+  templateFunction,
+  templateFunctions,
+  type ResolveContext,
+  type Template,
+} from '../scripts/template.js';
+
+const template: Template = loadTemplate();
+const ctx: ResolveContext = localContext(template, {}, {});
+const resolve = (value: unknown): unknown => resolveIntrinsics(value, template, ctx);
+const functions = templateFunctions(template);
+const event = (name: string): unknown => JSON.parse(readFileSync(join(ROOT, 'events', name), 'utf8'));
+
+/** The config a function gets from its template environment (defaults of every parameter). */
+const functionConfig = (logicalId: string) => loadConfig(resolvedEnvironment(templateFunction(template, logicalId), template, ctx));
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+function statements(logicalId: string): Statement[] {
+  const policies = templateFunction(template, logicalId).properties['Policies'];
+  expect(Array.isArray(policies), `${logicalId}: Policies must be a list of inline statements`).toBe(true);
+  return (policies as unknown[]).flatMap((policy) => {
+    // Managed policies and SAM policy templates (S3CrudPolicy…) grant whole buckets: inline only.
+    expect(typeof policy === 'object' && policy !== null && 'Statement' in policy, `${logicalId}: ${JSON.stringify(policy)} is not an inline policy`).toBe(true);
+    return resolve((policy as { Statement: unknown }).Statement) as Statement[];
+  });
+}
+
+const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
+
+describe('template.yaml', () => {
+  it('is a SAM template whose functions run nodejs22.x on arm64', () => {
+    expect(template['Transform']).toBe('AWS::Serverless-2016-10-31');
+    expect(functions.map((f) => f.logicalId).sort()).toEqual(['RenderPdfFunction', 'ReprocessFunction']);
+    for (const fn of functions) {
+      expect(fn.runtime, fn.logicalId).toBe('nodejs22.x');
+      expect(fn.properties['Architectures'], fn.logicalId).toEqual(['arm64']);
+      expect(fn.properties['RecursiveLoop'], fn.logicalId).toBe('Terminate');
+    }
+  });
+
+  describe('build', () => {
+    let outputs: Record<string, string>;
+    beforeAll(async () => {
+      outputs = await buildAll();
+    });
+
+    it('every Handler resolves to a file of its built artifact', () => {
+      for (const fn of functions) {
+        const dir = outputs[fn.logicalId];
+        expect(dir, `${fn.logicalId} was not built`).toBeDefined();
+        const [file, exported] = fn.handler.split('.');
+        expect(existsSync(join(dir!, `${file}.mjs`)), `${fn.logicalId}: ${fn.handler} -> ${file}.mjs`).toBe(true);
+        expect(readFileSync(join(dir!, `${file}.mjs`), 'utf8'), `${fn.logicalId} exports ${exported}`).toMatch(new RegExp(`export\\s*\\{[^}]*\\bas ${exported}\\b|export\\s*\\{[^}]*\\b${exported}\\b`));
+      }
+    });
+
+    it('ships the render worker and MuPDF\'s .wasm beside the render handler, far below Lambda\'s limits', async () => {
+      const dir = outputs['RenderPdfFunction']!;
+      const files = readdirSync(dir).sort();
+      expect(files).toContain('handler.mjs');
+      expect(files).toContain('render-worker.mjs');
+      expect(files.filter((f) => /^mupdf-wasm.*\.wasm$/.test(f))).toHaveLength(1);
+      const size = await artifactSize(dir);
+      expect(size.zipped).toBeLessThan(15 * 2 ** 20);
+      expect(size.unzipped).toBeLessThan(250 * 2 ** 20);
+    });
+
+    it('uses esbuild settings mupdf needs: ESM, .mjs, top-level await, the .wasm as a file', () => {
+      for (const fn of functions) {
+        const { options } = esbuildPlan(fn);
+        expect(options.format, fn.logicalId).toBe('esm');
+        expect(options.outExtension, fn.logicalId).toEqual({ '.js': '.mjs' });
+        expect(['es2022', 'es2023', 'es2024', 'esnext', 'node22']).toContain(options.target);
+      }
+      expect(esbuildPlan(templateFunction(template, 'RenderPdfFunction')).options.loader).toEqual({ '.wasm': 'file' });
+    });
+  });
+
+  it('sets only environment variables lib/config.ts reads, with values it accepts', () => {
+    for (const fn of functions) {
+      for (const [name, value] of Object.entries(fn.environment)) {
+        if (name in PROCESS_ENV) expect(value, `${fn.logicalId}: ${name}`).toBe(PROCESS_ENV[name as keyof typeof PROCESS_ENV]);
+        else expect(CONFIG_ENV_VARS, `${fn.logicalId}: ${name}`).toContain(name);
+      }
+      // The process-level settings the memory tests run under are the deployed ones.
+      for (const [name, value] of Object.entries(PROCESS_ENV)) expect(fn.environment[name], `${fn.logicalId}: ${name}`).toBe(value);
+      expect(() => functionConfig(fn.logicalId), fn.logicalId).not.toThrow();
+    }
+    // Both functions must agree on the prefixes and options (reprocess compares manifests with them).
+    const render = functionConfig('RenderPdfFunction');
+    const reprocess = functionConfig('ReprocessFunction');
+    expect({ ...reprocess, sourceBucket: undefined, renderFunctionName: undefined }).toEqual({ ...render, sourceBucket: undefined, renderFunctionName: undefined });
+    expect(reprocess.renderFunctionName).toBe('RenderPdfFunction');
+    // It scans the bucket the template creates.
+    expect(reprocess.sourceBucket).toBe(resolve(template.Resources['SourceBucket']?.Properties?.['BucketName']));
+  });
+
+  it('triggers on exactly the keys the handler renders (prefix INPUT_PREFIX, suffix .pdf)', () => {
+    const config = functionConfig('RenderPdfFunction');
+    // The template's default is the configuration's default.
+    expect(config.inputPrefix).toBe(loadConfig({}).inputPrefix);
+    const s3Events = Object.values(templateFunction(template, 'RenderPdfFunction').properties['Events'] as Record<string, { Type: string; Properties: Record<string, unknown> }>).filter((e) => e.Type === 'S3');
+    expect(s3Events.length).toBeGreaterThan(0);
+    const filters = s3Events.map((e) => {
+      expect(resolve(e.Properties['Bucket'])).toBe('SourceBucket');
+      expect(asList(e.Properties['Events'])).toEqual(['s3:ObjectCreated:*']);
+      const rules = resolve((e.Properties['Filter'] as { S3Key: { Rules: unknown } }).S3Key.Rules) as { Name: string; Value: string }[];
+      const rule = (name: string) => rules.find((r) => r.Name.toLowerCase() === name)?.Value;
+      return { prefix: rule('prefix')!, suffix: rule('suffix')! };
+    });
+    const triggers = (key: string) => filters.some((f) => key.startsWith(f.prefix) && key.endsWith(f.suffix));
+    for (const { prefix, suffix } of filters) {
+      expect(prefix).toBe(config.inputPrefix);
+      expect(suffix.toLowerCase()).toBe('.pdf');
+    }
+    const keys = ['incoming/a.pdf', 'incoming/sub/dir/b.PDF', 'incoming/c.Pdf', 'incoming/notes.txt', 'incoming/pdf', 'rendered/a.pdf', 'rendered/a.pdf/page-0001.png', 'rendered/a.pdf/manifest.json', 'a.pdf', 'other/incoming/a.pdf'];
+    for (const key of keys) {
+      // Whatever S3 delivers, the handler renders; outputs are never delivered.
+      if (triggers(key)) expect(skipReason(key, config), key).toBeNull();
+      if (key.startsWith(config.outputPrefix)) expect(triggers(key), key).toBe(false);
+    }
+    expect(triggers('incoming/a.pdf') && triggers('incoming/b.PDF')).toBe(true);
+    // The sample events: rendered, or ignored by the guard.
+    const eventKey = (name: string) => decodeEventKey((event(name) as { Records: [{ s3: { object: { key: string } } }] }).Records[0].s3.object.key);
+    expect(skipReason(eventKey('s3-put.json'), config)).toBeNull();
+    expect(skipReason(eventKey('s3-put-encoded-key.json'), config)).toBeNull();
+    expect(skipReason(eventKey('s3-put-not-pdf.json'), config)).not.toBeNull();
+    expect(skipReason(eventKey('s3-put-output-key.json'), config)).not.toBeNull();
+  });
+
+  it('grants S3 access only under the two prefixes: read input, write output, nothing broader', () => {
+    const bucket = ctx.parameters['BucketName']!;
+    const { inputPrefix, outputPrefix } = functionConfig('RenderPdfFunction');
+    const objects = { input: `arn:aws:s3:::${bucket}/${inputPrefix}*`, output: `arn:aws:s3:::${bucket}/${outputPrefix}*` };
+    const writes = new Set(['s3:PutObject', 's3:DeleteObject']);
+    for (const fn of functions) {
+      const s3Statements = statements(fn.logicalId).filter((s) => asList(s.Action).some((a) => a === '*' || a.toLowerCase().startsWith('s3:')));
+      expect(s3Statements.length, fn.logicalId).toBeGreaterThan(0);
+      for (const s of s3Statements) {
+        const where = `${fn.logicalId}: ${JSON.stringify(s)}`;
+        expect(s.Effect, where).toBe('Allow');
+        for (const action of asList(s.Action)) {
+          expect(action, where).not.toContain('*');
+          if (action === 's3:ListBucket') {
+            // The bucket, limited to the prefixes.
+            expect(asList(s.Resource), where).toEqual([`arn:aws:s3:::${bucket}`]);
+            const prefixes = asList(s.Condition?.['StringLike']?.['s3:prefix']);
+            for (const p of prefixes) expect([`${inputPrefix}*`, `${outputPrefix}*`], where).toContain(p);
+            continue;
+          }
+          for (const resource of asList(s.Resource)) {
+            expect([objects.input, objects.output], where).toContain(resource);
+            // Nothing is ever written under INPUT_PREFIX: no trigger loop, even by IAM.
+            if (writes.has(action)) expect(resource, where).toBe(objects.output);
+          }
+        }
+      }
+    }
+    // Reprocess reads both prefixes, writes nothing, and invokes the render function only.
+    const reprocess = statements('ReprocessFunction');
+    expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual([]);
+    const invoke = reprocess.filter((s) => asList(s.Action).includes('lambda:InvokeFunction'));
+    expect(invoke.flatMap((s) => asList(s.Resource))).toEqual(['arn:aws:lambda:us-east-1:123456789012:function:RenderPdfFunction']);
+    expect(statements('RenderPdfFunction').flatMap((s) => asList(s.Action)).filter((a) => !a.startsWith('s3:'))).toEqual([]);
+  });
+
+  it('retries failed renders twice, then sends the event to an SQS queue', () => {
+    const config = templateFunction(template, 'RenderPdfFunction').properties['EventInvokeConfig'] as Record<string, unknown>;
+    expect(config['MaximumRetryAttempts']).toBe(2);
+    const onFailure = (config['DestinationConfig'] as { OnFailure: { Type: string; Destination: unknown } }).OnFailure;
+    expect(onFailure.Type).toBe('SQS');
+    expect(template.Resources[(onFailure.Destination as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]]?.Type).toBe('AWS::SQS::Queue');
+  });
+
+  it('schedules reprocessing, disabled by default, with the payload of events/schedule.json', () => {
+    const events = templateFunction(template, 'ReprocessFunction').properties['Events'] as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    const schedules = Object.values(events).filter((e) => e.Type === 'ScheduleV2');
+    expect(schedules).toHaveLength(1);
+    expect(resolve(schedules[0]!.Properties['State'])).toBe('DISABLED');
+    expect(JSON.parse(String(schedules[0]!.Properties['Input']))).toEqual(event('schedule.json'));
+  });
+});
