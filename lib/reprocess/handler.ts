@@ -1,0 +1,56 @@
+/**
+ * The reprocess function's handler: validates the input, picks the bucket (the event's
+ * "bucket", else SOURCE_BUCKET), runs one reprocess pass, then logs, publishes and returns the
+ * summary. Dispatch failures are counted, not thrown: a run that did most of its work succeeds.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import type { Config } from '../config.js';
+import { logger } from '../observability.js';
+import { createS3Client } from '../s3/client.js';
+import { createDispatcher, type Dispatcher } from './dispatch.js';
+import { InvalidReprocessInputError, parseReprocessInput } from './input.js';
+import { publishSummaryMetrics, reprocess, type ReprocessDeps, type ReprocessSummary } from './run.js';
+
+export type ReprocessHandler = (event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<ReprocessSummary>;
+
+export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'onClassified'>> {
+  s3?: S3Client;
+  /** Default: Lambda when RENDER_FUNCTION_NAME is set, in-process otherwise. */
+  dispatcher?: Dispatcher;
+}
+
+export function createReprocessHandler(config: Config, options: ReprocessHandlerOptions = {}): ReprocessHandler {
+  const { s3 = createS3Client(config), dispatcher = createDispatcher(config, s3), ...tuning } = options;
+  return async (event, context) => {
+    if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
+    let parsed;
+    try {
+      parsed = parseReprocessInput(event);
+    } catch (err) {
+      logger.error('invalid reprocess input', { error: (err as Error).message });
+      throw err;
+    }
+    const { input, warnings } = parsed;
+    for (const warning of warnings) logger.warn('reprocess input', { warning });
+    if (input.prefix.startsWith(config.inputPrefix)) {
+      logger.warn('"prefix" is relative to INPUT_PREFIX: did you mean it without it?', { prefix: input.prefix, inputPrefix: config.inputPrefix });
+    }
+    const bucket = input.bucket ?? config.sourceBucket;
+    if (!bucket) {
+      const error = new InvalidReprocessInputError('no bucket to reprocess: set SOURCE_BUCKET, or pass "bucket" in the input');
+      logger.error('invalid reprocess input', { error: error.message });
+      throw error;
+    }
+    const summary = await reprocess(bucket, input, {
+      s3,
+      config,
+      dispatcher,
+      ...tuning,
+      ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
+    });
+    logger.info('reprocess summary', { summary });
+    publishSummaryMetrics(summary);
+    return summary;
+  };
+}

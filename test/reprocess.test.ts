@@ -1,0 +1,477 @@
+/**
+ * Scheduled reprocessing (DESIGN.md §7, issue #5) against a real S3 server (moto): inputs,
+ * classification of PDFs in every state, in-process dispatch through the render handler,
+ * dry runs that write nothing, bounded listing over 2,000 keys, the per-run limit, and
+ * dispatch failures that do not stop a run.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { S3Event } from 'aws-lambda';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config.js';
+import { optionsHash, parseManifest, type Manifest } from '../lib/manifest.js';
+import { metrics } from '../lib/observability.js';
+import { createRenderHandler } from '../lib/render-handler.js';
+import { createDispatcher, InProcessDispatcher, LambdaDispatcher, type DispatchTarget, type Dispatcher } from '../lib/reprocess/dispatch.js';
+import { createReprocessHandler } from '../lib/reprocess/handler.js';
+import { parseReprocessInput, type ReprocessInput } from '../lib/reprocess/input.js';
+import { reprocess, type ClassifiedPdf } from '../lib/reprocess/run.js';
+import { s3PutEvent } from '../lib/s3/event.js';
+import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
+import { RENDERER } from '../lib/version.js';
+import { CORPUS, createBucket, getText, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+
+// A renderer release with a major version that has a predecessor (the package is still 0.x):
+// the render handler records it in manifests and the classifier compares against it.
+vi.mock('../lib/version.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../lib/version.js')>();
+  return { ...original, RENDERER: { ...original.RENDERER, version: '2.3.0' } };
+});
+
+const SRC = 'reprocess-src';
+const corpus = (file: string): Buffer => readFileSync(join(CORPUS, file));
+
+function input(fields: Partial<ReprocessInput> = {}): ReprocessInput {
+  return { prefix: '', force: false, dryRun: false, limit: 1000, ...fields };
+}
+
+function manifestKey(config: Config, key: string): { bucket: string; key: string } {
+  const out = outputLocation(SRC, key, config);
+  return { bucket: out.bucket, key: out.prefix + MANIFEST_FILE };
+}
+
+async function readManifestOf(s3: S3Client, config: Config, key: string): Promise<Manifest> {
+  const where = manifestKey(config, key);
+  const manifest = parseManifest(await getText(s3, where.bucket, where.key));
+  if (!manifest) throw new Error(`no valid manifest for ${key}`);
+  return manifest;
+}
+
+async function writeManifest(s3: S3Client, config: Config, key: string, body: Manifest | string): Promise<void> {
+  const where = manifestKey(config, key);
+  await putObject(s3, where.bucket, where.key, typeof body === 'string' ? body : JSON.stringify(body, null, 2));
+}
+
+/** Every object of every bucket, with its ETag and last-modified time. */
+async function snapshot(s3: S3Client): Promise<string[]> {
+  const lines: string[] = [];
+  for (const bucket of (await s3.send(new ListBucketsCommand({}))).Buckets ?? []) {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket.Name!, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) lines.push(`${bucket.Name}/${o.Key} ${o.ETag} ${o.LastModified?.toISOString()}`);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+  return lines.sort();
+}
+
+/** Records what it is asked to dispatch; optionally delegates, or throws for some keys. */
+class RecordingDispatcher implements Dispatcher {
+  readonly kind = 'recording';
+  readonly keys: string[] = [];
+  readonly events: S3Event[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(
+    readonly concurrency = 4,
+    private readonly options: { inner?: Dispatcher; failFor?: (key: string) => boolean } = {},
+  ) {}
+  async dispatch(event: S3Event, target: DispatchTarget): Promise<void> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (this.options.failFor?.(target.key)) throw new Error(`simulated dispatch failure for ${target.key}`);
+      this.keys.push(target.key);
+      this.events.push(event);
+      await this.options.inner?.dispatch(event, target);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+function byKey(items: ClassifiedPdf[]): Record<string, string> {
+  return Object.fromEntries(items.map((i) => [i.key.replace(/^incoming\/states\//, ''), `${i.class}/${i.action}`]));
+}
+
+describe('reprocess input', () => {
+  it('defaults every field', () => {
+    expect(parseReprocessInput({})).toEqual({ input: input(), warnings: [] });
+    expect(parseReprocessInput(undefined)).toEqual({ input: input(), warnings: [] });
+    expect(parseReprocessInput(null)).toEqual({ input: input(), warnings: [] });
+  });
+
+  it('reads every field, and warns about unknown ones', () => {
+    const { input: parsed, warnings } = parseReprocessInput({ bucket: 'other-bucket', prefix: 'reports/', force: true, dryRun: true, limit: 5, dryrun: false });
+    expect(parsed).toEqual({ bucket: 'other-bucket', prefix: 'reports/', force: true, dryRun: true, limit: 5 });
+    expect(warnings).toEqual([expect.stringContaining('unknown field "dryrun" ignored')]);
+  });
+
+  it('takes the fields from the top level of an EventBridge ScheduledEvent, without warning about its envelope', () => {
+    const event = {
+      version: '0',
+      id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '123456789012',
+      time: '2024-10-01T04:00:00Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:events:us-east-1:123456789012:rule/reprocess'],
+      detail: {},
+      dryRun: true,
+      limit: 10,
+    };
+    expect(parseReprocessInput(event)).toEqual({ input: input({ dryRun: true, limit: 10 }), warnings: [] });
+    expect(parseReprocessInput({ ...event, dryRun: undefined, detail: { dryRun: true } }).warnings).toEqual([
+      'detail.dryRun ignored: reprocess fields are read from the top level of the event',
+    ]);
+  });
+
+  it('rejects wrong types with a message naming each field', () => {
+    expect(() => parseReprocessInput({ dryRun: 'yes' })).toThrow('"dryRun" must be true or false; got the string "yes"');
+    expect(() => parseReprocessInput({ force: 1 })).toThrow('"force" must be true or false; got number 1');
+    expect(() => parseReprocessInput({ limit: 0 })).toThrow('"limit" must be a whole number from 1 to 100000');
+    expect(() => parseReprocessInput({ limit: 2.5 })).toThrow('"limit" must be a whole number');
+    expect(() => parseReprocessInput({ limit: '10' })).toThrow('"limit" must be a whole number from 1 to 100000 (dispatches per run); got the string "10"');
+    expect(() => parseReprocessInput({ prefix: 7 })).toThrow('"prefix" must be a string');
+    expect(() => parseReprocessInput({ prefix: '/reports' })).toThrow('"prefix" must not start with "/"');
+    expect(() => parseReprocessInput({ bucket: 'Not_A_Bucket' })).toThrow('"bucket" must be an S3 bucket name');
+    expect(() => parseReprocessInput({ dryRun: 'yes', limit: -1 })).toThrow(/"dryRun".*; "limit"/);
+    expect(() => parseReprocessInput('dryRun')).toThrow('the reprocess input must be a JSON object such as {"dryRun": true}');
+    expect(() => parseReprocessInput([{ dryRun: true }])).toThrow('got an array');
+  });
+});
+
+describe('SOURCE_BUCKET', () => {
+  it('is read, validated like OUTPUT_BUCKET, and listed for the template', () => {
+    expect(loadConfig({ SOURCE_BUCKET: 'my-pdfs' }).sourceBucket).toBe('my-pdfs');
+    expect(loadConfig({}).sourceBucket).toBeUndefined();
+    expect(() => loadConfig({ SOURCE_BUCKET: 'My_Bucket' })).toThrow('SOURCE_BUCKET="My_Bucket" is invalid: expected an S3 bucket name');
+    expect(CONFIG_ENV_VARS).toContain('SOURCE_BUCKET');
+  });
+});
+
+describe('dispatchers', () => {
+  it('are in-process without RENDER_FUNCTION_NAME, asynchronous Lambda invokes with it', () => {
+    const s3 = testS3Client();
+    expect(createDispatcher(testConfig(), s3)).toBeInstanceOf(InProcessDispatcher);
+    const lambda = createDispatcher(testConfig({ RENDER_FUNCTION_NAME: 'render-pdf' }), s3);
+    expect(lambda).toBeInstanceOf(LambdaDispatcher);
+    expect((lambda as LambdaDispatcher).functionName).toBe('render-pdf');
+  });
+
+  it('invoke the render function asynchronously with an S3 event as the payload', async () => {
+    const sent: InvokeCommand[] = [];
+    const client = { send: vi.fn(async (command: InvokeCommand) => (sent.push(command), { StatusCode: 202 })) };
+    const dispatcher = new LambdaDispatcher('render-pdf', client as never);
+    const event = s3PutEvent(SRC, 'incoming/a b.pdf', { eTag: 'abc', size: 3 });
+    await dispatcher.dispatch(event);
+    expect(sent).toHaveLength(1);
+    const { FunctionName, InvocationType, Payload } = sent[0]!.input;
+    expect({ FunctionName, InvocationType }).toEqual({ FunctionName: 'render-pdf', InvocationType: 'Event' });
+    const payload = JSON.parse(new TextDecoder().decode(Payload as Uint8Array)) as S3Event;
+    expect(payload).toEqual(event);
+    expect(payload.Records[0]!.s3.object.key).toBe('incoming/a+b.pdf');
+
+    client.send.mockResolvedValueOnce({ StatusCode: 500 });
+    await expect(dispatcher.dispatch(event)).rejects.toThrow('Lambda did not queue the invocation of render-pdf: HTTP 500');
+  });
+});
+
+describe('a bucket with PDFs in every state', () => {
+  const config = testConfig({ SOURCE_BUCKET: SRC });
+  const s3 = testS3Client(config);
+  const render = createRenderHandler(config, s3);
+  const K = (name: string): string => `incoming/states/${name}`;
+
+  // What each state's PDF must be classified as, and whether a run dispatches it.
+  const EXPECTED: Record<string, string> = {
+    'missing.pdf': 'missing/dispatched',
+    'damaged-manifest.pdf': 'missing/dispatched',
+    'failed.pdf': 'failed/not-dispatched',
+    'failed-older-release.pdf': 'failed/dispatched',
+    'partial.pdf': 'partial/dispatched',
+    'partial-pages-failed.pdf': 'partial/not-dispatched',
+    'stale-etag.pdf': 'stale/dispatched',
+    'stale-options.pdf': 'stale/dispatched',
+    'stale-major.pdf': 'stale/dispatched',
+    'ok.pdf': 'ok/not-dispatched',
+  };
+
+  beforeAll(async () => {
+    await resetS3();
+    await createBucket(s3, SRC);
+    const matplotlib = corpus('matplotlib-type3.pdf');
+    const cff = corpus('opentype-cff-font.pdf');
+    const password = corpus('password-libreoffice.pdf');
+    const upload = async (name: string, body: Buffer): Promise<void> => void (await putObject(s3, SRC, K(name), body));
+
+    // Three real renders...
+    await upload('ok.pdf', cff);
+    await upload('failed.pdf', password);
+    await upload('stale-options.pdf', matplotlib);
+    for (const name of ['ok.pdf', 'failed.pdf', 'stale-options.pdf']) await render(s3PutEvent(SRC, K(name)));
+    const complete = await readManifestOf(s3, config, K('stale-options.pdf'));
+    const completeCff = await readManifestOf(s3, config, K('ok.pdf'));
+    const failed = await readManifestOf(s3, config, K('failed.pdf'));
+    expect([complete.status, completeCff.status, failed.status, failed.error?.code]).toEqual(['complete', 'complete', 'failed', 'ENCRYPTED']);
+    expect(complete.renderer.version).toBe('2.3.0');
+
+    // ...and every other state from their manifests, rewritten.
+    const derive = async (name: string, body: Buffer, from: Manifest, edit: (m: Manifest) => void): Promise<void> => {
+      await upload(name, body);
+      const manifest = structuredClone(from);
+      manifest.source.key = K(name);
+      edit(manifest);
+      await writeManifest(s3, config, K(name), manifest);
+    };
+    await upload('missing.pdf', matplotlib);
+    await upload('damaged-manifest.pdf', matplotlib);
+    await writeManifest(s3, config, K('damaged-manifest.pdf'), '{"schemaVersion": 1, "status": "comp');
+    await derive('failed-older-release.pdf', password, failed, (m) => void (m.renderer.version = '2.2.9'));
+    await derive('partial.pdf', matplotlib, complete, (m) => Object.assign(m, { status: 'partial', nextPage: 1, pages: [] }));
+    await derive('partial-pages-failed.pdf', matplotlib, complete, (m) =>
+      Object.assign(m, { status: 'partial', pages: [{ number: 1, error: { code: 'PAGE_RENDER_FAILED', message: 'broken content stream' } }] }),
+    );
+    await derive('stale-etag.pdf', matplotlib, complete, (m) => void (m.source.etag = '0123456789abcdef0123456789abcdef'));
+    await derive('stale-major.pdf', cff, completeCff, (m) => void (m.renderer.version = '1.9.0'));
+    const options = { ...complete.options, dpi: 72 };
+    await writeManifest(s3, config, K('stale-options.pdf'), { ...complete, options, optionsHash: optionsHash(options) });
+    // Never scanned: not a PDF, or outside INPUT_PREFIX.
+    await putObject(s3, SRC, 'incoming/states/notes.txt', 'not a pdf');
+    await putObject(s3, SRC, 'elsewhere/outside.pdf', matplotlib);
+  });
+
+  it('classifies each PDF in a dry run, and writes nothing', async () => {
+    const before = await snapshot(s3);
+    const items: ClassifiedPdf[] = [];
+    const dispatcher = new RecordingDispatcher();
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
+
+    const expectedDryRun = Object.fromEntries(Object.entries(EXPECTED).map(([k, v]) => [k, v.replace('/dispatched', '/would-dispatch')]));
+    expect(byKey(items)).toEqual(expectedDryRun);
+    expect(dispatcher.keys).toEqual([]);
+    expect(summary).toMatchObject({
+      bucket: SRC,
+      prefix: 'incoming/',
+      dryRun: true,
+      scanned: 10,
+      counts: { missing: 2, failed: 2, partial: 2, stale: 3, ok: 1 },
+      needsWork: 7,
+      settled: 2,
+      dispatched: 0,
+      dispatchFailures: 0,
+      readFailures: 0,
+      remaining: 7,
+      complete: true,
+      moreRemain: true,
+    });
+    expect(await snapshot(s3)).toEqual(before);
+  });
+
+  it('with force, counts every PDF that has a manifest as stale', async () => {
+    const items: ClassifiedPdf[] = [];
+    const dispatcher = new RecordingDispatcher();
+    const summary = await reprocess(SRC, input({ force: true, limit: 5 }), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
+    expect(summary.counts).toEqual({ missing: 2, failed: 0, partial: 0, stale: 8, ok: 0 });
+    expect(summary).toMatchObject({ needsWork: 10, dispatched: 5, remaining: 5, moreRemain: true });
+    expect(dispatcher.keys).toHaveLength(5);
+    expect(items.find((i) => i.key === K('ok.pdf'))).toMatchObject({ class: 'stale', reason: 'force' });
+  });
+
+  it('with force, really re-renders an up-to-date PDF (the event carries forceRender)', async () => {
+    const before = await readManifestOf(s3, config, K('ok.pdf'));
+    expect(before.status).toBe('complete');
+    const dispatcher = new RecordingDispatcher(1, { inner: new InProcessDispatcher(config, s3) });
+    await reprocess(SRC, input({ force: true, prefix: 'states/ok.pdf' }), { s3, config, dispatcher });
+    expect(dispatcher.events.map((e) => (e as { forceRender?: boolean }).forceRender)).toEqual([true]);
+    const after = await readManifestOf(s3, config, K('ok.pdf'));
+    expect(after.status).toBe('complete');
+    expect(after.startedAt > before.startedAt).toBe(true);
+  });
+
+  it('reads only under the input prefix', async () => {
+    const dispatcher = new RecordingDispatcher();
+    const summary = await reprocess(SRC, input({ prefix: 'states/stale-', dryRun: true }), { s3, config, dispatcher });
+    expect(summary).toMatchObject({ prefix: 'incoming/states/stale-', scanned: 3, counts: { stale: 3 } });
+  });
+
+  it('re-renders in-process what needs it; a second run then finds nothing to do', async () => {
+    const handler = createReprocessHandler(config, { s3 }); // RENDER_FUNCTION_NAME unset: in-process
+    const items: ClassifiedPdf[] = [];
+    const first = await handler({}, undefined);
+    expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 7, dispatchFailures: 0, remaining: 0, moreRemain: false });
+
+    for (const [name, expected] of Object.entries(EXPECTED)) {
+      const manifest = await readManifestOf(s3, config, K(name));
+      if (expected.endsWith('/dispatched')) {
+        // Rendered now, by this release, for these bytes and options.
+        expect(manifest.renderer.version, name).toBe('2.3.0');
+        expect(manifest.optionsHash, name).toBe(optionsHash(config.output));
+        expect(manifest.status, name).toBe(name.startsWith('failed') ? 'failed' : 'complete');
+      }
+    }
+
+    const second = await createReprocessHandler(config, { s3, onClassified: (i) => items.push(i) })({ dryRun: false });
+    expect(second).toMatchObject({
+      scanned: 10,
+      counts: { missing: 0, failed: 2, partial: 1, stale: 0, ok: 7 },
+      needsWork: 0,
+      settled: 3,
+      dispatched: 0,
+      remaining: 0,
+      moreRemain: false,
+    });
+    expect(items.filter((i) => i.class === 'ok')).toHaveLength(7);
+    // What remains is permanent: the password-protected PDF, and the page that "failed".
+    expect(items.filter((i) => i.class !== 'ok').map((i) => i.key).sort()).toEqual(
+      [K('failed-older-release.pdf'), K('failed.pdf'), K('partial-pages-failed.pdf')].sort(),
+    );
+  });
+});
+
+describe('a bucket of 2,000 PDFs', () => {
+  const config = testConfig({ SOURCE_BUCKET: SRC });
+  const s3 = testS3Client(config);
+  /** Without the counting middleware, for seeding and snapshots. */
+  const plain = testS3Client(config);
+  const PAGE_SIZE = 100;
+  const COUNT = 2000;
+  const bulkKey = (i: number): string => `incoming/bulk/${String(i).padStart(4, '0')}.pdf`;
+
+  /** Counts ListObjectsV2 pages and manifest reads as the S3 client sends them. */
+  const calls = { lists: [] as { maxKeys: number | undefined; keysListed: number; manifestReads: number }[], keysListed: 0, manifestReads: 0 };
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = (context as { commandName?: string }).commandName;
+      const params = args.input as { Key?: string; MaxKeys?: number };
+      if (command === 'ListObjectsV2Command') {
+        calls.lists.push({ maxKeys: params.MaxKeys, keysListed: calls.keysListed, manifestReads: calls.manifestReads });
+        const result = await next(args);
+        calls.keysListed += ((result.output as { Contents?: unknown[] }).Contents ?? []).length;
+        return result;
+      }
+      if (command === 'GetObjectCommand' && params.Key?.endsWith(MANIFEST_FILE)) calls.manifestReads++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countingForTest' },
+  );
+
+  beforeAll(async () => {
+    await resetS3();
+    await createBucket(plain, SRC);
+    // Tiny objects (classification does not open them), uploaded 32 at a time.
+    const keys = [...Array.from({ length: COUNT }, (_, i) => bulkKey(i)), ...Array.from({ length: 10 }, (_, i) => `incoming/bulk/readme-${i}.txt`)];
+    for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((key) => putObject(plain, SRC, key, `%PDF-1.4 ${key}`)));
+  }, 120_000);
+
+  beforeEach(() => {
+    calls.lists = [];
+    calls.keysListed = 0;
+    calls.manifestReads = 0;
+  });
+
+  it('lists page by page, classifying as it goes, and writes nothing in a dry run', async () => {
+    const before = await snapshot(plain);
+    const dispatcher = new RecordingDispatcher();
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, pageSize: PAGE_SIZE, concurrency: 8 });
+    expect(summary).toMatchObject({ scanned: COUNT, counts: { missing: COUNT }, needsWork: COUNT, dispatched: 0, remaining: COUNT, complete: true });
+    expect(calls.manifestReads).toBe(COUNT);
+    // 2,010 keys in pages of 100: 21 requests, each asking for one page.
+    expect(calls.lists).toHaveLength(Math.ceil((COUNT + 10) / PAGE_SIZE));
+    expect(calls.lists.every((l) => l.maxKeys === PAGE_SIZE)).toBe(true);
+    // Streaming: a page is requested only once the PDFs listed before it are (nearly all) being
+    // classified — never more than the page in hand plus the one prefetched are held.
+    for (const list of calls.lists) expect(list.keysListed - list.manifestReads).toBeLessThanOrEqual(2 * PAGE_SIZE);
+    expect(dispatcher.keys).toEqual([]);
+    expect(await snapshot(plain)).toEqual(before);
+  });
+
+  it('stops dispatching at the limit and says that more remain', async () => {
+    const dispatcher = new RecordingDispatcher(4);
+    const summary = await reprocess(SRC, input({ limit: 150 }), { s3, config, dispatcher, pageSize: PAGE_SIZE });
+    expect(dispatcher.keys).toHaveLength(150);
+    expect(new Set(dispatcher.keys).size).toBe(150);
+    expect(dispatcher.maxInFlight).toBeLessThanOrEqual(4);
+    expect(summary).toMatchObject({ scanned: COUNT, needsWork: COUNT, dispatched: 150, dispatchFailures: 0, remaining: COUNT - 150, moreRemain: true });
+    const event = dispatcher.events[0]!.Records[0]!;
+    expect(event.eventName).toBe('ObjectCreated:Put');
+    expect(event.s3.bucket.name).toBe(SRC);
+    expect(dispatcher.keys).toContain(decodeURIComponent(event.s3.object.key));
+  });
+
+  it('counts a failed dispatch and goes on with the others', async () => {
+    const failing = bulkKey(42);
+    const dispatcher = new RecordingDispatcher(2, { failFor: (key) => key === failing });
+    const summary = await reprocess(SRC, input({ prefix: 'bulk/00' }), { s3, config, dispatcher, pageSize: PAGE_SIZE });
+    expect(summary).toMatchObject({ scanned: 100, needsWork: 100, dispatched: 99, dispatchFailures: 1, remaining: 1, moreRemain: true });
+    expect(dispatcher.keys).not.toContain(failing);
+    expect(dispatcher.keys).toContain(bulkKey(99));
+  });
+
+  it('stops taking PDFs when the invocation runs out of time, and says the listing was not finished', async () => {
+    let clock = 0;
+    const dispatcher = new RecordingDispatcher();
+    // 300 checks with time to spare, then under the reserve.
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, pageSize: PAGE_SIZE, timeLeftMs: () => (++clock <= 300 ? 60_000 : 1_000) });
+    expect(summary.complete).toBe(false);
+    expect(summary.moreRemain).toBe(true);
+    expect(summary.scanned).toBeGreaterThan(250);
+    expect(summary.scanned).toBeLessThan(COUNT);
+  });
+});
+
+describe('the reprocess handler', () => {
+  const config = testConfig({ SOURCE_BUCKET: SRC });
+  const s3 = testS3Client(config);
+
+  beforeEach(async () => {
+    await resetS3();
+    await createBucket(s3, SRC);
+    await createBucket(s3, 'other-bucket');
+    await putObject(s3, SRC, 'incoming/a.pdf', '%PDF-1.4');
+    await putObject(s3, 'other-bucket', 'incoming/b.pdf', '%PDF-1.4');
+    await putObject(s3, 'other-bucket', 'incoming/c.pdf', '%PDF-1.4');
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+
+  it('reads SOURCE_BUCKET, or the bucket the event names, and publishes the summary as metrics', async () => {
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+    const publish = vi.spyOn(metrics, 'publishStoredMetrics');
+    const handler = createReprocessHandler(config, { s3, dispatcher: new RecordingDispatcher() });
+    expect(await handler({ dryRun: true })).toMatchObject({ bucket: SRC, scanned: 1, counts: { missing: 1 } });
+    expect(await handler({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
+    const recorded = Object.fromEntries(addMetric.mock.calls.slice(-11).map(([name, , value]) => [name, value]));
+    expect(recorded).toMatchObject({ ReprocessScanned: 2, ReprocessMissing: 2, ReprocessOk: 0, ReprocessDispatched: 0, ReprocessDispatchFailures: 0, ReprocessRemaining: 2 });
+    expect(publish).toHaveBeenCalledTimes(2);
+  });
+
+  it('rejects an input of the wrong type, and a run with no bucket, with a clear message', async () => {
+    const dispatcher = new RecordingDispatcher();
+    await expect(createReprocessHandler(config, { s3, dispatcher })({ limit: 'all' })).rejects.toThrow('"limit" must be a whole number');
+    await expect(createReprocessHandler(testConfig(), { s3, dispatcher })({ dryRun: true })).rejects.toThrow(
+      'no bucket to reprocess: set SOURCE_BUCKET, or pass "bucket" in the input',
+    );
+  });
+
+  it('is exported as `handler` by functions/reprocess, configured from the environment', async () => {
+    vi.stubEnv('S3_ENDPOINT', s3Endpoint());
+    vi.stubEnv('SOURCE_BUCKET', SRC);
+    vi.stubEnv('RENDER_FUNCTION_NAME', '');
+    const { handler } = await import('../functions/reprocess/handler.js');
+    const scheduled = { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {}, dryRun: true };
+    expect(await handler(scheduled)).toMatchObject({ bucket: SRC, dryRun: true, dispatcher: 'in-process', scanned: 1, remaining: 1 });
+  });
+});
+
+// Keep the mocked release in view: the classifier compares against it.
+it('runs against the mocked renderer release', () => {
+  expect(RENDERER.version).toBe('2.3.0');
+});
