@@ -1,5 +1,5 @@
 /**
- * npm run local -- <file.pdf>… [--out dir] [--bucket name]
+ * npm run local -- [file.pdf…] [--out dir] [--bucket name]
  * The main job on an embedded default: starts a local S3 (moto_server) unless S3_ENDPOINT is
  * set, uploads each PDF under incoming/, sends the bundled render handler the S3 event AWS
  * would send, and copies the pages and manifest.json to --out (default out/).
@@ -16,9 +16,10 @@ import { createS3Client } from '../lib/s3/client.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
 import { buildAll } from './build.js';
 import { s3PutEvent } from '../lib/s3/event.js';
+import { writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
 
-const USAGE = 'usage: npm run local -- <file.pdf>… [--out dir] [--bucket name]';
+const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name]   (no file: a generated sample PDF)';
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
@@ -34,9 +35,13 @@ async function main(): Promise<number> {
     allowPositionals: true,
     options: { out: { type: 'string', default: 'out' }, bucket: { type: 'string', default: 'local-pdf-render' }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help || positionals.length === 0) {
+  if (values.help) {
     console.error(USAGE);
-    return values.help ? 0 : 1;
+    return 0;
+  }
+  if (positionals.length === 0) {
+    positionals.push(await writeSamplePdf());
+    console.error(`no PDF given: rendering a generated sample (${positionals[0]})`);
   }
   let server: LocalS3 | undefined;
   if (!process.env['S3_ENDPOINT']) {
@@ -59,7 +64,7 @@ async function main(): Promise<number> {
     if (config.outputBucket) await ensureBucket(s3, config.outputBucket);
 
     console.error('building the function bundle…');
-    const { 'render-pdf': dir } = await buildAll();
+    const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
     const { handler } = (await import(pathToFileURL(join(dir!, 'handler.mjs')).href)) as {
       handler: (event: S3Event, context: object) => Promise<unknown>;
     };
