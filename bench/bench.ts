@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { build } from 'esbuild';
+import { esbuildPlan, loadTemplate, templateFunction } from '../scripts/template.js';
 import type { ChildResult } from './render-child.js';
 
 const run = promisify(execFile);
@@ -78,10 +80,25 @@ function scratch(): string {
   return mkdtempSync(join(tmpdir(), 'render-bench-'));
 }
 
+/** The benchmark child, bundled as the render function is deployed, so what runs is the artifact's code. */
+async function buildChild(): Promise<string> {
+  const outdir = scratch();
+  const { options } = esbuildPlan(templateFunction(loadTemplate(), 'RenderPdfFunction'));
+  await build({
+    ...options,
+    entryPoints: [join(REPO, 'bench/render-child.ts'), join(REPO, 'functions/render-pdf/render-worker.ts')],
+    entryNames: '[name]',
+    outdir,
+    logLevel: 'error',
+  });
+  return join(outdir, 'render-child.mjs');
+}
+const CHILD = await buildChild();
+
 async function oursOnce(file: string): Promise<ChildResult> {
   const out = scratch();
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(REPO, 'bench/render-child.ts'), file, '--out', out, '--dpi', String(dpi), '--format', format], {
+    const { stdout } = await run(process.execPath, [CHILD, file, '--out', out, '--dpi', String(dpi), '--format', format], {
       cwd: REPO,
       maxBuffer: 16 << 20,
     });

@@ -1,8 +1,11 @@
 /**
- * One benchmark run of our renderer, in a process of its own so its peak RSS is this file's:
- *   node --import tsx bench/render-child.ts <file.pdf> --out <dir> [--dpi N] [--format png|jpeg]
+ * One benchmark run of our renderer, in a process of its own so its peak RSS is this file's.
+ * bench.ts bundles it like the deployed function (esbuild, the template's options, the worker
+ * beside it, the .wasm shipped by the file loader) and runs
+ *   node render-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg]
  * Writes every page to <dir> (as mutool draw does) and prints one JSON line.
  */
+import '../functions/render-pdf/mupdf-wasm.js';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';

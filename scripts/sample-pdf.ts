@@ -13,7 +13,7 @@ export async function writeSamplePdf(): Promise<string> {
   const resources = doc.addObject({ Font: { F1: font } });
   const pages: [string, 0 | 90][] = [
     ['s3-pdf-render sample, page 1', 0],
-    ['page 2: a rotated page comes out landscape', 90],
+    ['page 2: rotated, so landscape', 90],
     ['page 3: the last one', 0],
   ];
   for (const [title, rotate] of pages) {
