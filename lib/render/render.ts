@@ -161,7 +161,7 @@ class WorkerSession {
             }
             this.grantCredit();
           } catch (err) {
-            if (this.streaming === streaming) this.failStreaming({ code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${(err as Error).message}` });
+            this.failPage(streaming, { code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${(err as Error).message}` });
           }
         });
         return;
@@ -222,9 +222,9 @@ class WorkerSession {
       reject,
     };
     this.streaming = streaming;
-    // A body failed (abort, close, crash) before its consumer read it must not crash the process;
-    // a reader still sees the error through its own listener.
-    streaming.body.on('error', () => undefined);
+    // Whatever fails the body (the worker, the encoder, abort, close) fails the page: `finished`
+    // always settles. This listener also keeps an unread failed body from crashing the process.
+    streaming.body.on('error', (err) => reject(err instanceof PageFailedError ? err : new PageFailedError({ code: 'PAGE_RENDER_FAILED', message: err.message })));
     this.push({
       type: 'page',
       page: {
@@ -242,9 +242,11 @@ class WorkerSession {
   }
 
   private failStreaming(error: PageError): void {
-    const streaming = this.streaming;
-    if (!streaming) return;
-    this.streaming = undefined;
+    if (this.streaming) this.failPage(this.streaming, error);
+  }
+
+  private failPage(streaming: StreamingPage, error: PageError): void {
+    if (this.streaming === streaming) this.streaming = undefined;
     const err = new PageFailedError(error);
     streaming.reject(err);
     if (streaming.encoder) streaming.encoder.fail(err);

@@ -1,0 +1,126 @@
+/**
+ * Pages larger than one band, and pages that hang: memory bounded by the band, not the page;
+ * a page over its time limit fails alone and the document goes on in a fresh worker.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInflate } from 'node:zlib';
+import * as mupdf from 'mupdf';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_OUTPUT_OPTIONS, type RenderOptions } from '../../lib/render/options.js';
+import { startRender } from '../../lib/render/render.js';
+import { CORPUS_DIR, collect, decodePng } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'bands-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const options = (extra: Partial<RenderOptions>): RenderOptions => ({ ...DEFAULT_OUTPUT_OPTIONS, ...extra });
+
+/** A 14400 pt square page (200 inches, the PDF maximum) with a grid, a box and text. */
+function giantPagePdf(): string {
+  const doc = new mupdf.PDFDocument();
+  const size = 14400;
+  let content = '0 0 1 RG 20 w\n';
+  for (let at = 0; at <= size; at += 600) content += `${at} 0 m ${at} ${size} l S 0 ${at} m ${size} ${at} l S\n`;
+  content += '0.2 0.6 0.2 rg 1000 1000 4000 4000 re f\n';
+  const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
+  content += 'BT /F1 600 Tf 0 0 0 rg 2000 8000 Td (GIANT PAGE) Tj ET\n';
+  doc.insertPage(-1, doc.addPage([0, 0, size, size], 0, doc.addObject({ Font: { F1: font } }), content));
+  const path = join(dir, 'giant.pdf');
+  writeFileSync(path, doc.saveToBuffer('compress').asUint8Array());
+  doc.destroy();
+  return path;
+}
+
+/** Reads a PNG stream: its IHDR size, and how many bytes its image data inflates to. */
+async function pngShape(body: NodeJS.ReadableStream): Promise<{ width: number; height: number; rawBytes: number }> {
+  const inflate = createInflate();
+  let rawBytes = 0;
+  inflate.on('data', (chunk: Buffer) => (rawBytes += chunk.byteLength));
+  const inflated = new Promise<void>((resolve, reject) => inflate.on('end', resolve).on('error', reject));
+  let pending = Buffer.alloc(0);
+  let width = 0;
+  let height = 0;
+  for await (const chunk of body) {
+    pending = Buffer.concat([pending, chunk as Buffer]);
+    let at = width === 0 ? 8 : 0; // skip the signature once
+    while (pending.length >= at + 12) {
+      const length = pending.readUInt32BE(at);
+      if (pending.length < at + 12 + length) break;
+      const type = pending.toString('latin1', at + 4, at + 8);
+      const data = pending.subarray(at + 8, at + 8 + length);
+      if (type === 'IHDR') [width, height] = [data.readUInt32BE(0), data.readUInt32BE(4)];
+      if (type === 'IDAT' && !inflate.write(Buffer.from(data))) await new Promise((r) => inflate.once('drain', r));
+      if (type === 'IEND') inflate.end();
+      at += 12 + length;
+    }
+    pending = pending.subarray(at);
+  }
+  await inflated;
+  return { width, height, rawBytes };
+}
+
+describe('band rendering', () => {
+  it('renders a 14400 pt page at 150 dpi at full size, 30000x30000 px, in bounded WebAssembly memory', { timeout: 180_000 }, async () => {
+    const job = await startRender(giantPagePdf(), options({ dpi: 150, maxPagePixels: 1_000_000_000 }));
+    const shapes = [];
+    for await (const page of job) {
+      if (!page.ok) throw new Error(`${page.error.code}: ${page.error.message}`);
+      expect([page.width, page.height, page.dpi]).toEqual([30000, 30000, 150]);
+      shapes.push(await pngShape(page.body));
+      expect((await page.finished).bytes).toBeGreaterThan(0);
+    }
+    expect(shapes).toEqual([{ width: 30000, height: 30000, rawBytes: 30000 * (30000 * 3 + 1) }]);
+    // A whole-page pixmap would be 2.7 GB; the worker never held more than a few bands.
+    expect(job.stats.wasmHeapPeakBytes).toBeLessThan(256 * 2 ** 20);
+  });
+
+  const renderBoth = async (file: string) => {
+    const render = async (bandBytes?: number) =>
+      collect(await startRender(join(CORPUS_DIR, file), options({ dpi: 72, pages: [{ from: 1, to: 2 }], ...(bandBytes ? { bandBytes } : {}) })));
+    const whole = await render();
+    const banded = await render(50_000); // a few dozen rows per band
+    expect(banded.length, file).toBe(whole.length);
+    return whole.map((page, i) => {
+      const other = banded[i]!;
+      if (!page.ok || !other.ok) throw new Error(`${file}: page failed`);
+      const a = decodePng(page.bytes);
+      const b = decodePng(other.bytes);
+      expect([b.width, b.height], file).toEqual([a.width, a.height]);
+      let differing = 0;
+      for (let p = 0; p < a.data.length; p += 4) if (a.data.readUInt32BE(p) !== b.data.readUInt32BE(p)) differing++;
+      return { page: page.pageNumber, differing, pixels: a.width * a.height };
+    });
+  };
+
+  it('gives the same pixels in bands as in one piece on plain text pages', { timeout: 120_000 }, async () => {
+    for (const file of ['federal-register-15p.pdf', 'arabic-rotations-4p.pdf']) {
+      expect((await renderBoth(file)).map((r) => r.differing), file).toEqual([0, 0]);
+    }
+  });
+
+  // MuPDF draws a band through a clip: glyphs and shadings that cross a band edge can be
+  // rasterized a little differently (measured: one row off by 1, or a glyph at an edge). Pages
+  // that fit one band (24 MB, so every normal page at 150 dpi) are never banded.
+  it('differs in bands only at a few band edges on pages with shadings, Type3 and Type1 glyphs', { timeout: 120_000 }, async () => {
+    for (const file of ['tracemonkey-paper-14p.pdf', 'tam-review-23p-type1-cff.pdf', 'lattice-shading-type5.pdf', 'matplotlib-type3.pdf']) {
+      for (const r of await renderBoth(file)) expect(r.differing / r.pixels, `${file} page ${r.page}`).toBeLessThan(0.01);
+    }
+  });
+});
+
+describe('page time limit', () => {
+  it('fails the pages over the limit one by one, in fresh workers, and stops after a few', { timeout: 60_000 }, async () => {
+    // No real page renders within 1 ms: each one times out, and the worker is replaced.
+    const job = await startRender(join(CORPUS_DIR, 'tracemonkey-paper-14p.pdf'), options({ dpi: 150, pageTimeoutMs: 1 }));
+    const results = await collect(job);
+    expect(results.map((r) => r.pageNumber)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    const codes = results.map((r) => (r.ok ? 'OK' : r.error.code));
+    const timedOut = codes.filter((c) => c === 'PAGE_TIMEOUT').length;
+    expect(codes.slice(0, timedOut).every((c) => c === 'PAGE_TIMEOUT'), codes.join()).toBe(true);
+    expect(timedOut).toBe(4);
+    // After that many, the rest is not attempted rather than ground through worker after worker.
+    expect(codes.slice(timedOut).every((c) => c === 'PAGE_CRASHED'), codes.join()).toBe(true);
+    expect(job.stats.workers).toBe(4);
+  });
+});
