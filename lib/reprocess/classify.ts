@@ -3,11 +3,12 @@
  * The rules mirror the render handler's own idempotency check (isUpToDate), so that what the
  * reprocess function calls ok is exactly what the render function would skip.
  */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.js';
-import { optionsHash, parseManifest, type Manifest } from '../manifest.js';
+import { optionsHash, type Manifest } from '../manifest.js';
 import type { OutputOptions } from '../render/options.js';
-import { MANIFEST_FILE, outputLocation } from '../s3/layout.js';
+import { outputLocation } from '../s3/layout.js';
+import { readManifest as readManifestAt } from '../s3/manifest-store.js';
 import { majorVersion, RENDERER } from '../version.js';
 
 export const RENDER_CLASSES = ['missing', 'failed', 'partial', 'stale', 'ok'] as const;
@@ -51,11 +52,6 @@ export function classify(manifest: Manifest | null, source: { etag: string }, op
   return { class: 'ok', dispatch: false, reason: 'up to date' };
 }
 
-function isNotFound(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  return name === 'NoSuchKey' || name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
-}
-
 /** The manifest of one source, or null when there is none (or it is not a valid v1 manifest). */
 export async function readManifest(
   s3: S3Client,
@@ -63,12 +59,5 @@ export async function readManifest(
   key: string,
   config: Pick<Config, 'inputPrefix' | 'outputPrefix' | 'outputBucket'>,
 ): Promise<Manifest | null> {
-  const out = outputLocation(bucket, key, config);
-  try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: out.prefix + MANIFEST_FILE }));
-    return parseManifest(await response.Body!.transformToString());
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
+  return readManifestAt(s3, outputLocation(bucket, key, config));
 }

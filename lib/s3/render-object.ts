@@ -19,9 +19,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Config } from '../config.js';
-import { isPageFailure, isUpToDate, parseManifest, optionsHash, type Manifest } from '../manifest.js';
+import { isPageFailure, isUpToDate, optionsHash, type Manifest } from '../manifest.js';
 import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
 import { runRenderJob } from '../render-job.js';
+import { isNotFound, readManifest } from './manifest-store.js';
 import { MANIFEST_FILE, outputLocation, PAGE_FILE_PATTERN, skipReason, type OutputLocation } from './layout.js';
 
 export interface RenderObjectRequest {
@@ -54,25 +55,6 @@ export class OutOfTimeError extends Error {
 
 /** Time kept back, once the next page no longer fits, to finish uploads and write the manifest. */
 const FINISH_RESERVE_MS = 5_000;
-
-function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function isNotFound(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchVersion' || httpStatus(err) === 404;
-}
-
-async function readManifest(s3: S3Client, out: OutputLocation): Promise<Manifest | null> {
-  try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: out.prefix + MANIFEST_FILE }));
-    return parseManifest(await response.Body!.transformToString());
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
-}
 
 export async function renderObject(request: RenderObjectRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
   const { s3, config } = deps;
