@@ -81,7 +81,7 @@ export interface RenderControl {
 /** Bands the worker draws ahead of the encoder. */
 const BANDS_AHEAD = 2;
 /** Largest raw band: a 150 dpi Letter page (6 MB) is one band; posters are several. */
-export const BAND_BYTES = 24 * 2 ** 20;
+const BAND_BYTES = 24 * 2 ** 20;
 /** Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). */
 const JPEG_PIXMAP_BYTES = 160 * 2 ** 20;
 /** After this many crashed or timed-out pages the rest of the document is not attempted. */
