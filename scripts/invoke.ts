@@ -13,10 +13,14 @@
  * every function, "<FunctionLogicalId>": {VAR: value}}; like sam, it only overrides variables
  * the template declares. S3_ENDPOINT, AWS credentials and region, and POWERTOOLS_* variables
  * are passed through from the shell, so the function can run against any S3-compatible server.
+ * A function that invokes another (the reprocess function dispatching renders) reaches a local
+ * Lambda endpoint that runs the other function's artifact the same way.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -97,11 +101,17 @@ export interface InvokeOutcome {
  * folder of its own first (Lambda's /var/task): nothing outside it, such as the project's
  * node_modules, can stand in for a file the bundle forgot to ship.
  */
-export async function invokeBuilt(template: Template, fn: TemplateFunction, event: unknown, envVars: EnvVarsFile = {}): Promise<InvokeOutcome> {
+export async function invokeBuilt(
+  template: Template,
+  fn: TemplateFunction,
+  event: unknown,
+  envVars: EnvVarsFile = {},
+  extraEnv: Record<string, string> = {},
+): Promise<InvokeOutcome> {
   const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
   try {
     await cp(join(DIST, fn.logicalId), taskRoot, { recursive: true });
-    return await runInChild(template, fn, event, { ...functionEnvironment(template, fn, envVars), LAMBDA_TASK_ROOT: taskRoot });
+    return await runInChild(template, fn, event, { ...functionEnvironment(template, fn, envVars), ...extraEnv, LAMBDA_TASK_ROOT: taskRoot });
   } finally {
     await rm(taskRoot, { recursive: true, force: true });
   }
@@ -178,6 +188,73 @@ function runInChild(template: Template, fn: TemplateFunction, event: unknown, en
   });
 }
 
+/**
+ * A local Lambda Invoke API on loopback, as `sam local start-lambda` provides: a function that
+ * invokes another one (the reprocess function dispatching renders) reaches it through the
+ * SDK's AWS_ENDPOINT_URL_LAMBDA. Asynchronous invocations (InvocationType Event) are answered
+ * 202 at once and run one after the other, each in a fresh process like any other.
+ */
+interface LocalLambda {
+  env: Record<string, string>;
+  /** Resolves when every queued asynchronous invocation has run; then stops listening. */
+  drain(): Promise<void>;
+}
+
+async function startLocalLambda(template: Template, envVars: EnvVarsFile): Promise<LocalLambda> {
+  let queue: Promise<void> = Promise.resolve();
+  const server = createServer((req, res) => {
+    const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const reply = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      let fn: TemplateFunction;
+      let event: unknown;
+      try {
+        if (!match || req.method !== 'POST') throw new Error(`not a Lambda Invoke request: ${req.method} ${req.url}`);
+        // Locally a function's name is its logical ID (what !Ref resolves to).
+        fn = templateFunction(template, decodeURIComponent(match[1]!.split(':').at(-1)!));
+        event = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      } catch (err) {
+        reply(404, { Type: 'User', message: (err as Error).message });
+        return;
+      }
+      const run = async (): Promise<InvokeOutcome> => {
+        const outcome = await invokeBuilt(template, fn, event, envVars, localEnv);
+        console.error(outcome.report);
+        return outcome;
+      };
+      if (req.headers['x-amz-invocation-type'] === 'Event') {
+        queue = queue.then(() => run().then(() => undefined, (err: unknown) => console.error(`local Lambda: ${(err as Error).message}`)));
+        reply(202, {});
+      } else {
+        run().then((outcome) => reply(200, outcome.payload), (err: unknown) => reply(500, { message: (err as Error).message }));
+      }
+    });
+  });
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+  const { port } = server.address() as AddressInfo;
+  const localEnv: Record<string, string> = {
+    AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${port}`,
+    // The SDK signs its requests even to a local endpoint: give it something to sign with.
+    ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
+  };
+  return {
+    env: localEnv,
+    async drain() {
+      // A queued render may itself queue more: wait until the queue stays settled.
+      for (let seen: Promise<void> | undefined; seen !== queue; ) {
+        seen = queue;
+        await seen;
+      }
+      server.close();
+    },
+  };
+}
+
 function readEvent(path: string): unknown {
   const text = path === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(path), 'utf8');
   try {
@@ -212,13 +289,13 @@ async function main(): Promise<number> {
   }
   const event = readEvent(eventPath);
   const envVars = values['env-vars'] ? readEnvVarsFile(values['env-vars']) : {};
-  if (!values['skip-build']) {
-    const built = await buildAll({ only: [logicalId] });
-    if (!built[logicalId]) throw new Error(`${logicalId} could not be built`);
-  }
-  const outcome = await invokeBuilt(template, fn, event, envVars);
+  // Every function: the one invoked may invoke the others.
+  if (!values['skip-build']) await buildAll();
+  const lambda = await startLocalLambda(template, envVars);
+  const outcome = await invokeBuilt(template, fn, event, envVars, lambda.env);
   console.error(`END RequestId: ${outcome.report.match(/RequestId: (\S+)/)?.[1] ?? ''}`);
   console.error(outcome.report);
+  await lambda.drain();
   process.stdout.write(`${JSON.stringify(outcome.payload)}\n`);
   return outcome.ok ? 0 : 1;
 }

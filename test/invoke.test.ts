@@ -130,6 +130,19 @@ describe('npm run invoke', () => {
     expect(await listKeys(s3, BUCKET, 'rendered/')).toEqual([]);
   });
 
+  it('runs the scheduled reprocess, whose Lambda dispatches reach the render function locally; a second run finds nothing to do', async () => {
+    await putObject(s3, BUCKET, 'incoming/chart.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    await putObject(s3, BUCKET, 'incoming/locked.pdf', await readFile(join(CORPUS, 'password-libreoffice.pdf')));
+    const first = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.payload).toMatchObject({ dispatcher: 'lambda', counts: { missing: 2 }, dispatched: 2, dispatchFailures: 0 });
+    expect((await manifestOf(s3, 'chart.pdf')).status).toBe('complete');
+    expect((await manifestOf(s3, 'locked.pdf')).error.code).toBe('ENCRYPTED');
+
+    const second = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
+    expect(second.payload).toMatchObject({ counts: { missing: 0, stale: 0, partial: 0, ok: 1, failed: 1 }, dispatched: 0, settled: 1 });
+  });
+
   it('stops a handler at its Timeout, as Lambda does', async () => {
     const template = parseTemplate(`
 Transform: AWS::Serverless-2016-10-31
