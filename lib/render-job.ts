@@ -85,7 +85,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
     if (err instanceof RenderError && err.permanent) {
       return {
         manifest: finish({ status: 'failed', pageCount: 0, pages: [], warnings: [], error: { code: err.code, message: err.message } }),
-        stats: { wasmHeapPeakBytes: 0, workers: 1 },
+        stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
         outOfTime: false,
       };
     }

@@ -32,10 +32,11 @@ export type WorkerMessage =
   /** The page's image size is known; its bytes follow as bands. */
   | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; warning?: string }
   /**
-   * Raw RGB rows (PNG: the main thread encodes them) or, for JPEG, the whole encoded image.
-   * Each band costs one credit.
+   * PNG: RGB rows laid out as PNG scanlines (filter byte first), which the main thread
+   * compresses. JPEG: the whole encoded image. Each band costs one credit.
    */
-  | { type: 'band'; pageNumber: number; rows: number; pixels: Uint8Array; encoded: boolean }
+  | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
+  /** renderMs: time the worker spent on the page, not counting waits for the encoder. */
   | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number }
   /** Before or after page-begin: the page failed, and the document goes on. */
   | { type: 'page-error'; pageNumber: number; error: PageError; wasmHeapBytes: number }

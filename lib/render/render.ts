@@ -60,6 +60,8 @@ export interface RenderStats {
   wasmHeapPeakBytes: number;
   /** Workers started: 1, plus one per page that crashed or timed out. */
   workers: number;
+  /** From startRender to the document open in its worker: worker start, MuPDF instantiation, parsing. */
+  startupMs: number;
 }
 
 export interface RenderJob extends AsyncIterable<PageResult> {
@@ -78,8 +80,8 @@ export interface RenderControl {
   onLog?: (level: 'warning' | 'error', message: string) => void;
 }
 
-/** Bands the worker draws ahead of the encoder. */
-const BANDS_AHEAD = 2;
+/** Bands (whole pages, mostly) drawn but not yet compressed: the worker waits beyond this. */
+const BANDS_AHEAD = 3;
 /** Largest raw band: a 150 dpi Letter page (6 MB) is one band; posters are several. */
 const BAND_BYTES = 24 * 2 ** 20;
 /** Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). */
@@ -96,6 +98,8 @@ type SessionEvent =
 /** The page being streamed: its output, and how to end it. */
 interface StreamingPage {
   pageNumber: number;
+  /** Rows of the image. */
+  height: number;
   /** PNG: rows in, PNG out (the body). JPEG: none, the worker sends encoded bytes. */
   encoder: PngEncoder | undefined;
   body: Readable;
@@ -149,21 +153,25 @@ class WorkerSession {
         return;
       case 'band': {
         const streaming = this.streaming;
-        this.bandChain = this.bandChain.then(async () => {
+        const encoded = this.bandChain.then(async () => {
           if (!streaming || streaming.pageNumber !== message.pageNumber) return;
           try {
             if (streaming.encoder) {
-              await streaming.encoder.writeRows(message.pixels, message.rows);
+              await streaming.encoder.writeScanlines(message.bytes, message.rows);
             } else {
               const body = streaming.body as PassThrough;
-              streaming.encodedBytes += message.pixels.byteLength;
-              if (!body.write(message.pixels)) await new Promise((resolve) => body.once('drain', resolve));
+              streaming.encodedBytes += message.bytes.byteLength;
+              if (!body.write(message.bytes)) await new Promise((resolve) => body.once('drain', resolve));
             }
+            // The band's memory is released: the worker may draw another.
             this.grantCredit();
           } catch (err) {
             this.failPage(streaming, { code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${(err as Error).message}` });
           }
         });
+        // Bands of one page go through one deflate stream, in order. A page that came whole
+        // compresses on its own, beside the next pages: that is what keeps both cores busy.
+        if (message.rows !== streaming?.height) this.bandChain = encoded;
         return;
       }
       case 'page-end': {
@@ -175,7 +183,7 @@ class WorkerSession {
           if (!streaming) return;
           const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
           if (streaming.encoder) {
-            // A one-band page ends its output inside writeRows, so 'finish' may have fired already.
+            // A page that came whole ends its output when its deflate returns, maybe already.
             if ((streaming.encoder.output as PassThrough).writableFinished) done();
             else streaming.encoder.output.once('finish', done);
             streaming.encoder.end();
@@ -215,6 +223,7 @@ class WorkerSession {
     const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, 3) : undefined;
     const streaming: StreamingPage = {
       pageNumber: message.pageNumber,
+      height: message.height,
       encoder,
       body: encoder ? encoder.output : new PassThrough({ highWaterMark: 1 << 20 }),
       encodedBytes: 0,
@@ -326,7 +335,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const wasmModule = await mupdfWasmModule();
   const fd = openSync(filePath, 'r');
   const fileSize = fstatSync(fd).size;
-  const stats: RenderStats = { wasmHeapPeakBytes: 0, workers: 0 };
+  const started = performance.now();
+  const stats: RenderStats = { wasmHeapPeakBytes: 0, workers: 0, startupMs: 0 };
   let session: WorkerSession | undefined;
   let closed = false;
 
@@ -393,6 +403,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   try {
     session = spawn();
     opened = await awaitOpened(session);
+    stats.startupMs = performance.now() - started;
   } catch (err) {
     await close();
     throw err;

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
 import { errorMessage, type DocumentErrorCode, type PageError } from './errors.js';
 import { fitPage, pixelRect, selectPages, type PageBox } from './options.js';
+import { toScanlines } from './png-encoder.js';
 import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
 import { wasmHeapBytes } from './wasm-hook.js';
 
@@ -96,11 +97,6 @@ function openDocument(): mupdf.Document {
 
 const WHITE = 255;
 
-/** Copies pixels out of WebAssembly memory into a buffer the main thread can take over. */
-function transferable(view: Uint8Array | Uint8ClampedArray): Uint8Array {
-  return new Uint8Array(view);
-}
-
 /**
  * One page, sent as page-begin, bands, page-end (or page-error at any point). PNG pages go out
  * as raw RGB bands drawn from one display list into one band-sized pixmap, so their memory is
@@ -108,6 +104,12 @@ function transferable(view: Uint8Array | Uint8ClampedArray): Uint8Array {
  */
 async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void> {
   const started = performance.now();
+  let waitedMs = 0;
+  const waitForCredit = async (): Promise<void> => {
+    const waitStarted = performance.now();
+    await takeCredit();
+    waitedMs += performance.now() - waitStarted;
+  };
   let page: mupdf.Page | undefined;
   let list: mupdf.DisplayList | undefined;
   const fail = (error: PageError): void => send({ type: 'page-error', pageNumber, error, wasmHeapBytes: wasmHeapBytes() });
@@ -138,9 +140,10 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
       const pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
       try {
         pixmap.setResolution(geometry.dpi, geometry.dpi);
-        await takeCredit();
-        const jpeg = transferable(pixmap.asJPEG(input.jpegQuality, false));
-        send({ type: 'band', pageNumber, rows: geometry.height, pixels: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
+        await waitForCredit();
+        // Copied out of WebAssembly memory into a buffer the main thread can take over.
+        const jpeg = new Uint8Array(pixmap.asJPEG(input.jpegQuality, false));
+        send({ type: 'band', pageNumber, rows: geometry.height, bytes: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
       } finally {
         pixmap.destroy();
       }
@@ -150,7 +153,7 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
       if (bandRows < geometry.height) list = page.toDisplayList(true);
       for (let top = 0; top < geometry.height; top += bandRows) {
         const rows = Math.min(bandRows, geometry.height - top);
-        await takeCredit();
+        await waitForCredit();
         let pixmap: mupdf.Pixmap | undefined;
         let device: mupdf.DrawDevice | undefined;
         try {
@@ -163,15 +166,16 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
           } else {
             pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
           }
-          const pixels = transferable(pixmap.getPixels());
-          send({ type: 'band', pageNumber, rows, pixels, encoded: false }, [pixels.buffer as ArrayBuffer]);
+          // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
+          const scanlines = toScanlines(pixmap.getPixels(), geometry.width, rows, 3);
+          send({ type: 'band', pageNumber, rows, bytes: scanlines, encoded: false }, [scanlines.buffer as ArrayBuffer]);
         } finally {
           device?.destroy();
           pixmap?.destroy();
         }
       }
     }
-    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started, wasmHeapBytes: wasmHeapBytes() });
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - waitedMs, wasmHeapBytes: wasmHeapBytes() });
   } catch (err) {
     fail({ code: 'PAGE_RENDER_FAILED', message: errorMessage(err) });
   } finally {
