@@ -96,6 +96,13 @@ function openDocument(): mupdf.Document {
 }
 
 const WHITE = 255;
+/**
+ * Rows drawn above and below each band and thrown away. MuPDF draws through the band's clip,
+ * and where a path, glyph or shading crosses the clip edge its rasterization can differ by a
+ * level in the rows next to it; drawn with this margin, the rows kept are the ones a
+ * whole-page pixmap would have.
+ */
+const BAND_MARGIN_ROWS = 32;
 
 /**
  * One page, sent as page-begin, bands, page-end (or page-error at any point). PNG pages go out
@@ -155,19 +162,24 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
         const rows = Math.min(bandRows, geometry.height - top);
         await waitForCredit();
         let pixmap: mupdf.Pixmap | undefined;
+        let skipRows = 0;
         let device: mupdf.DrawDevice | undefined;
         try {
           if (list) {
-            pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [x0, y0 + top, x1, y0 + top + rows], false);
+            const above = Math.min(BAND_MARGIN_ROWS, top);
+            const below = Math.min(BAND_MARGIN_ROWS, geometry.height - top - rows);
+            pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [x0, y0 + top - above, x1, y0 + top + rows + below], false);
             pixmap.clear(WHITE);
             device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
             list.run(device, ctm);
             device.close();
+            skipRows = above;
           } else {
             pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
           }
           // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
-          const scanlines = toScanlines(pixmap.getPixels(), geometry.width, rows, 3);
+          const stride = geometry.width * 3;
+          const scanlines = toScanlines(pixmap.getPixels().subarray(skipRows * stride, (skipRows + rows) * stride), geometry.width, rows, 3);
           send({ type: 'band', pageNumber, rows, bytes: scanlines, encoded: false }, [scanlines.buffer as ArrayBuffer]);
         } finally {
           device?.destroy();
