@@ -3,9 +3,15 @@
  *
  * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
  * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
- * ../shared/corpus (--quick: a handful). Per file and tool: one warm-up run, then the median of
- * --runs (default 3). Ours runs in a fresh child process per run (bench/render-child.ts), so its
- * peak RSS (VmHWM) is that file's; mutool's peak RSS comes from /usr/bin/time.
+ * ../shared/corpus (--quick: a handful).
+ * - Ours: one child process per file (bench/render-child.ts, the bundled artifact), run like a
+ *   Lambda container: a cold job (fresh process, WebAssembly compiled on first use), then --runs
+ *   warm jobs (default 3), each in a fresh worker with a fresh MuPDF, as deployed. Speed is the
+ *   median warm job; the cold start (process start to the first page written) and the warm
+ *   per-job overhead (start of the job to the document open in its fresh worker) are reported
+ *   apart. Peak RSS is the child's VmHWM over all its jobs.
+ * - mutool: one process per run (that is how it runs), a warm-up run, then the median of --runs;
+ *   peak RSS from /usr/bin/time.
  * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
  * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
  */
@@ -95,10 +101,10 @@ async function buildChild(): Promise<string> {
 }
 const CHILD = await buildChild();
 
-async function oursOnce(file: string): Promise<ChildResult> {
+async function ours(file: string): Promise<ChildResult> {
   const out = scratch();
   try {
-    const { stdout } = await run(process.execPath, [CHILD, file, '--out', out, '--dpi', String(dpi), '--format', format], {
+    const { stdout } = await run(process.execPath, [CHILD, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs)], {
       cwd: REPO,
       maxBuffer: 16 << 20,
     });
@@ -161,7 +167,21 @@ function pageList(numbers: number[]): string {
 interface Row {
   file: string;
   pages: number;
-  ours: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; wasmHeapPeakBytes: number; failedPages: number; error?: string };
+  ours: {
+    /** Median warm job. */
+    ms: number;
+    pagesPerSec: number;
+    /** The first job of a fresh process: from process start to its first page written, and the whole job. */
+    coldStartMs: number;
+    coldMs: number;
+    /** Median warm job's start to its document open in a fresh worker. */
+    warmOverheadMs: number;
+    bytes: number;
+    peakRssBytes: number;
+    wasmHeapPeakBytes: number;
+    failedPages: number;
+    error?: string;
+  };
   mutool?: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; pages: number };
   mutoolT2?: { ms: number; pagesPerSec: number };
   speedRatio?: number;
@@ -180,29 +200,29 @@ log(`bench: ${files.length} files, ${format} at ${dpi} dpi, warm-up + median of 
 const rows: Row[] = [];
 for (const file of files) {
   const name = basename(file);
-  const warm = await oursOnce(file);
-  const ours: ChildResult[] = [];
-  for (let i = 0; i < runs; i++) ours.push(await oursOnce(file));
-  const last = ours.at(-1)!;
-  const oursMs = median(ours.map((r) => r.ms));
+  const child = await ours(file);
+  const oursMs = child.warm.length > 0 ? median(child.warm.map((r) => r.ms)) : child.cold.ms;
   const row: Row = {
     file: name,
-    pages: last.pages,
+    pages: child.pages,
     ours: {
       ms: oursMs,
-      pagesPerSec: last.pages / (oursMs / 1000),
-      bytes: last.bytes,
-      peakRssBytes: Math.max(...ours.map((r) => r.peakRssBytes)),
-      wasmHeapPeakBytes: Math.max(...ours.map((r) => r.wasmHeapPeakBytes)),
-      failedPages: last.failedPages,
-      ...(last.error ? { error: last.error } : {}),
+      pagesPerSec: child.pages / (oursMs / 1000),
+      coldStartMs: child.coldStartMs,
+      coldMs: child.cold.ms,
+      warmOverheadMs: child.warm.length > 0 ? median(child.warm.map((r) => r.startupMs)) : child.cold.startupMs,
+      bytes: child.bytes,
+      peakRssBytes: child.peakRssBytes,
+      wasmHeapPeakBytes: child.wasmHeapPeakBytes,
+      failedPages: child.failedPages,
+      ...(child.error ? { error: child.error } : {}),
     },
   };
-  const groups = Object.entries(warm.dpiGroups).map(([d, pages]) => ({ dpi: Number(d), pages }));
+  const groups = Object.entries(child.dpiGroups).map(([d, pages]) => ({ dpi: Number(d), pages }));
   const clamped = groups.filter((g) => g.dpi !== dpi);
   if (clamped.length > 0) row.clamped = Object.fromEntries(clamped.map((g) => [g.dpi, g.pages.length]));
-  if (MUTOOL && last.pages > 0) {
-    const mutoolGroups = groups.length === 1 && !last.failedPages ? [{ dpi: groups[0]!.dpi }] : groups.map((g) => ({ dpi: g.dpi, pages: pageList(g.pages.sort((a, b) => a - b)) }));
+  if (MUTOOL && child.pages > 0) {
+    const mutoolGroups = groups.length === 1 && !child.failedPages ? [{ dpi: groups[0]!.dpi }] : groups.map((g) => ({ dpi: g.dpi, pages: pageList(g.pages.sort((a, b) => a - b)) }));
     await mutoolOnce(file, mutoolGroups, false);
     const m: MutoolRun[] = [];
     for (let i = 0; i < runs; i++) m.push(await mutoolOnce(file, mutoolGroups, false));
@@ -233,6 +253,9 @@ const totals = {
     peakRssBytes: Math.max(...rows.map((r) => r.ours.peakRssBytes)),
     wasmHeapPeakBytes: Math.max(...rows.map((r) => r.ours.wasmHeapPeakBytes)),
     failedPages: sum(rows.map((r) => r.ours.failedPages)),
+    /** Over the files: the cold start (fresh process to first page written) and the warm per-job overhead. */
+    coldStartMs: { median: median(rows.map((r) => r.ours.coldStartMs)), max: Math.max(...rows.map((r) => r.ours.coldStartMs)) },
+    warmOverheadMs: { median: median(rows.map((r) => r.ours.warmOverheadMs)), max: Math.max(...rows.map((r) => r.ours.warmOverheadMs)) },
   },
   ...(compared.length > 0
     ? {
@@ -255,7 +278,7 @@ if (values.json) {
 } else {
   const MB = (n: number) => (n / 1e6).toFixed(1);
   const MiB = (n: number) => (n / 2 ** 20).toFixed(0);
-  const header = ['file', 'pages', 'ours p/s', 'mutool p/s', 'ratio', 'mutool-T2 p/s', 'ours MB', 'mutool MB', 'bytes ratio', 'ours RSS MiB', 'mutool RSS MiB', 'WASM MiB', 'note'];
+  const header = ['file', 'pages', 'ours p/s', 'mutool p/s', 'ratio', 'mutool-T2 p/s', 'cold ms', 'warm +ms', 'ours MB', 'mutool MB', 'bytes ratio', 'ours RSS MiB', 'mutool RSS MiB', 'WASM MiB', 'note'];
   const table = rows.map((r) => [
     r.file.replace(/\.pdf$/, ''),
     String(r.pages),
@@ -263,6 +286,8 @@ if (values.json) {
     r.mutool ? r.mutool.pagesPerSec.toFixed(1) : '-',
     r.speedRatio !== undefined ? r.speedRatio.toFixed(2) : '-',
     r.mutoolT2 ? r.mutoolT2.pagesPerSec.toFixed(1) : '-',
+    r.ours.coldStartMs.toFixed(0),
+    r.ours.warmOverheadMs.toFixed(0),
     MB(r.ours.bytes),
     r.mutool ? MB(r.mutool.bytes) : '-',
     r.bytesRatio !== undefined ? r.bytesRatio.toFixed(2) : '-',
@@ -286,6 +311,8 @@ if (values.json) {
     t.mutool ? t.mutool.pagesPerSec.toFixed(1) : '-',
     t.speedRatio !== undefined ? t.speedRatio.toFixed(2) : '-',
     t.mutoolT2PagesPerSec !== undefined ? t.mutoolT2PagesPerSec.toFixed(1) : '-',
+    `med ${t.ours.coldStartMs.median.toFixed(0)}`,
+    `med ${t.ours.warmOverheadMs.median.toFixed(0)}`,
     MB(t.ours.bytes),
     t.mutool ? MB(t.mutool.bytes) : '-',
     t.bytesRatio !== undefined ? t.bytesRatio.toFixed(2) : '-',
@@ -296,7 +323,8 @@ if (values.json) {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  console.log(`${format} at ${dpi} dpi; median of ${runs} run(s) after a warm-up; ratio = ours pages/s / mutool pages/s; ours time includes worker start and WASM instantiation`);
+  console.log(`${format} at ${dpi} dpi; median of ${runs} run(s) after a warm-up (ours: warm jobs, each in a fresh worker and MuPDF); ratio = ours pages/s / mutool pages/s`);
+  console.log('cold ms = fresh process to first page written (includes that page); warm +ms = a warm job\'s start to its document open in a fresh worker');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of table.slice(0, -1)) console.log(line(row));
