@@ -27,6 +27,8 @@ export const PAGE_ERROR_CODES = [
   'PAGE_CRASHED',
   /** The page took longer than the per-page time limit. */
   'PAGE_TIMEOUT',
+  /** The page needs more memory than the renderer's heap ceiling, even drawn in small bands. */
+  'PAGE_OUT_OF_MEMORY',
 ] as const;
 export type PageErrorCode = (typeof PAGE_ERROR_CODES)[number];
 

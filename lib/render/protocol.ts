@@ -1,9 +1,12 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
 import type { ImageFormat, PageRange } from './options.js';
+import type { StackGuard } from './wasm.js';
 
 export interface WorkerInput {
   wasmModule: WebAssembly.Module;
+  /** The region below MuPDF's stack that only an overflow writes to (lib/render/wasm.ts). */
+  stackGuard: StackGuard;
   /** An open read-only descriptor owned by the main thread, so a terminated worker leaks nothing. */
   fd: number;
   fileSize: number;

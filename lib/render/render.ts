@@ -332,7 +332,7 @@ const WORKER_SCRIPT = workerScript();
 export async function startRender(filePath: string, options: RenderOptions, control: RenderControl = {}): Promise<RenderJob> {
   const { signal } = control;
   if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
-  const wasmModule = await mupdfWasmModule();
+  const { module: wasmModule, guard: stackGuard } = await mupdfWasmModule();
   const fd = openSync(filePath, 'r');
   const fileSize = fstatSync(fd).size;
   const started = performance.now();
@@ -361,6 +361,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     return new WorkerSession(
       {
         wasmModule,
+        stackGuard,
         fd,
         fileSize,
         format: options.format,

@@ -21,6 +21,18 @@ const wasmModule = (workerData as WorkerInput).wasmModule;
   },
 };
 
+/**
+ * False once anything wrote below MuPDF's stack: the stack overflowed (content nested deeper
+ * than it holds), and MuPDF's memory can no longer be trusted.
+ */
+export function stackGuardIntact(): boolean {
+  const { start, end } = (workerData as WorkerInput).stackGuard;
+  if (!memory) return true;
+  const words = new BigUint64Array(memory.buffer, start, (end - start) / 8);
+  for (const word of words) if (word !== 0n) return false;
+  return true;
+}
+
 /** Size of this worker's WebAssembly memory. It only grows, so this is also its high-water mark. */
 export function wasmHeapBytes(): number {
   return memory?.buffer.byteLength ?? 0;

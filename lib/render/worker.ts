@@ -10,7 +10,8 @@ import { errorMessage, type DocumentErrorCode, type PageError } from './errors.j
 import { fitPage, pixelRect, selectPages, type PageBox } from './options.js';
 import { toScanlines } from './png-encoder.js';
 import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
-import { wasmHeapBytes } from './wasm-hook.js';
+import { stackGuardIntact, wasmHeapBytes } from './wasm-hook.js';
+import { WASM_HEAP_LIMIT_BYTES } from './wasm.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -103,6 +104,34 @@ const WHITE = 255;
  * whole-page pixmap would have.
  */
 const BAND_MARGIN_ROWS = 32;
+/** A page that ran out of memory drawn whole is drawn again in at least this many bands. */
+const OUT_OF_MEMORY_BANDS = 16;
+
+/** The renderer's state is broken: the worker must end (the main thread treats it as a crash). */
+class RendererPoisoned extends Error {
+  override readonly name = 'RendererPoisoned';
+}
+let poisoned = false;
+
+/**
+ * Anything written below the stack means it overflowed: the page's pixels, and MuPDF's state,
+ * cannot be trusted. The worker ends (the page fails as crashed, the rest goes on in a fresh one).
+ */
+function checkStackGuard(): void {
+  if (stackGuardIntact()) return;
+  poisoned = true;
+  throw new RendererPoisoned('the renderer ran out of stack on this page (content nested too deep)');
+}
+
+/** A WebAssembly trap (out-of-bounds access, unreachable) or a stack overflow caught by the guard. */
+function isFatal(err: unknown): boolean {
+  return (err instanceof Error && err.name === 'RuntimeError') || err instanceof RendererPoisoned;
+}
+
+/** MuPDF's allocation failures, once its heap reached WASM_HEAP_LIMIT_BYTES and its caches were evicted. */
+function isOutOfMemory(err: unknown): boolean {
+  return /\b(malloc|calloc|realloc)\b.*\bfailed\b|out of memory/i.test(errorMessage(err));
+}
 
 /**
  * One page, sent as page-begin, bands, page-end (or page-error at any point). PNG pages go out
@@ -155,17 +184,40 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
         pixmap.destroy();
       }
     } else {
-      const bandRows = Math.max(1, Math.min(geometry.height, Math.floor(input.bandBytes / (geometry.width * 3))));
-      // A page that fits one band is drawn directly; taller ones replay a display list per band.
-      if (bandRows < geometry.height) list = page.toDisplayList(true);
-      for (let top = 0; top < geometry.height; top += bandRows) {
-        const rows = Math.min(bandRows, geometry.height - top);
+      const sendBand = (rows: number, pixmap: mupdf.Pixmap, skipRows: number): void => {
+        const stride = geometry!.width * 3;
+        // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
+        const scanlines = toScanlines(pixmap.getPixels().subarray(skipRows * stride, (skipRows + rows) * stride), geometry!.width, rows, 3);
+        send({ type: 'band', pageNumber, rows, bytes: scanlines, encoded: false }, [scanlines.buffer as ArrayBuffer]);
+      };
+      let rowsPerBand = Math.max(1, Math.floor(input.bandBytes / (geometry.width * 3)));
+      if (rowsPerBand >= geometry.height) {
+        // A page that fits one band is drawn directly.
         await waitForCredit();
         let pixmap: mupdf.Pixmap | undefined;
-        let skipRows = 0;
-        let device: mupdf.DrawDevice | undefined;
         try {
-          if (list) {
+          pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
+          sendBand(geometry.height, pixmap, 0);
+        } catch (err) {
+          if (!isOutOfMemory(err)) throw err;
+          // Nothing was sent: draw it again in small bands, where MuPDF holds only the edges
+          // and pixels of one band (a page of millions of path segments, say).
+          credits++;
+          mupdf.emptyStore();
+          rowsPerBand = Math.ceil(geometry.height / OUT_OF_MEMORY_BANDS);
+          if (rowsPerBand >= geometry.height) throw err;
+        } finally {
+          pixmap?.destroy();
+        }
+      }
+      if (rowsPerBand < geometry.height) {
+        list = page.toDisplayList(true);
+        for (let top = 0; top < geometry.height; top += rowsPerBand) {
+          const rows = Math.min(rowsPerBand, geometry.height - top);
+          await waitForCredit();
+          let pixmap: mupdf.Pixmap | undefined;
+          let device: mupdf.DrawDevice | undefined;
+          try {
             const above = Math.min(BAND_MARGIN_ROWS, top);
             const below = Math.min(BAND_MARGIN_ROWS, geometry.height - top - rows);
             pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [x0, y0 + top - above, x1, y0 + top + rows + below], false);
@@ -173,28 +225,37 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
             device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
             list.run(device, ctm);
             device.close();
-            skipRows = above;
-          } else {
-            pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
+            sendBand(rows, pixmap, above);
+          } finally {
+            device?.destroy();
+            pixmap?.destroy();
           }
-          // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
-          const stride = geometry.width * 3;
-          const scanlines = toScanlines(pixmap.getPixels().subarray(skipRows * stride, (skipRows + rows) * stride), geometry.width, rows, 3);
-          send({ type: 'band', pageNumber, rows, bytes: scanlines, encoded: false }, [scanlines.buffer as ArrayBuffer]);
-        } finally {
-          device?.destroy();
-          pixmap?.destroy();
         }
       }
     }
+    checkStackGuard();
     send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - waitedMs, wasmHeapBytes: wasmHeapBytes() });
   } catch (err) {
-    fail({ code: 'PAGE_RENDER_FAILED', message: errorMessage(err) });
+    if (isFatal(err)) {
+      poisoned = true;
+      throw err;
+    }
+    checkStackGuard();
+    if (isOutOfMemory(err)) {
+      fail({ code: 'PAGE_OUT_OF_MEMORY', message: `the page needs more than the renderer's ${WASM_HEAP_LIMIT_BYTES / 2 ** 20} MiB, even in bands: ${errorMessage(err)}` });
+    } else if (/exception stack overflow/i.test(errorMessage(err))) {
+      fail({ code: 'PAGE_RENDER_FAILED', message: `the page's content is nested deeper than MuPDF allows (forms, patterns or groups): ${errorMessage(err)}` });
+    } else {
+      fail({ code: 'PAGE_RENDER_FAILED', message: errorMessage(err) });
+    }
   } finally {
-    list?.destroy();
-    page?.destroy();
-    // Cached fonts and images stay useful for the next page, but never let them accumulate.
-    mupdf.shrinkStore(50);
+    // After a trap MuPDF's memory is not to be touched again: the worker is about to end.
+    if (!poisoned) {
+      list?.destroy();
+      page?.destroy();
+      // Cached fonts and images stay useful for the next page, but never let them accumulate.
+      mupdf.shrinkStore(50);
+    }
   }
 }
 

@@ -2,35 +2,19 @@
  * Pages larger than one band, and pages that hang: memory bounded by the band, not the page;
  * a page over its time limit fails alone and the document goes on in a fresh worker.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInflate } from 'node:zlib';
-import * as mupdf from 'mupdf';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS, type RenderOptions } from '../../lib/render/options.js';
 import { startRender } from '../../lib/render/render.js';
+import { writeGiantPagePdf } from '../../scripts/generated-pdfs.js';
 import { CORPUS_DIR, collect, decodePng } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bands-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const options = (extra: Partial<RenderOptions>): RenderOptions => ({ ...DEFAULT_OUTPUT_OPTIONS, ...extra });
-
-/** A 14400 pt square page (200 inches, the PDF maximum) with a grid, a box and text. */
-function giantPagePdf(): string {
-  const doc = new mupdf.PDFDocument();
-  const size = 14400;
-  let content = '0 0 1 RG 20 w\n';
-  for (let at = 0; at <= size; at += 600) content += `${at} 0 m ${at} ${size} l S 0 ${at} m ${size} ${at} l S\n`;
-  content += '0.2 0.6 0.2 rg 1000 1000 4000 4000 re f\n';
-  const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
-  content += 'BT /F1 600 Tf 0 0 0 rg 2000 8000 Td (GIANT PAGE) Tj ET\n';
-  doc.insertPage(-1, doc.addPage([0, 0, size, size], 0, doc.addObject({ Font: { F1: font } }), content));
-  const path = join(dir, 'giant.pdf');
-  writeFileSync(path, doc.saveToBuffer('compress').asUint8Array());
-  doc.destroy();
-  return path;
-}
 
 /** Reads a PNG stream: its IHDR size, and how many bytes its image data inflates to. */
 async function pngShape(body: NodeJS.ReadableStream): Promise<{ width: number; height: number; rawBytes: number }> {
@@ -62,7 +46,9 @@ async function pngShape(body: NodeJS.ReadableStream): Promise<{ width: number; h
 
 describe('band rendering', () => {
   it('renders a 14400 pt page at 150 dpi at full size, 30000x30000 px, in bounded WebAssembly memory', { timeout: 180_000 }, async () => {
-    const job = await startRender(giantPagePdf(), options({ dpi: 150, maxPagePixels: 1_000_000_000 }));
+    const giant = join(dir, 'giant.pdf');
+    await writeGiantPagePdf(giant);
+    const job = await startRender(giant, options({ dpi: 150, maxPagePixels: 1_000_000_000 }));
     const shapes = [];
     for await (const page of job) {
       if (!page.ok) throw new Error(`${page.error.code}: ${page.error.message}`);
