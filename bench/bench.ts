@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg] [--no-mt]
+ * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg] [--no-mt] [--generated]
  *
  * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
  * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
@@ -12,16 +12,20 @@
  *   apart. Peak RSS is the child's VmHWM over all its jobs.
  * - mutool: one process per run (that is how it runs), a warm-up run, then the median of --runs;
  *   peak RSS from /usr/bin/time.
+ * --generated adds the hostile inputs of scripts/generated-pdfs.ts (a 14400 pt page, a 30000 px
+ *   image, a decompression bomb, 2 million path segments, deep forms, a 300 MB file) at full
+ *   size, one cold job each, in a table of their own; the corpus totals do not include them.
  * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
  * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
+import { GENERATED_PDFS } from '../scripts/generated-pdfs.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../scripts/template.js';
 import type { ChildResult } from './render-child.js';
 
@@ -42,6 +46,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '3' },
     format: { type: 'string', default: 'png' },
     'no-mt': { type: 'boolean', default: false },
+    generated: { type: 'boolean', default: false },
   },
 });
 const dpi = Number(values.dpi);
@@ -101,10 +106,12 @@ async function buildChild(): Promise<string> {
 }
 const CHILD = await buildChild();
 
-async function ours(file: string): Promise<ChildResult> {
+async function ours(file: string, plan: BenchPlan): Promise<ChildResult> {
   const out = scratch();
+  const args = [CHILD, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(plan.oursWarmRuns)];
+  if (plan.maxPagePixels) args.push('--max-page-pixels', String(plan.maxPagePixels));
   try {
-    const { stdout } = await run(process.execPath, [CHILD, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs)], {
+    const { stdout } = await run(process.execPath, args, {
       cwd: REPO,
       maxBuffer: 16 << 20,
     });
@@ -197,10 +204,18 @@ const log = (line: string): void => {
 if (!MUTOOL) log('mutool not found: printing our figures only (install mupdf-tools for the comparison)');
 log(`bench: ${files.length} files, ${format} at ${dpi} dpi, warm-up + median of ${runs} run(s)${MUTOOL && !values['no-mt'] ? ', mutool also with -T 2' : ''}`);
 
-const rows: Row[] = [];
-for (const file of files) {
+interface BenchPlan {
+  /** Warm jobs after the cold one (0: the cold job is the measure). */
+  oursWarmRuns: number;
+  mutoolRuns: number;
+  mutoolWarmUp: boolean;
+  mutoolThreads: boolean;
+  maxPagePixels?: number;
+}
+
+async function benchFile(file: string, plan: BenchPlan): Promise<Row> {
   const name = basename(file);
-  const child = await ours(file);
+  const child = await ours(file, plan);
   const oursMs = child.warm.length > 0 ? median(child.warm.map((r) => r.ms)) : child.cold.ms;
   const row: Row = {
     file: name,
@@ -223,22 +238,44 @@ for (const file of files) {
   if (clamped.length > 0) row.clamped = Object.fromEntries(clamped.map((g) => [g.dpi, g.pages.length]));
   if (MUTOOL && child.pages > 0) {
     const mutoolGroups = groups.length === 1 && !child.failedPages ? [{ dpi: groups[0]!.dpi }] : groups.map((g) => ({ dpi: g.dpi, pages: pageList(g.pages.sort((a, b) => a - b)) }));
-    await mutoolOnce(file, mutoolGroups, false);
+    if (plan.mutoolWarmUp) await mutoolOnce(file, mutoolGroups, false);
     const m: MutoolRun[] = [];
-    for (let i = 0; i < runs; i++) m.push(await mutoolOnce(file, mutoolGroups, false));
+    for (let i = 0; i < plan.mutoolRuns; i++) m.push(await mutoolOnce(file, mutoolGroups, false));
     const mMs = median(m.map((r) => r.ms));
     const mLast = m.at(-1)!;
     row.mutool = { ms: mMs, pagesPerSec: mLast.pages / (mMs / 1000), bytes: mLast.bytes, peakRssBytes: Math.max(...m.map((r) => r.peakRssBytes)), pages: mLast.pages };
     row.speedRatio = row.ours.pagesPerSec / row.mutool.pagesPerSec;
     row.bytesRatio = row.ours.bytes / row.mutool.bytes;
-    if (!values['no-mt']) {
+    if (plan.mutoolThreads) {
       const t: number[] = [];
-      for (let i = 0; i < runs; i++) t.push((await mutoolOnce(file, mutoolGroups, true)).ms);
+      for (let i = 0; i < plan.mutoolRuns; i++) t.push((await mutoolOnce(file, mutoolGroups, true)).ms);
       row.mutoolT2 = { ms: median(t), pagesPerSec: mLast.pages / (median(t) / 1000) };
     }
   }
-  rows.push(row);
   log(`  ${name}: ${row.pages} pages, ours ${row.ours.pagesPerSec.toFixed(1)} p/s${row.mutool ? `, mutool ${row.mutool.pagesPerSec.toFixed(1)} p/s` : ''}${row.ours.error ? `, ERROR ${row.ours.error}` : ''}`);
+  return row;
+}
+
+const rows: Row[] = [];
+for (const file of files) rows.push(await benchFile(file, { oursWarmRuns: runs, mutoolRuns: runs, mutoolWarmUp: true, mutoolThreads: !values['no-mt'] }));
+
+/**
+ * --generated: the inputs of scripts/generated-pdfs.ts (kept between runs in the temporary
+ * directory), one cold job each (some take minutes), at full size (the pixel cap raised).
+ */
+const generatedRows: Row[] = [];
+if (values.generated) {
+  const inputs = join(tmpdir(), 's3-pdf-render-generated-pdfs');
+  mkdirSync(inputs, { recursive: true });
+  for (const [name, write] of Object.entries(GENERATED_PDFS)) {
+    const path = join(inputs, `${name}.pdf`);
+    if (!existsSync(path)) {
+      log(`  generating ${name}.pdf`);
+      await write(`${path}.partial`);
+      renameSync(`${path}.partial`, path);
+    }
+    generatedRows.push(await benchFile(path, { oursWarmRuns: 0, mutoolRuns: 1, mutoolWarmUp: false, mutoolThreads: false, maxPagePixels: 1_000_000_000 }));
+  }
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -274,12 +311,12 @@ const totals = {
 };
 
 if (values.json) {
-  console.log(JSON.stringify({ dpi, format, runs, mutool: MUTOOL ?? null, rows, totals }, null, 2));
+  console.log(JSON.stringify({ dpi, format, runs, mutool: MUTOOL ?? null, rows, totals, ...(values.generated ? { generated: generatedRows } : {}) }, null, 2));
 } else {
   const MB = (n: number) => (n / 1e6).toFixed(1);
   const MiB = (n: number) => (n / 2 ** 20).toFixed(0);
   const header = ['file', 'pages', 'ours p/s', 'mutool p/s', 'ratio', 'mutool-T2 p/s', 'cold ms', 'warm +ms', 'ours MB', 'mutool MB', 'bytes ratio', 'ours RSS MiB', 'mutool RSS MiB', 'WASM MiB', 'note'];
-  const table = rows.map((r) => [
+  const cells = (r: Row): string[] => [
     r.file.replace(/\.pdf$/, ''),
     String(r.pages),
     r.ours.pagesPerSec.toFixed(1),
@@ -302,9 +339,9 @@ if (values.json) {
     ]
       .filter(Boolean)
       .join('; '),
-  ]);
+  ];
   const t = totals;
-  table.push([
+  const totalRow = [
     'TOTAL',
     String(t.pages),
     t.ours.pagesPerSec.toFixed(1),
@@ -320,14 +357,22 @@ if (values.json) {
     t.mutool ? `max ${MiB(t.mutool.peakRssBytes)}` : '-',
     `max ${MiB(t.ours.wasmHeapPeakBytes)}`,
     `${t.files} files; ours ${(t.ours.ms / 1000).toFixed(1)} s${t.mutool ? `, mutool ${(t.mutool.ms / 1000).toFixed(1)} s` : ''}`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  ];
+  const printTable = (body: string[][], footer?: string[]): void => {
+    const all = footer ? [...body, footer] : body;
+    const widths = header.map((h, i) => Math.max(h.length, ...all.map((row) => row[i]!.length)));
+    const line = (row: string[]) => row.map((c, i) => (i === 0 || i === row.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+    console.log(line(header));
+    console.log(rule);
+    for (const row of body) console.log(line(row));
+    if (footer) console.log(`${rule}\n${line(footer)}`);
+  };
   console.log(`${format} at ${dpi} dpi; median of ${runs} run(s) after a warm-up (ours: warm jobs, each in a fresh worker and MuPDF); ratio = ours pages/s / mutool pages/s`);
-  console.log('cold ms = fresh process to first page written (includes that page); warm +ms = a warm job\'s start to its document open in a fresh worker');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of table.slice(0, -1)) console.log(line(row));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  console.log(line(table.at(-1)!));
+  console.log("cold ms = fresh process to first page written (includes that page); warm +ms = a warm job's start to its document open in a fresh worker");
+  printTable(rows.map(cells), totalRow);
+  if (values.generated) {
+    console.log('\ngenerated inputs (scripts/generated-pdfs.ts), pixel cap raised to 1e9: one cold job each (ours: a fresh process), one mutool run');
+    printTable(generatedRows.map(cells));
+  }
 }

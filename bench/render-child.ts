@@ -2,7 +2,7 @@
  * Our renderer on one file, in a process of its own so its peak RSS is this file's. bench.ts
  * bundles it like the deployed function (esbuild, the template's options, the worker beside
  * it, the .wasm shipped by the file loader) and runs
- *   node render-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N]
+ *   node render-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N] [--max-page-pixels N]
  * The process is a Lambda container: its first job is the cold start (WebAssembly compiled on
  * first use), the --runs jobs after it are warm invocations, each in a fresh worker with a
  * fresh MuPDF as deployed. Every job writes every page to <dir> (as mutool draw does). Prints
@@ -49,12 +49,18 @@ const { values, positionals } = parseArgs({
     dpi: { type: 'string', default: '150' },
     format: { type: 'string', default: 'png' },
     runs: { type: 'string', default: '3' },
+    'max-page-pixels': { type: 'string' },
   },
 });
 const file = positionals[0];
 if (!file || !values.out) throw new Error('usage: render-child.ts <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N]');
 const format = parseFormatSetting('--format', values.format!);
-const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, format, dpi: Number(values.dpi) };
+const options: RenderOptions = {
+  ...DEFAULT_OUTPUT_OPTIONS,
+  format,
+  dpi: Number(values.dpi),
+  ...(values['max-page-pixels'] ? { maxPagePixels: Number(values['max-page-pixels']) } : {}),
+};
 const outDir = values.out;
 
 interface JobResult extends JobTiming {
@@ -108,13 +114,13 @@ try {
   // performance.now() counts from the process's start.
   output.coldStartMs = cold.firstPageAt;
   output.cold = { ms: cold.ms, startupMs: cold.startupMs };
+  output.wasmHeapPeakBytes = cold.wasmHeapPeakBytes;
   let last = cold;
   for (let i = 0; i < Number(values.runs); i++) {
     last = await renderOnce();
     output.warm.push({ ms: last.ms, startupMs: last.startupMs });
     output.wasmHeapPeakBytes = Math.max(output.wasmHeapPeakBytes, last.wasmHeapPeakBytes);
   }
-  output.wasmHeapPeakBytes = Math.max(output.wasmHeapPeakBytes, cold.wasmHeapPeakBytes);
   Object.assign(output, { pages: last.pages, failedPages: last.failedPages, bytes: last.bytes, dpiGroups: last.dpiGroups });
 } catch (err) {
   output.error = `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`;
