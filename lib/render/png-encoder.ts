@@ -1,13 +1,16 @@
 /**
- * A streaming PNG encoder on Node's native zlib: scanlines go in band by band, PNG bytes come
- * out as they are compressed, so a page of any height needs memory for one band only. Deflate
- * runs on libuv's thread pool, off the thread that draws and beside other pages' deflates.
+ * A PNG encoder on Node's native zlib whose deflate runs on libuv's thread pool, off the thread
+ * that draws, in parallel: scanlines come in band by band and each band is compressed as its own
+ * stretch of one zlib stream (raw deflate primed with the previous 32 KiB, ending on a byte
+ * boundary, as pigz does), side by side with the others, and written out in order. A page of any
+ * height needs memory for the bands in flight only.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { constants, createDeflate, crc32, deflate as deflateCallback } from 'node:zlib';
+import { constants, crc32, deflate as deflateCallback, deflateRaw as deflateRawCallback } from 'node:zlib';
 
 const deflateOnce = promisify(deflateCallback);
+const deflateRaw = promisify(deflateRawCallback);
 
 /**
  * zlib's default level, as MuPDF and mutool use. Node's zlib (Chromium's, SIMD-hashed) comes
@@ -18,6 +21,66 @@ export const PNG_DEFLATE_LEVEL = 6;
 
 /** PNG filter type 0 (none) before every row: it compresses rendered pages as well as MuPDF's choice (also none), at no cost. */
 export const PNG_FILTER_NONE = 0;
+
+/**
+ * A whole image at least this big, arriving while no other deflate runs (the last page of a
+ * job, or pages that take longer to draw than to compress), is cut in two halves compressed
+ * side by side: the page is out sooner on a machine with a core to spare.
+ */
+export const SPLIT_BYTES = 4 * 2 ** 20;
+
+/** zlib's window: each stretch is primed with this much of what precedes it. */
+const WINDOW_BYTES = 32 * 1024;
+/** CMF/FLG of a zlib stream: deflate, 32 KiB window, default level. */
+const ZLIB_HEADER = Uint8Array.of(0x78, 0x9c);
+
+/** Deflates running on the thread pool, over every encoder of the process. */
+let deflatesInFlight = 0;
+async function counted<T>(work: Promise<T>): Promise<T> {
+  deflatesInFlight++;
+  try {
+    return await work;
+  } finally {
+    deflatesInFlight--;
+  }
+}
+
+/** zlib's Adler-32 of `data`, continuing from `adler`: the stream's trailer, over stretches compressed apart. */
+export function adler32(data: Uint8Array, adler = 1): number {
+  let a = adler & 0xffff;
+  let b = adler >>> 16;
+  const length = data.length;
+  let i = 0;
+  while (i < length) {
+    // 5552 bytes is the most that can be summed before b overflows 2^32 (zlib's NMAX).
+    const end = Math.min(i + 5552, length);
+    for (; i + 8 <= end; i += 8) {
+      a += data[i]!;
+      b += a;
+      a += data[i + 1]!;
+      b += a;
+      a += data[i + 2]!;
+      b += a;
+      a += data[i + 3]!;
+      b += a;
+      a += data[i + 4]!;
+      b += a;
+      a += data[i + 5]!;
+      b += a;
+      a += data[i + 6]!;
+      b += a;
+      a += data[i + 7]!;
+      b += a;
+    }
+    for (; i < end; i++) {
+      a += data[i]!;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -51,12 +114,12 @@ export interface PngEncoder {
   /** Bytes of PNG produced so far. */
   readonly bytesOut: number;
   /**
-   * Adds `rowCount` scanlines (see toScanlines). Resolves when they are compressed or queued
-   * in zlib's buffer, that is, when the caller may draw more. A whole image given at once is
-   * compressed in one trip to the thread pool.
+   * Adds `rowCount` scanlines (see toScanlines), in order: call it again without waiting, and
+   * bands compress side by side. Resolves when these rows are compressed and written out (their
+   * memory released) and the reader has room for more.
    */
   writeScanlines(scanlines: Uint8Array, rowCount: number): Promise<void>;
-  /** No more rows: the output ends once everything is flushed. */
+  /** No more rows: fails the image if some are missing. The output ends with the last rows. */
   end(): void;
   /** Stops with an error, which the output's reader sees. */
   fail(err: Error): void;
@@ -78,22 +141,25 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
   ihdr[9] = channels === 3 ? 2 : 0; // colour type: truecolour or greyscale
   // compression 0, filter method 0, no interlace: bytes 10-12 stay 0.
   emit(Buffer.concat([SIGNATURE, chunk('IHDR', ihdr)]));
-  const end = (): void => emit(chunk('IEND', new Uint8Array(0)), true);
-
-  // Created on the first partial write: most pages arrive whole and never need a stream.
-  let deflate: ReturnType<typeof createDeflate> | undefined;
-  const streaming = (): ReturnType<typeof createDeflate> => {
-    if (deflate) return deflate;
-    deflate = createDeflate({ level, chunkSize: 64 * 1024, strategy: constants.Z_DEFAULT_STRATEGY });
-    deflate.on('data', (data: Buffer) => emit(chunk('IDAT', data)));
-    deflate.on('end', end);
-    deflate.on('error', (err) => output.destroy(err));
-    return deflate;
-  };
+  const iend = chunk('IEND', new Uint8Array(0));
 
   const scanlineBytes = width * channels + 1;
   let rowsWritten = 0;
-  let wholeImage = false;
+  /** The end of the input so far, which primes the next stretch's window. */
+  let window: Uint8Array | undefined;
+  let adler = 1;
+  /** Stretches are written out in order: each waits for the one before. */
+  let written: Promise<void> = Promise.resolve();
+
+  /** Compresses one stretch of the stream; the last one finishes it, the others end on a byte boundary. */
+  const stretch = (data: Uint8Array, last: boolean): Promise<Buffer> => {
+    const dictionary = window;
+    const tail = data.subarray(Math.max(0, data.length - WINDOW_BYTES));
+    // A stretch shorter than the window still needs the window's earlier part before it.
+    window = tail.length === WINDOW_BYTES || !dictionary ? new Uint8Array(tail) : Buffer.concat([dictionary, tail]).subarray(-WINDOW_BYTES);
+    return counted(deflateRaw(data, { level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) }));
+  };
+
   return {
     output,
     get bytesOut() {
@@ -104,28 +170,36 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
       if (scanlines.byteLength !== rowCount * scanlineBytes) throw new Error(`PNG encoder: ${scanlines.byteLength} bytes for ${rowCount} scanlines of ${scanlineBytes}`);
       const first = rowsWritten === 0;
       rowsWritten += rowCount;
-      if (first && rowCount === height) {
-        wholeImage = true;
-        const compressed = await deflateOnce(scanlines, { level });
-        emit(chunk('IDAT', compressed));
-        end();
-        return;
+      const last = rowsWritten === height;
+
+      let compressed: Promise<Uint8Array[]>;
+      if (first && last && (scanlines.byteLength < SPLIT_BYTES || deflatesInFlight > 0)) {
+        // The whole image, while other pages keep the pool busy: one zlib stream, one trip.
+        compressed = counted(deflateOnce(scanlines, { level })).then((zlib) => [zlib]);
+      } else {
+        const halfway = first && last ? Math.ceil(rowCount / 2) * scanlineBytes : scanlines.byteLength;
+        const parts = [stretch(scanlines.subarray(0, halfway), last && halfway === scanlines.byteLength)];
+        if (halfway < scanlines.byteLength) parts.push(stretch(scanlines.subarray(halfway), true));
+        // Summed here, in order, while the pool compresses.
+        adler = adler32(scanlines, adler);
+        const header = first ? [ZLIB_HEADER] : [];
+        const trailer = last ? [Uint8Array.of(adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff)] : [];
+        compressed = Promise.all(parts).then((stretches) => [...header, ...stretches, ...trailer]);
       }
-      const stream = streaming();
-      if (!stream.write(scanlines)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+      const out = written.then(async () => {
+        const data = Buffer.concat(await compressed);
+        emit(chunk('IDAT', data));
+        if (last) emit(iend, true);
+      });
+      written = out;
+      await out;
       // The reader sets the pace: do not run ahead of it by more than a buffer.
-      if (output.writableNeedDrain) await new Promise<void>((resolve) => output.once('drain', resolve));
+      if (!output.writableEnded && output.writableNeedDrain) await new Promise<void>((resolve) => output.once('drain', resolve));
     },
     end() {
-      if (rowsWritten !== height) {
-        this.fail(new Error(`PNG encoder: ended after ${rowsWritten} of ${height} rows`));
-        return;
-      }
-      // A whole image ends its output when its one deflate returns.
-      if (!wholeImage) streaming().end();
+      if (rowsWritten !== height) this.fail(new Error(`PNG encoder: ended after ${rowsWritten} of ${height} rows`));
     },
     fail(err) {
-      deflate?.destroy();
       output.destroy(err);
     },
   };

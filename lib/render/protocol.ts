@@ -3,10 +3,15 @@ import type { DocumentErrorCode, PageError } from './errors.js';
 import type { ImageFormat, PageRange } from './options.js';
 import type { StackGuard } from './wasm.js';
 
-export interface WorkerInput {
+/** What a worker starts with (its workerData), the same for every job of the process. */
+export interface WorkerBoot {
   wasmModule: WebAssembly.Module;
   /** The region below MuPDF's stack that only an overflow writes to (lib/render/wasm.ts). */
   stackGuard: StackGuard;
+}
+
+/** The document a worker renders, given in its 'open' message once MuPDF is up. */
+export interface JobInput {
   /** An open read-only descriptor owned by the main thread, so a terminated worker leaks nothing. */
   fd: number;
   fileSize: number;
@@ -47,4 +52,4 @@ export type WorkerMessage =
   | { type: 'failed'; code: DocumentErrorCode; message: string }
   | { type: 'log'; level: 'warning' | 'error'; message: string };
 
-export type MainMessage = { type: 'credit'; count: number };
+export type MainMessage = { type: 'open'; input: JobInput } | { type: 'credit'; count: number };

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { RenderError, type PageError } from './errors.js';
 import { contentTypeOf, type RenderOptions } from './options.js';
 import { createPngEncoder, type PngEncoder } from './png-encoder.js';
-import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
+import type { JobInput, MainMessage, WorkerBoot, WorkerMessage } from './protocol.js';
 import { mupdfWasmModule } from './wasm.js';
 
 /** Why a page that had started streaming did not finish: its body and `finished` fail with it. */
@@ -109,6 +109,13 @@ interface StreamingPage {
   reject: (err: PageFailedError) => void;
 }
 
+/** Encoded bytes (JPEG) into the page's body, waiting for its reader. */
+async function writeInOrder(streaming: StreamingPage, bytes: Uint8Array): Promise<void> {
+  const body = streaming.body as PassThrough;
+  streaming.encodedBytes += bytes.byteLength;
+  if (!body.write(bytes)) await new Promise((resolve) => body.once('drain', resolve));
+}
+
 /**
  * One worker. Bands are encoded and streamed as they arrive, whether or not the consumer is
  * pulling pages; everything else becomes a queue of events that always ends (done, failed,
@@ -121,21 +128,24 @@ class WorkerSession {
   private ended = false;
   private pageTimer: NodeJS.Timeout | undefined;
   private streaming: StreamingPage | undefined;
-  /** Bands are handled one after the other, in arrival order. */
+  /** JPEG bytes are written to the body one after the other, in arrival order. */
   private bandChain: Promise<void> = Promise.resolve();
   /** The page the worker is on, from page-start to page-end or page-error. */
   inFlight: number | undefined;
   wasmHeapBytes = 0;
 
   constructor(
-    input: WorkerInput,
+    boot: WorkerBoot,
+    input: JobInput,
     private readonly options: RenderOptions,
     onLog: RenderControl['onLog'],
   ) {
-    this.worker = new Worker(WORKER_SCRIPT.script, { eval: WORKER_SCRIPT.eval, workerData: input, stdout: false, stderr: false });
+    this.worker = takeWorker(boot);
     this.worker.on('message', (message: WorkerMessage) => this.onMessage(message, onLog));
     this.worker.on('error', (err) => this.end({ type: 'crashed', message: err.message }));
     this.worker.on('exit', (exitCode) => this.end({ type: 'crashed', message: `render worker exited with code ${exitCode}` }));
+    const open: MainMessage = { type: 'open', input };
+    this.worker.postMessage(open);
   }
 
   private onMessage(message: WorkerMessage, onLog: RenderControl['onLog']): void {
@@ -153,25 +163,18 @@ class WorkerSession {
         return;
       case 'band': {
         const streaming = this.streaming;
-        const encoded = this.bandChain.then(async () => {
-          if (!streaming || streaming.pageNumber !== message.pageNumber) return;
-          try {
-            if (streaming.encoder) {
-              await streaming.encoder.writeScanlines(message.bytes, message.rows);
-            } else {
-              const body = streaming.body as PassThrough;
-              streaming.encodedBytes += message.bytes.byteLength;
-              if (!body.write(message.bytes)) await new Promise((resolve) => body.once('drain', resolve));
-            }
-            // The band's memory is released: the worker may draw another.
-            this.grantCredit();
-          } catch (err) {
-            this.failPage(streaming, { code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${(err as Error).message}` });
-          }
-        });
-        // Bands of one page go through one deflate stream, in order. A page that came whole
-        // compresses on its own, beside the next pages: that is what keeps both cores busy.
-        if (message.rows !== streaming?.height) this.bandChain = encoded;
+        if (!streaming || streaming.pageNumber !== message.pageNumber) return;
+        const { encoder } = streaming;
+        // PNG bands start compressing at once, in arrival order, side by side with the pages and
+        // bands before them (the encoder writes them out in order): that keeps both cores busy.
+        // JPEG arrives encoded and goes to the body in order.
+        const stored = encoder ? encoder.writeScanlines(message.bytes, message.rows) : this.bandChain.then(() => writeInOrder(streaming, message.bytes));
+        if (!encoder) this.bandChain = stored.catch(() => undefined);
+        stored.then(
+          // The band's memory is released: the worker may draw another.
+          () => this.grantCredit(),
+          (err: Error) => this.failPage(streaming, { code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${err.message}` }),
+        );
         return;
       }
       case 'page-end': {
@@ -179,18 +182,16 @@ class WorkerSession {
         this.streaming = undefined;
         this.inFlight = undefined;
         clearTimeout(this.pageTimer);
-        this.bandChain = this.bandChain.then(() => {
-          if (!streaming) return;
-          const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
-          if (streaming.encoder) {
-            // A page that came whole ends its output when its deflate returns, maybe already.
-            if ((streaming.encoder.output as PassThrough).writableFinished) done();
-            else streaming.encoder.output.once('finish', done);
-            streaming.encoder.end();
-          } else {
-            (streaming.body as PassThrough).end(done);
-          }
-        });
+        if (!streaming) return;
+        const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
+        if (streaming.encoder) {
+          // The output ends with the last rows' deflate, maybe already.
+          if ((streaming.encoder.output as PassThrough).writableFinished) done();
+          else streaming.encoder.output.once('finish', done);
+          streaming.encoder.end();
+        } else {
+          this.bandChain = this.bandChain.then(() => void (streaming.body as PassThrough).end(done));
+        }
         return;
       }
       case 'page-error':
@@ -324,6 +325,35 @@ function workerScript(): { script: URL | string; eval: boolean } {
 const WORKER_SCRIPT = workerScript();
 
 /**
+ * A worker started ahead of need: MuPDF instantiated, no document given yet. Each job takes it
+ * and starts the next one while it renders, so a warm container's next job (or a restart after
+ * a crash) finds MuPDF ready instead of paying for its start. Every document still gets a
+ * MuPDF that has never seen another; the price is one idle instance in the baseline.
+ */
+let spare: { worker: Worker; exited: boolean } | undefined;
+
+function startWorker(boot: WorkerBoot): { worker: Worker; exited: boolean } {
+  const worker = new Worker(WORKER_SCRIPT.script, { eval: WORKER_SCRIPT.eval, workerData: boot, stdout: false, stderr: false });
+  const started = { worker, exited: false };
+  // Until a session takes it, a spare's failure is only noted (and it is not used).
+  worker.on('error', () => undefined);
+  worker.once('exit', () => {
+    started.exited = true;
+    if (spare === started) spare = undefined;
+  });
+  return started;
+}
+
+function takeWorker(boot: WorkerBoot): Worker {
+  const taken = spare && !spare.exited && spare.worker.threadId !== -1 ? spare : startWorker(boot);
+  spare = startWorker(boot);
+  // An idle spare never keeps the process alive (a CLI run ends when its work does).
+  spare.worker.unref();
+  taken.worker.ref();
+  return taken.worker;
+}
+
+/**
  * Opens `filePath` in a fresh worker and resolves once the document is open, with its page
  * count; document-level failures reject with a RenderError. Iterate the job for the pages, in
  * order, and read each page's body. The worker ends when iteration ends, on error, on abort,
@@ -359,9 +389,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const spawn = (pageNumbers?: number[]): WorkerSession => {
     stats.workers++;
     return new WorkerSession(
+      { wasmModule, stackGuard },
       {
-        wasmModule,
-        stackGuard,
         fd,
         fileSize,
         format: options.format,

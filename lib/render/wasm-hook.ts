@@ -4,13 +4,13 @@
  * the main thread compiled once, instead of reading and compiling 10 MB of wasm per job.
  */
 import { workerData } from 'node:worker_threads';
-import type { WorkerInput } from './protocol.js';
+import type { WorkerBoot } from './protocol.js';
 
 let memory: WebAssembly.Memory | undefined;
 
 type InstantiateCallback = (instance: WebAssembly.Instance, module: WebAssembly.Module) => void;
 
-const wasmModule = (workerData as WorkerInput).wasmModule;
+const wasmModule = (workerData as WorkerBoot).wasmModule;
 (globalThis as Record<string, unknown>)['$libmupdf_wasm_Module'] = {
   instantiateWasm(imports: WebAssembly.Imports, done: InstantiateCallback): Record<string, never> {
     void WebAssembly.instantiate(wasmModule, imports).then((instance) => {
@@ -26,7 +26,7 @@ const wasmModule = (workerData as WorkerInput).wasmModule;
  * than it holds), and MuPDF's memory can no longer be trusted.
  */
 export function stackGuardIntact(): boolean {
-  const { start, end } = (workerData as WorkerInput).stackGuard;
+  const { start, end } = (workerData as WorkerBoot).stackGuard;
   if (!memory) return true;
   const words = new BigUint64Array(memory.buffer, start, (end - start) / 8);
   for (const word of words) if (word !== 0n) return false;

@@ -4,16 +4,15 @@
  */
 import './wasm-hook.js';
 import { readSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
 import { errorMessage, type DocumentErrorCode, type PageError } from './errors.js';
 import { fitPage, pixelRect, selectPages, type PageBox } from './options.js';
 import { toScanlines } from './png-encoder.js';
-import type { MainMessage, WorkerInput, WorkerMessage } from './protocol.js';
+import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import { stackGuardIntact, wasmHeapBytes } from './wasm-hook.js';
 import { WASM_HEAP_LIMIT_BYTES } from './wasm.js';
 
-const input = workerData as WorkerInput;
 const port = parentPort!;
 
 function send(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
@@ -31,14 +30,21 @@ class DocumentFailure extends Error {
 
 // Backpressure: the main thread grants credits as it consumes pages, so a slow consumer
 // (uploads) never makes encoded pages pile up in memory.
-let credits = input.initialCredits;
+let credits = 0;
 let wake: (() => void) | undefined;
+let given: (input: JobInput) => void;
+const job = new Promise<JobInput>((resolve) => (given = resolve));
 port.on('message', (message: MainMessage) => {
-  if (message.type === 'credit') {
+  if (message.type === 'open') {
+    credits = message.input.initialCredits;
+    given(message.input);
+  } else if (message.type === 'credit') {
     credits += message.count;
     wake?.();
   }
 });
+// MuPDF is instantiated (the import above waited for it): a spare worker waits here for its job.
+const input = await job;
 async function takeCredit(): Promise<void> {
   while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   wake = undefined;
