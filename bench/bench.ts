@@ -80,11 +80,16 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+/** Pages written (an empty file is a page a crashed tool did not write) and their bytes. */
 function outputBytes(dir: string): { files: number; bytes: number } {
   let bytes = 0;
-  const names = readdirSync(dir);
-  for (const name of names) bytes += statSync(join(dir, name)).size;
-  return { files: names.length, bytes };
+  let files = 0;
+  for (const name of readdirSync(dir)) {
+    const size = statSync(join(dir, name)).size;
+    bytes += size;
+    if (size > 0) files++;
+  }
+  return { files, bytes };
 }
 
 function scratch(): string {
@@ -126,6 +131,8 @@ interface MutoolRun {
   pages: number;
   bytes: number;
   peakRssBytes: number;
+  /** How mutool ended when it did not exit 0: 'exit 1' (a page failed), 'SIGSEGV' (/usr/bin/time's 'terminated by signal'). */
+  failure?: string;
 }
 
 /** One mutool draw per dpi group (usually one: the whole file at --dpi). */
@@ -142,11 +149,15 @@ async function mutoolOnce(file: string, groups: { dpi: number; pages?: string }[
         (err: { code?: number; stderr?: string }) => {
           // mutool exits 1 after printing errors for a page but still writes the rest.
           if (typeof err.code !== 'number') throw err;
+          result.failure = `exit ${err.code}`;
         },
       );
       result.ms += performance.now() - started;
       if (TIME && existsSync(timeFile)) {
-        result.peakRssBytes = Math.max(result.peakRssBytes, Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) * 1024);
+        const timeOutput = readFileSync(timeFile, 'utf8');
+        result.peakRssBytes = Math.max(result.peakRssBytes, Number(timeOutput.trim().split('\n').pop()) * 1024);
+        const signal = /terminated by signal (\d+)/.exec(timeOutput);
+        if (signal) result.failure = signal[1] === '11' ? 'SIGSEGV' : `signal ${signal[1]}`;
         rmSync(timeFile);
       }
     }
@@ -189,7 +200,7 @@ interface Row {
     failedPages: number;
     error?: string;
   };
-  mutool?: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; pages: number };
+  mutool?: { ms: number; pagesPerSec: number; bytes: number; peakRssBytes: number; pages: number; failure?: string };
   mutoolT2?: { ms: number; pagesPerSec: number };
   speedRatio?: number;
   bytesRatio?: number;
@@ -243,9 +254,19 @@ async function benchFile(file: string, plan: BenchPlan): Promise<Row> {
     for (let i = 0; i < plan.mutoolRuns; i++) m.push(await mutoolOnce(file, mutoolGroups, false));
     const mMs = median(m.map((r) => r.ms));
     const mLast = m.at(-1)!;
-    row.mutool = { ms: mMs, pagesPerSec: mLast.pages / (mMs / 1000), bytes: mLast.bytes, peakRssBytes: Math.max(...m.map((r) => r.peakRssBytes)), pages: mLast.pages };
-    row.speedRatio = row.ours.pagesPerSec / row.mutool.pagesPerSec;
-    row.bytesRatio = row.ours.bytes / row.mutool.bytes;
+    row.mutool = {
+      ms: mMs,
+      pagesPerSec: mLast.pages / (mMs / 1000),
+      bytes: mLast.bytes,
+      peakRssBytes: Math.max(...m.map((r) => r.peakRssBytes)),
+      pages: mLast.pages,
+      ...(mLast.failure ? { failure: mLast.failure } : {}),
+    };
+    // Compared only when mutool rendered the same pages.
+    if (row.mutool.pages === child.pages) {
+      row.speedRatio = row.ours.pagesPerSec / row.mutool.pagesPerSec;
+      row.bytesRatio = row.ours.bytes / row.mutool.bytes;
+    }
     if (plan.mutoolThreads) {
       const t: number[] = [];
       for (let i = 0; i < plan.mutoolRuns; i++) t.push((await mutoolOnce(file, mutoolGroups, true)).ms);
@@ -279,7 +300,8 @@ if (values.generated) {
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-const compared = rows.filter((r) => r.mutool);
+// The files both tools rendered in full.
+const compared = rows.filter((r) => r.mutool && r.speedRatio !== undefined);
 const totals = {
   files: rows.length,
   pages: sum(rows.map((r) => r.pages)),
@@ -336,6 +358,7 @@ if (values.json) {
       r.ours.failedPages ? `${r.ours.failedPages} failed` : '',
       r.ours.error ?? '',
       r.mutool && r.mutool.pages !== r.pages ? `mutool wrote ${r.mutool.pages}` : '',
+      r.mutool?.failure ? `mutool ${r.mutool.failure}` : '',
     ]
       .filter(Boolean)
       .join('; '),
