@@ -14,7 +14,7 @@ describe('configuration', () => {
       outputPrefix: 'rendered/',
       output: DEFAULT_OUTPUT_OPTIONS,
       uploadConcurrency: 4,
-      pageTimeoutMs: 300_000,
+      pageTimeoutMs: 600_000,
     });
     expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, maxPagePixels: 40_000_000, maxPages: 0 });
   });

@@ -82,8 +82,12 @@ export interface RenderControl {
 
 /** Bands (whole pages, mostly) drawn but not yet compressed: the worker waits beyond this. */
 const BANDS_AHEAD = 3;
-/** Largest raw band: a 150 dpi Letter page (6 MB) is one band; posters are several. */
-const BAND_BYTES = 24 * 2 ** 20;
+/**
+ * Largest raw band: a Letter page up to 200 dpi (11 MB) or A3 at 150 is drawn in one piece,
+ * posters in several. At 24 MB a 9000 px scan page made MuPDF decode larger image tiles and the
+ * process peaked at 555 MB RSS; at 16 MB, 456 MB (multipage-9000px-image).
+ */
+const BAND_BYTES = 16 * 2 ** 20;
 /** Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). */
 const JPEG_PIXMAP_BYTES = 160 * 2 ** 20;
 /** After this many crashed or timed-out pages the rest of the document is not attempted. */
@@ -98,8 +102,6 @@ type SessionEvent =
 /** The page being streamed: its output, and how to end it. */
 interface StreamingPage {
   pageNumber: number;
-  /** Rows of the image. */
-  height: number;
   /** PNG: rows in, PNG out (the body). JPEG: none, the worker sends encoded bytes. */
   encoder: PngEncoder | undefined;
   body: Readable;
@@ -224,7 +226,6 @@ class WorkerSession {
     const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, 3) : undefined;
     const streaming: StreamingPage = {
       pageNumber: message.pageNumber,
-      height: message.height,
       encoder,
       body: encoder ? encoder.output : new PassThrough({ highWaterMark: 1 << 20 }),
       encodedBytes: 0,

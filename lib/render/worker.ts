@@ -105,9 +105,10 @@ function openDocument(): mupdf.Document {
 const WHITE = 255;
 /**
  * Rows drawn above and below each band and thrown away. MuPDF draws through the band's clip,
- * and where a path, glyph or shading crosses the clip edge its rasterization can differ by a
- * level in the rows next to it; drawn with this margin, the rows kept are the ones a
- * whole-page pixmap would have.
+ * and where a path or glyph crosses the clip edge its rasterization can differ by a level in
+ * the rows near it; with this margin, text, line art and mesh shadings come out as a
+ * whole-page pixmap has them (tested). Images MuPDF decodes only in part for the band, and
+ * lattice shadings, still differ by a resampling phase.
  */
 const BAND_MARGIN_ROWS = 32;
 /** A page that ran out of memory drawn whole is drawn again in at least this many bands. */
