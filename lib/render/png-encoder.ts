@@ -186,6 +186,8 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
         const trailer = last ? [Uint8Array.of(adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff)] : [];
         compressed = Promise.all(parts).then((stretches) => [...header, ...stretches, ...trailer]);
       }
+      // Its failure is seen below, when its turn comes; not an unhandled rejection meanwhile.
+      compressed.catch(() => undefined);
       const out = written.then(async () => {
         const data = Buffer.concat(await compressed);
         emit(chunk('IDAT', data));
@@ -193,8 +195,14 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
       });
       written = out;
       await out;
-      // The reader sets the pace: do not run ahead of it by more than a buffer.
-      if (!output.writableEnded && output.writableNeedDrain) await new Promise<void>((resolve) => output.once('drain', resolve));
+      // The reader sets the pace: do not run ahead of it by more than a buffer (a reader that
+      // went away, destroying the output, releases the writer too).
+      if (!output.destroyed && !output.writableEnded && output.writableNeedDrain) {
+        await new Promise<void>((resolve) => {
+          output.once('drain', resolve);
+          output.once('close', resolve);
+        });
+      }
     },
     end() {
       if (rowsWritten !== height) this.fail(new Error(`PNG encoder: ended after ${rowsWritten} of ${height} rows`));

@@ -3,6 +3,7 @@
  * must decode (pngjs checks every CRC, zlib the Adler-32) to exactly the pixels given.
  */
 import { randomFillSync } from 'node:crypto';
+import type { PassThrough } from 'node:stream';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { adler32, createPngEncoder, SPLIT_BYTES, toScanlines } from '../../lib/render/png-encoder.js';
@@ -92,6 +93,20 @@ describe('PNG encoder', () => {
       if (bandRows < height || width * height * 3 >= SPLIT_BYTES) expect(r.syncFlushes).toBeGreaterThanOrEqual(1);
     });
   }
+
+  it('does not hold the writer when nobody will read: a destroyed output releases it', { timeout: 10_000 }, async () => {
+    const [width, rows] = [2000, 100];
+    const encoder = createPngEncoder(width, rows * 5, 3);
+    // Noise barely compresses: no reader, so the output passes its 1 MiB buffer and the writes wait
+    // (4 bands of 5: the image is not finished, the output not ended).
+    const writes = Array.from({ length: 4 }, () => encoder.writeScanlines(toScanlines(randomFillSync(new Uint8Array(width * rows * 3)), width, rows, 3), rows));
+    const settled = Promise.allSettled(writes);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((encoder.output as PassThrough).writableNeedDrain).toBe(true);
+    encoder.output.on('error', () => undefined);
+    encoder.fail(new Error('the reader went away'));
+    expect((await settled).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+  });
 
   it('fails the image when rows are missing at the end', async () => {
     const encoder = createPngEncoder(10, 10, 3);
