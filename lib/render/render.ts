@@ -88,8 +88,12 @@ const BANDS_AHEAD = 3;
  * process peaked at 555 MB RSS; at 16 MB, 456 MB (multipage-9000px-image).
  */
 const BAND_BYTES = 16 * 2 ** 20;
-/** Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). */
-const JPEG_PIXMAP_BYTES = 160 * 2 ** 20;
+/**
+ * Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). At
+ * 160 MiB a 40 Mpx poster page, drawn and encoded, ran out of the 384 MiB heap and fell back to
+ * half its pixels; at 96 MiB it is drawn at 96% of its DPI in one go.
+ */
+const JPEG_PIXMAP_BYTES = 96 * 2 ** 20;
 /** After this many crashed or timed-out pages the rest of the document is not attempted. */
 const MAX_WORKER_RESTARTS = 3;
 

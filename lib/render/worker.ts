@@ -7,7 +7,7 @@ import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
 import { errorMessage, type DocumentErrorCode, type PageError } from './errors.js';
-import { fitPage, pixelRect, selectPages, type PageBox } from './options.js';
+import { fitPage, pixelRect, selectPages, type PageBox, type PageGeometry } from './options.js';
 import { toScanlines } from './png-encoder.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import { stackGuardIntact, wasmHeapBytes } from './wasm-hook.js';
@@ -111,6 +111,8 @@ const WHITE = 255;
  * lattice shadings, still differ by a resampling phase.
  */
 const BAND_MARGIN_ROWS = 32;
+/** A JPEG page this large empties MuPDF's caches between drawing and encoding. */
+const JPEG_EMPTY_STORE_BYTES = 64 * 2 ** 20;
 /** A page that ran out of memory drawn whole is drawn again in at least this many bands. */
 const OUT_OF_MEMORY_BANDS = 16;
 
@@ -135,9 +137,9 @@ function isFatal(err: unknown): boolean {
   return (err instanceof Error && err.name === 'RuntimeError') || err instanceof RendererPoisoned;
 }
 
-/** MuPDF's allocation failures, once its heap reached WASM_HEAP_LIMIT_BYTES and its caches were evicted. */
+/** MuPDF's (and its JPEG encoder's) allocation failures, once the heap reached WASM_HEAP_LIMIT_BYTES and the caches were evicted. */
 function isOutOfMemory(err: unknown): boolean {
-  return /\b(malloc|calloc|realloc)\b.*\bfailed\b|out of memory/i.test(errorMessage(err));
+  return /\b(malloc|calloc|realloc)\b.*\bfailed\b|out of memory|insufficient memory/i.test(errorMessage(err));
 }
 
 /**
@@ -159,13 +161,14 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
   try {
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
-    let geometry = fitPage(box, input.dpi, input.maxPagePixels);
-    if (!geometry) {
+    const requested = fitPage(box, input.dpi, input.maxPagePixels);
+    if (!requested) {
       return fail({
         code: 'PAGE_TOO_LARGE',
         message: `page box ${(box[2] - box[0]).toFixed(0)}x${(box[3] - box[1]).toFixed(0)} pt exceeds ${input.maxPagePixels} pixels even at 1 dpi`,
       });
     }
+    let geometry: PageGeometry = requested;
     let warning: string | undefined;
     if (input.format === 'jpeg' && geometry.width * geometry.height * 3 > input.jpegPixmapBytes) {
       // MuPDF encodes JPEG from a whole-page pixmap: past the memory budget, lower the DPI.
@@ -177,24 +180,41 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
     const scale = geometry.dpi / 72;
     const ctm: mupdf.Matrix = [scale, 0, 0, scale, 0, 0];
     const [x0, y0, x1] = pixelRect(box, geometry.dpi);
-    send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, ...(warning ? { warning } : {}) });
+    const begin = (): void =>
+      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, ...(warning ? { warning } : {}) });
 
     if (input.format === 'jpeg') {
-      const pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
-      try {
-        pixmap.setResolution(geometry.dpi, geometry.dpi);
-        await waitForCredit();
-        // Copied out of WebAssembly memory into a buffer the main thread can take over.
-        const jpeg = new Uint8Array(pixmap.asJPEG(input.jpegQuality, false));
-        send({ type: 'band', pageNumber, rows: geometry.height, bytes: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
-      } finally {
-        pixmap.destroy();
+      const requestedDpi = geometry.dpi;
+      let jpeg: Uint8Array | undefined;
+      while (!jpeg) {
+        let pixmap: mupdf.Pixmap | undefined;
+        try {
+          pixmap = page.toPixmap(mupdf.Matrix.scale(geometry.dpi / 72, geometry.dpi / 72), mupdf.ColorSpace.DeviceRGB, false, true);
+          // The images this page decoded are drawn: let the encoder have their memory.
+          if (geometry.width * geometry.height * 3 > JPEG_EMPTY_STORE_BYTES) mupdf.emptyStore();
+          pixmap.setResolution(geometry.dpi, geometry.dpi);
+          // Copied out of WebAssembly memory into a buffer the main thread can take over.
+          jpeg = new Uint8Array(pixmap.asJPEG(input.jpegQuality, false));
+        } catch (err) {
+          // Out of the heap ceiling, whole page and encoder together: try again with half the pixels.
+          const smaller = isOutOfMemory(err) ? fitPage(box, geometry.dpi, Math.floor((geometry.width * geometry.height) / 2)) : null;
+          if (!smaller || smaller.dpi >= geometry.dpi) throw err;
+          geometry = smaller;
+          warning = `page ${pageNumber}: JPEG rendered at ${geometry.dpi} dpi instead of ${requestedDpi} dpi: at more it needed over the renderer's ${WASM_HEAP_LIMIT_BYTES / 2 ** 20} MiB (PNG has no such limit)`;
+          mupdf.emptyStore();
+        } finally {
+          pixmap?.destroy();
+        }
       }
+      begin();
+      await waitForCredit();
+      send({ type: 'band', pageNumber, rows: geometry.height, bytes: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
     } else {
+      begin();
       const sendBand = (rows: number, pixmap: mupdf.Pixmap, skipRows: number): void => {
-        const stride = geometry!.width * 3;
+        const stride = geometry.width * 3;
         // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
-        const scanlines = toScanlines(pixmap.getPixels().subarray(skipRows * stride, (skipRows + rows) * stride), geometry!.width, rows, 3);
+        const scanlines = toScanlines(pixmap.getPixels().subarray(skipRows * stride, (skipRows + rows) * stride), geometry.width, rows, 3);
         send({ type: 'band', pageNumber, rows, bytes: scanlines, encoded: false }, [scanlines.buffer as ArrayBuffer]);
       };
       let rowsPerBand = Math.max(1, Math.floor(input.bandBytes / (geometry.width * 3)));

@@ -17,7 +17,7 @@ import {
   writeLargeFilePdf,
   writeManySegmentsPdf,
 } from '../../scripts/generated-pdfs.js';
-import { collect, decodePng } from './helpers.js';
+import { CORPUS_DIR, collect, decodePng, jpegSize } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hostile-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,6 +89,17 @@ describe('hostile inputs', () => {
     expect([png.width, png.height]).toEqual([1275, 1650]);
     // The red triangle drawn after the 2 million segments is there, so the whole content ran.
     expect(pixelAt(png, 0.5, 0.75)).toEqual([229, 76, 76]);
+    expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
+  });
+
+  it('a poster page as JPEG (one whole-page pixmap) fits the heap ceiling at a lower DPI, and says so', { timeout: 120_000 }, async () => {
+    const job = await startRender(join(CORPUS_DIR, 'go-poster-3294pt.pdf'), options({ format: 'jpeg' }));
+    const [page] = await collect(job);
+    if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
+    expect(page.dpi).toBeLessThan(150);
+    expect(page.warning).toMatch(/JPEG rendered at \d+ dpi instead of 150 dpi/);
+    expect(page.width * page.height * 3).toBeLessThanOrEqual(96 * MiB);
+    expect(jpegSize(page.bytes)).toMatchObject({ width: page.width, height: page.height });
     expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
   });
 
