@@ -142,8 +142,8 @@ async function mutoolOnce(file: string, groups: { dpi: number; pages?: string }[
   try {
     for (const group of groups) {
       const timeFile = join(out, '.time');
-      const args = ['draw', '-q', '-r', String(group.dpi), ...(threads ? ['-T', '2', '-B', '256'] : []), '-F', format === 'png' ? 'png' : 'jpeg'];
-      args.push('-o', join(out, `p%d.${format === 'png' ? 'png' : 'jpg'}`), file, ...(group.pages ? [group.pages] : []));
+      const args = ['draw', '-q', '-r', String(group.dpi), ...(threads ? ['-T', '2', '-B', '256'] : []), '-F', 'png'];
+      args.push('-o', join(out, 'p%d.png'), file, ...(group.pages ? [group.pages] : []));
       const started = performance.now();
       await (TIME ? run(TIME, ['-f', '%M', '-o', timeFile, MUTOOL!, ...args], { maxBuffer: 16 << 20 }) : run(MUTOOL!, args, { maxBuffer: 16 << 20 })).catch(
         (err: { code?: number; stderr?: string }) => {
@@ -213,7 +213,10 @@ const log = (line: string): void => {
 };
 
 if (!MUTOOL) log('mutool not found: printing our figures only (install mupdf-tools for the comparison)');
-log(`bench: ${files.length} files, ${format} at ${dpi} dpi, warm-up + median of ${runs} run(s)${MUTOOL && !values['no-mt'] ? ', mutool also with -T 2' : ''}`);
+// mutool draw writes no JPEG (its -F list has png, pnm, pam, … but no jpeg): nothing to compare.
+const COMPARE = MUTOOL !== undefined && format === 'png';
+if (MUTOOL && !COMPARE) log('mutool draw cannot write JPEG: printing our figures only');
+log(`bench: ${files.length} files, ${format} at ${dpi} dpi, warm-up + median of ${runs} run(s)${COMPARE && !values['no-mt'] ? ', mutool also with -T 2' : ''}`);
 
 interface BenchPlan {
   /** Warm jobs after the cold one (0: the cold job is the measure). */
@@ -247,7 +250,7 @@ async function benchFile(file: string, plan: BenchPlan): Promise<Row> {
   const groups = Object.entries(child.dpiGroups).map(([d, pages]) => ({ dpi: Number(d), pages }));
   const clamped = groups.filter((g) => g.dpi !== dpi);
   if (clamped.length > 0) row.clamped = Object.fromEntries(clamped.map((g) => [g.dpi, g.pages.length]));
-  if (MUTOOL && child.pages > 0) {
+  if (COMPARE && child.pages > 0) {
     const mutoolGroups = groups.length === 1 && !child.failedPages ? [{ dpi: groups[0]!.dpi }] : groups.map((g) => ({ dpi: g.dpi, pages: pageList(g.pages.sort((a, b) => a - b)) }));
     if (plan.mutoolWarmUp) await mutoolOnce(file, mutoolGroups, false);
     const m: MutoolRun[] = [];
