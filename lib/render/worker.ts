@@ -269,7 +269,8 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
     }
     checkStackGuard();
     if (isOutOfMemory(err)) {
-      fail({ code: 'PAGE_OUT_OF_MEMORY', message: `the page needs more than the renderer's ${WASM_HEAP_LIMIT_BYTES / 2 ** 20} MiB, even in bands: ${errorMessage(err)}` });
+      const tried = input.format === 'png' ? 'even drawn in bands' : 'even at a lower DPI';
+      fail({ code: 'PAGE_OUT_OF_MEMORY', message: `the page needs more than the renderer's ${WASM_HEAP_LIMIT_BYTES / 2 ** 20} MiB, ${tried}: ${errorMessage(err)}` });
     } else if (/exception stack overflow/i.test(errorMessage(err))) {
       fail({ code: 'PAGE_RENDER_FAILED', message: `the page's content is nested deeper than MuPDF allows (forms, patterns or groups): ${errorMessage(err)}` });
     } else {
