@@ -72,15 +72,18 @@ class PdfWriter {
   }
 }
 
-/** Deflates rows produced one at a time, without holding the image. */
-async function* deflated(rows: number, row: (y: number) => Uint8Array, level: number): AsyncGenerator<Uint8Array> {
+/**
+ * Deflates parts as they are produced, never holding the whole. Each part is handed over only
+ * once zlib has taken the one before, so a producer may reuse its buffer.
+ */
+async function* deflated(parts: Iterable<Uint8Array | string>, level: number): AsyncGenerator<Uint8Array> {
   const deflate = createDeflate({ level, chunkSize: 1 << 20 });
   const chunks: Buffer[] = [];
   deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
   const ended = once(deflate, 'end');
-  for (let y = 0; y < rows; y++) {
-    if (!deflate.write(row(y))) await once(deflate, 'drain');
-    if (chunks.length > 0) yield* chunks.splice(0);
+  for (const part of parts) {
+    await new Promise<void>((resolve, reject) => deflate.write(part, (err) => (err ? reject(err) : resolve())));
+    yield* chunks.splice(0);
   }
   deflate.end();
   await ended;
@@ -110,20 +113,26 @@ export async function writeGiantImagePdf(path: string, pixels = 30000, pagePoint
   const pdf = new PdfWriter(path);
   const row = Buffer.alloc(pixels * 3);
   const gridRow = Buffer.alloc(pixels * 3, 40);
-  const makeRow = (y: number): Uint8Array => {
-    if (y % 500 < 4) return gridRow;
-    const shade = Math.floor((255 * y) / pixels);
-    for (let x = 0; x < pixels; x++) {
-      const onGrid = x % 500 < 4;
-      row[3 * x] = onGrid ? 40 : shade;
-      row[3 * x + 1] = onGrid ? 40 : 255 - shade;
-      row[3 * x + 2] = onGrid ? 40 : (x * 255) / pixels;
+  // One row buffer, refilled: deflated() hands over the next row only once zlib took this one.
+  function* rows(): Generator<Uint8Array> {
+    for (let y = 0; y < pixels; y++) {
+      if (y % 500 < 4) {
+        yield gridRow;
+        continue;
+      }
+      const shade = Math.floor((255 * y) / pixels);
+      for (let x = 0; x < pixels; x++) {
+        const onGrid = x % 500 < 4;
+        row[3 * x] = onGrid ? 40 : shade;
+        row[3 * x + 1] = onGrid ? 40 : 255 - shade;
+        row[3 * x + 2] = onGrid ? 40 : (x * 255) / pixels;
+      }
+      yield row;
     }
-    return row;
-  };
+  }
   const image = await pdf.stream(
     ` /Type /XObject /Subtype /Image /Width ${pixels} /Height ${pixels} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode`,
-    deflated(pixels, makeRow, 1),
+    deflated(rows(), 1),
   );
   const contents = await singleContent(pdf, `q ${pagePoints} 0 0 ${pagePoints} 0 0 cm /Im1 Do Q`);
   await pdf.finish([{ size: [pagePoints, pagePoints], resources: `<</XObject <</Im1 ${image} 0 R>>>>`, contents }]);
@@ -136,7 +145,11 @@ export async function writeGiantImagePdf(path: string, pixels = 30000, pagePoint
 export async function writeImageBombPdf(path: string, pixels = 50000): Promise<void> {
   const pdf = new PdfWriter(path);
   const inner: Buffer[] = [];
-  for await (const chunk of deflated(pixels, () => Buffer.alloc(pixels), 9)) inner.push(Buffer.from(chunk));
+  const zeroRow = Buffer.alloc(pixels);
+  function* rows(): Generator<Uint8Array> {
+    for (let y = 0; y < pixels; y++) yield zeroRow;
+  }
+  for await (const chunk of deflated(rows(), 9)) inner.push(Buffer.from(chunk));
   const image = await pdf.stream(
     ` /Type /XObject /Subtype /Image /Width ${pixels} /Height ${pixels} /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter [/FlateDecode /FlateDecode]`,
     deflateSync(Buffer.concat(inner), { level: 9 }),
@@ -186,21 +199,12 @@ export async function writeManySegmentsPdf(path: string, segments = 2_000_000): 
     for (let i = from; i < from + count; i++) s += `${(36 + random() * 540).toFixed(1)} ${(36 + (720 * i) / segments).toFixed(2)} l\n`;
     return s;
   };
-  const deflate = createDeflate({ level: 6 });
-  async function* content(): AsyncGenerator<Uint8Array> {
-    const chunks: Buffer[] = [];
-    deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const ended = once(deflate, 'end');
-    deflate.write('0.1 w 0 0 0.6 RG 306 36 m\n');
-    for (let at = 0; at < segments; at += 100_000) {
-      if (!deflate.write(lines(at, Math.min(100_000, segments - at)))) await once(deflate, 'drain');
-      yield* chunks.splice(0);
-    }
-    deflate.end('S\n0.9 0.3 0.3 rg 306 36 m 36 400 l 576 400 l h f\n');
-    await ended;
-    yield* chunks.splice(0);
+  function* content(): Generator<string> {
+    yield '0.1 w 0 0 0.6 RG 306 36 m\n';
+    for (let at = 0; at < segments; at += 100_000) yield lines(at, Math.min(100_000, segments - at));
+    yield 'S\n0.9 0.3 0.3 rg 306 36 m 36 400 l 576 400 l h f\n';
   }
-  const contents = await pdf.stream(' /Filter /FlateDecode', content());
+  const contents = await pdf.stream(' /Filter /FlateDecode', deflated(content(), 6));
   await pdf.finish([{ size: [612, 792], resources: '<<>>', contents }]);
 }
 
