@@ -335,27 +335,23 @@ const WORKER_SCRIPT = workerScript();
  * a crash) finds MuPDF ready instead of paying for its start. Every document still gets a
  * MuPDF that has never seen another; the price is one idle instance in the baseline.
  */
-let spare: { worker: Worker; exited: boolean } | undefined;
+let spare: Worker | undefined;
 
-function startWorker(boot: WorkerBoot): { worker: Worker; exited: boolean } {
+function startWorker(boot: WorkerBoot): Worker {
   const worker = new Worker(WORKER_SCRIPT.script, { eval: WORKER_SCRIPT.eval, workerData: boot, stdout: false, stderr: false });
-  const started = { worker, exited: false };
-  // Until a session takes it, a spare's failure is only noted (and it is not used).
+  // Until a session takes it, a spare's failure is only noted: it has ended, and is not used.
   worker.on('error', () => undefined);
-  worker.once('exit', () => {
-    started.exited = true;
-    if (spare === started) spare = undefined;
-  });
-  return started;
+  return worker;
 }
 
 function takeWorker(boot: WorkerBoot): Worker {
-  const taken = spare && !spare.exited && spare.worker.threadId !== -1 ? spare : startWorker(boot);
+  // threadId is -1 once a worker's thread has stopped.
+  const taken = spare && spare.threadId !== -1 ? spare : startWorker(boot);
   spare = startWorker(boot);
   // An idle spare never keeps the process alive (a CLI run ends when its work does).
-  spare.worker.unref();
-  taken.worker.ref();
-  return taken.worker;
+  spare.unref();
+  taken.ref();
+  return taken;
 }
 
 /**
