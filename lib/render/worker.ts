@@ -177,9 +177,6 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
       warning = `page ${pageNumber}: JPEG rendered at ${fitted.dpi} dpi instead of ${geometry.dpi} dpi to fit the memory budget (PNG has no such limit)`;
       geometry = fitted;
     }
-    const scale = geometry.dpi / 72;
-    const ctm: mupdf.Matrix = [scale, 0, 0, scale, 0, 0];
-    const [x0, y0, x1] = pixelRect(box, geometry.dpi);
     const begin = (): void =>
       send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, ...(warning ? { warning } : {}) });
 
@@ -211,6 +208,8 @@ async function renderPage(doc: mupdf.Document, pageNumber: number): Promise<void
       send({ type: 'band', pageNumber, rows: geometry.height, bytes: jpeg, encoded: true }, [jpeg.buffer as ArrayBuffer]);
     } else {
       begin();
+      const ctm = mupdf.Matrix.scale(geometry.dpi / 72, geometry.dpi / 72);
+      const [x0, y0, x1] = pixelRect(box, geometry.dpi);
       const sendBand = (rows: number, pixmap: mupdf.Pixmap, skipRows: number): void => {
         const stride = geometry.width * 3;
         // Copied out of WebAssembly memory as PNG scanlines, into a buffer the main thread takes over.
