@@ -12,7 +12,7 @@
  *   apart. Peak RSS is the child's VmHWM over all its jobs.
  * - mutool: one process per run (that is how it runs), a warm-up run, then the median of --runs;
  *   peak RSS from /usr/bin/time.
- * --generated adds the hostile inputs of scripts/generated-pdfs.ts (a 14400 pt page, a 30000 px
+ * --generated adds the hostile inputs of test/fixtures/generated-pdfs.ts (a 14400 pt page, a 30000 px
  *   image, a decompression bomb, 2 million path segments, deep forms, a 300 MB file) at full
  *   size, one cold job each, in a table of their own; the corpus totals do not include them.
  * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
@@ -25,8 +25,8 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
-import { GENERATED_PDFS } from '../scripts/generated-pdfs.js';
-import { esbuildPlan, loadTemplate, templateFunction } from '../scripts/template.js';
+import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
+import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
 import type { ChildResult } from './render-child.js';
 
 const run = promisify(execFile);
@@ -284,7 +284,7 @@ const rows: Row[] = [];
 for (const file of files) rows.push(await benchFile(file, { oursWarmRuns: runs, mutoolRuns: runs, mutoolWarmUp: true, mutoolThreads: !values['no-mt'] }));
 
 /**
- * --generated: the inputs of scripts/generated-pdfs.ts (kept between runs in the temporary
+ * --generated: the inputs of test/fixtures/generated-pdfs.ts (kept between runs in the temporary
  * directory), one cold job each (some take minutes), at full size (the pixel cap raised).
  */
 const generatedRows: Row[] = [];
@@ -398,7 +398,7 @@ if (values.json) {
   console.log("cold ms = fresh process to first page written (includes that page); warm +ms = a warm job's start to its document open in a fresh worker");
   printTable(rows.map(cells), totalRow);
   if (values.generated) {
-    console.log('\ngenerated inputs (scripts/generated-pdfs.ts), pixel cap raised to 1e9: one cold job each (ours: a fresh process), one mutool run');
+    console.log('\ngenerated inputs (test/fixtures/generated-pdfs.ts), pixel cap raised to 1e9: one cold job each (ours: a fresh process), one mutool run');
     printTable(generatedRows.map(cells));
   }
 }

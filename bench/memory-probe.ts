@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OUTPUT_OPTIONS, parsePageSelection, selectPages, type PageRange, type RenderOptions } from '../lib/render/options.js';
-import { startRender } from '../lib/render/render.js';
+import { parsePageSelection } from '../lib/config/settings.js';
+import { DEFAULT_OUTPUT_OPTIONS, selectPages, type PageRange, type RenderOptions } from '../lib/engine/options.js';
+import { startRender } from '../lib/engine/render.js';
 
 const { values } = parseArgs({
   options: {

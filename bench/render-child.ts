@@ -13,9 +13,10 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pageFileName } from '../lib/manifest.js';
-import { DEFAULT_OUTPUT_OPTIONS, extensionOf, parseFormatSetting, type RenderOptions } from '../lib/render/options.js';
-import { startRender } from '../lib/render/render.js';
+import { pageFileName } from '../lib/job/manifest.js';
+import { parseFormatSetting } from '../lib/config/settings.js';
+import { DEFAULT_OUTPUT_OPTIONS, extensionOf, type RenderOptions } from '../lib/engine/options.js';
+import { startRender } from '../lib/engine/render.js';
 
 export interface JobTiming {
   /** From startRender to the last page written: worker start, WASM instantiation, open, render, encode, write. */

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.js';
-import { DEFAULT_OUTPUT_OPTIONS } from '../lib/render/options.js';
-import { buildAll } from '../scripts/build.js';
+import { loadConfig } from '../lib/config/env.js';
+import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
+import { buildAll } from '../tools/build.js';
 import { decodeEventKey, encodeEventKey, outputLocation, skipReason } from '../lib/s3/layout.js';
 
 describe('configuration', () => {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildAll, DIST } from '../scripts/build.js';
-import { invokeBuilt } from '../scripts/invoke.js';
-import { parseTemplate, ROOT, templateFunction } from '../scripts/template.js';
+import { buildAll, DIST } from '../tools/build.js';
+import { invokeBuilt } from '../tools/invoke.js';
+import { parseTemplate, ROOT, templateFunction } from '../tools/template.js';
 import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
 
 const BUCKET = 'example-bucket';

@@ -10,23 +10,24 @@ import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sd
 import type { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { S3Event } from 'aws-lambda';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config.js';
-import { optionsHash, parseManifest, type Manifest } from '../lib/manifest.js';
+import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
+import { optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
 import { metrics } from '../lib/observability.js';
-import { createRenderHandler } from '../lib/render-handler.js';
-import { createDispatcher, InProcessDispatcher, LambdaDispatcher, type DispatchTarget, type Dispatcher } from '../lib/reprocess/dispatch.js';
+import { createRenderHandler } from '../lib/render-function/handler.js';
+import { createDispatcher, LambdaDispatcher, type DispatchTarget, type Dispatcher } from '../lib/reprocess/dispatch.js';
+import { InProcessDispatcher } from './support/in-process-dispatcher.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { parseReprocessInput, type ReprocessInput } from '../lib/reprocess/input.js';
 import { reprocess, type ClassifiedPdf } from '../lib/reprocess/run.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
-import { RENDERER } from '../lib/version.js';
+import { RENDERER } from '../lib/job/version.js';
 import { CORPUS, createBucket, getText, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
 
 // A renderer release with a major version that has a predecessor (the package is still 0.x):
 // the render handler records it in manifests and the classifier compares against it.
-vi.mock('../lib/version.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../lib/version.js')>();
+vi.mock('../lib/job/version.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../lib/job/version.js')>();
   return { ...original, RENDERER: { ...original.RENDERER, version: '2.3.0' } };
 });
 
@@ -156,10 +157,11 @@ describe('SOURCE_BUCKET', () => {
 });
 
 describe('dispatchers', () => {
-  it('are in-process without RENDER_FUNCTION_NAME, asynchronous Lambda invokes with it', () => {
-    const s3 = testS3Client();
-    expect(createDispatcher(testConfig(), s3)).toBeInstanceOf(InProcessDispatcher);
-    const lambda = createDispatcher(testConfig({ RENDER_FUNCTION_NAME: 'render-pdf' }), s3);
+  it('are asynchronous Lambda invokes with RENDER_FUNCTION_NAME, and fail each dispatch without it', async () => {
+    const none = createDispatcher(testConfig());
+    expect(none.kind).toBe('none');
+    await expect(none.dispatch(s3PutEvent(SRC, 'incoming/a.pdf'), { bucket: SRC, key: 'incoming/a.pdf', etag: 'e', size: 1 })).rejects.toThrow('RENDER_FUNCTION_NAME is not set');
+    const lambda = createDispatcher(testConfig({ RENDER_FUNCTION_NAME: 'render-pdf' }));
     expect(lambda).toBeInstanceOf(LambdaDispatcher);
     expect((lambda as LambdaDispatcher).functionName).toBe('render-pdf');
   });
@@ -301,7 +303,7 @@ describe('a bucket with PDFs in every state', () => {
   });
 
   it('re-renders in-process what needs it; a second run then finds nothing to do', async () => {
-    const handler = createReprocessHandler(config, { s3 }); // RENDER_FUNCTION_NAME unset: in-process
+    const handler = createReprocessHandler(config, { s3, dispatcher: new InProcessDispatcher(config, s3) });
     const items: ClassifiedPdf[] = [];
     const first = await handler({}, undefined);
     expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 7, dispatchFailures: 0, remaining: 0, moreRemain: false });
@@ -467,7 +469,7 @@ describe('the reprocess handler', () => {
     vi.stubEnv('RENDER_FUNCTION_NAME', '');
     const { handler } = await import('../functions/reprocess/handler.js');
     const scheduled = { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {}, dryRun: true };
-    expect(await handler(scheduled)).toMatchObject({ bucket: SRC, dryRun: true, dispatcher: 'in-process', scanned: 1, remaining: 1 });
+    expect(await handler(scheduled)).toMatchObject({ bucket: SRC, dryRun: true, dispatcher: 'none', scanned: 1, remaining: 1 });
   });
 });
 

@@ -1,14 +1,14 @@
 /**
  * template.yaml against the code it deploys: handlers resolve to built files, environments hold
- * only settings lib/config.ts reads, the S3 trigger agrees with the handler's own guard, and no
+ * only settings lib/config/env.ts reads, the S3 trigger agrees with the handler's own guard, and no
  * policy reaches past the two prefixes.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config.js';
+import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config/env.js';
 import { decodeEventKey, skipReason } from '../lib/s3/layout.js';
-import { artifactSize, buildAll } from '../scripts/build.js';
+import { artifactSize, buildAll } from '../tools/build.js';
 import {
   esbuildPlan,
   loadTemplate,
@@ -20,7 +20,7 @@ import {
   templateFunctions,
   type ResolveContext,
   type Template,
-} from '../scripts/template.js';
+} from '../tools/template.js';
 
 const template: Template = loadTemplate();
 const ctx: ResolveContext = localContext(template, {}, {});
@@ -99,7 +99,7 @@ describe('template.yaml', () => {
     });
   });
 
-  it('sets only environment variables lib/config.ts reads, with values it accepts', () => {
+  it('sets only environment variables lib/config/env.ts reads, with values it accepts', () => {
     for (const fn of functions) {
       for (const [name, value] of Object.entries(fn.environment)) {
         if (name in PROCESS_ENV) expect(value, `${fn.logicalId}: ${name}`).toBe(PROCESS_ENV[name as keyof typeof PROCESS_ENV]);

@@ -1,14 +1,13 @@
 /**
  * How a re-render is requested: always as an S3-event-shaped payload, so the render function
- * has one code path. In AWS an asynchronous Lambda invoke of RENDER_FUNCTION_NAME; locally and
- * in tests, the render handler called in-process.
+ * has one code path: an asynchronous Lambda invoke of RENDER_FUNCTION_NAME (in AWS, or the
+ * local Lambda endpoint of `npm run invoke`). Tests inject their own dispatcher. This file must
+ * not import the render function: the reprocess bundle would then carry MuPDF.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { RenderEvent } from '../render-handler.js';
-import type { Config } from '../config.js';
+import type { RenderEvent } from '../render-function/handler.js';
+import type { Config } from '../config/env.js';
 import { logger } from '../observability.js';
-import type { RenderHandler } from '../render-handler.js';
 
 export interface DispatchTarget {
   bucket: string;
@@ -43,29 +42,18 @@ export class LambdaDispatcher implements Dispatcher {
   }
 }
 
-/** The render handler in this process: each dispatch is a whole render, one at a time. */
-export class InProcessDispatcher implements Dispatcher {
-  readonly kind = 'in-process';
+/** Without RENDER_FUNCTION_NAME: a dry run works, a real one reports each dispatch as failed. */
+class UnconfiguredDispatcher implements Dispatcher {
+  readonly kind = 'none';
   readonly concurrency = 1;
-  private handler: Promise<RenderHandler> | undefined;
-
-  constructor(
-    private readonly config: Config,
-    private readonly s3: S3Client,
-  ) {}
-
-  async dispatch(event: RenderEvent): Promise<void> {
-    // Loaded on first use, so the Lambda path never loads the renderer.
-    this.handler ??= import('../render-handler.js').then((m) => m.createRenderHandler(this.config, this.s3));
-    const result = await (await this.handler)(event);
-    const failed = result.records.filter((r) => r.outcome === 'error');
-    if (failed.length > 0) throw new Error(failed.map((r) => `${r.key}: ${r.reason ?? 'render failed'}`).join('; '));
+  async dispatch(): Promise<void> {
+    throw new Error('RENDER_FUNCTION_NAME is not set: there is no render function to dispatch to');
   }
 }
 
-/** Lambda when RENDER_FUNCTION_NAME is set, in-process otherwise. */
-export function createDispatcher(config: Config, s3: S3Client): Dispatcher {
+/** Lambda when RENDER_FUNCTION_NAME is set (npm run invoke points it at a local Lambda endpoint). */
+export function createDispatcher(config: Config): Dispatcher {
   if (config.renderFunctionName) return new LambdaDispatcher(config.renderFunctionName);
-  logger.info('RENDER_FUNCTION_NAME is unset: re-renders run in-process, one at a time (local use and tests)');
-  return new InProcessDispatcher(config, s3);
+  logger.warn('RENDER_FUNCTION_NAME is unset: nothing can be dispatched (dry runs still classify)');
+  return new UnconfiguredDispatcher();
 }

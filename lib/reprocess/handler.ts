@@ -5,7 +5,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import type { Config } from '../config.js';
+import type { Config } from '../config/env.js';
 import { logger } from '../observability.js';
 import { createS3Client } from '../s3/client.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
@@ -16,12 +16,12 @@ export type ReprocessHandler = (event: unknown, context?: Partial<Pick<Context, 
 
 export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'onClassified'>> {
   s3?: S3Client;
-  /** Default: Lambda when RENDER_FUNCTION_NAME is set, in-process otherwise. */
+  /** Default: Lambda invokes of RENDER_FUNCTION_NAME. */
   dispatcher?: Dispatcher;
 }
 
 export function createReprocessHandler(config: Config, options: ReprocessHandlerOptions = {}): ReprocessHandler {
-  const { s3 = createS3Client(config), dispatcher = createDispatcher(config, s3), ...tuning } = options;
+  const { s3 = createS3Client(config), dispatcher = createDispatcher(config), ...tuning } = options;
   return async (event, context) => {
     if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
     let parsed;

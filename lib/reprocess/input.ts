@@ -4,7 +4,7 @@
  * invoke, or an EventBridge ScheduledEvent (fields read from its top level). Unknown fields
  * are ignored with a warning; a field of the wrong type is an error naming it.
  */
-import { isBucketName } from '../config.js';
+import { isBucketName } from '../config/env.js';
 
 export interface ReprocessInput {
   /** Overrides SOURCE_BUCKET. */

@@ -3,7 +3,7 @@
  * and the one being fetched are held, whatever the size of the bucket.
  */
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../config.js';
+import type { Config } from '../config/env.js';
 import { skipReason } from '../s3/layout.js';
 
 export interface ListedPdf {

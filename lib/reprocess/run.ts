@@ -5,11 +5,13 @@
  * fetched, `concurrency` manifest reads, and the dispatcher's own concurrency.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../config.js';
+import type { Config } from '../config/env.js';
 import { logger, metrics, MetricUnit } from '../observability.js';
-import { errorMessage } from '../render/errors.js';
+import { errorMessage } from '../engine/errors.js';
 import { s3PutEvent } from '../s3/event.js';
-import { classify, readManifest, RENDER_CLASSES, type Classification, type RenderClass } from './classify.js';
+import { classify, RENDER_CLASSES, type Classification, type RenderClass } from '../job/freshness.js';
+import { outputLocation } from '../s3/layout.js';
+import { readManifest } from '../s3/manifest-store.js';
 import type { Dispatcher } from './dispatch.js';
 import type { ReprocessInput } from './input.js';
 import { listPdfs, MAX_PAGE_SIZE, type ListedPdf } from './list.js';
@@ -107,7 +109,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   async function handle(pdf: ListedPdf): Promise<void> {
     let classification: Classification;
     try {
-      classification = classify(await readManifest(s3, bucket, pdf.key, config), pdf, config.output, input.force);
+      classification = classify(await readManifest(s3, outputLocation(bucket, pdf.key, config)), pdf, config.output, input.force);
     } catch (err) {
       readFailures++;
       logger.error('manifest could not be read; PDF not classified', { bucket, key: pdf.key, error: errorMessage(err) });

@@ -1,5 +1,5 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import type { Config } from '../config.js';
+import type { Config } from '../config/env.js';
 
 /**
  * One client per container. With S3_ENDPOINT (moto, MinIO, LocalStack) it uses path-style

@@ -1,5 +1,6 @@
+/** S3 event notifications: parsed and checked at the edge, and built for local runs. */
 import type { S3Event } from 'aws-lambda';
-import { encodeEventKey } from './layout.js';
+import { decodeEventKey, encodeEventKey } from './layout.js';
 
 /**
  * An ObjectCreated:Put notification shaped as S3 sends it (key URL-encoded, "+" for spaces),
@@ -32,4 +33,44 @@ export function s3PutEvent(bucket: string, key: string, object: { versionId?: st
       },
     ],
   };
+}
+
+export interface ParsedRecord {
+  bucket: string;
+  key: string;
+  versionId?: string;
+}
+
+/** The S3 event, checked at the edge: a malformed record is reported, not crashed on. */
+export function parseRecords(event: unknown): { records: ParsedRecord[]; rejected: string[] } {
+  const records: ParsedRecord[] = [];
+  const rejected: string[] = [];
+  const list = (event as { Records?: unknown })?.Records;
+  if (!Array.isArray(list)) {
+    rejected.push('the event has no Records array (not an S3 event notification)');
+    return { records, rejected };
+  }
+  list.forEach((record: unknown, index) => {
+    const r = record as { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; versionId?: unknown } } };
+    if (typeof r?.eventName === 'string' && !r.eventName.startsWith('ObjectCreated')) {
+      rejected.push(`record ${index}: ${r.eventName} is not an ObjectCreated event`);
+      return;
+    }
+    const bucket = r?.s3?.bucket?.name;
+    const key = r?.s3?.object?.key;
+    const versionId = r?.s3?.object?.versionId;
+    if (typeof bucket !== 'string' || typeof key !== 'string' || bucket === '' || key === '') {
+      rejected.push(`record ${index}: missing s3.bucket.name or s3.object.key`);
+      return;
+    }
+    let decoded: string;
+    try {
+      decoded = decodeEventKey(key);
+    } catch {
+      rejected.push(`record ${index}: key ${JSON.stringify(key)} is not valid URL encoding`);
+      return;
+    }
+    records.push({ bucket, key: decoded, ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}) });
+  });
+  return { records, rejected };
 }

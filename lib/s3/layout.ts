@@ -1,5 +1,5 @@
 /** Where things live in S3 (DESIGN.md §1). */
-import type { Config } from '../config.js';
+import type { Config } from '../config/env.js';
 
 /** S3 event keys are URL-encoded with "+" for spaces (form encoding). */
 export function decodeEventKey(encoded: string): string {

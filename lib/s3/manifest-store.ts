@@ -1,6 +1,6 @@
 /** Reading what S3 holds about a render, shared by the render and reprocess functions. */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseManifest, type Manifest } from '../manifest.js';
+import { parseManifest, type Manifest } from '../job/manifest.js';
 import { MANIFEST_FILE, type OutputLocation } from './layout.js';
 
 /** S3's "no such object" in its several spellings (GET, HEAD, a missing version). */

@@ -4,7 +4,7 @@
  * reset it between tests (test/support/s3.ts).
  */
 import type { TestProject } from 'vitest/node';
-import { startMoto, type LocalS3 } from '../../scripts/moto.js';
+import { startMoto, type LocalS3 } from '../../tools/moto.js';
 
 let server: LocalS3 | undefined;
 

@@ -1,7 +1,7 @@
 /** Helpers for tests against the real local S3 server started by global-setup.ts. */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../../lib/config.js';
+import { loadConfig, type Config } from '../../lib/config/env.js';
 import { createS3Client } from '../../lib/s3/client.js';
 
 export const CORPUS = new URL('../../../shared/corpus/', import.meta.url).pathname;

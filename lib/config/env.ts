@@ -1,0 +1,122 @@
+/**
+ * The function's configuration (DESIGN.md §2), read from the environment once at cold start.
+ * An invalid value stops start-up with one message naming the variable, its value and what
+ * is allowed.
+ */
+import type { OutputOptions } from '../engine/options.js';
+import { InvalidSettingError, parseIntSetting, parseOutputOptions } from './settings.js';
+
+export interface Config {
+  inputPrefix: string;
+  /** Undefined: outputs go to the source bucket. */
+  outputBucket?: string;
+  outputPrefix: string;
+  output: OutputOptions;
+  /** Pages uploaded at once, at most. */
+  uploadConcurrency: number;
+  /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
+  s3Endpoint?: string;
+  /** The bucket the reprocess function scans (its event may name another). */
+  sourceBucket?: string;
+  /** The render function the reprocess function dispatches to (AWS only). */
+  renderFunctionName?: string;
+  /** Per-page render time limit in ms; 0 = none. */
+  pageTimeoutMs: number;
+}
+
+/** Every environment variable the functions read, so the template can be checked against it. */
+export const CONFIG_ENV_VARS = [
+  'INPUT_PREFIX',
+  'OUTPUT_BUCKET',
+  'OUTPUT_PREFIX',
+  'FORMAT',
+  'DPI',
+  'JPEG_QUALITY',
+  'MAX_PAGE_PIXELS',
+  'MAX_PAGES',
+  'UPLOAD_CONCURRENCY',
+  'PAGE_TIMEOUT_MS',
+  'S3_ENDPOINT',
+  'RENDER_FUNCTION_NAME',
+  'SOURCE_BUCKET',
+] as const;
+
+/**
+ * Read by the process, not by this code: the functions' environment sets them (template.yaml).
+ * glibc raises its mmap threshold once large buffers (page bands, PNG data) are freed, and then
+ * keeps later ones of that size in its heap, so a warm container would plateau 30-60 MB above
+ * its baseline with no leak anywhere. Pinning the threshold makes freed buffers go back to the OS.
+ */
+export const PROCESS_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+
+export { InvalidSettingError };
+
+type Env = Record<string, string | undefined>;
+
+/** An S3 bucket name as this project accepts it (3-63 characters: a-z, 0-9, "." and "-"). */
+export function isBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name);
+}
+
+function bucketSetting(name: string, value: string | undefined): string | undefined {
+  const bucket = value || undefined;
+  if (bucket !== undefined && !isBucketName(bucket)) {
+    throw new InvalidSettingError(`${name}=${JSON.stringify(bucket)} is invalid: expected an S3 bucket name (3-63 characters: a-z, 0-9, "." and "-")`);
+  }
+  return bucket;
+}
+
+function prefixSetting(name: string, value: string | undefined, fallback: string): string {
+  const prefix = value === undefined || value === '' ? fallback : value;
+  if (prefix.startsWith('/')) throw new InvalidSettingError(`${name}=${JSON.stringify(prefix)} is invalid: an S3 key prefix does not start with "/"`);
+  if (prefix !== '' && !prefix.endsWith('/')) throw new InvalidSettingError(`${name}=${JSON.stringify(prefix)} is invalid: a prefix must end with "/" (for example "${prefix}/")`);
+  return prefix;
+}
+
+/**
+ * A page still drawing after this fails with PAGE_TIMEOUT and the document goes on in a fresh
+ * worker. The slowest honest page measured, a 30000x30000 px Flate image drawn at full size
+ * (MuPDF inflates it again from the top for every band), took 199 s here; a hostile content
+ * stream is still cut off within the function's 900 s.
+ */
+export const DEFAULT_PAGE_TIMEOUT_MS = 600_000;
+
+export function loadConfig(env: Env = process.env): Config {
+  const inputPrefix = prefixSetting('INPUT_PREFIX', env['INPUT_PREFIX'], 'incoming/');
+  const outputPrefix = prefixSetting('OUTPUT_PREFIX', env['OUTPUT_PREFIX'], 'rendered/');
+  const outputBucket = bucketSetting('OUTPUT_BUCKET', env['OUTPUT_BUCKET']);
+  const sourceBucket = bucketSetting('SOURCE_BUCKET', env['SOURCE_BUCKET']);
+  // In one bucket, outputs under the input prefix would re-trigger the function (and the other way round).
+  if (!outputBucket && (outputPrefix.startsWith(inputPrefix) || inputPrefix.startsWith(outputPrefix))) {
+    throw new InvalidSettingError(
+      `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET`,
+    );
+  }
+  const output = parseOutputOptions(
+    {
+      format: env['FORMAT'],
+      dpi: env['DPI'],
+      jpegQuality: env['JPEG_QUALITY'],
+      maxPagePixels: env['MAX_PAGE_PIXELS'],
+      maxPages: env['MAX_PAGES'],
+    },
+    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES' },
+  );
+  const uploadConcurrency = env['UPLOAD_CONCURRENCY'] ? parseIntSetting('UPLOAD_CONCURRENCY', env['UPLOAD_CONCURRENCY'], 1, 64) : 4;
+  const pageTimeoutMs = env['PAGE_TIMEOUT_MS'] ? parseIntSetting('PAGE_TIMEOUT_MS', env['PAGE_TIMEOUT_MS'], 0, 900_000) : DEFAULT_PAGE_TIMEOUT_MS;
+  const s3Endpoint = env['S3_ENDPOINT'] || undefined;
+  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]+/.test(s3Endpoint)) {
+    throw new InvalidSettingError(`S3_ENDPOINT=${JSON.stringify(s3Endpoint)} is invalid: expected a URL such as http://127.0.0.1:5000`);
+  }
+  return {
+    inputPrefix,
+    ...(outputBucket ? { outputBucket } : {}),
+    outputPrefix,
+    output,
+    uploadConcurrency,
+    pageTimeoutMs,
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+    ...(env['RENDER_FUNCTION_NAME'] ? { renderFunctionName: env['RENDER_FUNCTION_NAME'] } : {}),
+    ...(sourceBucket ? { sourceBucket } : {}),
+  };
+}

@@ -1,0 +1,55 @@
+/** Messages between the render core (main thread) and its worker. */
+import type { DocumentErrorCode, PageError } from './errors.js';
+import type { ImageFormat, PageRange } from './options.js';
+import type { StackGuard } from './wasm.js';
+
+/** What a worker starts with (its workerData), the same for every job of the process. */
+export interface WorkerBoot {
+  wasmModule: WebAssembly.Module;
+  /** The region below MuPDF's stack that only an overflow writes to (lib/engine/wasm.ts). */
+  stackGuard: StackGuard;
+}
+
+/** The document a worker renders, given in its 'open' message once MuPDF is up. */
+export interface JobInput {
+  /** An open read-only descriptor owned by the main thread, so a terminated worker leaks nothing. */
+  fd: number;
+  fileSize: number;
+  format: ImageFormat;
+  dpi: number;
+  jpegQuality: number;
+  maxPagePixels: number;
+  maxPages: number;
+  pages?: PageRange[];
+  /** Set when a job resumes in a fresh worker: exactly these pages, selection already applied. */
+  pageNumbers?: number[];
+  /** Bands (or encoded pages) the worker may send before it waits for a credit (backpressure). */
+  initialCredits: number;
+  /** Largest raw band, in bytes: the memory a PNG page needs whatever its size. */
+  bandBytes: number;
+  /** Largest full-page pixmap for JPEG, which MuPDF encodes in one piece. */
+  jpegPixmapBytes: number;
+}
+
+export type WorkerMessage =
+  /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
+  | { type: 'ready' }
+  | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[] }
+  /** Before the page is loaded: a crash from here on is this page's. */
+  | { type: 'page-start'; pageNumber: number }
+  /** The page's image size is known; its bytes follow as bands. */
+  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; warning?: string }
+  /**
+   * PNG: RGB rows laid out as PNG scanlines (filter byte first), which the main thread
+   * compresses. JPEG: the whole encoded image. Each band costs one credit.
+   */
+  | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
+  /** renderMs: time the worker spent on the page, not counting waits for the encoder. */
+  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number }
+  /** Before or after page-begin: the page failed, and the document goes on. */
+  | { type: 'page-error'; pageNumber: number; error: PageError; wasmHeapBytes: number }
+  | { type: 'done'; wasmHeapBytes: number }
+  | { type: 'failed'; code: DocumentErrorCode; message: string }
+  | { type: 'log'; level: 'warning' | 'error'; message: string };
+
+export type MainMessage = { type: 'open'; input: JobInput } | { type: 'credit'; count: number };

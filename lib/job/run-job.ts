@@ -1,0 +1,178 @@
+/**
+ * One document from a local file to stored pages and a manifest, whatever the storage is
+ * (S3 for the function, a folder for the CLI). The caller stores the manifest: last.
+ */
+import { RenderError } from '../engine/errors.js';
+import { extensionOf, type OutputOptions, type RenderOptions } from '../engine/options.js';
+import { PageFailedError, startRender, type RenderedPage, type RenderStats } from '../engine/render.js';
+import {
+  isPageFailure,
+  optionsHash,
+  pageFileName,
+  pickOutputOptions,
+  type Manifest,
+  type ManifestPage,
+  type ManifestPageFailure,
+  type ManifestSource,
+} from './manifest.js';
+import { RENDERER } from './version.js';
+
+export interface PageSink {
+  /** Stores one page under `fileName` and returns the key or path it was stored at. */
+  putPage(page: RenderedPage, fileName: string): Promise<string>;
+}
+
+export interface RenderJobInput {
+  filePath: string;
+  source: ManifestSource;
+  options: OutputOptions & Pick<RenderOptions, 'pages' | 'pageTimeoutMs'>;
+  sink: PageSink;
+  /** Pages stored at once, at most. */
+  concurrency?: number;
+  /** A partial manifest of the same source and options: its pages are kept, rendering resumes at nextPage. */
+  resume?: Manifest;
+  /** Remaining time; when the next page will not fit in it with `reserveMs` to spare, the job stops as `partial`. */
+  timeLeftMs?: () => number;
+  reserveMs?: number;
+  signal?: AbortSignal;
+  onLog?: (level: 'warning' | 'error', message: string) => void;
+  onPage?: (page: ManifestPage | ManifestPageFailure, timing?: { renderMs: number }) => void;
+}
+
+export interface RenderJobResult {
+  manifest: Manifest;
+  stats: RenderStats;
+  /** True when the job stopped early for lack of time: the caller should retry to resume. */
+  outOfTime: boolean;
+}
+
+export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
+  const startedAt = new Date();
+  const options = pickOutputOptions(input.options);
+  const base = {
+    schemaVersion: 1 as const,
+    source: input.source,
+    renderer: { ...RENDERER },
+    options,
+    optionsHash: optionsHash(options),
+  };
+  const finish = (fields: Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>): Manifest => {
+    const finishedAt = new Date();
+    return {
+      ...base,
+      ...fields,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+    };
+  };
+
+  const resumeFrom = input.resume?.nextPage;
+  const kept = resumeFrom ? (input.resume?.pages ?? []).filter((p) => p.number < resumeFrom) : [];
+  const pages: (ManifestPage | ManifestPageFailure)[] = [...kept];
+
+  // Stops the worker when storing fails: nobody reads the page bodies any more.
+  const stop = new AbortController();
+  const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+  let job;
+  try {
+    job = await startRender(
+      input.filePath,
+      { ...input.options, ...(resumeFrom ? { pages: [{ from: resumeFrom }] } : {}) },
+      { signal, ...(input.onLog ? { onLog: input.onLog } : {}) },
+    );
+  } catch (err) {
+    if (err instanceof RenderError && err.permanent) {
+      return {
+        manifest: finish({ status: 'failed', pageCount: 0, pages: [], warnings: [], error: { code: err.code, message: err.message } }),
+        stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
+        outOfTime: false,
+      };
+    }
+    throw err;
+  }
+
+  const warnings = [...job.warnings];
+  if (options.maxPages > 0 && job.pageCount > options.maxPages) {
+    warnings.push(`pages ${options.maxPages + 1}-${job.pageCount} not rendered: MAX_PAGES is ${options.maxPages}`);
+  }
+
+  const extension = extensionOf(options.format);
+  const concurrency = Math.max(1, input.concurrency ?? 4);
+  const inFlight = new Set<Promise<void>>();
+  let storeError: unknown;
+  let slowestPageMs = 0;
+  let lastPageAt = performance.now();
+  let nextPage: number | undefined;
+  const reserveMs = input.reserveMs ?? 0;
+  const recordFailure = (failure: ManifestPageFailure): void => {
+    pages.push(failure);
+    input.onPage?.(failure);
+  };
+
+  /** Stores one page while the worker goes on; a page that fails midway is recorded as failed. */
+  const store = async (page: RenderedPage): Promise<void> => {
+    try {
+      const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
+      const { bytes, renderMs } = await page.finished;
+      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType };
+      pages.push(entry);
+      if (page.warning) warnings.push(page.warning);
+      input.onPage?.(entry, { renderMs });
+    } catch (err) {
+      const pageFailure = await page.finished.then(
+        () => undefined,
+        (failed: unknown) => (failed instanceof PageFailedError ? failed : undefined),
+      );
+      if (pageFailure) {
+        recordFailure({ number: page.pageNumber, error: pageFailure.pageError });
+      } else {
+        storeError ??= err;
+        stop.abort(err);
+      }
+    }
+  };
+
+  try {
+    for await (const result of job) {
+      if (!result.ok) {
+        recordFailure({ number: result.pageNumber, error: result.error });
+      } else {
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        if (storeError) break;
+        const tracked: Promise<void> = store(result).finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+      }
+      const now = performance.now();
+      slowestPageMs = Math.max(slowestPageMs, now - lastPageAt);
+      lastPageAt = now;
+      const after = job.pageNumbers.find((n) => n > result.pageNumber);
+      if (after !== undefined && input.timeLeftMs && input.timeLeftMs() < reserveMs + 2 * slowestPageMs) {
+        // Out of time: let the page that began finish and be stored, then stop.
+        await Promise.all(inFlight);
+        nextPage = after;
+        break;
+      }
+    }
+  } catch (err) {
+    // A failed upload stopped the worker; report the upload's error, not the abort.
+    if (!storeError) throw err;
+  } finally {
+    await job.close();
+    await Promise.all(inFlight);
+  }
+  if (storeError) throw storeError;
+
+  pages.sort((a, b) => a.number - b.number);
+  const failed = pages.filter(isPageFailure);
+  const status = nextPage !== undefined || failed.length > 0 ? 'partial' : 'complete';
+  const manifest = finish({
+    status,
+    pageCount: job.pageCount,
+    pages,
+    warnings,
+    ...(nextPage !== undefined ? { nextPage } : {}),
+  });
+  return { manifest, stats: job.stats, outOfTime: nextPage !== undefined };
+}
+

@@ -1,0 +1,76 @@
+/**
+ * The render function's handler, built from a validated configuration. Each record is handled
+ * on its own; permanent document errors are recorded in manifests; transient errors are
+ * collected and rethrown once every record has had its turn, so Lambda retries the event.
+ */
+import type { Context, S3Event } from 'aws-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../config/env.js';
+import { countFailure, logger, metrics } from '../observability.js';
+import { errorMessage } from '../engine/errors.js';
+import { createS3Client } from '../s3/client.js';
+import { parseRecords } from '../s3/event.js';
+import { OutOfTimeError, renderObject, type RenderObjectOutcome } from './render-object.js';
+
+export interface RecordResult {
+  bucket: string;
+  key: string;
+  outcome: RenderObjectOutcome['kind'] | 'error';
+  status?: string;
+  reason?: string;
+}
+
+export interface RenderHandlerResult {
+  records: RecordResult[];
+}
+
+/**
+ * An S3 event, optionally marked by the reprocess function to render even what is up to date.
+ * S3 itself never sets `forceRender`.
+ */
+export type RenderEvent = S3Event & { forceRender?: boolean };
+
+export type RenderHandler = (event: RenderEvent, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<RenderHandlerResult>;
+
+export function createRenderHandler(config: Config, s3: S3Client = createS3Client(config)): RenderHandler {
+  return async (event, context) => {
+    if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
+    const { records, rejected } = parseRecords(event);
+    const force = (event as { forceRender?: unknown }).forceRender === true;
+    for (const reason of rejected) logger.warn('record ignored', { reason });
+    const results: RecordResult[] = [];
+    const transient: string[] = [];
+    try {
+      for (const record of records) {
+        const { bucket, key } = record;
+        try {
+          const outcome = await renderObject(record, {
+            s3,
+            config,
+            force,
+            ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
+          });
+          if (outcome.kind === 'ignored') logger.info('record ignored', { bucket, key, reason: outcome.reason });
+          if (outcome.kind === 'up-to-date') logger.info('already rendered with these options; skipped', { bucket, key });
+          results.push({
+            bucket,
+            key,
+            outcome: outcome.kind,
+            ...(outcome.kind === 'rendered' ? { status: outcome.manifest.status } : {}),
+            ...(outcome.kind === 'ignored' || outcome.kind === 'superseded' ? { reason: outcome.reason } : {}),
+          });
+        } catch (err) {
+          const code = err instanceof OutOfTimeError ? 'OUT_OF_TIME' : ((err as { code?: string; name?: string }).code ?? (err as Error).name ?? 'ERROR');
+          logger.error('record failed; the event will be retried', { bucket, key, code, error: errorMessage(err) });
+          countFailure(code, 'transient');
+          results.push({ bucket, key, outcome: 'error', reason: errorMessage(err) });
+          transient.push(`${bucket}/${key}: ${errorMessage(err)}`);
+        }
+      }
+    } finally {
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    }
+    if (transient.length > 0) throw new Error(`${transient.length} of ${records.length} records failed transiently: ${transient.join('; ')}`);
+    return { records: results };
+  };
+}

@@ -1,0 +1,368 @@
+/**
+ * template.yaml as the local tools see it: the one source of truth for how each function is
+ * built (esbuild BuildProperties) and run (handler, environment, timeout, memory). Used by
+ * tools/build.ts, tools/invoke.ts and the template tests.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BuildOptions } from 'esbuild';
+import { parse, type Tags } from 'yaml';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const TEMPLATE_PATH = join(ROOT, 'template.yaml');
+
+type Json = unknown;
+type JsonObject = Record<string, Json>;
+
+export interface Template {
+  Parameters?: Record<string, { Type: string; Default?: string | number; [key: string]: Json }>;
+  Conditions?: JsonObject;
+  Mappings?: Record<string, Record<string, JsonObject>>;
+  Globals?: { Function?: JsonObject; [section: string]: JsonObject | undefined };
+  Resources: Record<string, { Type: string; Properties?: JsonObject; Metadata?: JsonObject; [key: string]: Json }>;
+  Outputs?: JsonObject;
+  [section: string]: Json;
+}
+
+// CloudFormation's short forms (!Ref X, !GetAtt A.B, !Sub …) as their long forms ({"Ref": "X"} …).
+const INTRINSICS = ['Ref', 'Condition', 'Base64', 'Cidr', 'FindInMap', 'GetAtt', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'If', 'Equals', 'Not', 'And', 'Or', 'ToJsonString', 'Length'];
+function intrinsicName(short: string): string {
+  return short === 'Ref' || short === 'Condition' ? short : `Fn::${short}`;
+}
+const CFN_TAGS: Tags = INTRINSICS.flatMap((short) => {
+  const key = intrinsicName(short);
+  const scalar = (value: string): Json => (short === 'GetAtt' ? { [key]: splitGetAtt(value) } : { [key]: value });
+  const collection = (node: { toJSON(): Json }): Json => ({ [key]: node.toJSON() });
+  return [
+    { tag: `!${short}`, resolve: scalar },
+    { tag: `!${short}`, collection: 'seq' as const, resolve: collection },
+    { tag: `!${short}`, collection: 'map' as const, resolve: collection },
+  ] as Tags;
+});
+
+function splitGetAtt(value: string): [string, string] {
+  const dot = value.indexOf('.');
+  if (dot < 0) throw new Error(`!GetAtt ${value}: expected LogicalId.Attribute`);
+  return [value.slice(0, dot), value.slice(dot + 1)];
+}
+
+export function parseTemplate(text: string): Template {
+  const template = parse(text, { customTags: CFN_TAGS, maxAliasCount: -1 }) as Template;
+  if (!template || typeof template !== 'object' || !template.Resources) throw new Error('template.yaml has no Resources');
+  return template;
+}
+
+export function loadTemplate(path = TEMPLATE_PATH): Template {
+  return parseTemplate(readFileSync(path, 'utf8'));
+}
+
+function isObject(value: Json): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** SAM's Globals rule: maps merge (the function wins), lists append, anything else is replaced. */
+function mergeGlobals(globals: Json, own: Json): Json {
+  if (own === undefined) return globals;
+  if (globals === undefined) return own;
+  if (isObject(globals) && isObject(own)) {
+    const merged: JsonObject = { ...globals };
+    for (const [key, value] of Object.entries(own)) merged[key] = mergeGlobals(globals[key], value);
+    return merged;
+  }
+  if (Array.isArray(globals) && Array.isArray(own)) return [...globals, ...own];
+  return own;
+}
+
+export interface TemplateFunction {
+  logicalId: string;
+  /** Properties with Globals.Function merged in, intrinsics unresolved. */
+  properties: JsonObject;
+  /** "handler.handler": file handler.(m)js in the artifact, export handler. */
+  handler: string;
+  codeUri: string;
+  runtime: string;
+  /** Unresolved intrinsics (resolve with resolveIntrinsics). */
+  timeout: Json;
+  memorySize: Json;
+  environment: JsonObject;
+  buildMethod?: string;
+  buildProperties?: JsonObject;
+}
+
+export function templateFunctions(template: Template): TemplateFunction[] {
+  const globals = template.Globals?.Function ?? {};
+  return Object.entries(template.Resources)
+    .filter(([, resource]) => resource.Type === 'AWS::Serverless::Function')
+    .map(([logicalId, resource]) => {
+      const properties = mergeGlobals(globals, resource.Properties ?? {}) as JsonObject;
+      const environment = (properties['Environment'] as { Variables?: JsonObject } | undefined)?.Variables ?? {};
+      const metadata = resource.Metadata ?? {};
+      return {
+        logicalId,
+        properties,
+        handler: String(properties['Handler']),
+        codeUri: typeof properties['CodeUri'] === 'string' ? properties['CodeUri'] : '.',
+        runtime: String(properties['Runtime']),
+        timeout: properties['Timeout'] ?? 3,
+        memorySize: properties['MemorySize'] ?? 128,
+        environment,
+        ...(typeof metadata['BuildMethod'] === 'string' ? { buildMethod: metadata['BuildMethod'] } : {}),
+        ...(isObject(metadata['BuildProperties']) ? { buildProperties: metadata['BuildProperties'] } : {}),
+      };
+    });
+}
+
+export function templateFunction(template: Template, logicalId: string): TemplateFunction {
+  const fn = templateFunctions(template).find((f) => f.logicalId === logicalId);
+  if (!fn) {
+    const known = templateFunctions(template).map((f) => f.logicalId);
+    throw new Error(`no function ${JSON.stringify(logicalId)} in template.yaml (functions: ${known.join(', ')})`);
+  }
+  return fn;
+}
+
+// --- esbuild, the way `sam build` (aws-lambda-builders' NodejsNpmEsbuildBuilder) runs it ---------
+
+/** The esbuild build of one function: its entry points (absolute) and options. */
+export interface EsbuildPlan {
+  entryPoints: string[];
+  options: BuildOptions;
+}
+
+function list(name: string, value: Json): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new Error(`BuildProperties.${name} must be a list of strings`);
+  return value;
+}
+
+/** "a=b" items (Loader, OutExtension, Banner) as esbuild's map form. */
+function pairs(name: string, value: Json): Record<string, string> {
+  return Object.fromEntries(
+    list(name, value).map((item) => {
+      const eq = item.indexOf('=');
+      if (eq <= 0) throw new Error(`BuildProperties.${name}: ${JSON.stringify(item)} is not of the form key=value`);
+      return [item.slice(0, eq), item.slice(eq + 1)];
+    }),
+  );
+}
+
+/**
+ * SAM's esbuild command for a function: `esbuild --bundle --platform=node --outdir=<artifact>`
+ * plus its BuildProperties, with SAM's defaults (target es2020, format cjs, minify) where a
+ * property is absent. A property SAM does not pass to esbuild is an error here too, so the
+ * local build can never use an option `sam build` would ignore.
+ */
+export function esbuildPlan(fn: TemplateFunction): EsbuildPlan {
+  if (fn.buildMethod !== 'esbuild' || !fn.buildProperties) throw new Error(`${fn.logicalId}: Metadata.BuildMethod is not esbuild`);
+  const props = fn.buildProperties;
+  const options: BuildOptions = { bundle: true, platform: 'node', target: 'es2020', format: 'cjs', minify: true };
+  let entryPoints: string[] = [];
+  for (const [name, value] of Object.entries(props)) {
+    switch (name) {
+      case 'EntryPoints':
+        entryPoints = list(name, value);
+        break;
+      case 'Format':
+        options.format = value as BuildOptions['format'];
+        break;
+      case 'Target':
+        options.target = String(value);
+        break;
+      case 'Minify':
+        options.minify = value === true;
+        break;
+      case 'Sourcemap':
+        options.sourcemap = value === true;
+        break;
+      case 'SourcesContent':
+        options.sourcesContent = value === true || value === 'true';
+        break;
+      case 'MainFields':
+        options.mainFields = String(value).split(',');
+        break;
+      case 'External':
+        options.external = list(name, value);
+        break;
+      case 'Loader':
+        options.loader = pairs(name, value) as BuildOptions['loader'];
+        break;
+      case 'OutExtension':
+        options.outExtension = pairs(name, value);
+        break;
+      case 'Banner':
+        options.banner = pairs(name, value);
+        break;
+      default:
+        throw new Error(`${fn.logicalId}: BuildProperties.${name} is not an esbuild property SAM supports`);
+    }
+  }
+  if (entryPoints.length === 0) throw new Error(`${fn.logicalId}: BuildProperties.EntryPoints is empty`);
+  const codeUri = resolve(ROOT, fn.codeUri);
+  return { entryPoints: entryPoints.map((entry) => join(codeUri, entry)), options: { ...options, absWorkingDir: codeUri } };
+}
+
+// --- intrinsic functions, resolved the way `sam local` does -------------------------------------
+
+export interface ResolveContext {
+  /** Parameter values (defaults, then overrides). */
+  parameters: Record<string, string>;
+  region: string;
+  accountId: string;
+  stackName: string;
+}
+
+/** Removed from its list or map, like CloudFormation's AWS::NoValue. */
+export const NO_VALUE = Symbol('AWS::NoValue');
+
+export function localContext(template: Template, overrides: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): ResolveContext {
+  const parameters: Record<string, string> = {};
+  for (const [name, parameter] of Object.entries(template.Parameters ?? {})) {
+    if (parameter.Default !== undefined) parameters[name] = String(parameter.Default);
+  }
+  return {
+    parameters: { ...parameters, ...overrides },
+    region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+    accountId: '123456789012',
+    stackName: 'local',
+  };
+}
+
+function pseudoParameter(name: string, ctx: ResolveContext): string | typeof NO_VALUE | undefined {
+  switch (name) {
+    case 'AWS::Region':
+      return ctx.region;
+    case 'AWS::AccountId':
+      return ctx.accountId;
+    case 'AWS::Partition':
+      return 'aws';
+    case 'AWS::URLSuffix':
+      return 'amazonaws.com';
+    case 'AWS::StackName':
+      return ctx.stackName;
+    case 'AWS::StackId':
+      return `arn:aws:cloudformation:${ctx.region}:${ctx.accountId}:stack/${ctx.stackName}/00000000-0000-0000-0000-000000000000`;
+    case 'AWS::NotificationARNs':
+      return '';
+    case 'AWS::NoValue':
+      return NO_VALUE;
+    default:
+      return undefined;
+  }
+}
+
+function ref(name: string, template: Template, ctx: ResolveContext): string | typeof NO_VALUE {
+  const pseudo = pseudoParameter(name, ctx);
+  if (pseudo !== undefined) return pseudo;
+  if (name in ctx.parameters) return ctx.parameters[name]!;
+  if (template.Parameters && name in template.Parameters) throw new Error(`parameter ${name} has no Default: give it a value`);
+  // A resource: locally its name is its logical ID (what `sam local` uses as the function name).
+  if (name in template.Resources) return name;
+  throw new Error(`!Ref ${name}: no such parameter or resource`);
+}
+
+function getAtt(logicalId: string, attribute: string, template: Template, ctx: ResolveContext): string {
+  const type = template.Resources[logicalId]?.Type;
+  if (!type) throw new Error(`!GetAtt ${logicalId}.${attribute}: no such resource`);
+  if (attribute === 'Arn') {
+    if (type === 'AWS::Serverless::Function' || type === 'AWS::Lambda::Function') return `arn:aws:lambda:${ctx.region}:${ctx.accountId}:function:${logicalId}`;
+    if (type === 'AWS::SQS::Queue') return `arn:aws:sqs:${ctx.region}:${ctx.accountId}:${logicalId}`;
+    if (type === 'AWS::S3::Bucket') return `arn:aws:s3:::${logicalId}`;
+  }
+  return `${logicalId}.${attribute}`;
+}
+
+function condition(name: string, template: Template, ctx: ResolveContext): boolean {
+  const definition = template.Conditions?.[name];
+  if (definition === undefined) throw new Error(`condition ${name} is not defined`);
+  return Boolean(resolveIntrinsics(definition, template, ctx));
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Resolves Ref, Fn::Sub, Fn::GetAtt, Fn::If … in a template value; AWS::NoValue becomes NO_VALUE. */
+export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveContext): Json {
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx)).filter((v) => v !== NO_VALUE);
+  if (!isObject(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.length === 1 && (keys[0] === 'Ref' || keys[0] === 'Condition' || keys[0]!.startsWith('Fn::'))) {
+    const fn = keys[0]!;
+    const arg = value[fn];
+    const r = (v: Json): Json => resolveIntrinsics(v, template, ctx);
+    switch (fn) {
+      case 'Ref':
+        return ref(String(arg), template, ctx);
+      case 'Condition':
+        return condition(String(arg), template, ctx);
+      case 'Fn::GetAtt': {
+        const [logicalId, attribute] = Array.isArray(arg) ? (arg as string[]) : splitGetAtt(String(arg));
+        return getAtt(String(logicalId), String(attribute), template, ctx);
+      }
+      case 'Fn::Sub': {
+        const [text, variables] = Array.isArray(arg) ? [String(arg[0]), (r(arg[1]) ?? {}) as JsonObject] : [String(arg), {}];
+        return text.replace(/\$\{(!?)([^}]+)\}/g, (whole, literal: string, name: string) => {
+          if (literal) return `\${${name}}`;
+          if (name in variables) return str(variables[name]);
+          if (name.includes('.') && !name.startsWith('AWS::')) return getAtt(...splitGetAtt(name), template, ctx);
+          const resolved = ref(name, template, ctx);
+          return resolved === NO_VALUE ? whole : resolved;
+        });
+      }
+      case 'Fn::Join': {
+        const [separator, items] = arg as [string, Json];
+        return (r(items) as Json[]).map(str).join(separator);
+      }
+      case 'Fn::Select': {
+        const [index, items] = arg as [Json, Json];
+        return (r(items) as Json[])[Number(r(index))];
+      }
+      case 'Fn::Split': {
+        const [separator, text] = arg as [string, Json];
+        return str(r(text)).split(separator);
+      }
+      case 'Fn::If': {
+        const [name, whenTrue, whenFalse] = arg as [string, Json, Json];
+        return condition(name, template, ctx) ? r(whenTrue) : r(whenFalse);
+      }
+      case 'Fn::Equals': {
+        const [a, b] = (arg as Json[]).map(r);
+        return str(a) === str(b);
+      }
+      case 'Fn::Not':
+        return !(r((arg as Json[])[0]) as boolean);
+      case 'Fn::And':
+        return (arg as Json[]).every((c) => r(c) === true);
+      case 'Fn::Or':
+        return (arg as Json[]).some((c) => r(c) === true);
+      case 'Fn::FindInMap': {
+        const [map, top, second] = (arg as Json[]).map((v) => str(r(v)));
+        const found = template.Mappings?.[map!]?.[top!]?.[second!];
+        if (found === undefined) throw new Error(`!FindInMap [${map}, ${top}, ${second}]: not in Mappings`);
+        return found;
+      }
+      case 'Fn::Base64':
+        return Buffer.from(str(r(arg))).toString('base64');
+      case 'Fn::ToJsonString':
+        return JSON.stringify(r(arg));
+      default:
+        throw new Error(`${fn} is not supported locally`);
+    }
+  }
+  const resolved: JsonObject = {};
+  for (const [key, v] of Object.entries(value)) {
+    const out = resolveIntrinsics(v, template, ctx);
+    if (out !== NO_VALUE) resolved[key] = out;
+  }
+  return resolved;
+}
+
+/** A function's environment variables with intrinsics resolved, as strings (what Lambda sets). */
+export function resolvedEnvironment(fn: TemplateFunction, template: Template, ctx: ResolveContext): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fn.environment)) {
+    const resolved = resolveIntrinsics(value, template, ctx);
+    if (resolved === NO_VALUE) continue;
+    env[name] = typeof resolved === 'string' ? resolved : typeof resolved === 'number' || typeof resolved === 'boolean' ? String(resolved) : JSON.stringify(resolved);
+  }
+  return env;
+}
