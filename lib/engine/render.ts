@@ -19,7 +19,11 @@ import { mupdfWasmModule } from './wasm.js';
 /** Why a page that had started streaming did not finish: its body and `finished` fail with it. */
 export class PageFailedError extends Error {
   override readonly name = 'PageFailedError';
-  constructor(readonly pageError: PageError) {
+  constructor(
+    readonly pageError: PageError,
+    /** The page was cut off at the job's deadline (RenderControl.deadline): not a failure of the page. */
+    readonly deadline: boolean = false,
+  ) {
     super(`${pageError.code}: ${pageError.message}`);
   }
 }
@@ -51,6 +55,11 @@ export interface FailedPage {
   ok: false;
   pageNumber: number;
   error: PageError;
+  /**
+   * The job's deadline cut this page off (RenderControl.deadline): the page did not fail, it is
+   * where a later attempt resumes. Always the job's last result.
+   */
+  deadline?: true;
 }
 
 export type PageResult = RenderedPage | FailedPage;
@@ -78,7 +87,15 @@ export interface RenderControl {
   signal?: AbortSignal;
   /** MuPDF's own warnings and errors, for logging. */
   onLog?: (level: 'warning' | 'error', message: string) => void;
+  /**
+   * A Date.now() epoch in ms: a page still drawing then is cut off (its worker ended), reported
+   * as the job's last result with `deadline: true`, and no later page is rendered.
+   */
+  deadline?: number;
 }
+
+/** The last result of a job cut off at its deadline, for the page it was on. */
+const DEADLINE_ERROR: PageError = { code: 'PAGE_TIMEOUT', message: 'cut off at the deadline' };
 
 /** Bands (whole pages, mostly) drawn but not yet compressed: the worker waits beyond this. */
 const BANDS_AHEAD = 3;
@@ -101,7 +118,9 @@ type SessionEvent =
   | Exclude<WorkerMessage, { type: 'band' | 'page-begin' | 'page-end' | 'log' }>
   | { type: 'page'; page: RenderedPage }
   | { type: 'crashed'; message: string }
-  | { type: 'page-timeout' };
+  | { type: 'page-timeout' }
+  /** The job's deadline came while a page was drawing. */
+  | { type: 'deadline'; pageNumber: number };
 
 /** The page being streamed: its output, and how to end it. */
 interface StreamingPage {
@@ -145,6 +164,7 @@ class WorkerSession {
     input: JobInput,
     private readonly options: RenderOptions,
     onLog: RenderControl['onLog'],
+    private readonly deadline: number | undefined,
   ) {
     this.worker = takeWorker(boot);
     this.worker.on('message', (message: WorkerMessage) => this.onMessage(message, onLog));
@@ -256,13 +276,13 @@ class WorkerSession {
     });
   }
 
-  private failStreaming(error: PageError): void {
-    if (this.streaming) this.failPage(this.streaming, error);
+  private failStreaming(error: PageError, deadline = false): void {
+    if (this.streaming) this.failPage(this.streaming, error, deadline);
   }
 
-  private failPage(streaming: StreamingPage, error: PageError): void {
+  private failPage(streaming: StreamingPage, error: PageError, deadline = false): void {
     if (this.streaming === streaming) this.streaming = undefined;
-    const err = new PageFailedError(error);
+    const err = new PageFailedError(error, deadline);
     streaming.reject(err);
     if (streaming.encoder) streaming.encoder.fail(err);
     else streaming.body.destroy(err);
@@ -287,6 +307,7 @@ class WorkerSession {
           : { code: 'PAGE_TIMEOUT', message: `the page took longer than ${this.options.pageTimeoutMs} ms` },
       );
     }
+    if (event.type === 'deadline') this.failStreaming(DEADLINE_ERROR, true);
     this.push(event);
     this.ended = true;
   }
@@ -302,14 +323,18 @@ class WorkerSession {
     if (!this.ended) this.worker.postMessage(message);
   }
 
+  /** At each page start: the page's own limit, or the job's deadline if that comes first. */
   private armWatchdog(): void {
     clearTimeout(this.pageTimer);
-    const timeoutMs = this.options.pageTimeoutMs;
-    if (!timeoutMs) return;
+    const pageLimitMs = this.options.pageTimeoutMs || Infinity;
+    const untilDeadlineMs = this.deadline === undefined ? Infinity : Math.max(0, this.deadline - Date.now());
+    if (pageLimitMs === Infinity && untilDeadlineMs === Infinity) return;
+    const pageNumber = this.inFlight!;
+    const cause: SessionEvent = untilDeadlineMs <= pageLimitMs ? { type: 'deadline', pageNumber } : { type: 'page-timeout' };
     this.pageTimer = setTimeout(() => {
-      this.end({ type: 'page-timeout' });
+      this.end(cause);
       void this.worker.terminate();
-    }, timeoutMs);
+    }, Math.min(pageLimitMs, untilDeadlineMs));
   }
 
   async terminate(reason = 'the render was stopped'): Promise<void> {
@@ -407,6 +432,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       },
       options,
       control.onLog,
+      control.deadline,
     );
   };
 
@@ -462,6 +488,13 @@ export async function startRender(filePath: string, options: RenderOptions, cont
             break;
           case 'done':
             return;
+          case 'deadline': {
+            // Not a failure: the page the worker was on (begun or not) is where the next attempt
+            // resumes, and nothing after it is rendered.
+            await current.terminate();
+            yield { ok: false, pageNumber: event.pageNumber, error: DEADLINE_ERROR, deadline: true };
+            return;
+          }
           case 'crashed':
           case 'page-timeout': {
             // A page that had begun streaming already failed through its body; one that had
