@@ -11,7 +11,7 @@ import type { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { S3Event } from 'aws-lambda';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
-import { optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
+import { isLegacy, optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
 import { metrics } from '../lib/observability.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { createDispatcher, LambdaDispatcher, type DispatchTarget, type Dispatcher } from '../lib/reprocess/dispatch.js';
@@ -46,7 +46,7 @@ function manifestKey(config: Config, key: string): { bucket: string; key: string
 async function readManifestOf(s3: S3Client, config: Config, key: string): Promise<Manifest> {
   const where = manifestKey(config, key);
   const manifest = parseManifest(await getText(s3, where.bucket, where.key));
-  if (!manifest) throw new Error(`no valid manifest for ${key}`);
+  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest for ${key}`);
   return manifest;
 }
 
@@ -201,6 +201,7 @@ describe('a bucket with PDFs in every state', () => {
     'stale-etag.pdf': 'stale/dispatched',
     'stale-options.pdf': 'stale/dispatched',
     'stale-major.pdf': 'stale/dispatched',
+    'stale-schema-v1.pdf': 'stale/dispatched',
     'ok.pdf': 'ok/not-dispatched',
   };
 
@@ -241,6 +242,10 @@ describe('a bucket with PDFs in every state', () => {
     );
     await derive('stale-etag.pdf', matplotlib, complete, (m) => void (m.source.etag = '0123456789abcdef0123456789abcdef'));
     await derive('stale-major.pdf', cff, completeCff, (m) => void (m.renderer.version = '1.9.0'));
+    // A schema v1 manifest (pages directly under the prefix), as the previous release wrote it.
+    await upload('stale-schema-v1.pdf', matplotlib);
+    const v1 = { ...complete, schemaVersion: 1, generation: undefined, source: { ...complete.source, key: K('stale-schema-v1.pdf') } };
+    await writeManifest(s3, config, K('stale-schema-v1.pdf'), JSON.stringify(v1));
     const options = { ...complete.options, dpi: 72 };
     await writeManifest(s3, config, K('stale-options.pdf'), { ...complete, options, optionsHash: optionsHash(options) });
     // Never scanned: not a PDF, or outside INPUT_PREFIX.
@@ -261,14 +266,14 @@ describe('a bucket with PDFs in every state', () => {
       bucket: SRC,
       prefix: 'incoming/',
       dryRun: true,
-      scanned: 10,
-      counts: { missing: 2, failed: 2, partial: 2, stale: 3, ok: 1 },
-      needsWork: 7,
+      scanned: 11,
+      counts: { missing: 2, failed: 2, partial: 2, stale: 4, ok: 1 },
+      needsWork: 8,
       settled: 2,
       dispatched: 0,
       dispatchFailures: 0,
       readFailures: 0,
-      remaining: 7,
+      remaining: 8,
       complete: true,
       moreRemain: true,
     });
@@ -279,8 +284,8 @@ describe('a bucket with PDFs in every state', () => {
     const items: ClassifiedPdf[] = [];
     const dispatcher = new RecordingDispatcher();
     const summary = await reprocess(SRC, input({ force: true, limit: 5 }), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
-    expect(summary.counts).toEqual({ missing: 2, failed: 0, partial: 0, stale: 8, ok: 0 });
-    expect(summary).toMatchObject({ needsWork: 10, dispatched: 5, remaining: 5, moreRemain: true });
+    expect(summary.counts).toEqual({ missing: 2, failed: 0, partial: 0, stale: 9, ok: 0 });
+    expect(summary).toMatchObject({ needsWork: 11, dispatched: 5, remaining: 6, moreRemain: true });
     expect(dispatcher.keys).toHaveLength(5);
     expect(items.find((i) => i.key === K('ok.pdf'))).toMatchObject({ class: 'stale', reason: 'force' });
   });
@@ -299,14 +304,14 @@ describe('a bucket with PDFs in every state', () => {
   it('reads only under the input prefix', async () => {
     const dispatcher = new RecordingDispatcher();
     const summary = await reprocess(SRC, input({ prefix: 'states/stale-', dryRun: true }), { s3, config, dispatcher });
-    expect(summary).toMatchObject({ prefix: 'incoming/states/stale-', scanned: 3, counts: { stale: 3 } });
+    expect(summary).toMatchObject({ prefix: 'incoming/states/stale-', scanned: 4, counts: { stale: 4 } });
   });
 
   it('re-renders in-process what needs it; a second run then finds nothing to do', async () => {
     const handler = createReprocessHandler(config, { s3, dispatcher: new InProcessDispatcher(config, s3) });
     const items: ClassifiedPdf[] = [];
     const first = await handler({}, undefined);
-    expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 7, dispatchFailures: 0, remaining: 0, moreRemain: false });
+    expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 8, dispatchFailures: 0, remaining: 0, moreRemain: false });
 
     for (const [name, expected] of Object.entries(EXPECTED)) {
       const manifest = await readManifestOf(s3, config, K(name));
@@ -320,15 +325,15 @@ describe('a bucket with PDFs in every state', () => {
 
     const second = await createReprocessHandler(config, { s3, onClassified: (i) => items.push(i) })({ dryRun: false });
     expect(second).toMatchObject({
-      scanned: 10,
-      counts: { missing: 0, failed: 2, partial: 1, stale: 0, ok: 7 },
+      scanned: 11,
+      counts: { missing: 0, failed: 2, partial: 1, stale: 0, ok: 8 },
       needsWork: 0,
       settled: 3,
       dispatched: 0,
       remaining: 0,
       moreRemain: false,
     });
-    expect(items.filter((i) => i.class === 'ok')).toHaveLength(7);
+    expect(items.filter((i) => i.class === 'ok')).toHaveLength(8);
     // What remains is permanent: the password-protected PDF, and the page that "failed".
     expect(items.filter((i) => i.class !== 'ok').map((i) => i.key).sort()).toEqual(
       [K('failed-older-release.pdf'), K('failed.pdf'), K('partial-pages-failed.pdf')].sort(),
@@ -444,15 +449,18 @@ describe('the reprocess handler', () => {
     vi.unstubAllEnvs();
   });
 
-  it('reads SOURCE_BUCKET, or the bucket the event names, and publishes the summary as metrics', async () => {
+  it('scans SOURCE_BUCKET and no other; without SOURCE_BUCKET (local runs) the bucket the event names; publishes the summary as metrics', async () => {
     const addMetric = vi.spyOn(metrics, 'addMetric');
     const publish = vi.spyOn(metrics, 'publishStoredMetrics');
     const handler = createReprocessHandler(config, { s3, dispatcher: new RecordingDispatcher() });
     expect(await handler({ dryRun: true })).toMatchObject({ bucket: SRC, scanned: 1, counts: { missing: 1 } });
-    expect(await handler({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
+    expect(await handler({ dryRun: true, bucket: SRC })).toMatchObject({ bucket: SRC, scanned: 1 });
+    await expect(handler({ dryRun: true, bucket: 'other-bucket' })).rejects.toThrow('"bucket" "other-bucket" is not SOURCE_BUCKET "reprocess-src"');
+    const unbound = createReprocessHandler(testConfig(), { s3, dispatcher: new RecordingDispatcher() });
+    expect(await unbound({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
     const recorded = Object.fromEntries(addMetric.mock.calls.slice(-11).map(([name, , value]) => [name, value]));
     expect(recorded).toMatchObject({ ReprocessScanned: 2, ReprocessMissing: 2, ReprocessOk: 0, ReprocessDispatched: 0, ReprocessDispatchFailures: 0, ReprocessRemaining: 2 });
-    expect(publish).toHaveBeenCalledTimes(2);
+    expect(publish).toHaveBeenCalledTimes(3);
   });
 
   it('rejects an input of the wrong type, and a run with no bucket, with a clear message', async () => {

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Event } from 'aws-lambda';
 import { loadConfig } from '../lib/config/env.js';
-import { isPageFailure, parseManifest } from '../lib/job/manifest.js';
+import { isLegacy, isPageFailure, parseManifest } from '../lib/job/manifest.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
 import { buildAll } from './build.js';
@@ -83,13 +83,14 @@ async function main(): Promise<number> {
       const manifestObject = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: out.prefix + MANIFEST_FILE }));
       const manifestText = await manifestObject.Body!.transformToString();
       const manifest = parseManifest(manifestText);
-      if (!manifest) throw new Error(`s3://${out.bucket}/${out.prefix}${MANIFEST_FILE} is not a valid manifest`);
+      if (!manifest || isLegacy(manifest)) throw new Error(`s3://${out.bucket}/${out.prefix}${MANIFEST_FILE} is not a valid v2 manifest`);
       const target = join(outRoot, basename(file));
       await mkdir(target, { recursive: true });
       for (const page of manifest.pages) {
         if (isPageFailure(page)) continue;
         const object = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: page.key }));
-        await writeFile(join(target, page.key.slice(out.prefix.length)), await object.Body!.transformToByteArray());
+        // Flattened: the generation folder is S3's business (readers follow pages[].key).
+        await writeFile(join(target, basename(page.key)), await object.Body!.transformToByteArray());
       }
       await writeFile(join(target, MANIFEST_FILE), manifestText);
       const rendered = manifest.pages.filter((p) => !isPageFailure(p)).length;

@@ -16,7 +16,7 @@ export interface Config {
   uploadConcurrency: number;
   /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
   s3Endpoint?: string;
-  /** The bucket the reprocess function scans (its event may name another). */
+  /** The bucket both functions work on: the render function ignores events for others, the reprocess function scans only it. */
   sourceBucket?: string;
   /** The render function the reprocess function dispatches to (AWS only). */
   renderFunctionName?: string;
@@ -81,15 +81,20 @@ function prefixSetting(name: string, value: string | undefined, fallback: string
  */
 export const DEFAULT_PAGE_TIMEOUT_MS = 600_000;
 
+/** True when one prefix starts with the other: in one bucket, outputs would land among the inputs. */
+export function prefixesOverlap(config: Pick<Config, 'inputPrefix' | 'outputPrefix'>): boolean {
+  return config.outputPrefix.startsWith(config.inputPrefix) || config.inputPrefix.startsWith(config.outputPrefix);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const inputPrefix = prefixSetting('INPUT_PREFIX', env['INPUT_PREFIX'], 'incoming/');
   const outputPrefix = prefixSetting('OUTPUT_PREFIX', env['OUTPUT_PREFIX'], 'rendered/');
   const outputBucket = bucketSetting('OUTPUT_BUCKET', env['OUTPUT_BUCKET']);
   const sourceBucket = bucketSetting('SOURCE_BUCKET', env['SOURCE_BUCKET']);
   // In one bucket, outputs under the input prefix would re-trigger the function (and the other way round).
-  if (!outputBucket && (outputPrefix.startsWith(inputPrefix) || inputPrefix.startsWith(outputPrefix))) {
+  if ((!outputBucket || outputBucket === sourceBucket) && prefixesOverlap({ inputPrefix, outputPrefix })) {
     throw new InvalidSettingError(
-      `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET`,
+      `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket${outputBucket ? ` (OUTPUT_BUCKET is SOURCE_BUCKET)` : ''}: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET to another bucket`,
     );
   }
   const output = parseOutputOptions(

@@ -1,11 +1,14 @@
 /**
  * One document from a local file to stored pages and a manifest, whatever the storage is
- * (S3 for the function, a folder for the CLI). The caller stores the manifest: last.
+ * (S3 for the function, a folder for the CLI). The caller stores the manifest: last. The job
+ * stops in time: between pages when the next one will not fit, and in the middle of a page at
+ * the deadline (the page is then where the next attempt resumes, not a failed page).
  */
 import { RenderError } from '../engine/errors.js';
 import { extensionOf, type OutputOptions, type RenderOptions } from '../engine/options.js';
 import { PageFailedError, startRender, type RenderedPage, type RenderStats } from '../engine/render.js';
 import {
+  generationOf,
   isPageFailure,
   optionsHash,
   pageFileName,
@@ -29,11 +32,20 @@ export interface RenderJobInput {
   sink: PageSink;
   /** Pages stored at once, at most. */
   concurrency?: number;
-  /** A partial manifest of the same source and options: its pages are kept, rendering resumes at nextPage. */
+  /** A partial manifest of the same generation: its pages are kept, rendering resumes at nextPage. */
   resume?: Manifest;
-  /** Remaining time; when the next page will not fit in it with `reserveMs` to spare, the job stops as `partial`. */
+  /**
+   * Remaining time. The job stops as `partial` when the next page will not fit in it with
+   * `reserveMs` to spare, and a page still drawing when only `reserveMs` is left is cut off
+   * and becomes nextPage.
+   */
   timeLeftMs?: () => number;
   reserveMs?: number;
+  /**
+   * Called with a `partial` manifest (nextPage set, every listed page stored) at most every
+   * `everyMs` of a long job, so an invocation that is killed loses at most that stretch.
+   */
+  checkpoint?: { everyMs: number; commit: (manifest: Manifest) => Promise<void> };
   signal?: AbortSignal;
   onLog?: (level: 'warning' | 'error', message: string) => void;
   onPage?: (page: ManifestPage | ManifestPageFailure, timing?: { renderMs: number }) => void;
@@ -46,26 +58,37 @@ export interface RenderJobResult {
   outOfTime: boolean;
 }
 
+type ManifestFields = Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>;
+
+/** A manifest of `source` rendered with `options`, started at `startedAt` and finished now. */
+function buildManifest(source: ManifestSource, options: OutputOptions, startedAt: Date, fields: ManifestFields): Manifest {
+  const picked = pickOutputOptions(options);
+  const hash = optionsHash(picked);
+  const finishedAt = new Date();
+  return {
+    schemaVersion: 2,
+    source,
+    renderer: { ...RENDERER },
+    options: picked,
+    optionsHash: hash,
+    // The sink stores under the same name: generationOf is its one home.
+    generation: generationOf(source.etag, hash),
+    ...fields,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+  };
+}
+
+/** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
+export function failedManifest(source: ManifestSource, options: OutputOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
+  return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
+}
+
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
   const options = pickOutputOptions(input.options);
-  const base = {
-    schemaVersion: 1 as const,
-    source: input.source,
-    renderer: { ...RENDERER },
-    options,
-    optionsHash: optionsHash(options),
-  };
-  const finish = (fields: Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>): Manifest => {
-    const finishedAt = new Date();
-    return {
-      ...base,
-      ...fields,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
-    };
-  };
+  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
 
   const resumeFrom = input.resume?.nextPage;
   const kept = resumeFrom ? (input.resume?.pages ?? []).filter((p) => p.number < resumeFrom) : [];
@@ -74,17 +97,19 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   // Stops the worker when storing fails: nobody reads the page bodies any more.
   const stop = new AbortController();
   const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+  const reserveMs = input.reserveMs ?? 0;
+  const deadline = input.timeLeftMs ? Date.now() + input.timeLeftMs() - reserveMs : undefined;
   let job;
   try {
     job = await startRender(
       input.filePath,
       { ...input.options, ...(resumeFrom ? { pages: [{ from: resumeFrom }] } : {}) },
-      { signal, ...(input.onLog ? { onLog: input.onLog } : {}) },
+      { signal, ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {
       return {
-        manifest: finish({ status: 'failed', pageCount: 0, pages: [], warnings: [], error: { code: err.code, message: err.message } }),
+        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt),
         stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
         outOfTime: false,
       };
@@ -104,7 +129,11 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   let slowestPageMs = 0;
   let lastPageAt = performance.now();
   let nextPage: number | undefined;
-  const reserveMs = input.reserveMs ?? 0;
+  /** Pages cut off at the deadline: the earliest is where the next attempt resumes. */
+  const cutOff = (pageNumber: number): void => {
+    nextPage = nextPage === undefined ? pageNumber : Math.min(nextPage, pageNumber);
+  };
+  let lastCheckpoint = performance.now();
   const recordFailure = (failure: ManifestPageFailure): void => {
     pages.push(failure);
     input.onPage?.(failure);
@@ -124,7 +153,9 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
         () => undefined,
         (failed: unknown) => (failed instanceof PageFailedError ? failed : undefined),
       );
-      if (pageFailure) {
+      if (pageFailure?.deadline) {
+        cutOff(page.pageNumber);
+      } else if (pageFailure) {
         recordFailure({ number: page.pageNumber, error: pageFailure.pageError });
       } else {
         storeError ??= err;
@@ -135,6 +166,12 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
 
   try {
     for await (const result of job) {
+      if (!result.ok && result.deadline) {
+        // The engine stopped at the deadline: this page is where the next attempt starts.
+        await Promise.all(inFlight);
+        cutOff(result.pageNumber);
+        break;
+      }
       if (!result.ok) {
         recordFailure({ number: result.pageNumber, error: result.error });
       } else {
@@ -150,8 +187,15 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       if (after !== undefined && input.timeLeftMs && input.timeLeftMs() < reserveMs + 2 * slowestPageMs) {
         // Out of time: let the page that began finish and be stored, then stop.
         await Promise.all(inFlight);
-        nextPage = after;
+        cutOff(after);
         break;
+      }
+      if (after !== undefined && input.checkpoint && now - lastCheckpoint >= input.checkpoint.everyMs) {
+        await Promise.all(inFlight);
+        if (storeError) break;
+        const stored = [...pages].sort((a, b) => a.number - b.number);
+        await input.checkpoint.commit(finish({ status: 'partial', pageCount: job.pageCount, pages: stored, warnings: [...warnings], nextPage: after }));
+        lastCheckpoint = performance.now();
       }
     }
   } catch (err) {
@@ -164,6 +208,12 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   if (storeError) throw storeError;
 
   pages.sort((a, b) => a.number - b.number);
+  if (nextPage !== undefined) {
+    // Resume at nextPage: anything from there on is rendered again by the next attempt.
+    const kept = pages.filter((p) => p.number < nextPage!);
+    pages.length = 0;
+    pages.push(...kept);
+  }
   const failed = pages.filter(isPageFailure);
   const status = nextPage !== undefined || failed.length > 0 ? 'partial' : 'complete';
   const manifest = finish({

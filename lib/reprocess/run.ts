@@ -109,7 +109,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   async function handle(pdf: ListedPdf): Promise<void> {
     let classification: Classification;
     try {
-      classification = classify(await readManifest(s3, outputLocation(bucket, pdf.key, config)), pdf, config.output, input.force);
+      classification = classify((await readManifest(s3, outputLocation(bucket, pdf.key, config))).manifest, pdf, config.output, input.force);
     } catch (err) {
       readFailures++;
       logger.error('manifest could not be read; PDF not classified', { bucket, key: pdf.key, error: errorMessage(err) });
