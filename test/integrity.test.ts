@@ -117,6 +117,29 @@ describe('generations and the compare-and-swap commit', () => {
     expect((await expectConsistent('incoming/w.pdf', 'rendered/w.pdf/')).pageCount).toBe(1);
   });
 
+  it('a newer render that commits between our source check and our manifest write wins: the compare-and-swap refuses ours', async () => {
+    await upload('incoming/r.pdf', ARABIC);
+    let interleaved = false;
+    const racing = createS3Client(config);
+    racing.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string; Body?: unknown };
+        if (!interleaved && input.Key === 'rendered/r.pdf/manifest.json' && typeof input.Body === 'string') {
+          // Right after our HEAD found the source current: a new upload, rendered and committed.
+          interleaved = true;
+          await upload('incoming/r.pdf', MATPLOTLIB);
+          await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/r.pdf'));
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const result = await createRenderHandler(config, racing)(s3PutEvent(BUCKET, 'incoming/r.pdf'));
+    expect(interleaved).toBe(true);
+    expect(result.records[0]!.outcome).toBe('superseded');
+    expect((await expectConsistent('incoming/r.pdf', 'rendered/r.pdf/')).pageCount).toBe(1);
+  });
+
   it('three concurrent deliveries of one event: one consistent result, nothing of other generations', async () => {
     await upload('incoming/c.pdf', ARABIC);
     const results = await Promise.all([1, 2, 3].map(() => createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/c.pdf'))));
