@@ -1,5 +1,5 @@
 /**
- * Scheduled reprocessing (DESIGN.md §7, issue #5) against a real S3 server (moto): inputs,
+ * Scheduled reprocessing (docs/reprocess.md) against a real S3 server (moto): inputs,
  * classification of PDFs in every state, in-process dispatch through the render handler,
  * dry runs that write nothing, bounded listing over 2,000 keys, the per-run limit, and
  * dispatch failures that do not stop a run.

@@ -1,5 +1,5 @@
 /**
- * The function's configuration (DESIGN.md §2), read from the environment once at cold start.
+ * The function's configuration (docs/contract.md, "Configuration"), read from the environment once at cold start.
  * An invalid value stops start-up with one message naming the variable, its value and what
  * is allowed.
  */

@@ -18,7 +18,7 @@ export interface Classification {
 }
 
 /**
- * `failed`, and `partial` with no page left to resume, are permanent results (DESIGN.md §4): the
+ * `failed`, and `partial` with no page left to resume, are permanent results (docs/contract.md, "Errors"): the
  * same bytes, options and renderer give them again. They are retried once per renderer release
  * (any version change), not on every run, so they cannot crowd the per-run limit forever.
  */

@@ -85,7 +85,7 @@ export function isPageFailure(page: ManifestPage | ManifestPageFailure): page is
   return 'error' in page;
 }
 
-/** Pad page numbers to 4 digits, wider past 9999 (DESIGN.md §1). */
+/** Pad page numbers to 4 digits, wider past 9999 (docs/contract.md, "S3 layout"). */
 export function pageFileName(pageNumber: number, extension: string): string {
   return `page-${String(pageNumber).padStart(4, '0')}.${extension}`;
 }

@@ -1,5 +1,5 @@
 /**
- * One reprocess run (DESIGN.md §7): list the PDFs under INPUT_PREFIX + prefix page by page,
+ * One reprocess run (docs/reprocess.md): list the PDFs under INPUT_PREFIX + prefix page by page,
  * classify each against its manifest, dispatch a render for those that need one (at most
  * `limit`), and sum it all up. Work in flight is bounded: one listing page plus the one being
  * fetched, `concurrency` manifest reads, and the dispatcher's own concurrency.
