@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RenderError, pageErrors } from './errors.js';
-import type { RenderOptions } from './options.js';
+import { outputOptionsOf, type RenderOptions } from './options.js';
 import { takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
 import type { PageResult } from './results.js';
@@ -100,11 +100,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     const input: JobInput = {
       fd,
       fileSize,
-      format: options.format,
-      dpi: options.dpi,
-      jpegQuality: options.jpegQuality,
-      maxPagePixels: options.maxPagePixels,
-      maxPages: options.maxPages,
+      output: outputOptionsOf(options),
       ...(options.pages ? { pages: options.pages } : {}),
       ...(pageNumbers ? { pageNumbers } : {}),
       initialCredits: BANDS_AHEAD,
