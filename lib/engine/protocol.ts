@@ -1,6 +1,6 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
-import type { ImageFormat, PageRange } from './options.js';
+import type { OutputOptions, PageRange } from './options.js';
 import type { StackGuard } from './wasm.js';
 
 /** What a worker starts with (its workerData), the same for every job of the process. */
@@ -15,11 +15,8 @@ export interface JobInput {
   /** An open read-only descriptor owned by the main thread, so a terminated worker leaks nothing. */
   fd: number;
   fileSize: number;
-  format: ImageFormat;
-  dpi: number;
-  jpegQuality: number;
-  maxPagePixels: number;
-  maxPages: number;
+  /** What the images look like, passed whole. */
+  output: OutputOptions;
   pages?: PageRange[];
   /** Set when a job resumes in a fresh worker: exactly these pages, selection already applied. */
   pageNumbers?: number[];
