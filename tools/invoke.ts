@@ -107,10 +107,12 @@ export async function invokeBuilt(
   event: unknown,
   envVars: EnvVarsFile = {},
   extraEnv: Record<string, string> = {},
+  /** The built artifact; default dist/<LogicalId> (test/sam-build.test.ts runs the SAM-built one). */
+  artifactDir: string = join(DIST, fn.logicalId),
 ): Promise<InvokeOutcome> {
   const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
   try {
-    await cp(join(DIST, fn.logicalId), taskRoot, { recursive: true });
+    await cp(artifactDir, taskRoot, { recursive: true });
     return await runInChild(template, fn, event, { ...functionEnvironment(template, fn, envVars), ...extraEnv, LAMBDA_TASK_ROOT: taskRoot });
   } finally {
     await rm(taskRoot, { recursive: true, force: true });
