@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAll, DIST } from '../tools/build.js';
-import { invokeBuilt } from '../tools/invoke.js';
-import { parseTemplate, ROOT, templateFunction } from '../tools/template.js';
+import { functionEnvironment, invokeBuilt } from '../tools/invoke.js';
+import { loadTemplate, parseTemplate, ROOT, templateFunction } from '../tools/template.js';
 import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
 
 const BUCKET = 'example-bucket';
@@ -141,6 +141,14 @@ describe('npm run invoke', () => {
 
     const second = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
     expect(second.payload).toMatchObject({ counts: { missing: 0, stale: 0, partial: 0, ok: 1, failed: 1 }, dispatched: 0, settled: 1 });
+  });
+
+  it('sets what Lambda sets from LoggingConfig: JSON format at the ApplicationLogLevel parameter', () => {
+    const template = loadTemplate();
+    for (const logicalId of ['RenderPdfFunction', 'ReprocessFunction']) {
+      const env = functionEnvironment(template, templateFunction(template, logicalId), {}, {});
+      expect(env, logicalId).toMatchObject({ AWS_LAMBDA_LOG_FORMAT: 'JSON', AWS_LAMBDA_LOG_LEVEL: 'INFO' });
+    }
   });
 
   it('stops a handler at its Timeout, as Lambda does', async () => {

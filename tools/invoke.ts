@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAll, DIST } from './build.js';
-import { loadTemplate, localContext, resolvedEnvironment, resolveIntrinsics, ROOT, templateFunction, type Template, type TemplateFunction } from './template.js';
+import { loadTemplate, localContext, resolvedEnvironment, resolveIntrinsics, ROOT, templateFunction, type ResolveContext, type Template, type TemplateFunction } from './template.js';
 
 const USAGE = 'usage: npm run invoke -- <FunctionLogicalId> <event.json | -> [--env-vars env.json] [--skip-build]';
 const RUNTIME = join(ROOT, 'tools', 'lambda-runtime.mjs');
@@ -62,6 +62,7 @@ export function functionEnvironment(template: Template, fn: TemplateFunction, en
   const memory = String(resolveIntrinsics(fn.memorySize, template, ctx));
   return {
     ...env,
+    ...loggingEnvironment(template, fn, ctx),
     TZ: 'UTC',
     AWS_REGION: ctx.region,
     AWS_DEFAULT_REGION: ctx.region,
@@ -75,6 +76,18 @@ export function functionEnvironment(template: Template, fn: TemplateFunction, en
     LAMBDA_TASK_ROOT: join(DIST, fn.logicalId),
     _HANDLER: fn.handler,
   };
+}
+
+/**
+ * What Lambda sets from the function's LoggingConfig: with LogFormat JSON, AWS_LAMBDA_LOG_FORMAT
+ * and AWS_LAMBDA_LOG_LEVEL (ApplicationLogLevel). The runtime then writes console output as JSON
+ * and drops less severe entries (tools/lambda-runtime.mjs does the same); the Powertools logger
+ * reads AWS_LAMBDA_LOG_LEVEL itself.
+ */
+function loggingEnvironment(template: Template, fn: TemplateFunction, ctx: ResolveContext): Record<string, string> {
+  const logging = resolveIntrinsics(fn.properties['LoggingConfig'] ?? {}, template, ctx) as { LogFormat?: string; ApplicationLogLevel?: string };
+  if (logging.LogFormat !== 'JSON') return {};
+  return { AWS_LAMBDA_LOG_FORMAT: 'JSON', ...(logging.ApplicationLogLevel ? { AWS_LAMBDA_LOG_LEVEL: logging.ApplicationLogLevel } : {}) };
 }
 
 interface LambdaErrorPayload {

@@ -33,8 +33,15 @@ function send(message) {
 
 const peakRssKb = () => process.resourceUsage().maxRSS;
 
-/** Lambda's text log format: timestamp, request ID, level, message. */
+/**
+ * Lambda's log formats for console output. Text: timestamp, request ID, level, message. JSON
+ * (AWS_LAMBDA_LOG_FORMAT=JSON, from the template's LoggingConfig): one object per entry, and
+ * entries less severe than AWS_LAMBDA_LOG_LEVEL are dropped.
+ */
 let requestId = 'undefined';
+const json = process.env['AWS_LAMBDA_LOG_FORMAT'] === 'JSON';
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const minimum = Math.max(0, LEVELS.indexOf(process.env['AWS_LAMBDA_LOG_LEVEL'] ?? 'INFO'));
 for (const [method, level] of /** @type {const} */ ([
   ['log', 'INFO'],
   ['info', 'INFO'],
@@ -45,7 +52,13 @@ for (const [method, level] of /** @type {const} */ ([
 ])) {
   const stream = method === 'log' || method === 'info' || method === 'debug' ? process.stdout : process.stderr;
   console[method] = (...args) => {
-    stream.write(`${new Date().toISOString()}\t${requestId}\t${level}\t${format(...args).replace(/\n/g, '\r')}\n`);
+    const timestamp = new Date().toISOString();
+    if (!json) {
+      stream.write(`${timestamp}\t${requestId}\t${level}\t${format(...args).replace(/\n/g, '\r')}\n`);
+      return;
+    }
+    if (LEVELS.indexOf(level) < minimum) return;
+    stream.write(`${JSON.stringify({ timestamp, level, requestId, message: format(...args) })}\n`);
   };
 }
 
