@@ -116,7 +116,7 @@ describe('sam build, the way the SAM CLI does it, from a fresh copy', () => {
     await putObject(s3, 'example-bucket', 'incoming/sample.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
     const event = JSON.parse(await readFile(join(ROOT, 'events', 's3-put.json'), 'utf8')) as unknown;
     const fn = templateFunction(template, 'RenderPdfFunction');
-    const outcome = await invokeBuilt(template, fn, event, {}, { S3_ENDPOINT: s3Endpoint() }, built[fn.logicalId]!);
+    const outcome = await invokeBuilt(template, fn, event, { extraEnv: { S3_ENDPOINT: s3Endpoint() }, artifactDir: built[fn.logicalId]! });
     expect(outcome.ok, JSON.stringify(outcome.payload)).toBe(true);
     const manifest = JSON.parse(await getText(s3, 'example-bucket', 'rendered/sample.pdf/manifest.json')) as { status: string; pages: { width: number }[] };
     expect(manifest.status).toBe('complete');
