@@ -194,7 +194,7 @@ export class LambdaContainer {
     console.error(`START RequestId: ${requestId} Version: $LATEST`);
     this.shaped.resetPeak();
     const startedAt = performance.now();
-    this.shaped.child.send({ type: 'invoke', event, requestId, deadline: Date.now() + this.timeoutMs });
+    this.shaped.child.send({ type: 'invoke', event, requestId, deadline: Date.now() + this.timeoutMs }, () => undefined);
     const message = await this.next(this.timeoutMs);
     const durationMs = performance.now() - startedAt;
     const enforced = this.shaped.report();
@@ -222,7 +222,7 @@ export class LambdaContainer {
 
   /** Ends the container (as Lambda does when it retires one); resolves with the cgroup's totals. */
   async close(): Promise<ShapeReport> {
-    if (!this.exited) this.shaped.child.send({ type: 'shutdown' });
+    if (!this.exited && this.shaped.child.connected) this.shaped.child.send({ type: 'shutdown' }, () => undefined);
     const kill = setTimeout(() => this.shaped.child.kill('SIGKILL'), 5000);
     const final = await this.exit;
     clearTimeout(kill);

@@ -158,7 +158,10 @@ export function spawnShaped(memoryMb: number, command: string, args: string[], o
   // Once the process has ended the cgroups are gone: their last figures are kept here.
   let final: ShapeReport | undefined;
   const exited = new Promise<ShapeReport & { code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', (err) => {
+    child.on('error', (err) => {
+      // A failed spawn; other errors (an IPC message the ended process can no longer take) are
+      // its user's to handle, and the 'exit' below still comes.
+      if (child.pid !== undefined) return;
       shaped?.dispose();
       reject(err);
     });
