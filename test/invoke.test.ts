@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAll, DIST } from '../tools/build.js';
-import { invokeBuilt } from '../tools/invoke.js';
-import { parseTemplate, ROOT, templateFunction } from '../tools/template.js';
+import { functionEnvironment, invokeBuilt } from '../tools/invoke.js';
+import { LambdaContainer } from '../tools/lambda-container.js';
+import { LambdaCgroup } from '../tools/lambda-shape.js';
+import { loadTemplate, parseTemplate, ROOT, templateFunction } from '../tools/template.js';
 import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
 
 const BUCKET = 'example-bucket';
@@ -143,6 +145,14 @@ describe('npm run invoke', () => {
     expect(second.payload).toMatchObject({ counts: { missing: 0, stale: 0, partial: 0, ok: 1, failed: 1 }, dispatched: 0, settled: 1 });
   });
 
+  it('sets what Lambda sets from LoggingConfig: JSON format at the ApplicationLogLevel parameter', () => {
+    const template = loadTemplate();
+    for (const logicalId of ['RenderPdfFunction', 'ReprocessFunction']) {
+      const env = functionEnvironment(template, templateFunction(template, logicalId), {}, {});
+      expect(env, logicalId).toMatchObject({ AWS_LAMBDA_LOG_FORMAT: 'JSON', AWS_LAMBDA_LOG_LEVEL: 'INFO' });
+    }
+  });
+
   it('stops a handler at its Timeout, as Lambda does', async () => {
     const template = parseTemplate(`
 Transform: AWS::Serverless-2016-10-31
@@ -161,6 +171,47 @@ Resources:
       expect(outcome.ok).toBe(false);
       expect(outcome.payload).toEqual({ errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' });
       expect(outcome.report).toMatch(/\tMemory Size: 256 MB\t.*\tStatus: timeout$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs under the function\'s memory: an invocation that needs more is killed as Runtime.OutOfMemory; a warm container serves the next', async () => {
+    const probe = LambdaCgroup.create(128);
+    if (!(probe instanceof LambdaCgroup)) {
+      console.warn(`skipped: ${probe.warning}`);
+      return;
+    }
+    probe.dispose();
+    const template = parseTemplate(`
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  HungryFunction:
+    Type: AWS::Serverless::Function
+    Properties: { Runtime: nodejs22.x, Handler: hungry.handler, Timeout: 60, MemorySize: 256 }
+`);
+    const dir = join(DIST, 'HungryFunction');
+    await mkdir(dir, { recursive: true });
+    // Touches every page of MB megabytes, then returns.
+    await writeFile(join(dir, 'hungry.mjs'), 'export const handler = async ({ mb }) => { const b = Buffer.alloc(mb * 1048576, 1); return { mb, sum: b[b.length - 1] }; };');
+    try {
+      const { container } = await LambdaContainer.start(template, templateFunction(template, 'HungryFunction'));
+      const small = await container.invoke({ mb: 64 });
+      expect(small.payload).toEqual({ mb: 64, sum: 1 });
+      // The cgroup's peak: the 64 MB buffer and the runtime, under the limit.
+      expect(small.peakBytes).toBeGreaterThan(64 * 2 ** 20);
+      expect(small.peakBytes).toBeLessThan(256 * 2 ** 20);
+      expect(small.report).toMatch(/\tMemory Size: 256 MB\tMax Memory Used: \d+ MB\tInit Duration/);
+      // Same process, second invocation: no Init Duration.
+      const again = await container.invoke({ mb: 32 });
+      expect(again.ok).toBe(true);
+      expect(again.report).not.toMatch(/Init Duration/);
+      const big = await container.invoke({ mb: 400 });
+      expect(big.ok).toBe(false);
+      expect(big.outOfMemory).toBe(true);
+      expect(big.payload).toMatchObject({ errorType: 'Runtime.OutOfMemory', errorMessage: expect.stringContaining('signal: killed') });
+      const final = await container.close();
+      expect(final).toMatchObject({ enforced: true, memoryMb: 256, oomKills: 1 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config/env.js';
 import { decodeEventKey, skipReason } from '../lib/s3/layout.js';
-import { artifactSize, buildAll } from '../tools/build.js';
+import { artifactSize, buildAll, readMetafile } from '../tools/build.js';
 import {
   esbuildPlan,
   loadTemplate,
@@ -53,6 +53,9 @@ const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(S
 describe('template.yaml', () => {
   it('is a SAM template whose functions run nodejs22.x on arm64', () => {
     expect(template['Transform']).toBe('AWS::Serverless-2016-10-31');
+    // `sam build` runs `npm ci` in its scratch copy: with `npm install --omit=dev` esbuild (a
+    // devDependency) would be missing there (test/sam-build.test.ts builds the SAM way).
+    for (const fn of functions) expect(fn.buildProperties?.['UseNpmCi'], fn.logicalId).toBe(true);
     expect(functions.map((f) => f.logicalId).sort()).toEqual(['RenderPdfFunction', 'ReprocessFunction']);
     for (const fn of functions) {
       expect(fn.runtime, fn.logicalId).toBe('nodejs22.x');
@@ -86,6 +89,23 @@ describe('template.yaml', () => {
       const size = await artifactSize(dir);
       expect(size.zipped).toBeLessThan(15 * 2 ** 20);
       expect(size.unzipped).toBeLessThan(250 * 2 ** 20);
+    });
+
+    it('keeps MuPDF out of the reprocess artifact (esbuild metafile: no mupdf, nothing of lib/engine/ but its two import-free leaves)', async () => {
+      const inputs = async (logicalId: string) => (await readMetafile(logicalId)).inputs;
+      const reprocess = await inputs('ReprocessFunction');
+      expect(Object.keys(reprocess).filter((input) => input.includes('node_modules/mupdf/'))).toEqual([]);
+      // The engine's option types (read by lib/config) and errorMessage (lib/reprocess/run.ts) are
+      // plain TypeScript that imports nothing: allowed, as long as they stay import-free. Any other
+      // file of lib/engine/ fails here.
+      const leaves = ['lib/engine/errors.ts', 'lib/engine/options.ts'];
+      const engine = Object.keys(reprocess).filter((input) => input.startsWith('lib/engine/'));
+      expect(engine.filter((input) => !leaves.includes(input))).toEqual([]);
+      for (const leaf of engine) expect(reprocess[leaf]!.imports, leaf).toEqual([]);
+      // The check can see MuPDF: the render artifact has it, and the worker.
+      const render = Object.keys(await inputs('RenderPdfFunction'));
+      expect(render.some((input) => input.includes('node_modules/mupdf/'))).toBe(true);
+      expect(render).toContain('lib/engine/worker/main.ts');
     });
 
     it('uses esbuild settings mupdf needs: ESM, .mjs, top-level await, the .wasm as a file', () => {
@@ -155,7 +175,7 @@ describe('template.yaml', () => {
     const bucket = ctx.parameters['BucketName']!;
     const { inputPrefix, outputPrefix } = functionConfig('RenderPdfFunction');
     const objects = { input: `arn:aws:s3:::${bucket}/${inputPrefix}*`, output: `arn:aws:s3:::${bucket}/${outputPrefix}*` };
-    const writes = new Set(['s3:PutObject', 's3:DeleteObject']);
+    const writes = new Set(['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
     for (const fn of functions) {
       const s3Statements = statements(fn.logicalId).filter((s) => asList(s.Action).some((a) => a === '*' || a.toLowerCase().startsWith('s3:')));
       expect(s3Statements.length, fn.logicalId).toBeGreaterThan(0);
@@ -185,6 +205,46 @@ describe('template.yaml', () => {
     const invoke = reprocess.filter((s) => asList(s.Action).includes('lambda:InvokeFunction'));
     expect(invoke.flatMap((s) => asList(s.Resource))).toEqual(['arn:aws:lambda:us-east-1:123456789012:function:RenderPdfFunction']);
     expect(statements('RenderPdfFunction').flatMap((s) => asList(s.Action)).filter((a) => !a.startsWith('s3:'))).toEqual([]);
+  });
+
+  it('lets the render function list both prefixes, so a HEAD of a deleted source is a 404, not a 403', () => {
+    const { inputPrefix, outputPrefix } = functionConfig('RenderPdfFunction');
+    const list = statements('RenderPdfFunction').filter((s) => asList(s.Action).includes('s3:ListBucket'));
+    expect(list.flatMap((s) => asList(s.Condition?.['StringLike']?.['s3:prefix'])).sort()).toEqual([`${inputPrefix}*`, `${outputPrefix}*`].sort());
+  });
+
+  it('aborts failed multipart uploads (permission on the output prefix), and S3 removes leftovers after a day', () => {
+    const bucket = ctx.parameters['BucketName']!;
+    const { outputPrefix } = functionConfig('RenderPdfFunction');
+    const abort = statements('RenderPdfFunction').filter((s) => asList(s.Action).includes('s3:AbortMultipartUpload'));
+    expect(abort.flatMap((s) => asList(s.Resource))).toEqual([`arn:aws:s3:::${bucket}/${outputPrefix}*`]);
+    const rules = (template.Resources['SourceBucket']?.Properties?.['LifecycleConfiguration'] as { Rules: Record<string, unknown>[] } | undefined)?.Rules ?? [];
+    const cleanup = rules.filter((r) => r['Status'] === 'Enabled' && r['AbortIncompleteMultipartUpload'] !== undefined);
+    expect(cleanup).toHaveLength(1);
+    // The whole bucket: no Prefix or Filter narrowing it.
+    expect(cleanup[0]).toEqual({ Id: expect.any(String), Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } });
+  });
+
+  it('gives both functions SOURCE_BUCKET, the bucket the template creates', () => {
+    const bucket = resolve(template.Resources['SourceBucket']?.Properties?.['BucketName']);
+    for (const fn of functions) expect(functionConfig(fn.logicalId).sourceBucket, fn.logicalId).toBe(bucket);
+  });
+
+  it('logs JSON, at the ApplicationLogLevel parameter (Lambda sets AWS_LAMBDA_LOG_LEVEL, Powertools honours it)', () => {
+    const parameter = template.Parameters?.['ApplicationLogLevel'];
+    expect(parameter?.Default).toBe('INFO');
+    expect(parameter?.['AllowedValues']).toEqual(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
+    for (const fn of functions) {
+      const logging = fn.properties['LoggingConfig'] as Record<string, unknown>;
+      expect(logging['LogFormat'], fn.logicalId).toBe('JSON');
+      expect(logging['ApplicationLogLevel'], fn.logicalId).toEqual({ Ref: 'ApplicationLogLevel' });
+      expect(template.Resources[(logging['LogGroup'] as { Ref: string }).Ref]?.Type, fn.logicalId).toBe('AWS::Logs::LogGroup');
+    }
+  });
+
+  it('does not let Lambda retry the reprocess function (a retry would dispatch the same renders again)', () => {
+    const config = templateFunction(template, 'ReprocessFunction').properties['EventInvokeConfig'] as Record<string, unknown>;
+    expect(config['MaximumRetryAttempts']).toBe(0);
   });
 
   it('retries failed renders twice, then sends the event to an SQS queue', () => {

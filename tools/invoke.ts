@@ -5,7 +5,8 @@
  * template's functions (tools/build.ts), reads the function's handler, environment (Globals
  * merged, intrinsics resolved with parameter defaults), Timeout and MemorySize from
  * template.yaml, and runs the built handler once in a fresh Node process with a Lambda-like
- * context. The function's logs go to stderr with START/END/REPORT lines; its result (or
+ * context, under the function's Lambda shape: CPU MemorySize/1769 vCPU and a memory limit of
+ * MemorySize (tools/lambda-shape.ts; --memory N for another size). The function's logs go to stderr with START/END/REPORT lines; its result (or
  * Lambda's error payload) goes to stdout as JSON. Exit status: 0 on success, 1 when the handler
  * throws, times out or cannot start, 2 on a usage error.
  *
@@ -16,176 +17,25 @@
  * A function that invokes another (the reprocess function dispatching renders) reaches a local
  * Lambda endpoint that runs the other function's artifact the same way.
  */
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildAll, DIST } from './build.js';
-import { loadTemplate, localContext, resolvedEnvironment, resolveIntrinsics, ROOT, templateFunction, type Template, type TemplateFunction } from './template.js';
+import { buildAll } from './build.js';
+import { invokeBuilt, LambdaContainer, type EnvVarsFile, type InvokeOutcome } from './lambda-container.js';
+import { loadTemplate, templateFunction, type Template, type TemplateFunction } from './template.js';
 
-const USAGE = 'usage: npm run invoke -- <FunctionLogicalId> <event.json | -> [--env-vars env.json] [--skip-build]';
-const RUNTIME = join(ROOT, 'tools', 'lambda-runtime.mjs');
+export { functionEnvironment, invokeBuilt, type InvokeOutcome } from './lambda-container.js';
+
+const USAGE = 'usage: npm run invoke -- <FunctionLogicalId> <event.json | -> [--env-vars env.json] [--memory MB] [--skip-build]';
 
 class UsageError extends Error {}
-
-/** Shell variables that reach the function (everything else comes from the template). */
-const PASSED_THROUGH = /^(S3_ENDPOINT|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|CONFIG_FILE|SHARED_CREDENTIALS_FILE|REGION|DEFAULT_REGION)|POWERTOOLS_.*|PATH|HOME|LANG)$/;
-
-type EnvVarsFile = Record<string, Record<string, unknown>>;
 
 function readEnvVarsFile(path: string): EnvVarsFile {
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`${path}: expected {"FunctionLogicalId": {"VAR": "value"}, "Parameters": {...}}`);
   return parsed as EnvVarsFile;
-}
-
-/** The function's environment as Lambda would set it, plus what a local run needs. */
-export function functionEnvironment(template: Template, fn: TemplateFunction, envVars: EnvVarsFile = {}, shell: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const ctx = localContext(template, {}, shell);
-  const declared = resolvedEnvironment(fn, template, ctx);
-  const env: Record<string, string> = { ...declared };
-  for (const [name, value] of Object.entries(shell)) if (PASSED_THROUGH.test(name) && value !== undefined) env[name] = value;
-  for (const overrides of [envVars['Parameters'], envVars[fn.logicalId]]) {
-    for (const [name, value] of Object.entries(overrides ?? {})) {
-      if (!(name in declared)) {
-        console.error(`--env-vars: ${name} is not declared in ${fn.logicalId}'s environment; ignored (as sam local invoke does)`);
-        continue;
-      }
-      env[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
-  }
-  const memory = String(resolveIntrinsics(fn.memorySize, template, ctx));
-  return {
-    ...env,
-    TZ: 'UTC',
-    AWS_REGION: ctx.region,
-    AWS_DEFAULT_REGION: ctx.region,
-    AWS_LAMBDA_FUNCTION_NAME: fn.logicalId,
-    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: memory,
-    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.logicalId}`,
-    AWS_LAMBDA_LOG_STREAM_NAME: `local/[$LATEST]${randomUUID().replace(/-/g, '')}`,
-    AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
-    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-    LAMBDA_TASK_ROOT: join(DIST, fn.logicalId),
-    _HANDLER: fn.handler,
-  };
-}
-
-interface LambdaErrorPayload {
-  errorType: string;
-  errorMessage: string;
-  trace?: string[];
-}
-
-type RuntimeMessage =
-  | { type: 'ready'; initMs: number }
-  | { type: 'init-error'; error: LambdaErrorPayload; peakRssKb: number }
-  | { type: 'result'; result: unknown; durationMs: number; peakRssKb: number }
-  | { type: 'error'; error: LambdaErrorPayload; durationMs: number; peakRssKb: number };
-
-export interface InvokeOutcome {
-  ok: boolean;
-  /** The handler's result, or Lambda's error payload. */
-  payload: unknown;
-  report: string;
-}
-
-/**
- * Runs one invocation of a built function in a fresh Node process. The artifact is copied to a
- * folder of its own first (Lambda's /var/task): nothing outside it, such as the project's
- * node_modules, can stand in for a file the bundle forgot to ship.
- */
-export async function invokeBuilt(
-  template: Template,
-  fn: TemplateFunction,
-  event: unknown,
-  envVars: EnvVarsFile = {},
-  extraEnv: Record<string, string> = {},
-): Promise<InvokeOutcome> {
-  const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
-  try {
-    await cp(join(DIST, fn.logicalId), taskRoot, { recursive: true });
-    return await runInChild(template, fn, event, { ...functionEnvironment(template, fn, envVars), ...extraEnv, LAMBDA_TASK_ROOT: taskRoot });
-  } finally {
-    await rm(taskRoot, { recursive: true, force: true });
-  }
-}
-
-function runInChild(template: Template, fn: TemplateFunction, event: unknown, env: Record<string, string>): Promise<InvokeOutcome> {
-  const ctx = localContext(template);
-  const timeoutMs = Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
-  const memoryMb = Number(resolveIntrinsics(fn.memorySize, template, ctx));
-  const requestId = randomUUID();
-  const child = spawn(process.execPath, [RUNTIME], { cwd: env['LAMBDA_TASK_ROOT'], env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  // The function's logs: stderr, as sam local invoke does, so stdout carries only the result.
-  child.stdout!.pipe(process.stderr, { end: false });
-  child.stderr!.pipe(process.stderr, { end: false });
-
-  return new Promise((resolvePromise, reject) => {
-    let initMs = 0;
-    let startedAt = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    const report = (durationMs: number, peakRssKb: number | undefined, status?: string): string => {
-      const used = peakRssKb === undefined ? '-' : String(Math.round(peakRssKb / 1024));
-      return [
-        `REPORT RequestId: ${requestId}`,
-        `Duration: ${durationMs.toFixed(2)} ms`,
-        `Billed Duration: ${Math.ceil(durationMs + initMs)} ms`,
-        `Memory Size: ${memoryMb} MB`,
-        `Max Memory Used: ${used} MB`,
-        `Init Duration: ${initMs.toFixed(2)} ms`,
-        ...(status ? [`Status: ${status}`] : []),
-      ].join('\t');
-    };
-    const finish = (outcome: InvokeOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolvePromise(outcome);
-    };
-    child.on('error', reject);
-    child.on('message', (message: RuntimeMessage) => {
-      switch (message.type) {
-        case 'ready':
-          initMs = message.initMs;
-          console.error(`START RequestId: ${requestId} Version: $LATEST`);
-          startedAt = performance.now();
-          timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            const seconds = (timeoutMs / 1000).toFixed(2);
-            const payload = { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${seconds} seconds` };
-            console.error(`${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds`);
-            finish({ ok: false, payload, report: report(performance.now() - startedAt, undefined, 'timeout') });
-          }, timeoutMs);
-          child.send({ type: 'invoke', event, requestId, deadline: Date.now() + timeoutMs });
-          break;
-        case 'init-error':
-          finish({ ok: false, payload: message.error, report: report(0, message.peakRssKb, 'error') });
-          break;
-        case 'result':
-        case 'error': {
-          if (message.peakRssKb / 1024 > memoryMb) {
-            console.error(`warning: peak RSS ${Math.round(message.peakRssKb / 1024)} MB is over MemorySize ${memoryMb} MB: Lambda would have stopped the function`);
-          }
-          const ok = message.type === 'result';
-          finish({ ok, payload: ok ? message.result : message.error, report: report(message.durationMs, message.peakRssKb, ok ? undefined : 'error') });
-          break;
-        }
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (settled) return;
-      const payload = { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${requestId} Error: Runtime exited ${signal ? `with signal: ${signal}` : `with error: exit status ${code}`}` };
-      finish({ ok: false, payload, report: report(startedAt ? performance.now() - startedAt : 0, undefined, 'error') });
-    });
-  });
 }
 
 /**
@@ -223,7 +73,7 @@ async function startLocalLambda(template: Template, envVars: EnvVarsFile): Promi
         return;
       }
       const run = async (): Promise<InvokeOutcome> => {
-        const outcome = await invokeBuilt(template, fn, event, envVars, localEnv);
+        const outcome = await invokeBuilt(template, fn, event, { envVars, extraEnv: localEnv });
         console.error(outcome.report);
         return outcome;
       };
@@ -271,6 +121,7 @@ async function main(): Promise<number> {
       'env-vars': { type: 'string', short: 'n' },
       event: { type: 'string', short: 'e' },
       'skip-build': { type: 'boolean' },
+      memory: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -292,7 +143,9 @@ async function main(): Promise<number> {
   // Every function: the one invoked may invoke the others.
   if (!values['skip-build']) await buildAll();
   const lambda = await startLocalLambda(template, envVars);
-  const outcome = await invokeBuilt(template, fn, event, envVars, lambda.env);
+  const memoryMb = values.memory === undefined ? undefined : Number(values.memory);
+  if (memoryMb !== undefined && (!Number.isInteger(memoryMb) || memoryMb < 128 || memoryMb > 10240)) throw new UsageError(`--memory ${values.memory}: expected a whole number of MB, 128..10240`);
+  const outcome = await invokeBuilt(template, fn, event, { envVars, extraEnv: lambda.env, ...(memoryMb ? { memoryMb } : {}) });
   console.error(`END RequestId: ${outcome.report.match(/RequestId: (\S+)/)?.[1] ?? ''}`);
   console.error(outcome.report);
   await lambda.drain();

@@ -5,10 +5,11 @@
  * artifact exactly as Lambda would.
  *
  * Environment: LAMBDA_TASK_ROOT (the artifact folder), _HANDLER ("file.export"), and the
- * function's own variables. Protocol (IPC with the parent): the runtime sends
- * {type: "ready", initMs} or {type: "init-error", error}; the parent sends {type: "invoke",
- * event, requestId, deadline}; the runtime answers {type: "result", result, ...} or
- * {type: "error", error, ...} with the duration and the process's peak RSS, and exits.
+ * function's own variables. Protocol (IPC with the parent, tools/lambda-container.ts): the
+ * runtime sends {type: "ready", initMs} or {type: "init-error", error}; for each {type: "invoke",
+ * event, requestId, deadline} the parent sends, one at a time, it answers {type: "result",
+ * result, ...} or {type: "error", error, ...} with the duration and the process's peak RSS, and
+ * stays warm for the next, as Lambda's runtime does; {type: "shutdown"} ends it.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,8 +34,15 @@ function send(message) {
 
 const peakRssKb = () => process.resourceUsage().maxRSS;
 
-/** Lambda's text log format: timestamp, request ID, level, message. */
+/**
+ * Lambda's log formats for console output. Text: timestamp, request ID, level, message. JSON
+ * (AWS_LAMBDA_LOG_FORMAT=JSON, from the template's LoggingConfig): one object per entry, and
+ * entries less severe than AWS_LAMBDA_LOG_LEVEL are dropped.
+ */
 let requestId = 'undefined';
+const json = process.env['AWS_LAMBDA_LOG_FORMAT'] === 'JSON';
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const minimum = Math.max(0, LEVELS.indexOf(process.env['AWS_LAMBDA_LOG_LEVEL'] ?? 'INFO'));
 for (const [method, level] of /** @type {const} */ ([
   ['log', 'INFO'],
   ['info', 'INFO'],
@@ -45,7 +53,13 @@ for (const [method, level] of /** @type {const} */ ([
 ])) {
   const stream = method === 'log' || method === 'info' || method === 'debug' ? process.stdout : process.stderr;
   console[method] = (...args) => {
-    stream.write(`${new Date().toISOString()}\t${requestId}\t${level}\t${format(...args).replace(/\n/g, '\r')}\n`);
+    const timestamp = new Date().toISOString();
+    if (!json) {
+      stream.write(`${timestamp}\t${requestId}\t${level}\t${format(...args).replace(/\n/g, '\r')}\n`);
+      return;
+    }
+    if (LEVELS.indexOf(level) < minimum) return;
+    stream.write(`${JSON.stringify({ timestamp, level, requestId, message: format(...args) })}\n`);
   };
 }
 
@@ -77,7 +91,8 @@ try {
 }
 await send({ type: 'ready', initMs: performance.now() - initStarted });
 
-process.once('message', async (/** @type {any} */ message) => {
+process.on('message', async (/** @type {any} */ message) => {
+  if (message?.type === 'shutdown') process.exit(0);
   if (message?.type !== 'invoke') return;
   requestId = message.requestId;
   const name = process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'function';
@@ -109,6 +124,5 @@ process.once('message', async (/** @type {any} */ message) => {
     console.error('Invoke Error', JSON.stringify(error));
     await send({ type: 'error', error, durationMs: performance.now() - started, peakRssKb: peakRssKb() });
   }
-  // Lambda freezes the process here; a local run ends it.
-  process.exit(0);
+  // Lambda freezes the process here until the next invocation.
 });

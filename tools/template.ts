@@ -16,21 +16,17 @@ type JsonObject = Record<string, Json>;
 
 export interface Template {
   Parameters?: Record<string, { Type: string; Default?: string | number; [key: string]: Json }>;
-  Conditions?: JsonObject;
-  Mappings?: Record<string, Record<string, JsonObject>>;
   Globals?: { Function?: JsonObject; [section: string]: JsonObject | undefined };
   Resources: Record<string, { Type: string; Properties?: JsonObject; Metadata?: JsonObject; [key: string]: Json }>;
   Outputs?: JsonObject;
   [section: string]: Json;
 }
 
-// CloudFormation's short forms (!Ref X, !GetAtt A.B, !Sub …) as their long forms ({"Ref": "X"} …).
-const INTRINSICS = ['Ref', 'Condition', 'Base64', 'Cidr', 'FindInMap', 'GetAtt', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'If', 'Equals', 'Not', 'And', 'Or', 'ToJsonString', 'Length'];
-function intrinsicName(short: string): string {
-  return short === 'Ref' || short === 'Condition' ? short : `Fn::${short}`;
-}
+// The intrinsic functions template.yaml uses, short forms (!Ref X, !GetAtt A.B, !Sub …) as their
+// long forms ({"Ref": "X"} …). Any other is a parse error here: add it when the template needs it.
+const INTRINSICS = ['Ref', 'GetAtt', 'Sub'];
 const CFN_TAGS: Tags = INTRINSICS.flatMap((short) => {
-  const key = intrinsicName(short);
+  const key = short === 'Ref' ? short : `Fn::${short}`;
   const scalar = (value: string): Json => (short === 'GetAtt' ? { [key]: splitGetAtt(value) } : { [key]: value });
   const collection = (node: { toJSON(): Json }): Json => ({ [key]: node.toJSON() });
   return [
@@ -146,20 +142,28 @@ function pairs(name: string, value: Json): Record<string, string> {
 }
 
 /**
+ * BuildProperties SAM consumes itself and never passes to esbuild (aws-lambda-builders:
+ * ESBUILD_IGNORE_VALUES), in the template's PascalCase.
+ */
+const SAM_ONLY_PROPERTIES = new Set(['EntryPoints', 'UseNpmCi']);
+
+/**
  * SAM's esbuild command for a function: `esbuild --bundle --platform=node --outdir=<artifact>`
  * plus its BuildProperties, with SAM's defaults (target es2020, format cjs, minify) where a
- * property is absent. A property SAM does not pass to esbuild is an error here too, so the
- * local build can never use an option `sam build` would ignore.
+ * property is absent. A property this does not know is an error, so the local build can never
+ * silently differ from `sam build` (test/sam-build.test.ts runs SAM's command line itself).
  */
 export function esbuildPlan(fn: TemplateFunction): EsbuildPlan {
   if (fn.buildMethod !== 'esbuild' || !fn.buildProperties) throw new Error(`${fn.logicalId}: Metadata.BuildMethod is not esbuild`);
   const props = fn.buildProperties;
   const options: BuildOptions = { bundle: true, platform: 'node', target: 'es2020', format: 'cjs', minify: true };
-  let entryPoints: string[] = [];
   for (const [name, value] of Object.entries(props)) {
     switch (name) {
       case 'EntryPoints':
-        entryPoints = list(name, value);
+        list(name, value);
+        break;
+      case 'UseNpmCi':
+        if (typeof value !== 'boolean') throw new Error(`${fn.logicalId}: BuildProperties.UseNpmCi must be true or false`);
         break;
       case 'Format':
         options.format = value as BuildOptions['format'];
@@ -172,12 +176,6 @@ export function esbuildPlan(fn: TemplateFunction): EsbuildPlan {
         break;
       case 'Sourcemap':
         options.sourcemap = value === true;
-        break;
-      case 'SourcesContent':
-        options.sourcesContent = value === true || value === 'true';
-        break;
-      case 'MainFields':
-        options.mainFields = String(value).split(',');
         break;
       case 'External':
         options.external = list(name, value);
@@ -192,12 +190,39 @@ export function esbuildPlan(fn: TemplateFunction): EsbuildPlan {
         options.banner = pairs(name, value);
         break;
       default:
-        throw new Error(`${fn.logicalId}: BuildProperties.${name} is not an esbuild property SAM supports`);
+        throw new Error(`${fn.logicalId}: BuildProperties.${name} is not supported by tools/template.ts (add it to esbuildPlan when the template needs it)`);
     }
   }
+  const entryPoints = list('EntryPoints', props['EntryPoints']);
   if (entryPoints.length === 0) throw new Error(`${fn.logicalId}: BuildProperties.EntryPoints is empty`);
   const codeUri = resolve(ROOT, fn.codeUri);
   return { entryPoints: entryPoints.map((entry) => join(codeUri, entry)), options: { ...options, absWorkingDir: codeUri } };
+}
+
+/**
+ * The esbuild command line `sam build` runs for a function, argument for argument as
+ * aws-lambda-builders 1.63 builds it (workflows/nodejs_npm_esbuild/esbuild.py,
+ * EsbuildCommandBuilder): entry points, then `--bundle --platform=node --outdir=<outdir>` and
+ * the defaults for absent Target/Format/Minify, then each property with its PascalCase name
+ * turned into kebab-case: true -> `--name`, false -> nothing, a string -> `--name=value`, a list
+ * -> `--name:item` per item. EntryPoints and UseNpmCi are SAM's own.
+ */
+export function samEsbuildArgs(fn: TemplateFunction, outdir: string): string[] {
+  if (fn.buildMethod !== 'esbuild' || !fn.buildProperties) throw new Error(`${fn.logicalId}: Metadata.BuildMethod is not esbuild`);
+  const props = fn.buildProperties;
+  // SAM CLI: PascalCase -> snake_case (BUILD_PROPERTIES_PASCAL_TO_SNAKE_CASE_PATTERN); the builder: _ -> -.
+  const flag = (name: string): string => name.replace(/(?<!^)(?=[A-Z])/g, '-').toLowerCase();
+  const args = [...list('EntryPoints', props['EntryPoints']), '--bundle', '--platform=node', `--outdir=${outdir}`];
+  if (!('Target' in props)) args.push('--target=es2020');
+  if (!('Format' in props)) args.push('--format=cjs');
+  if (!('Minify' in props)) args.push('--minify');
+  for (const [name, value] of Object.entries(props)) {
+    if (SAM_ONLY_PROPERTIES.has(name)) continue;
+    if (typeof value === 'boolean') args.push(...(value ? [`--${flag(name)}`] : []));
+    else if (typeof value === 'string' || typeof value === 'number') args.push(`--${flag(name)}=${value}`);
+    else args.push(...list(name, value).map((item) => `--${flag(name)}:${item}`));
+  }
+  return args;
 }
 
 // --- intrinsic functions, resolved the way `sam local` does -------------------------------------
@@ -207,11 +232,7 @@ export interface ResolveContext {
   parameters: Record<string, string>;
   region: string;
   accountId: string;
-  stackName: string;
 }
-
-/** Removed from its list or map, like CloudFormation's AWS::NoValue. */
-export const NO_VALUE = Symbol('AWS::NoValue');
 
 export function localContext(template: Template, overrides: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): ResolveContext {
   const parameters: Record<string, string> = {};
@@ -222,34 +243,24 @@ export function localContext(template: Template, overrides: Record<string, strin
     parameters: { ...parameters, ...overrides },
     region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
     accountId: '123456789012',
-    stackName: 'local',
   };
 }
 
-function pseudoParameter(name: string, ctx: ResolveContext): string | typeof NO_VALUE | undefined {
+/** The pseudo parameters the template uses. */
+function pseudoParameter(name: string, ctx: ResolveContext): string | undefined {
   switch (name) {
+    case 'AWS::Partition':
+      return 'aws';
     case 'AWS::Region':
       return ctx.region;
     case 'AWS::AccountId':
       return ctx.accountId;
-    case 'AWS::Partition':
-      return 'aws';
-    case 'AWS::URLSuffix':
-      return 'amazonaws.com';
-    case 'AWS::StackName':
-      return ctx.stackName;
-    case 'AWS::StackId':
-      return `arn:aws:cloudformation:${ctx.region}:${ctx.accountId}:stack/${ctx.stackName}/00000000-0000-0000-0000-000000000000`;
-    case 'AWS::NotificationARNs':
-      return '';
-    case 'AWS::NoValue':
-      return NO_VALUE;
     default:
       return undefined;
   }
 }
 
-function ref(name: string, template: Template, ctx: ResolveContext): string | typeof NO_VALUE {
+function ref(name: string, template: Template, ctx: ResolveContext): string {
   const pseudo = pseudoParameter(name, ctx);
   if (pseudo !== undefined) return pseudo;
   if (name in ctx.parameters) return ctx.parameters[name]!;
@@ -263,96 +274,41 @@ function getAtt(logicalId: string, attribute: string, template: Template, ctx: R
   const type = template.Resources[logicalId]?.Type;
   if (!type) throw new Error(`!GetAtt ${logicalId}.${attribute}: no such resource`);
   if (attribute === 'Arn') {
-    if (type === 'AWS::Serverless::Function' || type === 'AWS::Lambda::Function') return `arn:aws:lambda:${ctx.region}:${ctx.accountId}:function:${logicalId}`;
+    if (type === 'AWS::Serverless::Function') return `arn:aws:lambda:${ctx.region}:${ctx.accountId}:function:${logicalId}`;
     if (type === 'AWS::SQS::Queue') return `arn:aws:sqs:${ctx.region}:${ctx.accountId}:${logicalId}`;
-    if (type === 'AWS::S3::Bucket') return `arn:aws:s3:::${logicalId}`;
   }
-  return `${logicalId}.${attribute}`;
+  throw new Error(`!GetAtt ${logicalId}.${attribute} is not supported locally`);
 }
 
-function condition(name: string, template: Template, ctx: ResolveContext): boolean {
-  const definition = template.Conditions?.[name];
-  if (definition === undefined) throw new Error(`condition ${name} is not defined`);
-  return Boolean(resolveIntrinsics(definition, template, ctx));
-}
-
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** Resolves Ref, Fn::Sub, Fn::GetAtt, Fn::If … in a template value; AWS::NoValue becomes NO_VALUE. */
+/** Resolves Ref, Fn::Sub and Fn::GetAtt in a template value. */
 export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveContext): Json {
-  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx)).filter((v) => v !== NO_VALUE);
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx));
   if (!isObject(value)) return value;
   const keys = Object.keys(value);
-  if (keys.length === 1 && (keys[0] === 'Ref' || keys[0] === 'Condition' || keys[0]!.startsWith('Fn::'))) {
+  if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
     const fn = keys[0]!;
     const arg = value[fn];
-    const r = (v: Json): Json => resolveIntrinsics(v, template, ctx);
     switch (fn) {
       case 'Ref':
         return ref(String(arg), template, ctx);
-      case 'Condition':
-        return condition(String(arg), template, ctx);
       case 'Fn::GetAtt': {
         const [logicalId, attribute] = Array.isArray(arg) ? (arg as string[]) : splitGetAtt(String(arg));
         return getAtt(String(logicalId), String(attribute), template, ctx);
       }
       case 'Fn::Sub': {
-        const [text, variables] = Array.isArray(arg) ? [String(arg[0]), (r(arg[1]) ?? {}) as JsonObject] : [String(arg), {}];
-        return text.replace(/\$\{(!?)([^}]+)\}/g, (whole, literal: string, name: string) => {
+        if (typeof arg !== 'string') throw new Error('!Sub with a variable map is not supported locally');
+        return arg.replace(/\$\{(!?)([^}]+)\}/g, (_whole, literal: string, name: string) => {
           if (literal) return `\${${name}}`;
-          if (name in variables) return str(variables[name]);
           if (name.includes('.') && !name.startsWith('AWS::')) return getAtt(...splitGetAtt(name), template, ctx);
-          const resolved = ref(name, template, ctx);
-          return resolved === NO_VALUE ? whole : resolved;
+          return ref(name, template, ctx);
         });
       }
-      case 'Fn::Join': {
-        const [separator, items] = arg as [string, Json];
-        return (r(items) as Json[]).map(str).join(separator);
-      }
-      case 'Fn::Select': {
-        const [index, items] = arg as [Json, Json];
-        return (r(items) as Json[])[Number(r(index))];
-      }
-      case 'Fn::Split': {
-        const [separator, text] = arg as [string, Json];
-        return str(r(text)).split(separator);
-      }
-      case 'Fn::If': {
-        const [name, whenTrue, whenFalse] = arg as [string, Json, Json];
-        return condition(name, template, ctx) ? r(whenTrue) : r(whenFalse);
-      }
-      case 'Fn::Equals': {
-        const [a, b] = (arg as Json[]).map(r);
-        return str(a) === str(b);
-      }
-      case 'Fn::Not':
-        return !(r((arg as Json[])[0]) as boolean);
-      case 'Fn::And':
-        return (arg as Json[]).every((c) => r(c) === true);
-      case 'Fn::Or':
-        return (arg as Json[]).some((c) => r(c) === true);
-      case 'Fn::FindInMap': {
-        const [map, top, second] = (arg as Json[]).map((v) => str(r(v)));
-        const found = template.Mappings?.[map!]?.[top!]?.[second!];
-        if (found === undefined) throw new Error(`!FindInMap [${map}, ${top}, ${second}]: not in Mappings`);
-        return found;
-      }
-      case 'Fn::Base64':
-        return Buffer.from(str(r(arg))).toString('base64');
-      case 'Fn::ToJsonString':
-        return JSON.stringify(r(arg));
       default:
         throw new Error(`${fn} is not supported locally`);
     }
   }
   const resolved: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) {
-    const out = resolveIntrinsics(v, template, ctx);
-    if (out !== NO_VALUE) resolved[key] = out;
-  }
+  for (const [key, v] of Object.entries(value)) resolved[key] = resolveIntrinsics(v, template, ctx);
   return resolved;
 }
 
@@ -361,7 +317,6 @@ export function resolvedEnvironment(fn: TemplateFunction, template: Template, ct
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(fn.environment)) {
     const resolved = resolveIntrinsics(value, template, ctx);
-    if (resolved === NO_VALUE) continue;
     env[name] = typeof resolved === 'string' ? resolved : typeof resolved === 'number' || typeof resolved === 'boolean' ? String(resolved) : JSON.stringify(resolved);
   }
   return env;

@@ -1,0 +1,106 @@
+/**
+ * Records every AWS API call a client makes as the IAM authorization requests AWS would
+ * evaluate for it: action as IAM names it, resource ARN, and the condition keys IAM would see
+ * (s3:prefix …). SDK middleware on the clients the functions are given (handler factories take
+ * them), so nothing is mocked: the calls still go to the local server.
+ *
+ * Owns the mapping from API operation to IAM action (S3's and Lambda's "Actions, resources,
+ * and condition keys" pages). An operation it does not know is recorded as unmapped, so a new
+ * call fails the IAM test until it is mapped here, never slips through.
+ */
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+export interface IamRequest {
+  /** The function whose role makes the call (its logical ID in template.yaml). */
+  principal: string;
+  /** The API operation, e.g. HeadObject. */
+  operation: string;
+  /** The IAM action, e.g. s3:GetObject; undefined when the operation is not mapped. */
+  action?: string;
+  resource: string;
+  context: Record<string, string>;
+  /** Why this check happens, when it is not the call's own permission. */
+  note?: string;
+}
+
+const ACCOUNT = '123456789012';
+
+type Input = Record<string, unknown>;
+const str = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+/** The IAM requests of one S3 operation. */
+export function s3IamRequests(operation: string, input: Input): Omit<IamRequest, 'principal'>[] {
+  const bucket = str(input['Bucket']);
+  const object = (key: string) => `arn:aws:s3:::${bucket}/${key}`;
+  const key = str(input['Key']);
+  const versioned = (plain: string, withVersion: string) => (input['VersionId'] ? withVersion : plain);
+  // S3 answers a GET or HEAD of a missing key with 404 only when the caller may s3:ListBucket the
+  // bucket with the key as s3:prefix; otherwise 403 (ceph/ceph#68577 models it the same way). The
+  // functions rely on the 404 (a missing manifest, a deleted source): it is a permission they need.
+  const missingIs404 = { operation, action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': key }, note: 'a missing key answers 404, not 403' };
+  switch (operation) {
+    case 'HeadObject':
+    case 'GetObject':
+      return [{ operation, action: versioned('s3:GetObject', 's3:GetObjectVersion'), resource: object(key), context: {} }, missingIs404];
+    case 'PutObject':
+    case 'CreateMultipartUpload':
+    case 'UploadPart':
+    case 'CompleteMultipartUpload':
+      return [{ operation, action: 's3:PutObject', resource: object(key), context: {} }];
+    case 'AbortMultipartUpload':
+      return [{ operation, action: 's3:AbortMultipartUpload', resource: object(key), context: {} }];
+    case 'DeleteObject':
+      return [{ operation, action: versioned('s3:DeleteObject', 's3:DeleteObjectVersion'), resource: object(key), context: {} }];
+    case 'DeleteObjects': {
+      // No IAM action of its own: S3 checks s3:DeleteObject(Version) for every key.
+      const objects = ((input['Delete'] as { Objects?: { Key?: string; VersionId?: string }[] } | undefined)?.Objects ?? []);
+      return objects.map((o) => ({ operation, action: o.VersionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', resource: object(str(o.Key)), context: {} }));
+    }
+    case 'ListObjectsV2':
+    case 'ListObjects':
+      return [{ operation, action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': str(input['Prefix']), ...(input['Delimiter'] ? { 's3:delimiter': str(input['Delimiter']) } : {}) } }];
+    case 'ListObjectVersions':
+      return [{ operation, action: 's3:ListBucketVersions', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': str(input['Prefix']) } }];
+    default:
+      return [{ operation, resource: `arn:aws:s3:::${bucket}`, context: {} }];
+  }
+}
+
+/** The IAM requests of one Lambda operation (a function name is resolved in the region's account). */
+export function lambdaIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
+  const name = str(input['FunctionName']);
+  const arn = name.startsWith('arn:') ? name : `arn:aws:lambda:${region}:${ACCOUNT}:function:${name}`;
+  if (operation === 'Invoke') return [{ operation, action: 'lambda:InvokeFunction', resource: arn, context: {} }];
+  return [{ operation, resource: arn, context: {} }];
+}
+
+/** Where recorded requests go; one per end-to-end run. */
+export class IamRecorder {
+  readonly requests: IamRequest[] = [];
+
+  /** Records the S3 calls of `client` as made by `principal`; returns the client. */
+  s3(client: S3Client, principal: string): S3Client {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName).replace(/Command$/, '');
+        for (const request of s3IamRequests(operation, args.input as Input)) this.requests.push({ principal, ...request });
+        return next(args);
+      },
+      { step: 'initialize', name: 'iamRecorder', override: true },
+    );
+    return client;
+  }
+
+  lambda(client: LambdaClient, principal: string, region: string): LambdaClient {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName).replace(/Command$/, '');
+        for (const request of lambdaIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
+        return next(args);
+      },
+      { step: 'initialize', name: 'iamRecorder', override: true },
+    );
+    return client;
+  }
+}
