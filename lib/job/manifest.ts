@@ -90,6 +90,33 @@ export function pageFileName(pageNumber: number, extension: string): string {
   return `page-${String(pageNumber).padStart(4, '0')}.${extension}`;
 }
 
+export type ManifestFields = Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>;
+
+/** A manifest of `source` rendered with `options`, started at `startedAt` and finished now. */
+export function buildManifest(source: ManifestSource, options: OutputOptions, startedAt: Date, fields: ManifestFields): Manifest {
+  const picked = pickOutputOptions(options);
+  const hash = optionsHash(picked);
+  const finishedAt = new Date();
+  return {
+    schemaVersion: 2,
+    source,
+    renderer: { ...RENDERER },
+    options: picked,
+    optionsHash: hash,
+    // The page sink stores under the same name: generationOf is its one home.
+    generation: generationOf(source.etag, hash),
+    ...fields,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+  };
+}
+
+/** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
+export function failedManifest(source: ManifestSource, options: OutputOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
+  return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
+}
+
 /** A manifest of schema v1 (pages directly under the prefix): known, never trusted, re-rendered. */
 export interface LegacyManifest {
   schemaVersion: 1;

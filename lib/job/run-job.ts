@@ -8,17 +8,17 @@ import { RenderError } from '../engine/errors.js';
 import { extensionOf, type OutputOptions, type RenderOptions } from '../engine/options.js';
 import { PageFailedError, startRender, type RenderedPage, type RenderStats } from '../engine/render.js';
 import {
-  generationOf,
+  buildManifest,
+  failedManifest,
   isPageFailure,
-  optionsHash,
   pageFileName,
   pickOutputOptions,
   type Manifest,
   type ManifestPage,
   type ManifestPageFailure,
+  type ManifestFields,
   type ManifestSource,
 } from './manifest.js';
-import { RENDERER } from './version.js';
 
 export interface PageSink {
   /** Stores one page under `fileName` and returns the key or path it was stored at. */
@@ -32,8 +32,13 @@ export interface RenderJobInput {
   sink: PageSink;
   /** Pages stored at once, at most. */
   concurrency?: number;
-  /** A partial manifest of the same generation: its pages are kept, rendering resumes at nextPage. */
-  resume?: Manifest;
+  /**
+   * Pages an earlier invocation of the same generation already stored (a continuation): listed
+   * again in the manifest. The caller's page selection (options.pages) starts after them.
+   */
+  kept?: readonly (ManifestPage | ManifestPageFailure)[];
+  /** Told the page count once the document is open, before any page is drawn (fan-out decides here). */
+  onOpened?: (pageCount: number) => Promise<void>;
   /**
    * Remaining time. The job stops as `partial` when the next page will not fit in it with
    * `reserveMs` to spare, and a page still drawing when only `reserveMs` is left is cut off
@@ -58,41 +63,12 @@ export interface RenderJobResult {
   outOfTime: boolean;
 }
 
-type ManifestFields = Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>;
-
-/** A manifest of `source` rendered with `options`, started at `startedAt` and finished now. */
-function buildManifest(source: ManifestSource, options: OutputOptions, startedAt: Date, fields: ManifestFields): Manifest {
-  const picked = pickOutputOptions(options);
-  const hash = optionsHash(picked);
-  const finishedAt = new Date();
-  return {
-    schemaVersion: 2,
-    source,
-    renderer: { ...RENDERER },
-    options: picked,
-    optionsHash: hash,
-    // The sink stores under the same name: generationOf is its one home.
-    generation: generationOf(source.etag, hash),
-    ...fields,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-  };
-}
-
-/** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
-export function failedManifest(source: ManifestSource, options: OutputOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
-  return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
-}
-
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
   const options = pickOutputOptions(input.options);
   const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
 
-  const resumeFrom = input.resume?.nextPage;
-  const kept = resumeFrom ? (input.resume?.pages ?? []).filter((p) => p.number < resumeFrom) : [];
-  const pages: (ManifestPage | ManifestPageFailure)[] = [...kept];
+  const pages: (ManifestPage | ManifestPageFailure)[] = [...(input.kept ?? [])];
 
   // Stops the worker when storing fails: nobody reads the page bodies any more.
   const stop = new AbortController();
@@ -103,7 +79,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   try {
     job = await startRender(
       input.filePath,
-      { ...input.options, ...(resumeFrom ? { pages: [{ from: resumeFrom }] } : {}) },
+      input.options,
       { signal, ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
@@ -117,6 +93,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
     throw err;
   }
 
+  await input.onOpened?.(job.pageCount);
   const warnings = [...job.warnings];
   if (options.maxPages > 0 && job.pageCount > options.maxPages) {
     warnings.push(`pages ${options.maxPages + 1}-${job.pageCount} not rendered: MAX_PAGES is ${options.maxPages}`);

@@ -3,8 +3,8 @@
  * Decides, in this order: is the key ours to render; is the event's object still the current
  * one; is the render already up to date; can its outputs be stored at all (key length, /tmp
  * space). Then it downloads, renders into the generation's own keys and commits by
- * compare-and-swap. Permanent problems end in a `failed` manifest; anything transient throws,
- * so the event is retried (and a partial render resumes where it stopped).
+ * compare-and-swap (render-pages.ts). Permanent problems end in a `failed` manifest; anything
+ * transient throws, so the request is retried (and a partial render resumes where it stopped).
  */
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,30 +13,18 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { prefixesOverlap, type Config } from '../config/env.js';
 import type { OutputOptions } from '../engine/options.js';
 import { classify } from '../job/freshness.js';
-import { generationOf, isLegacy, isPageFailure, optionsHash, pickOutputOptions, type Manifest, type ManifestSource } from '../job/manifest.js';
-import { failedManifest, runRenderJob } from '../job/run-job.js';
-import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
+import { failedManifest, generationOf, isLegacy, optionsHash, pickOutputOptions, type ManifestSource, type StoredManifest } from '../job/manifest.js';
+import { countFailure, logger } from '../observability.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
 import { manifestKey, readManifest } from '../s3/manifest-store.js';
-import { s3PageSink } from '../s3/page-store.js';
+import { readPart } from '../s3/part-store.js';
 import { downloadTo, headCurrent, type SourceObject } from '../s3/source.js';
-import { ManifestCommitter, type CommitResult } from './commit.js';
-
-export interface RenderObjectRequest {
-  bucket: string;
-  /** Decoded key. */
-  key: string;
-  /** What the event says the object was: a later object under the key supersedes it. */
-  versionId?: string;
-  etag?: string;
-}
-
-export type RenderObjectOutcome =
-  | { kind: 'ignored'; reason: string }
-  | { kind: 'up-to-date'; manifestKey: string; reason?: string }
-  | { kind: 'superseded'; reason: string }
-  | { kind: 'rendered'; manifestKey: string; manifest: Manifest };
+import type { WorkQueue } from '../sqs/work-queue.js';
+import type { WorkRequest } from '../work/messages.js';
+import { ManifestCommitter } from './commit.js';
+import { notCommitted, type RenderObjectOutcome } from './outcome.js';
+import { renderPages, type PagePlan } from './render-pages.js';
 
 export interface RenderObjectDeps {
   s3: S3Client;
@@ -50,18 +38,8 @@ export interface RenderObjectDeps {
   checkpointMs?: number;
   /** Time kept back to store the last pages and commit (default FINISH_RESERVE_MS). */
   reserveMs?: number;
-}
-
-/** Thrown after a `partial` manifest was committed because time ran out: a retry resumes. */
-export class OutOfTimeError extends Error {
-  override readonly name = 'OutOfTimeError';
-}
-
-/** A checkpoint found the source replaced, or another delivery further along: stop rendering. */
-class StopRendering extends Error {
-  constructor(readonly result: Exclude<CommitResult, 'committed'>) {
-    super(result);
-  }
+  /** The render queue: continuations and fan-out ranges go there. Without it, no fan-out, and out of time throws. */
+  queue?: WorkQueue;
 }
 
 /** Time kept back to finish uploads and commit the manifest: the page deadline is this far before the end. */
@@ -72,7 +50,7 @@ export const CHECKPOINT_MS = 60_000;
 const stripQuotes = (etag: string): string => etag.replace(/"/g, '');
 
 /** Why the event's object is not the current one, or null when it is (or the event does not say). */
-function supersededBy(request: RenderObjectRequest, current: SourceObject): string | null {
+function supersededBy(request: WorkRequest, current: SourceObject): string | null {
   if (request.etag && stripQuotes(request.etag) !== current.etag) return `the event is for etag ${stripQuotes(request.etag)}; the key now holds ${current.etag}`;
   if (!request.etag && request.versionId && current.versionId && request.versionId !== current.versionId) {
     return `the event is for version ${request.versionId}; the current version is ${current.versionId}`;
@@ -80,7 +58,10 @@ function supersededBy(request: RenderObjectRequest, current: SourceObject): stri
   return null;
 }
 
-export async function renderObject(request: RenderObjectRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
+export type { RenderObjectOutcome };
+export { OutOfTimeError } from './outcome.js';
+
+export async function renderObject(request: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
   const { s3, config } = deps;
   const { bucket, key } = request;
   if (config.sourceBucket && bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
@@ -101,7 +82,7 @@ export async function renderObject(request: RenderObjectRequest, deps: RenderObj
   if (tooLong === 'manifest') return { kind: 'ignored', reason: `its output keys would exceed S3's ${MAX_KEY_BYTES} bytes, manifest.json included: nothing can be written` };
 
   const previous = await readManifest(s3, out);
-  if (!deps.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
+  if (!deps.force && !request.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag);
 
@@ -113,10 +94,7 @@ export async function renderObject(request: RenderObjectRequest, deps: RenderObj
   if (current.size > free) {
     return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
   }
-  const resume =
-    previous.manifest && !isLegacy(previous.manifest) && previous.manifest.generation === generation && previous.manifest.status === 'partial' && previous.manifest.nextPage
-      ? previous.manifest
-      : undefined;
+  const plan = await planPages(s3, request, previous.manifest, out, generation);
 
   const workDir = await mkdtemp(join(workRoot, 'pdf-render-'));
   try {
@@ -132,66 +110,27 @@ export async function renderObject(request: RenderObjectRequest, deps: RenderObj
       }
       throw err;
     }
-    logger.info('source downloaded', { bucket, key, versionId: current.versionId, size: current.size, downloadMs: Math.round(performance.now() - downloadStarted), resumeFrom: resume?.nextPage });
-
-    let rendered;
-    try {
-      rendered = await runRenderJob({
-        filePath,
-        source,
-        options: { ...config.output, ...(config.pageTimeoutMs ? { pageTimeoutMs: config.pageTimeoutMs } : {}) },
-        ...(resume ? { resume } : {}),
-        concurrency: config.uploadConcurrency,
-        sink: s3PageSink(s3, out, generation, current.etag),
-        ...(deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs, reserveMs: deps.reserveMs ?? FINISH_RESERVE_MS } : {}),
-        checkpoint: {
-          everyMs: deps.checkpointMs ?? CHECKPOINT_MS,
-          async commit(partial) {
-            const result = await committer.commit(partial);
-            logger.info('progress committed', { bucket, key, result, nextPage: partial.nextPage });
-            if (result !== 'committed') throw new StopRendering(result);
-          },
-        },
-        ...(deps.signal ? { signal: deps.signal } : {}),
-        onLog: (level, message) => logger.debug('mupdf', { bucket, key, level, detail: message }),
-        onPage: (page, timing) => {
-          if (isPageFailure(page)) {
-            logger.warn('page failed', { bucket, key, page: page.number, code: page.error.code, detail: page.error.message });
-            countFailure(page.error.code, 'page');
-          } else {
-            metrics.addMetric('PagesRendered', MetricUnit.Count, 1);
-            metrics.addMetric('BytesOut', MetricUnit.Bytes, page.bytes);
-            if (timing) metrics.addMetric('RenderMs', MetricUnit.Milliseconds, timing.renderMs);
-          }
-        },
-      });
-    } catch (err) {
-      if (err instanceof StopRendering) return notCommitted(err.result, out);
-      throw err;
-    }
-    const { manifest, stats, outOfTime } = rendered;
-    const result = await committer.commit(manifest);
-    if (result !== 'committed') return notCommitted(result, out);
-    const summary = { bucket, key, status: manifest.status, generation, pageCount: manifest.pageCount, durationMs: manifest.durationMs, wasmHeapPeakBytes: stats.wasmHeapPeakBytes };
-    if (manifest.error) {
-      logger.error('document failed', { ...summary, code: manifest.error.code, detail: manifest.error.message });
-      countFailure(manifest.error.code, 'document');
-    } else {
-      logger.info('document rendered', { ...summary, nextPage: manifest.nextPage, warnings: manifest.warnings });
-    }
-    if (outOfTime) throw new OutOfTimeError(`out of time: ${key} stored up to page ${manifest.nextPage! - 1}; the retry resumes at page ${manifest.nextPage}`);
-    return { kind: 'rendered', manifestKey: manifestKey(out), manifest };
+    logger.info('source downloaded', { bucket, key, versionId: current.versionId, size: current.size, downloadMs: Math.round(performance.now() - downloadStarted), from: plan.from, range: plan.range });
+    return await renderPages({
+      s3,
+      config,
+      request,
+      source,
+      options,
+      out,
+      generation,
+      committer,
+      filePath,
+      plan,
+      ...(deps.queue ? { queue: deps.queue } : {}),
+      ...(deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs } : {}),
+      reserveMs: deps.reserveMs ?? FINISH_RESERVE_MS,
+      checkpointMs: deps.checkpointMs ?? CHECKPOINT_MS,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-}
-
-function notCommitted(result: Exclude<CommitResult, 'committed'>, out: OutputLocation): RenderObjectOutcome {
-  if (result === 'superseded') {
-    logger.warn('source changed during the render; its own outputs removed, the manifest left to the newer object', { prefix: out.prefix });
-    return { kind: 'superseded', reason: 'the source changed during the render' };
-  }
-  return { kind: 'up-to-date', manifestKey: manifestKey(out), reason: 'another delivery committed the same render' };
 }
 
 /** A permanent problem decided before rendering: a `failed` manifest, committed like any render. */
@@ -215,4 +154,24 @@ async function commitFailed(
 async function freeBytes(dir: string): Promise<number> {
   const stats = await statfs(dir);
   return stats.bavail * stats.bsize;
+}
+
+/**
+ * What this invocation renders: a fan-out range (from its part, if an earlier invocation of the
+ * range stored one), the rest of a document whose partial manifest of this generation says
+ * where to resume, or a fresh document (which may fan out).
+ */
+async function planPages(s3: S3Client, request: WorkRequest, previous: StoredManifest | null, out: OutputLocation, generation: string): Promise<PagePlan> {
+  const work = { hop: request.pages?.hop ?? 0, spentMs: request.pages?.spentMs ?? 0 };
+  const range = request.pages?.range;
+  if (range) {
+    const part = await readPart(s3, out, generation, range);
+    const from = part?.nextPage ?? range.from;
+    return { range, from, kept: part ? part.pages.filter((p) => p.number < from) : [], work, mayFanOut: false };
+  }
+  if (previous && !isLegacy(previous) && previous.generation === generation && previous.status === 'partial' && previous.nextPage) {
+    const from = previous.nextPage;
+    return { from, kept: previous.pages.filter((p) => p.number < from), work, mayFanOut: false };
+  }
+  return { from: 1, kept: [], work, mayFanOut: true };
 }

@@ -14,9 +14,9 @@ import { publishSummaryMetrics, reprocess, type ReprocessDeps, type ReprocessSum
 
 export type ReprocessHandler = (event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<ReprocessSummary>;
 
-export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'onClassified'>> {
+export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'recentMs' | 'onClassified'>> {
   s3?: S3Client;
-  /** Default: Lambda invokes of RENDER_FUNCTION_NAME. */
+  /** Default: messages on RENDER_QUEUE_URL. */
   dispatcher?: Dispatcher;
 }
 

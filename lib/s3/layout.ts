@@ -51,8 +51,8 @@ export function generationPrefix(out: OutputLocation, generation: string): strin
   return `${out.prefix}${generation}/`;
 }
 
-/** A file of a generation, relative to the output prefix: <16 hex>/page-0001.png and the like. */
-export const GENERATION_FILE_PATTERN = /^([0-9a-f]{16})\/(?:page|thumb|text)-\d{4,}\.(?:png|jpg|json)$/;
+/** A file of a generation, relative to the output prefix: <16 hex>/page-0001.png, a fan-out part record and the like. */
+export const GENERATION_FILE_PATTERN = /^([0-9a-f]{16})\/(?:(?:page|thumb|text)-\d{4,}\.(?:png|jpg|json)|part-\d{4,}-\d{4,}\.json)$/;
 /** A page image of a schema v1 render, directly under the output prefix. */
 export const LEGACY_PAGE_FILE_PATTERN = /^page-\d{4,}\.(?:png|jpg)$/;
 
