@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import type { PassThrough } from 'node:stream';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { adler32, createPngEncoder, SPLIT_BYTES, toScanlines } from '../../lib/engine/png-encoder.js';
+import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES, toScanlines } from '../../lib/engine/png-encoder.js';
 import { decodePng, readBody } from './helpers.js';
 
 /** RGB rows: a gradient, some noise, and flat runs, so every kind of deflate block appears. */
@@ -76,6 +76,9 @@ describe('PNG encoder', () => {
     expect(adler32(data)).toBe(expected);
     expect(adler32(data.subarray(70_001), adler32(data.subarray(0, 70_001)))).toBe(expected);
     expect(adler32(new Uint8Array(0))).toBe(1);
+    // Combined from the Adler-32s of two stretches summed apart, as the encoder does.
+    expect(adler32Combine(adler32(data.subarray(0, 70_001)), adler32(data.subarray(70_001)), 100_003 - 70_001)).toBe(expected);
+    expect(adler32Combine(adler32(data), 1, 0)).toBe(expected);
   });
 
   for (const [label, width, height, bandRows] of [
