@@ -147,6 +147,26 @@ export function toScanlines(pixels: Uint8Array | Uint8ClampedArray, width: numbe
   return scanlines;
 }
 
+/**
+ * RGB pixel rows as 8-bit grayscale PNG scanlines, if every pixel has R = G = B (undefined at
+ * the first one that does not): the test and the copy out of WebAssembly memory in one pass.
+ * Lossless: the gray PNG decodes to exactly these pixels.
+ */
+export function toGrayScanlines(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number): Uint8Array | undefined {
+  const scanlines = new Uint8Array((width + 1) * rows);
+  let from = 0;
+  let to = 0;
+  for (let y = 0; y < rows; y++) {
+    scanlines[to++] = PNG_FILTER_NONE;
+    for (let x = 0; x < width; x++, from += 3) {
+      const r = pixels[from]!;
+      if (r !== pixels[from + 1] || r !== pixels[from + 2]) return undefined;
+      scanlines[to++] = r;
+    }
+  }
+  return scanlines;
+}
+
 export interface PngEncoder {
   /** The PNG file, as it is produced. */
   readonly output: Readable;
