@@ -9,7 +9,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RenderError, pageErrors } from './errors.js';
 import { outputOptionsOf, type RenderOptions } from './options.js';
-import { takeWorker } from './pool.js';
+import { startSpare, takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
 import type { PageResult } from './results.js';
 import { WorkerSession, sessionEndPageError, type SessionEvent } from './session.js';
@@ -61,6 +61,19 @@ const BAND_BYTES = 16 * 2 ** 20;
 const JPEG_PIXMAP_BYTES = 96 * 2 ** 20;
 /** After this many crashed or timed-out pages the rest of the document is not attempted. */
 const MAX_WORKER_RESTARTS = 3;
+
+/**
+ * Does ahead of the first job what it would otherwise pay for: compiling MuPDF's WebAssembly
+ * and starting the spare worker (MuPDF instantiated, no document). Call it at a Lambda's init
+ * (functions/render-pdf/mupdf-wasm.ts does): the first invocation then starts like a warm one.
+ * Never throws; a failure here is met again, and reported, by the first job.
+ */
+export function prewarm(): Promise<void> {
+  return mupdfWasmModule().then(
+    ({ module, guard }) => startSpare({ wasmModule: module, stackGuard: guard }),
+    () => undefined,
+  );
+}
 
 /**
  * Opens `filePath` in a fresh worker and resolves once the document is open, with its page

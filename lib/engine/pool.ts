@@ -35,6 +35,13 @@ function startWorker(boot: WorkerBoot): Worker {
   return worker;
 }
 
+/** Starts the spare worker if there is none alive (ahead of the first job: a Lambda's init, say). */
+export function startSpare(boot: WorkerBoot): void {
+  if (spare && spare.threadId !== -1) return;
+  spare = startWorker(boot);
+  spare.unref();
+}
+
 /** A worker with MuPDF instantiated (or instantiating) for one document; a new spare starts behind it. */
 export function takeWorker(boot: WorkerBoot): Worker {
   // threadId is -1 once a worker's thread has stopped.

@@ -3,6 +3,6 @@
  * The job and its restart policy are in job.ts, one worker's streaming state machine in
  * session.ts, worker provisioning in pool.ts, the worker itself in worker/.
  */
-export { startRender, type RenderControl, type RenderJob, type RenderStats } from './job.js';
-export type { FailedPage, PageResult, PageStats, RenderedPage } from './results.js';
+export { prewarm, startRender, type RenderControl, type RenderJob, type RenderStats } from './job.js';
+export type { FailedPage, PageColor, PageResult, PageStats, RenderedPage } from './results.js';
 export { PageFailedError } from './errors.js';

@@ -5,6 +5,8 @@
 import type { Readable } from 'node:stream';
 import type { PageError } from './errors.js';
 
+export type PageColor = 'rgb' | 'gray';
+
 export interface PageStats {
   /** Bytes of the encoded image. */
   bytes: number;
@@ -20,6 +22,11 @@ export interface RenderedPage {
   /** The DPI actually used: lower than requested when the page exceeded the pixel budget. */
   dpi: number;
   contentType: string;
+  /**
+   * 'gray': every pixel has R = G = B, and the PNG is 8-bit grayscale (the same pixels, a third
+   * of the bytes to compress). 'rgb' otherwise, for JPEG, and for PNG pages drawn in bands.
+   */
+  color: PageColor;
   /** The encoded image as it is produced. Read it: the worker waits for its reader. */
   body: Readable;
   /** Resolves when the whole image was produced; rejects with PageFailedError if the page failed midway. */

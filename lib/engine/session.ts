@@ -153,7 +153,7 @@ export class WorkerSession {
     });
     // A failure is also reported through the body; never leave this rejection unobserved.
     finished.catch(() => undefined);
-    const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, 3) : undefined;
+    const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, message.color === 'gray' ? 1 : 3) : undefined;
     const streaming: StreamingPage = {
       pageNumber: message.pageNumber,
       encoder,
@@ -175,6 +175,7 @@ export class WorkerSession {
         height: message.height,
         dpi: message.dpi,
         contentType: contentTypeOf(this.options.format),
+        color: message.color,
         body: streaming.body,
         finished,
         ...(message.warning ? { warning: message.warning } : {}),

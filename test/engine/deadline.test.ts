@@ -16,6 +16,11 @@ const dir = mkdtempSync(join(tmpdir(), 'deadline-test-'));
 const slowPdf = join(dir, 'segments.pdf');
 beforeAll(() => writeManySegmentsPdf(slowPdf, 1_000_000), 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/**
+ * Drawn in bands of 1 MiB from the start, the page begins streaming (its size is told) before
+ * its first band is drawn: the cut comes while its body is open.
+ */
+const BANDED = { ...DEFAULT_OUTPUT_OPTIONS, bandBytes: 2 ** 20 };
 
 /** Every result, each begun page's body read and its `finished` awaited (its outcome kept). */
 async function drain(results: AsyncIterable<PageResult>): Promise<{ result: PageResult; outcome?: unknown }[]> {
@@ -39,13 +44,13 @@ describe('a deadline', () => {
     // Time enough for the worker to start and the page to begin streaming, not to draw it.
     const deadline = Date.now() + 1_000;
     // The page limit is far away: the deadline is what fires.
-    const job = await startRender(slowPdf, { ...DEFAULT_OUTPUT_OPTIONS, pageTimeoutMs: 60_000 }, { deadline });
+    const job = await startRender(slowPdf, { ...BANDED, pageTimeoutMs: 60_000 }, { deadline });
     const seen = await drain(job);
     const endedAfterDeadlineMs = Date.now() - deadline;
     expect(endedAfterDeadlineMs).toBeLessThan(1_500);
     const last = seen.at(-1)!.result;
     expect(last).toEqual({ ok: false, pageNumber: 1, error: { code: 'PAGE_TIMEOUT', message: 'cut off at the deadline' }, deadline: true });
-    // A PNG page begins streaming before it is drawn: that stream failed, marked as the deadline's doing.
+    // The page had begun streaming: that stream failed, marked as the deadline's doing.
     const begun = seen.filter((s) => s.result.ok);
     expect(begun.map((s) => s.result.pageNumber)).toEqual([1]);
     const failure = begun[0]!.outcome;
@@ -54,6 +59,15 @@ describe('a deadline', () => {
     expect((failure as PageFailedError).pageError.code).toBe('PAGE_TIMEOUT');
     // No worker started again for the rest.
     expect(job.stats.workers).toBe(1);
+  });
+
+  it('a page cut off before it began streaming: no body, only the last result', { timeout: 60_000 }, async () => {
+    const deadline = Date.now() + 1_000;
+    // Drawn whole, a page tells its size (and color) only once drawn: seconds after the deadline.
+    const job = await startRender(slowPdf, DEFAULT_OUTPUT_OPTIONS, { deadline });
+    const seen = await drain(job);
+    expect(Date.now() - deadline).toBeLessThan(1_500);
+    expect(seen.map((s) => s.result)).toEqual([{ ok: false, pageNumber: 1, error: { code: 'PAGE_TIMEOUT', message: 'cut off at the deadline' }, deadline: true }]);
   });
 
   it('a deadline already past cuts the first page, and no later page is rendered', { timeout: 60_000 }, async () => {
@@ -65,7 +79,7 @@ describe('a deadline', () => {
   });
 
   it('a page limit shorter than the time left fails the page as before, not as a deadline', { timeout: 60_000 }, async () => {
-    const job = await startRender(slowPdf, { ...DEFAULT_OUTPUT_OPTIONS, pageTimeoutMs: 1_000 }, { deadline: Date.now() + 60_000 });
+    const job = await startRender(slowPdf, { ...BANDED, pageTimeoutMs: 1_000 }, { deadline: Date.now() + 60_000 });
     const seen = await drain(job);
     // The page had begun streaming: it fails through its stream, and no other result follows.
     expect(seen.map((s) => s.result.ok)).toEqual([true]);

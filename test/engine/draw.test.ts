@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as mupdf from 'mupdf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fitPage, type PageBox, type PageGeometry } from '../../lib/engine/options.js';
+import type { PageColor } from '../../lib/engine/results.js';
 import { drawJpeg } from '../../lib/engine/worker/draw-jpeg.js';
 import { drawPng, OUT_OF_MEMORY_BANDS } from '../../lib/engine/worker/draw-png.js';
 import { pageErrorOf, PageFailure } from '../../lib/engine/worker/failures.js';
@@ -15,7 +16,7 @@ import { CORPUS_DIR, jpegSize } from './helpers.js';
 
 /** What a page sent through the port, and the credits it used. */
 interface Recorded {
-  begun: { geometry: PageGeometry; warning?: string }[];
+  begun: { geometry: PageGeometry; color: PageColor; warning?: string }[];
   bands: { rows: number; bytes: Uint8Array; encoded: boolean }[];
   creditsTaken: number;
   creditsReturned: number;
@@ -25,27 +26,35 @@ function fakeOutput(): PageOutput & { recorded: Recorded } {
   const recorded: Recorded = { begun: [], bands: [], creditsTaken: 0, creditsReturned: 0 };
   return {
     recorded,
-    begin: (geometry, warning) => void recorded.begun.push({ geometry, ...(warning ? { warning } : {}) }),
+    begin: (geometry, color, warning) => void recorded.begun.push({ geometry, color, ...(warning ? { warning } : {}) }),
     takeCredit: async () => void recorded.creditsTaken++,
     returnCredit: () => void recorded.creditsReturned++,
     band: (rows, bytes, encoded) => void recorded.bands.push({ rows, bytes, encoded }),
   };
 }
 
-/** The RGB pixels of PNG scanlines (each row's filter byte dropped, and checked to be 0). */
-function pixelsOf(bands: Recorded['bands'], width: number): Uint8Array {
+/** The RGB pixels of PNG scanlines, gray ones expanded (each row's filter byte dropped, and checked to be 0). */
+function pixelsOf(bands: Recorded['bands'], width: number, color: PageColor = 'rgb'): Uint8Array {
   const rows = bands.reduce((n, b) => n + b.rows, 0);
+  const channels = color === 'gray' ? 1 : 3;
   const pixels = new Uint8Array(rows * width * 3);
   let at = 0;
   for (const band of bands) {
+    expect(band.bytes.byteLength).toBe(band.rows * (width * channels + 1));
     for (let y = 0; y < band.rows; y++) {
-      const row = band.bytes.subarray(y * (width * 3 + 1), (y + 1) * (width * 3 + 1));
+      const row = band.bytes.subarray(y * (width * channels + 1), (y + 1) * (width * channels + 1));
       expect(row[0]).toBe(0);
-      pixels.set(row.subarray(1), at);
+      if (channels === 3) pixels.set(row.subarray(1), at);
+      else for (let x = 0; x < width; x++) pixels.fill(row[1 + x]!, at + x * 3, at + x * 3 + 3);
       at += width * 3;
     }
   }
   return pixels;
+}
+
+function allGray(rgb: Uint8Array): boolean {
+  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
+  return true;
 }
 
 const outOfMemory = (): Error => new Error('malloc (123456789 bytes) failed');
@@ -72,21 +81,45 @@ afterAll(() => {
 });
 
 describe('drawing a PNG page', () => {
-  it('a page within one band is drawn whole: one band, the pixels of toPixmap', async () => {
+  it('a gray page within one band is drawn whole: one band of gray scanlines, the pixels of toPixmap', async () => {
+    // The oracle: every pixel of this page, drawn by toPixmap in RGB, has R = G = B.
+    expect(allGray(expected)).toBe(true);
     const out = fakeOutput();
     await drawPng(page, box, geometry, out, { bandBytes: 16 * 2 ** 20 });
     const { begun, bands, creditsTaken, creditsReturned } = out.recorded;
-    expect(begun).toEqual([{ geometry }]);
+    expect(begun).toEqual([{ geometry, color: 'gray' }]);
     expect(bands.map((b) => [b.rows, b.encoded])).toEqual([[geometry.height, false]]);
     expect(creditsTaken - creditsReturned).toBe(1);
-    expect(Buffer.from(pixelsOf(bands, geometry.width)).equals(expected)).toBe(true);
+    expect(Buffer.from(pixelsOf(bands, geometry.width, 'gray')).equals(expected)).toBe(true);
+  });
+
+  it('a page with color stays RGB: the pixels of toPixmap', async () => {
+    const colorDoc = mupdf.Document.openDocument(readFileSync(join(CORPUS_DIR, 'cmyk-jpeg.pdf')), 'application/pdf');
+    const colorPage = colorDoc.loadPage(0);
+    try {
+      const colorBox = colorPage.getBounds() as PageBox;
+      const colorGeometry = fitPage(colorBox, 36, 40_000_000)!;
+      const pixmap = colorPage.toPixmap(mupdf.Matrix.scale(36 / 72, 36 / 72), mupdf.ColorSpace.DeviceRGB, false, true);
+      const colorExpected = new Uint8Array(pixmap.getPixels());
+      pixmap.destroy();
+      expect(allGray(colorExpected)).toBe(false);
+      const out = fakeOutput();
+      await drawPng(colorPage, colorBox, colorGeometry, out, { bandBytes: 16 * 2 ** 20 });
+      expect(out.recorded.begun).toEqual([{ geometry: colorGeometry, color: 'rgb' }]);
+      expect(Buffer.from(pixelsOf(out.recorded.bands, colorGeometry.width)).equals(colorExpected)).toBe(true);
+    } finally {
+      colorPage.destroy();
+      colorDoc.destroy();
+    }
   });
 
   it('a page larger than one band is drawn in bands of the budget, rows in order, the same pixels', async () => {
     const out = fakeOutput();
     const rowsPerBand = 100;
     await drawPng(page, box, geometry, out, { bandBytes: geometry.width * 3 * rowsPerBand });
-    const { bands, creditsTaken } = out.recorded;
+    const { begun, bands, creditsTaken } = out.recorded;
+    // The color of a banded page is told before its first band, when only the whole page could prove it gray.
+    expect(begun).toEqual([{ geometry, color: 'rgb' }]);
     expect(bands.length).toBe(Math.ceil(geometry.height / rowsPerBand));
     expect(bands.slice(0, -1).every((b) => b.rows === rowsPerBand)).toBe(true);
     expect(creditsTaken).toBe(bands.length);
@@ -133,7 +166,7 @@ describe('drawing a JPEG page', () => {
     const out = fakeOutput();
     await drawJpeg(page, box, geometry, 1, out, { quality: 80, pixmapBytes: 96 * 2 ** 20 });
     const { begun, bands } = out.recorded;
-    expect(begun).toEqual([{ geometry }]);
+    expect(begun).toEqual([{ geometry, color: 'rgb' }]);
     expect(bands.length).toBe(1);
     expect(bands[0]!.encoded).toBe(true);
     expect(jpegSize(bands[0]!.bytes)).toMatchObject({ width: geometry.width, height: geometry.height, components: 3 });

@@ -57,7 +57,7 @@ export async function drawJpeg(page: mupdf.Page, box: PageBox, requested: PageGe
       pixmap?.destroy();
     }
   }
-  out.begin(geometry, warning);
+  out.begin(geometry, 'rgb', warning);
   await out.takeCredit();
   out.band(geometry.height, jpeg, true);
 }

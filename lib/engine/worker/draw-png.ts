@@ -1,12 +1,15 @@
 /**
- * A PNG page drawn for the streaming encoder: raw RGB rows, copied out of WebAssembly memory
- * as PNG scanlines. A page up to one band is drawn whole (as MuPDF.js's toPixmap draws it); a
- * larger one, or one that ran out of memory drawn whole, is drawn in bands from one display
- * list into band-sized pixmaps, so its memory is O(band) whatever the page size.
+ * A PNG page drawn for the streaming encoder: raw rows, copied out of WebAssembly memory as PNG
+ * scanlines. A page up to one band is drawn whole (as MuPDF.js's toPixmap draws it), and if all
+ * its pixels have R = G = B it goes out as gray scanlines (tested in the same pass as the copy);
+ * a larger one, or one that ran out of memory drawn whole, is drawn in bands from one display
+ * list into band-sized pixmaps, so its memory is O(band) whatever the page size, and goes out
+ * as RGB: the color must be known before the first band, and only the whole page can prove it
+ * gray.
  */
 import * as mupdf from 'mupdf';
 import { pixelRect, type PageBox, type PageGeometry } from '../options.js';
-import { toScanlines } from '../png-encoder.js';
+import { toGrayScanlines, toScanlines } from '../png-encoder.js';
 import { isFatal, isOutOfMemory } from './failures.js';
 import type { BeforeDraw, PageOutput } from './page-output.js';
 
@@ -30,7 +33,6 @@ export interface PngDrawing {
 
 /** Draws `page` at `geometry` into `out`: begin, then its rows in order. Throws what MuPDF throws. */
 export async function drawPng(page: mupdf.Page, box: PageBox, geometry: PageGeometry, out: PageOutput, drawing: PngDrawing): Promise<void> {
-  out.begin(geometry);
   const ctm = mupdf.Matrix.scale(geometry.dpi / 72, geometry.dpi / 72);
   const [x0, y0, x1] = pixelRect(box, geometry.dpi);
   const sendBand = (rows: number, pixmap: mupdf.Pixmap, skipRows: number): void => {
@@ -47,7 +49,11 @@ export async function drawPng(page: mupdf.Page, box: PageBox, geometry: PageGeom
     try {
       drawing.beforeDraw?.('page', geometry.width * geometry.height);
       pixmap = page.toPixmap(ctm, mupdf.ColorSpace.DeviceRGB, false, true);
-      sendBand(geometry.height, pixmap, 0);
+      const pixels = pixmap.getPixels();
+      // Copied out of WebAssembly memory as gray scanlines if every pixel is gray, else as RGB ones.
+      const gray = toGrayScanlines(pixels, geometry.width, geometry.height);
+      out.begin(geometry, gray ? 'gray' : 'rgb');
+      out.band(geometry.height, gray ?? toScanlines(pixels, geometry.width, geometry.height, 3), false);
       return;
     } catch (err) {
       if (!isOutOfMemory(err)) throw err;
@@ -61,6 +67,7 @@ export async function drawPng(page: mupdf.Page, box: PageBox, geometry: PageGeom
       pixmap?.destroy();
     }
   }
+  out.begin(geometry, 'rgb');
   const list = page.toDisplayList(true);
   let fatal = false;
   try {

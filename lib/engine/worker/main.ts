@@ -85,8 +85,8 @@ function checkStackGuard(): void {
 function messageOutput(pageNumber: number): PageOutput & { waitedMs: number } {
   const output = {
     waitedMs: 0,
-    begin: (geometry, warning) =>
-      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, ...(warning ? { warning } : {}) }),
+    begin: (geometry, color, warning) =>
+      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}) }),
     takeCredit: async () => {
       const waitStarted = performance.now();
       await credits.take();

@@ -4,10 +4,11 @@
  * implements it with messages to the main thread, the tests with an in-process fake.
  */
 import type { PageGeometry } from '../options.js';
+import type { PageColor } from '../results.js';
 
 export interface PageOutput {
-  /** The image's size is final (page-begin): bands follow. */
-  begin(geometry: PageGeometry, warning?: string): void;
+  /** The image's size and color are final (page-begin): bands follow, as scanlines of that color. */
+  begin(geometry: PageGeometry, color: PageColor, warning?: string): void;
   /** Resolves when one more band may be sent: the consumer has released an earlier one (backpressure). */
   takeCredit(): Promise<void>;
   /** Gives back a credit taken for a band that was never sent. */
