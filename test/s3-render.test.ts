@@ -77,6 +77,8 @@ describe('rendering from S3', () => {
       pageCount: 14,
     });
     expect(manifest.pages.map((p) => p.number)).toEqual(expectedPages.map((_, i) => i + 1));
+    // The manifest says how each page is stored: this paper's text pages are gray, its figures in colour.
+    expect(new Set(renderedPages(manifest).map((p) => p.color))).toEqual(new Set(['gray', 'rgb']));
 
     for (const page of renderedPages(manifest)) {
       const png = PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, page.key)));

@@ -121,7 +121,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
     try {
       const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
       const { bytes, renderMs } = await page.finished;
-      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType };
+      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color };
       pages.push(entry);
       if (page.warning) warnings.push(page.warning);
       input.onPage?.(entry, { renderMs });
