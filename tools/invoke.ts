@@ -55,7 +55,7 @@ interface LocalRenderQueue {
 async function startLocalRenderQueue(template: Template, envVars: EnvVarsFile, memoryMb: number | undefined): Promise<LocalRenderQueue | undefined> {
   const endpoint = process.env['S3_ENDPOINT'];
   if (!endpoint) return undefined;
-  const sqs = createSqsClient({ s3Endpoint: endpoint }, { endpoint });
+  const sqs = createSqsClient({ s3Endpoint: endpoint });
   let queues;
   try {
     queues = await createRenderQueues(sqs);

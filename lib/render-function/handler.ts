@@ -65,6 +65,8 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
         outcome: outcome.kind,
         ...(outcome.kind === 'rendered' ? { status: outcome.manifest.status } : {}),
         ...(outcome.kind === 'ignored' || outcome.kind === 'superseded' ? { reason: outcome.reason } : {}),
+        ...(outcome.kind === 'continued' ? { reason: `out of time: a continuation renders from page ${outcome.nextPage}` } : {}),
+        ...(outcome.kind === 'range-stored' ? { reason: `pages ${outcome.range.from}-${outcome.range.to} stored: ${outcome.ranges.done} of ${outcome.ranges.count} ranges done` } : {}),
       };
     } catch (err) {
       if (!isPermanentS3Error(err)) throw err;

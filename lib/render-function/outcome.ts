@@ -12,7 +12,7 @@ export type RenderObjectOutcome =
   /** Out of time: progress stored, a continuation message sent for the rest. */
   | { kind: 'continued'; nextPage: number }
   /** A fan-out range stored its part; another range will complete the set. */
-  | { kind: 'range-stored'; ranges: { done: number; count: number } }
+  | { kind: 'range-stored'; range: { from: number; to: number }; ranges: { done: number; count: number } }
   | { kind: 'rendered'; manifestKey: string; manifest: Manifest };
 
 /** Thrown after progress was stored because time ran out and no queue can carry the rest: a retry resumes. */

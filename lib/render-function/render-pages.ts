@@ -139,7 +139,7 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
       return { kind: 'continued', nextPage: nextPage! };
     }
     if (nextPage !== undefined) throw new OutOfTimeError(`out of time: pages ${range.from}-${nextPage - 1} of ${source.key} stored; the retry resumes at page ${nextPage}`);
-    return completeSet(ctx, range.count);
+    return completeSet(ctx, range);
   }
 
   const final: Manifest = { ...manifest, warnings };
@@ -157,9 +157,11 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
 }
 
 /** After a range stored its part: the one that finds the set complete commits the manifest. */
-async function completeSet(ctx: RenderPagesContext, count: number): Promise<RenderObjectOutcome> {
+async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan['range']>): Promise<RenderObjectOutcome> {
   const parts = await readParts(ctx.s3, ctx.out, ctx.generation);
-  if (!setComplete(parts, count)) return { kind: 'range-stored', ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count } };
+  if (!setComplete(parts, range.count)) {
+    return { kind: 'range-stored', range: { from: range.from, to: range.to }, ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count: range.count } };
+  }
   const manifest = mergeParts(ctx.source, ctx.options, parts);
   const result = await ctx.committer.commit(manifest);
   if (result !== 'committed') return notCommitted(result, ctx.out);

@@ -4,7 +4,7 @@ import { createSqsClient } from '../../lib/sqs/client.js';
 import { s3Endpoint } from './s3.js';
 
 export function testSqsClient(): SQSClient {
-  return createSqsClient({ s3Endpoint: s3Endpoint() }, { endpoint: s3Endpoint() });
+  return createSqsClient({ s3Endpoint: s3Endpoint() });
 }
 
 export async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string> = {}): Promise<string> {
