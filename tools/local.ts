@@ -1,11 +1,13 @@
 /**
- * npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N]
+ * npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]
  * The main job on an embedded default: starts a local S3 and SQS (moto_server) unless
  * S3_ENDPOINT is set, wires the bucket's uploads to a local render queue as the template does,
  * uploads each PDF under incoming/, and drives the bundled render handler from the queue the way
  * the SQS event source mapping does (tools/local-queue.ts): fan-out ranges and continuations go
  * through the queue too, and each invocation's outcome is printed. Then it copies the pages and
- * manifest.json to --out (default out/).
+ * manifest.json to --out (default out/). --meta key=value (repeatable) uploads with that S3 user
+ * metadata: the per-object options render-dpi, render-format, render-quality, render-pages,
+ * render-thumbnail-width, render-text.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -25,7 +27,7 @@ import { createRenderQueues, notifyQueueOnUpload, pollQueue } from './local-queu
 import { writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
 
-const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N]   (no file: a generated sample PDF)';
+const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]   (no file: a generated sample PDF)';
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
@@ -43,6 +45,7 @@ async function main(): Promise<number> {
       out: { type: 'string', default: 'out' },
       bucket: { type: 'string', default: 'local-pdf-render' },
       concurrency: { type: 'string', default: '4' },
+      meta: { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -85,10 +88,17 @@ async function main(): Promise<number> {
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
     const { handler } = (await import(pathToFileURL(join(dir!, 'handler.mjs')).href)) as { handler: (event: SQSEvent, context: object) => Promise<RenderHandlerResult> };
 
+    const metadata = Object.fromEntries(
+      values.meta.map((pair) => {
+        const at = pair.indexOf('=');
+        if (at <= 0) throw new Error(`--meta ${pair}: expected key=value, such as render-pages=1-3`);
+        return [pair.slice(0, at).toLowerCase(), pair.slice(at + 1)];
+      }),
+    );
     const started = Date.now();
     for (const file of positionals) {
       const key = `${config.inputPrefix}${basename(file)}`;
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf', Metadata: metadata }));
       console.error(`uploaded s3://${bucket}/${key}`);
     }
     // The event source mapping: each message a Lambda invocation of the bundled handler, at most `concurrency` at once.

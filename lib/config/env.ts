@@ -3,15 +3,16 @@
  * An invalid value stops start-up with one message naming the variable, its value and what
  * is allowed.
  */
-import type { OutputOptions } from '../engine/options.js';
-import { InvalidSettingError, parseIntSetting, parseOutputOptions } from './settings.js';
+import type { JobOptions } from '../job/options.js';
+import { InvalidSettingError, parseIntSetting, parseJobOptions } from './settings.js';
 
 export interface Config {
   inputPrefix: string;
   /** Undefined: outputs go to the source bucket. */
   outputBucket?: string;
   outputPrefix: string;
-  output: OutputOptions;
+  /** The render options of every object, unless its metadata overrides them (object-options.ts). */
+  output: JobOptions;
   /** Pages uploaded at once, at most. */
   uploadConcurrency: number;
   /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
@@ -44,6 +45,8 @@ export const CONFIG_ENV_VARS = [
   'JPEG_QUALITY',
   'MAX_PAGE_PIXELS',
   'MAX_PAGES',
+  'THUMBNAIL_WIDTH',
+  'PAGE_TEXT',
   'UPLOAD_CONCURRENCY',
   'PAGE_TIMEOUT_MS',
   'S3_ENDPOINT',
@@ -120,15 +123,17 @@ export function loadConfig(env: Env = process.env): Config {
       `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket${outputBucket ? ` (OUTPUT_BUCKET is SOURCE_BUCKET)` : ''}: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET to another bucket`,
     );
   }
-  const output = parseOutputOptions(
+  const output = parseJobOptions(
     {
       format: env['FORMAT'],
       dpi: env['DPI'],
       jpegQuality: env['JPEG_QUALITY'],
       maxPagePixels: env['MAX_PAGE_PIXELS'],
       maxPages: env['MAX_PAGES'],
+      thumbnailWidth: env['THUMBNAIL_WIDTH'],
+      pageText: env['PAGE_TEXT'],
     },
-    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES' },
+    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES', thumbnailWidth: 'THUMBNAIL_WIDTH', pageText: 'PAGE_TEXT' },
   );
   const uploadConcurrency = env['UPLOAD_CONCURRENCY'] ? parseIntSetting('UPLOAD_CONCURRENCY', env['UPLOAD_CONCURRENCY'], 1, 64) : 4;
   const pageTimeoutMs = env['PAGE_TIMEOUT_MS'] ? parseIntSetting('PAGE_TIMEOUT_MS', env['PAGE_TIMEOUT_MS'], 0, 900_000) : DEFAULT_PAGE_TIMEOUT_MS;

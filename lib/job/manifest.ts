@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PageError } from '../engine/errors.js';
-import type { OutputOptions } from '../engine/options.js';
+import { pickJobOptions, type JobOptions } from './options.js';
 import { majorVersion, RENDERER } from './version.js';
 
 export type ManifestStatus = 'complete' | 'partial' | 'failed';
@@ -30,6 +30,10 @@ export interface ManifestPage {
   contentType: string;
   /** 'gray' when every pixel has R = G = B and the PNG is stored as grayscale. */
   color?: 'rgb' | 'gray';
+  /** With thumbnails on: a JPEG `thumbnailWidth` pixels wide, drawn from the same page. */
+  thumbnail?: { key: string; width: number; height: number; bytes: number };
+  /** With page text on: MuPDF's structured text in the page image's pixel coordinates. */
+  text?: { key: string; chars: number };
 }
 
 export interface ManifestPageFailure {
@@ -42,7 +46,7 @@ export interface Manifest {
   status: ManifestStatus;
   source: ManifestSource;
   renderer: { name: string; version: string; mupdf: string };
-  options: OutputOptions;
+  options: JobOptions;
   optionsHash: string;
   /** Where this render's outputs live under the output prefix (generationOf). */
   generation: string;
@@ -59,9 +63,9 @@ export interface Manifest {
   durationMs: number;
 }
 
-/** A stable hash of everything that changes the images. */
-export function optionsHash(options: OutputOptions): string {
-  const canonical = JSON.stringify([options.format, options.dpi, options.jpegQuality, options.maxPagePixels, options.maxPages]);
+/** A stable hash of everything that changes the outputs. */
+export function optionsHash(options: JobOptions): string {
+  const canonical = JSON.stringify(Object.values(pickJobOptions(options)));
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -76,25 +80,20 @@ export function generationOf(etag: string, hash: string, rendererVersion: string
 
 export const GENERATION_PATTERN = /^[0-9a-f]{16}$/;
 
-export function pickOutputOptions(options: OutputOptions): OutputOptions {
-  const { format, dpi, jpegQuality, maxPagePixels, maxPages } = options;
-  return { format, dpi, jpegQuality, maxPagePixels, maxPages };
-}
-
 export function isPageFailure(page: ManifestPage | ManifestPageFailure): page is ManifestPageFailure {
   return 'error' in page;
 }
 
-/** Pad page numbers to 4 digits, wider past 9999 (docs/contract.md, "S3 layout"). */
-export function pageFileName(pageNumber: number, extension: string): string {
-  return `page-${String(pageNumber).padStart(4, '0')}.${extension}`;
+/** page-0001.png, thumb-0001.jpg, text-0001.json: page numbers padded to 4 digits, wider past 9999 (docs/contract.md, "S3 layout"). */
+export function pageFileName(pageNumber: number, extension: string, kind: 'page' | 'thumb' | 'text' = 'page'): string {
+  return `${kind}-${String(pageNumber).padStart(4, '0')}.${extension}`;
 }
 
 export type ManifestFields = Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>;
 
 /** A manifest of `source` rendered with `options`, started at `startedAt` and finished now. */
-export function buildManifest(source: ManifestSource, options: OutputOptions, startedAt: Date, fields: ManifestFields): Manifest {
-  const picked = pickOutputOptions(options);
+export function buildManifest(source: ManifestSource, options: JobOptions, startedAt: Date, fields: ManifestFields): Manifest {
+  const picked = pickJobOptions(options);
   const hash = optionsHash(picked);
   const finishedAt = new Date();
   return {
@@ -113,7 +112,7 @@ export function buildManifest(source: ManifestSource, options: OutputOptions, st
 }
 
 /** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
-export function failedManifest(source: ManifestSource, options: OutputOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
+export function failedManifest(source: ManifestSource, options: JobOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
   return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
 }
 

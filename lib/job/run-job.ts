@@ -5,30 +5,43 @@
  * the deadline (the page is then where the next attempt resumes, not a failed page).
  */
 import { RenderError } from '../engine/errors.js';
-import { extensionOf, type OutputOptions, type RenderOptions } from '../engine/options.js';
-import { PageFailedError, startRender, type RenderedPage, type RenderStats } from '../engine/render.js';
+import { extensionOf, type PageRange, type RenderOptions } from '../engine/options.js';
+import { PageFailedError, startRender, type PageStats, type RenderedPage, type RenderStats } from '../engine/render.js';
 import {
   buildManifest,
   failedManifest,
   isPageFailure,
   pageFileName,
-  pickOutputOptions,
-  type Manifest,
+    type Manifest,
   type ManifestPage,
   type ManifestPageFailure,
   type ManifestFields,
   type ManifestSource,
 } from './manifest.js';
+import { parsePageSelection, pickJobOptions, type JobOptions } from './options.js';
 
 export interface PageSink {
   /** Stores one page under `fileName` and returns the key or path it was stored at. */
   putPage(page: RenderedPage, fileName: string): Promise<string>;
+  /** Stores a small companion file of a page (its thumbnail, its text) and returns its key or path. */
+  putFile(pageNumber: number, fileName: string, body: Uint8Array, contentType: string): Promise<string>;
+}
+
+/** What the engine hands over beside a page's image, when asked for (thumbnails, text). */
+interface PageExtras {
+  thumbnail?: { jpeg: Uint8Array; width: number; height: number };
+  text?: { json: Uint8Array; chars: number };
 }
 
 export interface RenderJobInput {
   filePath: string;
   source: ManifestSource;
-  options: OutputOptions & Pick<RenderOptions, 'pages' | 'pageTimeoutMs'>;
+  options: JobOptions & Pick<RenderOptions, 'pageTimeoutMs'> & {
+    /** The pages this invocation draws (a continuation, a fan-out range); default: options.pages. */
+    selection?: PageRange[];
+  };
+  /** Said in the manifest's warnings before anything the render adds (unknown object metadata…). */
+  warnings?: readonly string[];
   sink: PageSink;
   /** Pages stored at once, at most. */
   concurrency?: number;
@@ -65,7 +78,7 @@ export interface RenderJobResult {
 
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
-  const options = pickOutputOptions(input.options);
+  const options = pickJobOptions(input.options);
   const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
 
   const pages: (ManifestPage | ManifestPageFailure)[] = [...(input.kept ?? [])];
@@ -79,7 +92,11 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   try {
     job = await startRender(
       input.filePath,
-      input.options,
+      {
+        ...options,
+        pages: input.options.selection ?? parsePageSelection(options.pages),
+        ...(input.options.pageTimeoutMs ? { pageTimeoutMs: input.options.pageTimeoutMs } : {}),
+      },
       { signal, ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
@@ -94,7 +111,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   }
 
   await input.onOpened?.(job.pageCount);
-  const warnings = [...job.warnings];
+  const warnings = [...(input.warnings ?? []), ...job.warnings];
   if (options.maxPages > 0 && job.pageCount > options.maxPages) {
     warnings.push(`pages ${options.maxPages + 1}-${job.pageCount} not rendered: MAX_PAGES is ${options.maxPages}`);
   }
@@ -120,8 +137,18 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const store = async (page: RenderedPage): Promise<void> => {
     try {
       const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
-      const { bytes, renderMs } = await page.finished;
+      const stats: PageStats & PageExtras = await page.finished;
+      const { bytes, renderMs } = stats;
       const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color };
+      if (stats.thumbnail) {
+        const { jpeg, width, height } = stats.thumbnail;
+        const thumbKey = await input.sink.putFile(page.pageNumber, pageFileName(page.pageNumber, 'jpg', 'thumb'), jpeg, 'image/jpeg');
+        entry.thumbnail = { key: thumbKey, width, height, bytes: jpeg.byteLength };
+      }
+      if (stats.text) {
+        const textKey = await input.sink.putFile(page.pageNumber, pageFileName(page.pageNumber, 'json', 'text'), stats.text.json, 'application/json');
+        entry.text = { key: textKey, chars: stats.text.chars };
+      }
       pages.push(entry);
       if (page.warning) warnings.push(page.warning);
       input.onPage?.(entry, { renderMs });

@@ -3,21 +3,22 @@
  * each rendered by its own invocation into the same generation; each range stores a part
  * record, and the range that finds every part done merges them into the manifest.
  */
-import type { OutputOptions } from '../engine/options.js';
+import { selectPages } from '../engine/options.js';
 import { buildManifest, isPageFailure, type Manifest, type ManifestSource } from '../job/manifest.js';
+import { parsePageSelection, type JobOptions } from '../job/options.js';
 import type { RangePart } from '../s3/part-store.js';
 import type { PageWork } from '../work/messages.js';
 
-/** Pages the document renders: all, or the first maxPages. */
-export function pagesToRender(pageCount: number, options: Pick<OutputOptions, 'maxPages'>): number {
-  return options.maxPages > 0 ? Math.min(pageCount, options.maxPages) : pageCount;
+/** The pages the document renders: the selection, within MAX_PAGES. */
+export function selectedPages(pageCount: number, options: Pick<JobOptions, 'pages' | 'maxPages'>): number[] {
+  return selectPages(pageCount, { pages: parsePageSelection(options.pages), maxPages: options.maxPages });
 }
 
-/** The ranges of `total` pages in slices of `size`; empty when the document is not longer than one range. */
-export function planRanges(total: number, size: number): NonNullable<PageWork['range']>[] {
-  if (size <= 0 || total <= size) return [];
-  const count = Math.ceil(total / size);
-  return Array.from({ length: count }, (_, i) => ({ from: i * size + 1, to: Math.min(total, (i + 1) * size), count }));
+/** Ranges of `size` selected pages each (from the first to the last of them); empty when they fit one range. */
+export function planRanges(selected: readonly number[], size: number): NonNullable<PageWork['range']>[] {
+  if (size <= 0 || selected.length <= size) return [];
+  const count = Math.ceil(selected.length / size);
+  return Array.from({ length: count }, (_, i) => ({ from: selected[i * size]!, to: selected[Math.min(selected.length, (i + 1) * size) - 1]!, count }));
 }
 
 /** True once every range of the set has stored a finished part. */
@@ -27,13 +28,12 @@ export function setComplete(parts: readonly RangePart[], count: number): boolean
 }
 
 /** The manifest of a fanned-out render, from its parts (each range once). */
-export function mergeParts(source: ManifestSource, options: OutputOptions, parts: readonly RangePart[]): Manifest {
+export function mergeParts(source: ManifestSource, options: JobOptions, parts: readonly RangePart[]): Manifest {
   const pages = parts.flatMap((p) => p.pages).sort((a, b) => a.number - b.number);
   const warnings = [...new Set(parts.flatMap((p) => p.warnings))];
   const startedAt = new Date(Math.min(...parts.map((p) => Date.parse(p.startedAt))));
   const pageCount = parts[0]?.pageCount ?? 0;
-  const listed = new Set(pages.map((p) => p.number));
-  const missing = parts.flatMap((p) => Array.from({ length: p.range.to - p.range.from + 1 }, (_, i) => p.range.from + i)).filter((n) => !listed.has(n));
-  const status = missing.length > 0 || pages.some(isPageFailure) ? 'partial' : 'complete';
+  // A range cut short by its budget says so in its warnings and is not complete.
+  const status = parts.some((p) => !p.complete) || pages.some(isPageFailure) ? 'partial' : 'complete';
   return buildManifest(source, options, startedAt, { status, pageCount, pages, warnings });
 }

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prefixesOverlap, type Config } from '../config/env.js';
-import type { OutputOptions } from '../engine/options.js';
 import { classify } from '../job/freshness.js';
-import { failedManifest, generationOf, isLegacy, optionsHash, pickOutputOptions, type ManifestSource, type StoredManifest } from '../job/manifest.js';
+import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
+import type { JobOptions } from '../job/options.js';
+import { objectOptions } from '../config/object-options.js';
 import { countFailure, logger } from '../observability.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
@@ -76,16 +77,19 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
 
   const out = outputLocation(bucket, key, config);
   if (out.bucket === bucket && prefixesOverlap(config)) return { kind: 'ignored', reason: 'OUTPUT_BUCKET is the source bucket and the prefixes overlap: outputs would trigger renders' };
-  const options = pickOutputOptions(config.output);
+  // The object's own options (its render-* metadata) over the function's settings.
+  const chosen = objectOptions(config.output, current.metadata);
+  const options = chosen.ok ? chosen.options : config.output;
   const generation = generationOf(current.etag, optionsHash(options));
   const tooLong = keyLengthProblem(out, generation);
   if (tooLong === 'manifest') return { kind: 'ignored', reason: `its output keys would exceed S3's ${MAX_KEY_BYTES} bytes, manifest.json included: nothing can be written` };
 
   const previous = await readManifest(s3, out);
-  if (!deps.force && !request.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag);
-
+  // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
+  if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
+  if (!deps.force && !request.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   if (tooLong === 'outputs') {
     return commitFailed(committer, out, source, options, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
   }
@@ -117,6 +121,7 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
       request,
       source,
       options,
+      warnings: chosen.warnings,
       out,
       generation,
       committer,
@@ -138,7 +143,7 @@ async function commitFailed(
   committer: ManifestCommitter,
   out: OutputLocation,
   source: ManifestSource,
-  options: OutputOptions,
+  options: JobOptions,
   code: string,
   message: string,
 ): Promise<RenderObjectOutcome> {

@@ -7,7 +7,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
-import type { OutputOptions } from '../engine/options.js';
+import type { JobOptions } from '../job/options.js';
+import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
 import { isPageFailure } from '../job/manifest.js';
 import { runRenderJob } from '../job/run-job.js';
@@ -19,7 +20,7 @@ import { deleteParts, readParts, writePart } from '../s3/part-store.js';
 import type { WorkQueue } from '../sqs/work-queue.js';
 import type { PageWork, WorkRequest } from '../work/messages.js';
 import type { ManifestCommitter } from './commit.js';
-import { mergeParts, pagesToRender, planRanges, setComplete } from './fan-out.js';
+import { mergeParts, planRanges, selectedPages, setComplete } from './fan-out.js';
 import type { RenderObjectOutcome } from './outcome.js';
 import { notCommitted, OutOfTimeError, StopRendering } from './outcome.js';
 
@@ -40,7 +41,9 @@ export interface RenderPagesContext {
   config: Config;
   request: WorkRequest;
   source: ManifestSource;
-  options: OutputOptions;
+  options: JobOptions;
+  /** For the manifest, before what the render adds (unknown object metadata…). */
+  warnings: string[];
   out: OutputLocation;
   generation: string;
   committer: ManifestCommitter;
@@ -65,16 +68,22 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
       source,
       options: {
         ...ctx.options,
-        pages: [range ? { from: plan.from, to: range.to } : plan.mayFanOut && config.fanoutPages > 0 ? { from: 1, to: config.fanoutPages } : { from: plan.from }],
+        // This invocation's pages: its range, or the rest of the document, or (fresh, may fan out) at most the first range.
+        selection: range
+          ? selectionWithin(ctx.options.pages, plan.from, range.to)
+          : plan.mayFanOut && ctx.queue && config.fanoutPages > 0
+            ? selectionHead(ctx.options.pages, config.fanoutPages)
+            : selectionWithin(ctx.options.pages, plan.from),
         ...(config.pageTimeoutMs ? { pageTimeoutMs: config.pageTimeoutMs } : {}),
       },
+      warnings: ctx.warnings,
       kept: plan.kept,
       concurrency: config.uploadConcurrency,
       sink: s3PageSink(s3, out, generation, source.etag),
       ...(ctx.timeLeftMs ? { timeLeftMs: ctx.timeLeftMs, reserveMs: ctx.reserveMs } : {}),
       async onOpened(pageCount) {
         if (!plan.mayFanOut || !ctx.queue) return;
-        const ranges = planRanges(pagesToRender(pageCount, ctx.options), config.fanoutPages);
+        const ranges = planRanges(selectedPages(pageCount, ctx.options), config.fanoutPages);
         if (ranges.length === 0) return;
         // This invocation is range 1; the others go to the queue before any page is drawn.
         range = ranges[0]!;
@@ -131,6 +140,7 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
       pages: manifest.pages,
       warnings,
       ...(nextPage !== undefined ? { nextPage } : {}),
+      complete: manifest.nextPage === undefined,
       pageCount: manifest.pageCount,
       startedAt: manifest.startedAt,
     });

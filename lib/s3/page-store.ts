@@ -4,7 +4,7 @@
  * Only keys of the generation layout are ever deleted, so a source nested under another's
  * output prefix (incoming/a.pdf/b.pdf) never loses its outputs.
  */
-import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { PageSink } from '../job/run-job.js';
 import { GENERATION_FILE_PATTERN, generationPrefix, LEGACY_PAGE_FILE_PATTERN, type OutputLocation } from './layout.js';
@@ -31,6 +31,13 @@ export function s3PageSink(s3: S3Client, out: OutputLocation, generation: string
           Metadata: { 'source-etag': sourceEtag, generation, page: String(page.pageNumber), dpi: String(page.dpi) },
         },
       }).done();
+      return key;
+    },
+    async putFile(pageNumber, fileName, body, contentType) {
+      const key = generationPrefix(out, generation) + fileName;
+      await s3.send(
+        new PutObjectCommand({ Bucket: out.bucket, Key: key, Body: body, ContentType: contentType, Metadata: { 'source-etag': sourceEtag, generation, page: String(pageNumber) } }),
+      );
       return key;
     },
   };

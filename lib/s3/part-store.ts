@@ -14,6 +14,8 @@ export interface RangePart {
   warnings: string[];
   /** Set while the range goes on in a continuation: the first page not yet rendered. */
   nextPage?: number;
+  /** Every selected page of the range rendered (or failed); false when its budget ran out first. */
+  complete: boolean;
   pageCount: number;
   startedAt: string;
 }

@@ -14,13 +14,20 @@ export interface SourceObject {
   etag: string;
   versionId?: string;
   size: number;
+  /** User metadata (x-amz-meta-*), keys lowercase: per-object render options live here. */
+  metadata: Record<string, string>;
 }
 
 /** The object now under the key, or undefined when there is none. */
 export async function headCurrent(s3: S3Client, bucket: string, key: string): Promise<SourceObject | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { etag: (head.ETag ?? '').replace(/"/g, ''), ...(head.VersionId ? { versionId: head.VersionId } : {}), size: head.ContentLength ?? 0 };
+    return {
+      etag: (head.ETag ?? '').replace(/"/g, ''),
+      ...(head.VersionId ? { versionId: head.VersionId } : {}),
+      size: head.ContentLength ?? 0,
+      metadata: head.Metadata ?? {},
+    };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
