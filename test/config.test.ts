@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_JOB_OPTIONS } from '../lib/job/options.js';
 import { loadConfig } from '../lib/config/env.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
 import { buildAll } from '../tools/build.js';
@@ -12,7 +13,7 @@ describe('configuration', () => {
     expect(loadConfig({})).toEqual({
       inputPrefix: 'incoming/',
       outputPrefix: 'rendered/',
-      output: DEFAULT_OUTPUT_OPTIONS,
+      output: DEFAULT_JOB_OPTIONS,
       uploadConcurrency: 4,
       pageTimeoutMs: 600_000,
       fanoutPages: 200,
@@ -38,6 +39,12 @@ describe('configuration', () => {
     [{ INPUT_PREFIX: 'pdfs/', OUTPUT_PREFIX: 'pdfs/images/' }, /^OUTPUT_PREFIX="pdfs\/images\/" overlaps INPUT_PREFIX="pdfs\/" in the same bucket/],
     [{ INPUT_PREFIX: 'pdfs/in/', OUTPUT_PREFIX: 'pdfs/' }, /overlaps INPUT_PREFIX/],
     [{ INPUT_PREFIX: 'x/', OUTPUT_PREFIX: 'x/' }, /overlaps INPUT_PREFIX/],
+    [{ THUMBNAIL_WIDTH: '5000' }, /^THUMBNAIL_WIDTH="5000" is invalid: expected a whole number from 0 to 2000$/],
+    [{ PAGE_TEXT: 'sometimes' }, /^PAGE_TEXT="sometimes" is invalid: expected "true" or "false"$/],
+    [{ FANOUT_PAGES: '-1' }, /^FANOUT_PAGES="-1" is invalid/],
+    [{ DOCUMENT_MAX_HOPS: '0' }, /^DOCUMENT_MAX_HOPS="0" is invalid: expected a whole number from 1 to 1000$/],
+    [{ RENDER_QUEUE_URL: 'render-queue' }, /^RENDER_QUEUE_URL="render-queue" is invalid: expected an SQS queue URL/],
+    [{ RECENT_UPLOAD_SECONDS: 'soon' }, /^RECENT_UPLOAD_SECONDS="soon" is invalid/],
   ])('refuses %j with one message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
