@@ -2,7 +2,7 @@
  * Our renderer on one file, in a process of its own so its peak RSS is this file's. bench.ts
  * bundles it like the deployed function (esbuild, the template's options, the worker beside
  * it, the .wasm shipped by the file loader) and runs
- *   node render-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N] [--max-page-pixels N]
+ *   node render-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N] [--max-page-pixels N] [--workers N|auto]
  * The process is a Lambda container: its first job is the cold start (WebAssembly compiled on
  * first use), the --runs jobs after it are warm invocations, each in a fresh worker with a
  * fresh MuPDF as deployed. Every job writes every page to <dir> (as mutool draw does). Prints
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { pageFileName } from '../lib/job/manifest.js';
 import { parseFormatSetting } from '../lib/config/settings.js';
 import { DEFAULT_OUTPUT_OPTIONS, extensionOf, type RenderOptions } from '../lib/engine/options.js';
-import { startRender } from '../lib/engine/render.js';
+import { startRender, workerCount } from '../lib/engine/render.js';
 
 export interface JobTiming {
   /** From startRender to the last page written: worker start, WASM instantiation, open, render, encode, write. */
@@ -53,6 +53,8 @@ const { values, positionals } = parseArgs({
     format: { type: 'string', default: 'png' },
     runs: { type: 'string', default: '3' },
     'max-page-pixels': { type: 'string' },
+    /** Workers per job (RenderControl.workers): a number, or 'auto' for workerCount() (CPUs and cgroup quota). Default 1. */
+    workers: { type: 'string', default: '1' },
   },
 });
 const file = positionals[0];
@@ -65,6 +67,8 @@ const options: RenderOptions = {
   ...(values['max-page-pixels'] ? { maxPagePixels: Number(values['max-page-pixels']) } : {}),
 };
 const outDir = values.out;
+const workers = values.workers === 'auto' ? workerCount() : Number(values.workers);
+if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers ${values.workers}: expected a whole number >= 1, or auto`);
 
 interface JobResult extends JobTiming {
   pages: number;
@@ -79,7 +83,7 @@ interface JobResult extends JobTiming {
 async function renderOnce(): Promise<JobResult> {
   const started = performance.now();
   const result: JobResult = { ms: 0, startupMs: 0, pages: 0, failedPages: 0, bytes: 0, firstPageAt: 0, wasmHeapPeakBytes: 0, dpiGroups: {}, grayPages: 0 };
-  const job = await startRender(file!, options);
+  const job = await startRender(file!, options, { workers });
   for await (const page of job) {
     if (!page.ok) {
       result.failedPages++;

@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RenderError, pageErrors } from './errors.js';
-import { outputOptionsOf, type RenderOptions } from './options.js';
+import { outputOptionsOf, pagesOfLane, type RenderOptions } from './options.js';
 import { startSpare, takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
 import type { PageResult } from './results.js';
@@ -18,7 +18,7 @@ import { mupdfWasmModule } from './wasm.js';
 export interface RenderStats {
   /** Largest WebAssembly memory of any worker of this job. */
   wasmHeapPeakBytes: number;
-  /** Workers started: 1, plus one per page that crashed or timed out. */
+  /** Workers started: one per lane (RenderControl.workers, at most one per page), plus one per page that crashed or timed out. */
   workers: number;
   /** From startRender to the document open in its worker: worker start, MuPDF instantiation, parsing. */
   startupMs: number;
@@ -43,6 +43,12 @@ export interface RenderControl {
    * as the job's last result with `deadline: true`, and no later page is rendered.
    */
   deadline?: number;
+  /**
+   * Workers drawing pages of this document side by side, each with its own MuPDF (1 by
+   * default; workerCount() says how many the function's CPU and memory allow). Pages still
+   * come out in order.
+   */
+  workers?: number;
 }
 
 /** Bands (whole pages, mostly) drawn but not yet compressed: the worker waits beyond this. */
@@ -59,7 +65,7 @@ const BAND_BYTES = 16 * 2 ** 20;
  * half its pixels; at 96 MiB it is drawn at 96% of its DPI in one go.
  */
 const JPEG_PIXMAP_BYTES = 96 * 2 ** 20;
-/** After this many crashed or timed-out pages the rest of the document is not attempted. */
+/** After more than this many crashed or timed-out pages the rest of the document is not attempted. */
 const MAX_WORKER_RESTARTS = 3;
 
 /**
@@ -76,9 +82,21 @@ export function prewarm(): Promise<void> {
 }
 
 /**
+ * One lane of a job: the pages (every workers-th of the selection) one worker draws, in order.
+ * After a crash the lane goes on in a fresh worker with its remaining pages.
+ */
+interface Lane {
+  session: WorkerSession;
+  /** Its worker's 'opened' (the lane may not be drawn from before). */
+  opened: Promise<Extract<WorkerMessage, { type: 'opened' }>>;
+  /** Its worker said done (or was ended): no more events to wait for. */
+  finished: boolean;
+}
+
+/**
  * Opens `filePath` in a fresh worker and resolves once the document is open, with its page
  * count; document-level failures reject with a RenderError. Iterate the job for the pages, in
- * order, and read each page's body. The worker ends when iteration ends, on error, on abort,
+ * order, and read each page's body. The workers end when iteration ends, on error, on abort,
  * or on close().
  */
 export async function startRender(filePath: string, options: RenderOptions, control: RenderControl = {}): Promise<RenderJob> {
@@ -89,33 +107,35 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const fileSize = fstatSync(fd).size;
   const started = performance.now();
   const stats: RenderStats = { wasmHeapPeakBytes: 0, workers: 0, startupMs: 0 };
-  let session: WorkerSession | undefined;
+  const laneCount = Math.max(1, Math.floor(control.workers ?? 1));
+  const lanes: Lane[] = [];
   let closed = false;
 
+  const terminateAll = (reason?: string): Promise<unknown> => Promise.all(lanes.map((lane) => lane.session.terminate(reason)));
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     signal?.removeEventListener('abort', onAbort);
     try {
-      await session?.terminate();
+      await terminateAll();
     } finally {
       closeSync(fd);
     }
   };
-  // Abort ends the worker at once, even in the middle of a page.
+  // Abort ends the workers at once, even in the middle of a page.
   const onAbort = (): void => {
-    void session?.terminate('aborted');
+    void terminateAll('aborted');
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  const spawn = (pageNumbers?: number[]): WorkerSession => {
+  const spawn = (share: Pick<JobInput, 'pageNumbers' | 'lane'>): WorkerSession => {
     stats.workers++;
     const input: JobInput = {
       fd,
       fileSize,
       output: outputOptionsOf(options),
       ...(options.pages ? { pages: options.pages } : {}),
-      ...(pageNumbers ? { pageNumbers } : {}),
+      ...share,
       initialCredits: BANDS_AHEAD,
       bandBytes: options.bandBytes ?? BAND_BYTES,
       jpegPixmapBytes: JPEG_PIXMAP_BYTES,
@@ -148,65 +168,98 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     return event;
   };
 
+  const addLane = (share: Pick<JobInput, 'pageNumbers' | 'lane'>): Lane => {
+    const session = spawn(share);
+    const lane: Lane = { session, opened: awaitOpened(session), finished: false };
+    // Seen when the lane is first drawn from; not an unhandled rejection meanwhile.
+    lane.opened.catch(() => undefined);
+    lanes.push(lane);
+    return lane;
+  };
+
   let opened: Extract<WorkerMessage, { type: 'opened' }>;
   try {
-    session = spawn();
-    opened = await awaitOpened(session);
+    opened = await addLane({ lane: { index: 0, count: laneCount } }).opened;
     stats.startupMs = performance.now() - started;
+    // The other lanes open the document while the first one draws; none without a page.
+    for (let index = 1; index < Math.min(laneCount, opened.pageNumbers.length); index++) addLane({ lane: { index, count: laneCount } });
   } catch (err) {
     await close();
     throw err;
   }
+  const selection = opened.pageNumbers;
+  /** The lane that draws each page (the rule its worker follows too). */
+  const owner = new Map<number, Lane>();
+  lanes.forEach((lane, index) => {
+    for (const pageNumber of pagesOfLane(selection, { index, count: laneCount })) owner.set(pageNumber, lane);
+  });
 
   async function* pages(): AsyncGenerator<PageResult> {
-    // Pages neither begun nor failed yet: what a fresh worker resumes with after a crash.
-    let remaining = opened.pageNumbers.slice();
-    const settle = (pageNumber: number): void => {
-      remaining = remaining.filter((n) => n !== pageNumber);
-    };
+    // Pages not yielded yet, in order: the next result is always pending[0]'s.
+    const pending = selection.slice();
+    let failures = 0;
     try {
-      // Until the worker says done: the last page may still be streaming after it began.
+      // Until every lane is done: the last pages may still be streaming after they began.
       for (;;) {
-        const current = session!;
+        const lane = pending.length > 0 ? owner.get(pending[0]!)! : lanes.find((l) => !l.finished);
+        if (!lane) return;
+        await lane.opened;
+        const current = lane.session;
         const event = await nextEvent(current);
         switch (event.type) {
           case 'page':
-            settle(event.page.pageNumber);
-            yield event.page;
+          case 'page-error': {
+            const pageNumber = event.type === 'page' ? event.page.pageNumber : event.pageNumber;
+            if (pageNumber !== pending[0]) throw new RenderError('WORKER_FAILED', `the render worker sent page ${pageNumber} where page ${pending[0]} was due`);
+            pending.shift();
+            yield event.type === 'page' ? event.page : { ok: false, pageNumber, error: event.error };
             break;
-          case 'page-error':
-            settle(event.pageNumber);
-            yield { ok: false, pageNumber: event.pageNumber, error: event.error };
-            break;
+          }
           case 'done':
+            lane.finished = true;
+            if (pending.length > 0 && owner.get(pending[0]!) === lane) {
+              throw new RenderError('WORKER_FAILED', `the render worker finished without page ${pending[0]}`);
+            }
+            break;
+          case 'deadline': {
+            // Not a failure: every lane stops; the earliest page cut off (begun or not) is where
+            // the next attempt resumes, and nothing after it is given.
+            const cut = [event.pageNumber];
+            for (const other of lanes) {
+              const page = other.session.cutAtDeadline();
+              if (page !== undefined) cut.push(page);
+            }
+            await terminateAll();
+            yield { ok: false, pageNumber: Math.min(...cut), error: pageErrors.deadline(), deadline: true };
             return;
-          case 'deadline':
-            // Not a failure: the page the worker was on (begun or not) is where the next attempt
-            // resumes, and nothing after it is rendered.
-            await current.terminate();
-            yield { ok: false, pageNumber: event.pageNumber, error: pageErrors.deadline(), deadline: true };
-            return;
+          }
           case 'crashed':
           case 'page-timeout': {
             // A page that had begun streaming already failed through its body; one that had
-            // not is reported here. Either way the document goes on in a fresh worker.
+            // not is reported here. Either way the lane goes on in a fresh worker.
             const failedPage = current.inFlight;
             if (failedPage === undefined) {
               throw new RenderError('WORKER_FAILED', `the render worker stopped between pages: ${event.type === 'crashed' ? event.message : 'timeout'}`);
             }
-            if (remaining.includes(failedPage)) {
-              settle(failedPage);
+            if (failedPage === pending[0]) {
+              pending.shift();
               yield { ok: false, pageNumber: failedPage, error: sessionEndPageError(event, options.pageTimeoutMs)! };
             }
             await current.terminate();
-            if (remaining.length === 0) return;
-            if (stats.workers > MAX_WORKER_RESTARTS) {
-              for (const pageNumber of remaining) yield { ok: false, pageNumber, error: pageErrors.notAttempted(MAX_WORKER_RESTARTS) };
+            failures++;
+            const laneRemaining = pending.filter((pageNumber) => owner.get(pageNumber) === lane);
+            if (laneRemaining.length === 0) {
+              lane.finished = true;
+              break;
+            }
+            if (failures > MAX_WORKER_RESTARTS) {
+              await terminateAll();
+              for (const pageNumber of pending) yield { ok: false, pageNumber, error: pageErrors.notAttempted(MAX_WORKER_RESTARTS) };
               return;
             }
-            // A fresh MuPDF for the rest of the document.
-            session = spawn(remaining);
-            await awaitOpened(session);
+            // A fresh MuPDF for the rest of the lane.
+            lane.session = spawn({ pageNumbers: laneRemaining });
+            lane.opened = awaitOpened(lane.session);
             break;
           }
           case 'failed':
@@ -224,7 +277,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const iterator = pages();
   return {
     pageCount: opened.pageCount,
-    pageNumbers: opened.pageNumbers,
+    pageNumbers: selection,
     warnings: opened.warnings,
     stats,
     close: async () => {

@@ -59,6 +59,17 @@ export function extensionOf(format: ImageFormat): string {
   return format === 'png' ? 'png' : 'jpg';
 }
 
+/** One of a job's workers drawing side by side: the index-th of count. */
+export interface LaneShare {
+  index: number;
+  count: number;
+}
+
+/** A lane's pages: every count-th page of the selection, from the index-th (the one rule of the job and its workers). */
+export function pagesOfLane(pageNumbers: readonly number[], lane: LaneShare): number[] {
+  return pageNumbers.filter((_, position) => position % lane.count === lane.index);
+}
+
 /**
  * The page numbers (1-based, ascending, unique) to render in a document of `pageCount` pages,
  * honouring the selection and maxPages.

@@ -1,6 +1,6 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
-import type { OutputOptions, PageRange } from './options.js';
+import type { LaneShare, OutputOptions, PageRange } from './options.js';
 import type { PageColor } from './results.js';
 import type { StackGuard } from './wasm.js';
 
@@ -21,6 +21,8 @@ export interface JobInput {
   pages?: PageRange[];
   /** Set when a job resumes in a fresh worker: exactly these pages, selection already applied. */
   pageNumbers?: number[];
+  /** Set when several workers share the document: draw only this lane's pages of the selection. */
+  lane?: LaneShare;
   /** Bands (or encoded pages) the worker may send before it waits for a credit (backpressure). */
   initialCredits: number;
   /** Largest raw band, in bytes: the memory a PNG page needs whatever its size. */
@@ -32,6 +34,7 @@ export interface JobInput {
 export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
   | { type: 'ready' }
+  /** pageNumbers: the whole selection (or the pageNumbers given), whatever the lane. */
   | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[] }
   /** Before the page is loaded: a crash from here on is this page's. */
   | { type: 'page-start'; pageNumber: number }

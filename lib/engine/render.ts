@@ -6,3 +6,4 @@
 export { prewarm, startRender, type RenderControl, type RenderJob, type RenderStats } from './job.js';
 export type { FailedPage, PageColor, PageResult, PageStats, RenderedPage } from './results.js';
 export { PageFailedError } from './errors.js';
+export { workerCount, workersInUse } from './pool.js';

@@ -65,6 +65,8 @@ export class WorkerSession {
   private bandChain: Promise<void> = Promise.resolve();
   /** The page the worker is on, from page-start to page-end or page-error. */
   inFlight: number | undefined;
+  /** The page the deadline cut off, once it did. */
+  private deadlineCut: number | undefined;
   wasmHeapBytes = 0;
 
   /** Takes `worker` over (it is ended with the session) and sends it the document. */
@@ -206,6 +208,7 @@ export class WorkerSession {
   /** The last event: a streaming page that did not finish fails with the reason. */
   private end(event: SessionEvent): void {
     if (this.ended) return;
+    if (event.type === 'deadline') this.deadlineCut = event.pageNumber;
     clearTimeout(this.pageTimer);
     const streamError = sessionEndPageError(event, this.options.pageTimeoutMs);
     if (streamError) this.failStreaming(streamError, event.type === 'deadline');
@@ -239,8 +242,23 @@ export class WorkerSession {
     }, Math.min(pageLimitMs, untilDeadlineMs));
   }
 
+  /**
+   * The job's deadline came (another worker of the job saw it first): the page this worker is
+   * on, if any, is cut off as its own watchdog would have. Returns the page cut, if any.
+   */
+  cutAtDeadline(): number | undefined {
+    if (!this.ended && this.inFlight !== undefined) {
+      this.end({ type: 'deadline', pageNumber: this.inFlight });
+      void this.worker.terminate();
+    }
+    return this.deadlineCut;
+  }
+
   async terminate(reason = 'the render was stopped'): Promise<void> {
     this.end({ type: 'crashed', message: reason });
+    // Pages begun but never taken (another worker's failure ended the job first): their
+    // encoders wait for a reader that will not come.
+    for (const event of this.queue) if (event.type === 'page') event.page.body.destroy();
     await this.worker.terminate();
   }
 }

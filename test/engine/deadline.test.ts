@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS } from '../../lib/engine/options.js';
-import { PageFailedError, startRender, type PageResult } from '../../lib/engine/render.js';
+import { PageFailedError, prewarm, startRender, type PageResult } from '../../lib/engine/render.js';
 import { writeManySegmentsPdf } from '../fixtures/generated-pdfs.js';
 import { CORPUS_DIR, readBody } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deadline-test-'));
 /** One page of 1,000,000 path segments: about 3.5 s to draw here, longer than the deadlines below. */
 const slowPdf = join(dir, 'segments.pdf');
-beforeAll(() => writeManySegmentsPdf(slowPdf, 1_000_000), 60_000);
+beforeAll(() => Promise.all([writeManySegmentsPdf(slowPdf, 1_000_000), prewarm()]), 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /**
  * Drawn in bands of 1 MiB from the start, the page begins streaming (its size is told) before
@@ -41,8 +41,9 @@ async function drain(results: AsyncIterable<PageResult>): Promise<{ result: Page
 
 describe('a deadline', () => {
   it('cuts a slow page off at the deadline: its stream fails as "deadline", the last result names the page, the job ends promptly', { timeout: 60_000 }, async () => {
-    // Time enough for the worker to start and the page to begin streaming, not to draw it.
-    const deadline = Date.now() + 1_000;
+    // Time enough for the worker to start and the page to begin streaming even on a loaded
+    // machine, not to draw it (its 7 bands each draw the million segments: 8 s and more).
+    const deadline = Date.now() + 3_000;
     // The page limit is far away: the deadline is what fires.
     const job = await startRender(slowPdf, { ...BANDED, pageTimeoutMs: 60_000 }, { deadline });
     const seen = await drain(job);
@@ -63,8 +64,8 @@ describe('a deadline', () => {
 
   it('a page cut off before it began streaming: no body, only the last result', { timeout: 60_000 }, async () => {
     const deadline = Date.now() + 1_000;
-    // Drawn whole, a page tells its size (and color) only once drawn: seconds after the deadline.
-    const job = await startRender(slowPdf, DEFAULT_OUTPUT_OPTIONS, { deadline });
+    // A JPEG page tells its size only once drawn and encoded: 7 s here, long after the deadline.
+    const job = await startRender(slowPdf, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' }, { deadline });
     const seen = await drain(job);
     expect(Date.now() - deadline).toBeLessThan(1_500);
     expect(seen.map((s) => s.result)).toEqual([{ ok: false, pageNumber: 1, error: { code: 'PAGE_TIMEOUT', message: 'cut off at the deadline' }, deadline: true }]);

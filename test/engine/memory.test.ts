@@ -72,8 +72,10 @@ describe('memory', () => {
     expect(p.results).toHaveLength(20);
     expect(overBaseline(p), table).toEqual([]);
     // The heavy document really was heavy: the process went far above the baseline and came back.
+    // (The peak is 180-195 MiB above it here, with the engine of fb4c6c3 and of today alike:
+    // bench/memory-probe.ts, 4 jobs; 200 was too close.)
     const baseline = p.results[0]!.rss;
-    expect(p.results.at(-1)!.vmHwm - baseline, table).toBeGreaterThan(200 * MiB);
+    expect(p.results.at(-1)!.vmHwm - baseline, table).toBeGreaterThan(150 * MiB);
     for (const r of p.results) {
       expect(r.pages).toBe(r.kind === 'heavy' ? 1 : 3);
       if (bypass) continue;

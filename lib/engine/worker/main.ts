@@ -8,7 +8,7 @@
 import './wasm-hook.js';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
-import { fitPage, selectPages, type PageBox } from '../options.js';
+import { fitPage, pagesOfLane, selectPages, type PageBox } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
 import { drawJpeg } from './draw-jpeg.js';
 import { drawPng } from './draw-png.js';
@@ -153,8 +153,9 @@ async function main(): Promise<void> {
   }
   const { doc, pageCount, warnings } = opened;
   const pageNumbers = input.pageNumbers ?? selectPages(pageCount, { pages: input.pages, maxPages: input.output.maxPages });
+  // The job hears the whole selection; this worker draws its lane's share of it.
   send({ type: 'opened', pageCount, pageNumbers, warnings });
-  for (const pageNumber of pageNumbers) {
+  for (const pageNumber of input.lane ? pagesOfLane(pageNumbers, input.lane) : pageNumbers) {
     send({ type: 'page-start', pageNumber });
     await renderPage(input, doc, pageNumber);
   }
