@@ -33,6 +33,8 @@ export interface Config {
   documentBudget: { maxHops: number; maxRenderMs: number };
   /** Per-page render time limit in ms; 0 = none. */
   pageTimeoutMs: number;
+  /** The function's memory as Lambda reports it (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): its vCPU share decides how many workers draw. */
+  functionMemoryMb?: number;
 }
 
 /** Every environment variable the functions read, so the template can be checked against it. */
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     recentUploadMs: recentUploadSeconds * 1000,
     ...(s3Endpoint ? { s3Endpoint } : {}),
     ...(renderQueueUrl ? { renderQueueUrl } : {}),
+    ...(env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ? { functionMemoryMb: parseIntSetting('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'], 128, 10_240) } : {}),
     ...(sourceBucket ? { sourceBucket } : {}),
   };
 }

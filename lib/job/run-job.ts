@@ -45,6 +45,8 @@ export interface RenderJobInput {
   sink: PageSink;
   /** Pages stored at once, at most. */
   concurrency?: number;
+  /** Workers drawing the document side by side (the engine keeps pages in order); default 1. */
+  workers?: number;
   /**
    * Pages an earlier invocation of the same generation already stored (a continuation): listed
    * again in the manifest. The caller's page selection (options.pages) starts after them.
@@ -97,7 +99,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
         pages: input.options.selection ?? parsePageSelection(options.pages),
         ...(input.options.pageTimeoutMs ? { pageTimeoutMs: input.options.pageTimeoutMs } : {}),
       },
-      { signal, ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
+      { signal, ...(input.workers ? { workers: input.workers } : {}), ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {

@@ -7,6 +7,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
+import { workerCount } from '../engine/render.js';
 import type { JobOptions } from '../job/options.js';
 import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
@@ -79,6 +80,8 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
       warnings: ctx.warnings,
       kept: plan.kept,
       concurrency: config.uploadConcurrency,
+      // As many workers as the function has vCPUs (one below 3,538 MB): lib/engine/pool.ts.
+      workers: workerCount(config.functionMemoryMb),
       sink: s3PageSink(s3, out, generation, source.etag),
       ...(ctx.timeLeftMs ? { timeLeftMs: ctx.timeLeftMs, reserveMs: ctx.reserveMs } : {}),
       async onOpened(pageCount) {
