@@ -14,7 +14,7 @@
  * report (peak memory, OOM kills, CPU throttling) on stderr; exit status is the command's.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -62,6 +62,24 @@ function ownCgroup(controller: string): string {
 }
 
 let counter = 0;
+const NAME_PREFIX = 's3-pdf-render-lambda-';
+
+/**
+ * Removes our cgroups left behind by a process that was killed before it could remove them
+ * (named after its PID): only empty ones whose creator is gone.
+ */
+function sweepStale(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(NAME_PREFIX)) continue;
+    const pid = Number(name.slice(NAME_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || existsSync(`/proc/${pid}`)) continue;
+    try {
+      if (readFileSync(join(parent, name, 'cgroup.procs'), 'utf8').trim() === '') rmdirSync(join(parent, name));
+    } catch {
+      // another process swept it first
+    }
+  }
+}
 
 /** A cpu + memory cgroup pair shaped like a Lambda function of `memoryMb`. */
 export class LambdaCgroup {
@@ -75,10 +93,12 @@ export class LambdaCgroup {
   static create(memoryMb: number): LambdaCgroup | { warning: string } {
     const reason = unavailable();
     if (reason) return { warning: reason };
-    const name = `s3-pdf-render-lambda-${process.pid}-${++counter}`;
+    const name = `${NAME_PREFIX}${process.pid}-${++counter}`;
     const cpuDir = join(ownCgroup('cpu'), name);
     const memoryDir = join(ownCgroup('memory'), name);
     try {
+      sweepStale(ownCgroup('cpu'));
+      sweepStale(ownCgroup('memory'));
       mkdirSync(cpuDir);
       mkdirSync(memoryDir);
       const vcpus = memoryMb / MB_PER_VCPU;
