@@ -51,6 +51,10 @@ export interface ShapeRow {
 
 interface Measure {
   ms: number;
+  /** CPU time per page (cpuacct), which the neighbours on a shared machine do not inflate. */
+  cpuMsPerPage: number;
+  /** Share of the wall time the CPU quota held the process back: near 0, the quota was not what limited it. */
+  throttledShare: number;
   pagesPerSec: number;
   p95PageMs: number;
   peakBytes: number;
@@ -95,6 +99,11 @@ export async function buildShapeChild(repo: string): Promise<string> {
 interface FileResult {
   pages: number;
   ms: number;
+  /** CPU time per page rendered, over every job the process ran (ours: the cold one included). */
+  cpuMs: number;
+  cpuPages: number;
+  wallMs: number;
+  throttledMs: number;
   pageMs: number[];
   peakBytes: number;
   oomKills: number;
@@ -104,12 +113,26 @@ interface FileResult {
 async function oursOnFile(child: string, file: string, memoryMb: number, dpi: number, format: string, runs: number): Promise<FileResult> {
   const out = mkdtempSync(join(tmpdir(), 'power-tuning-out-'));
   try {
+    const started = performance.now();
     const { stdout, stderr, report } = await shaped(memoryMb, process.execPath, [child, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs)]);
+    const wallMs = performance.now() - started;
     const last = stdout.trim().split('\n').pop() ?? '';
     const result = report.code === 0 && last.startsWith('{') ? (JSON.parse(last) as ShapeChildResult) : undefined;
     const failure = report.oomKills > 0 ? 'OOM killed' : !result ? `exit ${report.code ?? report.signal}: ${stderr.trim().split('\n').pop() ?? ''}` : result.error ?? (result.failedPages ? `${result.failedPages} pages failed` : undefined);
     const warm = result && result.jobMs.length > 1 ? result.jobMs.slice(1) : (result?.jobMs ?? []);
-    return { pages: result?.pages ?? 0, ms: median(warm), pageMs: result?.pageMs ?? [], peakBytes: report.peakBytes ?? 0, oomKills: report.oomKills, ...(failure ? { failure } : {}) };
+    const pages = result?.pages ?? 0;
+    return {
+      pages,
+      ms: median(warm),
+      cpuMs: report.cpuMs ?? 0,
+      cpuPages: pages * (result?.jobMs.length ?? 0),
+      wallMs,
+      throttledMs: report.throttledMs ?? 0,
+      pageMs: result?.pageMs ?? [],
+      peakBytes: report.peakBytes ?? 0,
+      oomKills: report.oomKills,
+      ...(failure ? { failure } : {}),
+    };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -138,6 +161,10 @@ async function mutoolOnFile(mutool: string, file: string, memoryMb: number, dpi:
   return {
     pages: last.pages,
     ms: median(results.map((r) => r.ms)),
+    cpuMs: results.reduce((sum, r) => sum + (r.report.cpuMs ?? 0), 0),
+    cpuPages: results.reduce((sum, r) => sum + r.pages, 0),
+    wallMs: results.reduce((sum, r) => sum + r.ms, 0),
+    throttledMs: results.reduce((sum, r) => sum + (r.report.throttledMs ?? 0), 0),
     pageMs: results.flatMap((r) => r.pageMs),
     peakBytes: Math.max(...results.map((r) => r.report.peakBytes ?? 0)),
     oomKills,
@@ -148,8 +175,11 @@ async function mutoolOnFile(mutool: string, file: string, memoryMb: number, dpi:
 function measure(memoryMb: number, results: FileResult[], names: string[], files: number): Measure {
   const pages = results.reduce((sum, r) => sum + r.pages, 0);
   const ms = results.reduce((sum, r) => sum + r.ms, 0);
+  const sum = (f: (r: FileResult) => number) => results.reduce((total, r) => total + f(r), 0);
   return {
     ms,
+    cpuMsPerPage: sum((r) => r.cpuMs) / Math.max(1, sum((r) => r.cpuPages)),
+    throttledShare: sum((r) => r.throttledMs) / Math.max(1, sum((r) => r.wallMs)),
     pagesPerSec: pages / (ms / 1000),
     p95PageMs: percentile(results.flatMap((r) => r.pageMs), 95),
     peakBytes: Math.max(...results.map((r) => r.peakBytes)),
@@ -205,7 +235,7 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
 
 export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions, 'dpi' | 'format' | 'runs' | 'files'>, cpus: number): string {
   const MiB = (n: number) => `${Math.round(n / 2 ** 20)}`;
-  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p'];
+  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p', 'ours CPU ms/p', 'mutool CPU ms/p', 'throttled'];
   const body = rows.map((r) => [
     `${r.memoryMb} MB`,
     `${r.vcpus.toFixed(2)}${r.vcpus > cpus ? ` (>${cpus} here)` : ''}`,
@@ -217,8 +247,11 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
     MiB(r.ours.peakBytes),
     r.mutool ? MiB(r.mutool.peakBytes) : '-',
     `${r.ours.oomKills}${r.mutool ? `/${r.mutool.oomKills}` : ''}`,
-    `$${r.ours.costPer1000Pages.toFixed(4)}`,
-    r.mutool ? `$${r.mutool.costPer1000Pages.toFixed(4)}` : '-',
+    `$${r.ours.costPer1000Pages.toFixed(5)}`,
+    r.mutool ? `$${r.mutool.costPer1000Pages.toFixed(5)}` : '-',
+    r.ours.cpuMsPerPage.toFixed(0),
+    r.mutool ? r.mutool.cpuMsPerPage.toFixed(0) : '-',
+    `${Math.round(r.ours.throttledShare * 100)}%${r.mutool ? `/${Math.round(r.mutool.throttledShare * 100)}%` : ''}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -226,6 +259,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
   return [
     `power tuning: ${opts.files.length} files, ${rows[0]?.pages ?? 0} pages, ${opts.format} at ${opts.dpi} dpi; ours: median of ${opts.runs} warm job(s) after a cold one, mutool: median of ${opts.runs} after a warm-up; each in a cgroup of MemorySize MB and MemorySize/${MB_PER_VCPU} vCPU`,
     `cost: Lambda arm64 ${PRICES.region}, $${PRICES.perGbSecond} per GB-s + $${(PRICES.perRequest * 1e6).toFixed(2)} per 1M requests (one per document), prices as of ${PRICES.asOf}; ratio = ours p/s / mutool p/s; p95 = 95th percentile page drawing time`,
+    `CPU ms/p = CPU time per page (cpuacct; ours: over its cold and warm jobs); throttled = share of the wall time the quota held the process back (ours/mutool): near 0%, the machine's other load, not the shape, set the pace`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),
