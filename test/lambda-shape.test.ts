@@ -37,7 +37,8 @@ const template = loadTemplate();
 const fn = templateFunction(template, 'RenderPdfFunction');
 const ctx = localContext(template, {}, {});
 const BUCKET = ctx.parameters['BucketName']!;
-const MEMORY_MB = Number(resolveIntrinsics(fn.memorySize, template, ctx));
+// LAMBDA_SHAPE_MEMORY_MB tries another size (what a MemorySize change would do); default the template's.
+const MEMORY_MB = Number(process.env['LAMBDA_SHAPE_MEMORY_MB'] || resolveIntrinsics(fn.memorySize, template, ctx));
 const MAX_PAGES_HERE = 8;
 /** The template's environment with MAX_PAGES lowered (an --env-vars override, as sam local takes). */
 const ENV_VARS = { RenderPdfFunction: { MAX_PAGES: String(MAX_PAGES_HERE) } };
