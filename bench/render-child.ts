@@ -40,6 +40,8 @@ export interface ChildResult {
   peakRssBytes: number;
   /** Pages rendered below the requested dpi (pixel budget), as { dpi: [page numbers] }. */
   dpiGroups: Record<string, number[]>;
+  /** Pages written as grayscale PNG (every pixel R = G = B). */
+  grayPages: number;
   error?: string;
 }
 
@@ -71,11 +73,12 @@ interface JobResult extends JobTiming {
   firstPageAt: number;
   wasmHeapPeakBytes: number;
   dpiGroups: Record<string, number[]>;
+  grayPages: number;
 }
 
 async function renderOnce(): Promise<JobResult> {
   const started = performance.now();
-  const result: JobResult = { ms: 0, startupMs: 0, pages: 0, failedPages: 0, bytes: 0, firstPageAt: 0, wasmHeapPeakBytes: 0, dpiGroups: {} };
+  const result: JobResult = { ms: 0, startupMs: 0, pages: 0, failedPages: 0, bytes: 0, firstPageAt: 0, wasmHeapPeakBytes: 0, dpiGroups: {}, grayPages: 0 };
   const job = await startRender(file!, options);
   for await (const page of job) {
     if (!page.ok) {
@@ -91,6 +94,7 @@ async function renderOnce(): Promise<JobResult> {
     }
     result.firstPageAt ||= performance.now();
     result.pages++;
+    if (page.color === 'gray') result.grayPages++;
     (result.dpiGroups[page.dpi] ??= []).push(page.pageNumber);
   }
   result.ms = performance.now() - started;
@@ -109,6 +113,7 @@ const output: ChildResult = {
   wasmHeapPeakBytes: 0,
   peakRssBytes: 0,
   dpiGroups: {},
+  grayPages: 0,
 };
 try {
   const cold = await renderOnce();
@@ -122,7 +127,7 @@ try {
     output.warm.push({ ms: last.ms, startupMs: last.startupMs });
     output.wasmHeapPeakBytes = Math.max(output.wasmHeapPeakBytes, last.wasmHeapPeakBytes);
   }
-  Object.assign(output, { pages: last.pages, failedPages: last.failedPages, bytes: last.bytes, dpiGroups: last.dpiGroups });
+  Object.assign(output, { pages: last.pages, failedPages: last.failedPages, bytes: last.bytes, dpiGroups: last.dpiGroups, grayPages: last.grayPages });
 } catch (err) {
   output.error = `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`;
 }

@@ -15,6 +15,9 @@ describe('configuration', () => {
       output: DEFAULT_OUTPUT_OPTIONS,
       uploadConcurrency: 4,
       pageTimeoutMs: 600_000,
+      fanoutPages: 200,
+      documentBudget: { maxHops: 10, maxRenderMs: 3_600_000 },
+      recentUploadMs: 300_000,
     });
     expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, maxPagePixels: 40_000_000, maxPages: 0 });
   });

@@ -6,19 +6,20 @@
  * @cloud-copilot/iam-simulate (test/support/iam-policy.ts): every call must be allowed. Then
  * what must never be allowed is checked to be denied.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../lib/config/env.js';
-import { createRenderHandler, type RenderEvent } from '../lib/render-function/handler.js';
-import { LambdaDispatcher } from '../lib/reprocess/dispatch.js';
+import { createRenderHandler } from '../lib/render-function/handler.js';
+import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { s3PutEvent } from '../lib/s3/event.js';
+import { createSqsClient } from '../lib/sqs/client.js';
+import { sqsWorkQueue } from '../lib/sqs/work-queue.js';
+import { sqsEventOf } from './support/in-process-dispatcher.js';
+import { createQueue, drain, testSqsClient } from './support/sqs.js';
 import { loadTemplate, localContext, resolvedEnvironment, templateFunction } from '../tools/template.js';
 import { decide } from './support/iam-policy.js';
 import { IamRecorder, type IamRequest } from './support/iam-recorder.js';
@@ -47,14 +48,16 @@ async function notAllowed(requests: IamRequest[]): Promise<string[]> {
 
 describe('IAM, call by call, against the template\'s policies', () => {
   const recorder = new IamRecorder();
-  let lambdaServer: Server;
-  let renders: Promise<unknown> = Promise.resolve();
 
   beforeAll(async () => {
     await resetS3();
-    const renderConfig = configOf('RenderPdfFunction');
+    // The render queue, named as the template names it (its ARN is what the policies allow).
+    const queueUrl = await createQueue(testSqsClient(), 'RenderQueue');
+    // Two-page ranges: the 4-page document fans out, so the render function sends to the queue too.
+    const renderConfig = configOf('RenderPdfFunction', { RENDER_QUEUE_URL: queueUrl, FANOUT_PAGES: '2' });
     const renderS3 = recorder.s3(createS3Client(renderConfig), 'RenderPdfFunction');
-    const render = createRenderHandler(renderConfig, renderS3);
+    const renderQueue = sqsWorkQueue(recorder.sqs(createSqsClient(renderConfig), 'RenderPdfFunction', REGION), queueUrl);
+    const render = createRenderHandler(renderConfig, renderS3, { queue: renderQueue });
     const setup: S3Client = createS3Client(renderConfig);
     await createBucket(setup, BUCKET);
 
@@ -64,6 +67,8 @@ describe('IAM, call by call, against the template\'s policies', () => {
     await putObject(setup, BUCKET, `${IN}paper.pdf`, await pdf('arabic-rotations-4p.pdf'));
     await putObject(setup, BUCKET, `${IN}locked.pdf`, await pdf('password-libreoffice.pdf'));
     await render(s3PutEvent(BUCKET, `${IN}paper.pdf`));
+    // The second range, from the queue.
+    expect((await render(sqsEventOf((await drain(testSqsClient(), queueUrl)).map((m) => m.Body!)))).records[0]?.outcome).toBe('rendered');
     await render(s3PutEvent(BUCKET, `${IN}locked.pdf`));
     await putObject(setup, BUCKET, `${IN}paper.pdf`, await pdf('matplotlib-type3.pdf'));
     await render(s3PutEvent(BUCKET, `${IN}paper.pdf`));
@@ -88,55 +93,39 @@ describe('IAM, call by call, against the template\'s policies', () => {
     await createRenderHandler(renderConfig, faulty)(s3PutEvent(BUCKET, `${IN}photo.pdf`)).catch(() => undefined);
     expect(parts).toBeGreaterThanOrEqual(2);
 
-    // 3. A reprocess run that dispatches with Lambda's Invoke API; the local endpoint answers 202
-    //    and runs the render handler in this process, as Lambda would run the render function.
+    // 3. A reprocess run that sends its requests to the render queue; the render function then
+    //    takes them from the queue.
     await putObject(setup, BUCKET, `${IN}new.pdf`, await pdf('matplotlib-type3.pdf'));
-    lambdaServer = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RenderEvent;
-        renders = renders.then(() => render(event)).catch(() => undefined);
-        res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => lambdaServer.listen(0, '127.0.0.1', resolve));
-    const endpoint = `http://127.0.0.1:${(lambdaServer.address() as AddressInfo).port}`;
-    const reprocessConfig = configOf('ReprocessFunction');
-    const lambda = recorder.lambda(new LambdaClient({ endpoint, region: REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), 'ReprocessFunction', REGION);
+    const reprocessConfig = configOf('ReprocessFunction', { RENDER_QUEUE_URL: queueUrl });
     const reprocess = createReprocessHandler(reprocessConfig, {
       s3: recorder.s3(createS3Client(reprocessConfig), 'ReprocessFunction'),
-      dispatcher: new LambdaDispatcher(reprocessConfig.renderFunctionName!, lambda),
+      dispatcher: new QueueDispatcher(sqsWorkQueue(recorder.sqs(createSqsClient(reprocessConfig), 'ReprocessFunction', REGION), queueUrl)),
+      recentMs: 0,
     });
     const summary = await reprocess({ force: true });
     expect(summary.dispatched).toBeGreaterThan(0);
-    await renders;
+    for (const message of await drain(testSqsClient(), queueUrl)) await render(sqsEventOf([message.Body!]));
   }, 300_000);
-
-  afterAll(async () => {
-    await new Promise((resolve) => (lambdaServer ? lambdaServer.close(resolve) : resolve(undefined)));
-  });
 
   it('recorded the calls that matter, from both functions', () => {
     const seen = (principal: string) => new Set(recorder.requests.filter((r) => r.principal === principal).map((r) => r.action));
     const render = seen('RenderPdfFunction');
-    for (const action of ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 's3:AbortMultipartUpload']) expect(render, action).toContain(action);
+    for (const action of ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 's3:AbortMultipartUpload', 'sqs:SendMessage']) expect(render, action).toContain(action);
     const reprocess = seen('ReprocessFunction');
-    for (const action of ['s3:ListBucket', 's3:GetObject', 'lambda:InvokeFunction']) expect(reprocess, action).toContain(action);
+    for (const action of ['s3:ListBucket', 's3:GetObject', 'sqs:SendMessage']) expect(reprocess, action).toContain(action);
     // The operations behind them, including the multipart ones.
     const operations = new Set(recorder.requests.map((r) => r.operation));
-    for (const operation of ['HeadObject', 'GetObject', 'PutObject', 'CreateMultipartUpload', 'UploadPart', 'AbortMultipartUpload', 'ListObjectsV2', 'Invoke']) expect(operations, operation).toContain(operation);
+    for (const operation of ['HeadObject', 'GetObject', 'PutObject', 'CreateMultipartUpload', 'UploadPart', 'AbortMultipartUpload', 'ListObjectsV2', 'DeleteObjects', 'SendMessageBatch']) expect(operations, operation).toContain(operation);
   });
 
   it('allows every call the functions made', async () => {
     expect(await notAllowed(recorder.requests)).toEqual([]);
   });
 
-  it('allows the calls of the generation layout (DESIGN v2 §1, §3) the render function is moving to', async () => {
-    // Declared rather than recorded: the render code on this branch predates it. HEAD of the
-    // source without a VersionId, manifest read and compare-and-swap write (If-Match and
-    // If-None-Match are headers of s3:PutObject), pages under <prefix><generation>/, multipart
-    // with abort, listing and deleting other generations under the prefix.
+  it('allows the calls of the generation layout (docs/contract.md), declared as well as recorded', async () => {
+    // HEAD of the source without a VersionId, manifest read and compare-and-swap write (If-Match
+    // and If-None-Match are headers of s3:PutObject), pages under <prefix><generation>/,
+    // multipart with abort, listing and deleting other generations under the prefix.
     const prefix = `${OUT}reports/q3.pdf/`;
     const object = (k: string) => `arn:aws:s3:::${BUCKET}/${k}`;
     const r = (operation: string, action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal: 'RenderPdfFunction', operation, action, resource, context });
@@ -169,10 +158,11 @@ describe('IAM, call by call, against the template\'s policies', () => {
       r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${BUCKET}`, { 's3:prefix': '' });
       r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${other}`, { 's3:prefix': IN });
       r('Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:SomeOtherFunction`);
+      r('SendMessage', 'sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:SomeOtherQueue`);
     }
-    // Reprocess reads; it never writes outputs. Render never invokes anything, not even itself.
+    // Reprocess reads; it never writes outputs. Neither invokes a function: work goes through the queue.
     cases.push({ principal: 'ReprocessFunction', operation: 'PutObject', action: 's3:PutObject', resource: `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/manifest.json`, context: {} });
-    cases.push({ principal: 'ReprocessFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:ReprocessFunction`, context: {} });
+    cases.push({ principal: 'ReprocessFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, context: {} });
     cases.push({ principal: 'RenderPdfFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, context: {} });
     const allowed: string[] = [];
     for (const request of cases) if ((await decide(template, request)) === 'Allowed') allowed.push(describeRequest(request));

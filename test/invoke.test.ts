@@ -132,16 +132,22 @@ describe('npm run invoke', () => {
     expect(await listKeys(s3, BUCKET, 'rendered/')).toEqual([]);
   });
 
-  it('runs the scheduled reprocess, whose Lambda dispatches reach the render function locally; a second run finds nothing to do', async () => {
+  it('runs the scheduled reprocess, whose requests reach the render function through the local render queue; a second run finds nothing to do', async () => {
     await putObject(s3, BUCKET, 'incoming/chart.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
     await putObject(s3, BUCKET, 'incoming/locked.pdf', await readFile(join(CORPUS, 'password-libreoffice.pdf')));
-    const first = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
+    // Just uploaded: a run with the template's settings leaves them to their own S3 events.
+    const early = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
+    expect(early.payload).toMatchObject({ counts: { missing: 2 }, recent: 2, dispatched: 0 });
+    // As if they had been there for a while.
+    const envFile = join(tmpdir(), `env-vars-recent-${process.pid}.json`);
+    await writeFile(envFile, JSON.stringify({ ReprocessFunction: { RECENT_UPLOAD_SECONDS: '0' } }));
+    const first = await invoke(['ReprocessFunction', 'events/schedule.json', '--env-vars', envFile, '--skip-build']);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.payload).toMatchObject({ dispatcher: 'lambda', counts: { missing: 2 }, dispatched: 2, dispatchFailures: 0 });
+    expect(first.payload).toMatchObject({ dispatcher: 'queue', counts: { missing: 2 }, dispatched: 2, dispatchFailures: 0 });
     expect((await manifestOf(s3, 'chart.pdf')).status).toBe('complete');
     expect((await manifestOf(s3, 'locked.pdf')).error.code).toBe('ENCRYPTED');
 
-    const second = await invoke(['ReprocessFunction', 'events/schedule.json', '--skip-build']);
+    const second = await invoke(['ReprocessFunction', 'events/schedule.json', '--env-vars', envFile, '--skip-build']).finally(() => rm(envFile, { force: true }));
     expect(second.payload).toMatchObject({ counts: { missing: 0, stale: 0, partial: 0, ok: 1, failed: 1 }, dispatched: 0, settled: 1 });
   });
 

@@ -1,5 +1,5 @@
 /**
- * Scheduled reprocessing (DESIGN.md §7, issue #5) against a real S3 server (moto): inputs,
+ * Scheduled reprocessing (docs/reprocess.md) against a real S3 server (moto): inputs,
  * classification of PDFs in every state, in-process dispatch through the render handler,
  * dry runs that write nothing, bounded listing over 2,000 keys, the per-run limit, and
  * dispatch failures that do not stop a run.
@@ -7,14 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { InvokeCommand } from '@aws-sdk/client-lambda';
-import type { S3Event } from 'aws-lambda';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
-import { optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
+import { isLegacy, optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
 import { metrics } from '../lib/observability.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
-import { createDispatcher, LambdaDispatcher, type DispatchTarget, type Dispatcher } from '../lib/reprocess/dispatch.js';
+import { createDispatcher, QueueDispatcher, type Dispatcher } from '../lib/reprocess/dispatch.js';
+import { parseQueueBody, type WorkRequest } from '../lib/work/messages.js';
+import { createQueue, drain, testSqsClient } from './support/sqs.js';
 import { InProcessDispatcher } from './support/in-process-dispatcher.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { parseReprocessInput, type ReprocessInput } from '../lib/reprocess/input.js';
@@ -46,7 +46,7 @@ function manifestKey(config: Config, key: string): { bucket: string; key: string
 async function readManifestOf(s3: S3Client, config: Config, key: string): Promise<Manifest> {
   const where = manifestKey(config, key);
   const manifest = parseManifest(await getText(s3, where.bucket, where.key));
-  if (!manifest) throw new Error(`no valid manifest for ${key}`);
+  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest for ${key}`);
   return manifest;
 }
 
@@ -73,22 +73,22 @@ async function snapshot(s3: S3Client): Promise<string[]> {
 class RecordingDispatcher implements Dispatcher {
   readonly kind = 'recording';
   readonly keys: string[] = [];
-  readonly events: S3Event[] = [];
+  readonly requests: WorkRequest[] = [];
   inFlight = 0;
   maxInFlight = 0;
   constructor(
     readonly concurrency = 4,
     private readonly options: { inner?: Dispatcher; failFor?: (key: string) => boolean } = {},
   ) {}
-  async dispatch(event: S3Event, target: DispatchTarget): Promise<void> {
+  async dispatch(request: WorkRequest): Promise<void> {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       await new Promise((resolve) => setTimeout(resolve, 1));
-      if (this.options.failFor?.(target.key)) throw new Error(`simulated dispatch failure for ${target.key}`);
-      this.keys.push(target.key);
-      this.events.push(event);
-      await this.options.inner?.dispatch(event, target);
+      if (this.options.failFor?.(request.key)) throw new Error(`simulated dispatch failure for ${request.key}`);
+      this.keys.push(request.key);
+      this.requests.push(request);
+      await this.options.inner?.dispatch(request);
     } finally {
       this.inFlight--;
     }
@@ -157,30 +157,23 @@ describe('SOURCE_BUCKET', () => {
 });
 
 describe('dispatchers', () => {
-  it('are asynchronous Lambda invokes with RENDER_FUNCTION_NAME, and fail each dispatch without it', async () => {
+  it('send to the render queue with RENDER_QUEUE_URL, and fail each dispatch without it', async () => {
     const none = createDispatcher(testConfig());
     expect(none.kind).toBe('none');
-    await expect(none.dispatch(s3PutEvent(SRC, 'incoming/a.pdf'), { bucket: SRC, key: 'incoming/a.pdf', etag: 'e', size: 1 })).rejects.toThrow('RENDER_FUNCTION_NAME is not set');
-    const lambda = createDispatcher(testConfig({ RENDER_FUNCTION_NAME: 'render-pdf' }));
-    expect(lambda).toBeInstanceOf(LambdaDispatcher);
-    expect((lambda as LambdaDispatcher).functionName).toBe('render-pdf');
+    await expect(none.dispatch({ bucket: SRC, key: 'incoming/a.pdf', etag: 'e' })).rejects.toThrow('RENDER_QUEUE_URL is not set');
+    expect(createDispatcher(testConfig({ RENDER_QUEUE_URL: 'http://127.0.0.1:1/123456789012/render' }))).toBeInstanceOf(QueueDispatcher);
   });
 
-  it('invoke the render function asynchronously with an S3 event as the payload', async () => {
-    const sent: InvokeCommand[] = [];
-    const client = { send: vi.fn(async (command: InvokeCommand) => (sent.push(command), { StatusCode: 202 })) };
-    const dispatcher = new LambdaDispatcher('render-pdf', client as never);
-    const event = s3PutEvent(SRC, 'incoming/a b.pdf', { eTag: 'abc', size: 3 });
-    await dispatcher.dispatch(event);
-    expect(sent).toHaveLength(1);
-    const { FunctionName, InvocationType, Payload } = sent[0]!.input;
-    expect({ FunctionName, InvocationType }).toEqual({ FunctionName: 'render-pdf', InvocationType: 'Event' });
-    const payload = JSON.parse(new TextDecoder().decode(Payload as Uint8Array)) as S3Event;
-    expect(payload).toEqual(event);
-    expect(payload.Records[0]!.s3.object.key).toBe('incoming/a+b.pdf');
-
-    client.send.mockResolvedValueOnce({ StatusCode: 500 });
-    await expect(dispatcher.dispatch(event)).rejects.toThrow('Lambda did not queue the invocation of render-pdf: HTTP 500');
+  it('put one render message per PDF on the queue, which the render function reads back as the same request', async () => {
+    await resetS3();
+    const sqs = testSqsClient();
+    const queueUrl = await createQueue(sqs, 'render');
+    const dispatcher = createDispatcher(testConfig({ RENDER_QUEUE_URL: queueUrl }));
+    const request: WorkRequest = { bucket: SRC, key: 'incoming/a b.pdf', etag: 'abc', force: true };
+    await dispatcher.dispatch(request);
+    const messages = await drain(sqs, queueUrl);
+    expect(messages).toHaveLength(1);
+    expect(parseQueueBody(messages[0]!.Body!)).toEqual({ requests: [request], rejected: [] });
   });
 });
 
@@ -201,6 +194,7 @@ describe('a bucket with PDFs in every state', () => {
     'stale-etag.pdf': 'stale/dispatched',
     'stale-options.pdf': 'stale/dispatched',
     'stale-major.pdf': 'stale/dispatched',
+    'stale-schema-v1.pdf': 'stale/dispatched',
     'ok.pdf': 'ok/not-dispatched',
   };
 
@@ -241,6 +235,10 @@ describe('a bucket with PDFs in every state', () => {
     );
     await derive('stale-etag.pdf', matplotlib, complete, (m) => void (m.source.etag = '0123456789abcdef0123456789abcdef'));
     await derive('stale-major.pdf', cff, completeCff, (m) => void (m.renderer.version = '1.9.0'));
+    // A schema v1 manifest (pages directly under the prefix), as the previous release wrote it.
+    await upload('stale-schema-v1.pdf', matplotlib);
+    const v1 = { ...complete, schemaVersion: 1, generation: undefined, source: { ...complete.source, key: K('stale-schema-v1.pdf') } };
+    await writeManifest(s3, config, K('stale-schema-v1.pdf'), JSON.stringify(v1));
     const options = { ...complete.options, dpi: 72 };
     await writeManifest(s3, config, K('stale-options.pdf'), { ...complete, options, optionsHash: optionsHash(options) });
     // Never scanned: not a PDF, or outside INPUT_PREFIX.
@@ -252,7 +250,7 @@ describe('a bucket with PDFs in every state', () => {
     const before = await snapshot(s3);
     const items: ClassifiedPdf[] = [];
     const dispatcher = new RecordingDispatcher();
-    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher, onClassified: (i) => items.push(i) });
 
     const expectedDryRun = Object.fromEntries(Object.entries(EXPECTED).map(([k, v]) => [k, v.replace('/dispatched', '/would-dispatch')]));
     expect(byKey(items)).toEqual(expectedDryRun);
@@ -261,26 +259,36 @@ describe('a bucket with PDFs in every state', () => {
       bucket: SRC,
       prefix: 'incoming/',
       dryRun: true,
-      scanned: 10,
-      counts: { missing: 2, failed: 2, partial: 2, stale: 3, ok: 1 },
-      needsWork: 7,
+      scanned: 11,
+      counts: { missing: 2, failed: 2, partial: 2, stale: 4, ok: 1 },
+      needsWork: 8,
       settled: 2,
       dispatched: 0,
       dispatchFailures: 0,
       readFailures: 0,
-      remaining: 7,
+      remaining: 8,
       complete: true,
       moreRemain: true,
     });
     expect(await snapshot(s3)).toEqual(before);
   });
 
+  it('leaves PDFs uploaded in the last few minutes to their own S3 events', async () => {
+    const items: ClassifiedPdf[] = [];
+    const dispatcher = new RecordingDispatcher();
+    // The default window (RECENT_UPLOAD_SECONDS, 300 s): every PDF here was uploaded moments ago.
+    const summary = await reprocess(SRC, input({}), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
+    expect(summary).toMatchObject({ needsWork: 0, recent: 8, dispatched: 0 });
+    expect(dispatcher.keys).toEqual([]);
+    expect(items.filter((i) => i.action === 'left-to-its-event')).toHaveLength(8);
+  });
+
   it('with force, counts every PDF that has a manifest as stale', async () => {
     const items: ClassifiedPdf[] = [];
     const dispatcher = new RecordingDispatcher();
-    const summary = await reprocess(SRC, input({ force: true, limit: 5 }), { s3, config, dispatcher, onClassified: (i) => items.push(i) });
-    expect(summary.counts).toEqual({ missing: 2, failed: 0, partial: 0, stale: 8, ok: 0 });
-    expect(summary).toMatchObject({ needsWork: 10, dispatched: 5, remaining: 5, moreRemain: true });
+    const summary = await reprocess(SRC, input({ force: true, limit: 5 }), { s3, config, recentMs: 0, dispatcher, onClassified: (i) => items.push(i) });
+    expect(summary.counts).toEqual({ missing: 2, failed: 0, partial: 0, stale: 9, ok: 0 });
+    expect(summary).toMatchObject({ needsWork: 11, dispatched: 5, remaining: 6, moreRemain: true });
     expect(dispatcher.keys).toHaveLength(5);
     expect(items.find((i) => i.key === K('ok.pdf'))).toMatchObject({ class: 'stale', reason: 'force' });
   });
@@ -289,8 +297,8 @@ describe('a bucket with PDFs in every state', () => {
     const before = await readManifestOf(s3, config, K('ok.pdf'));
     expect(before.status).toBe('complete');
     const dispatcher = new RecordingDispatcher(1, { inner: new InProcessDispatcher(config, s3) });
-    await reprocess(SRC, input({ force: true, prefix: 'states/ok.pdf' }), { s3, config, dispatcher });
-    expect(dispatcher.events.map((e) => (e as { forceRender?: boolean }).forceRender)).toEqual([true]);
+    await reprocess(SRC, input({ force: true, prefix: 'states/ok.pdf' }), { s3, config, recentMs: 0, dispatcher });
+    expect(dispatcher.requests.map((r) => r.force)).toEqual([true]);
     const after = await readManifestOf(s3, config, K('ok.pdf'));
     expect(after.status).toBe('complete');
     expect(after.startedAt > before.startedAt).toBe(true);
@@ -298,15 +306,15 @@ describe('a bucket with PDFs in every state', () => {
 
   it('reads only under the input prefix', async () => {
     const dispatcher = new RecordingDispatcher();
-    const summary = await reprocess(SRC, input({ prefix: 'states/stale-', dryRun: true }), { s3, config, dispatcher });
-    expect(summary).toMatchObject({ prefix: 'incoming/states/stale-', scanned: 3, counts: { stale: 3 } });
+    const summary = await reprocess(SRC, input({ prefix: 'states/stale-', dryRun: true }), { s3, config, recentMs: 0, dispatcher });
+    expect(summary).toMatchObject({ prefix: 'incoming/states/stale-', scanned: 4, counts: { stale: 4 } });
   });
 
   it('re-renders in-process what needs it; a second run then finds nothing to do', async () => {
-    const handler = createReprocessHandler(config, { s3, dispatcher: new InProcessDispatcher(config, s3) });
+    const handler = createReprocessHandler(config, { s3, recentMs: 0, dispatcher: new InProcessDispatcher(config, s3) });
     const items: ClassifiedPdf[] = [];
     const first = await handler({}, undefined);
-    expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 7, dispatchFailures: 0, remaining: 0, moreRemain: false });
+    expect(first).toMatchObject({ dispatcher: 'in-process', dispatched: 8, dispatchFailures: 0, remaining: 0, moreRemain: false });
 
     for (const [name, expected] of Object.entries(EXPECTED)) {
       const manifest = await readManifestOf(s3, config, K(name));
@@ -318,17 +326,17 @@ describe('a bucket with PDFs in every state', () => {
       }
     }
 
-    const second = await createReprocessHandler(config, { s3, onClassified: (i) => items.push(i) })({ dryRun: false });
+    const second = await createReprocessHandler(config, { s3, recentMs: 0, onClassified: (i) => items.push(i) })({ dryRun: false });
     expect(second).toMatchObject({
-      scanned: 10,
-      counts: { missing: 0, failed: 2, partial: 1, stale: 0, ok: 7 },
+      scanned: 11,
+      counts: { missing: 0, failed: 2, partial: 1, stale: 0, ok: 8 },
       needsWork: 0,
       settled: 3,
       dispatched: 0,
       remaining: 0,
       moreRemain: false,
     });
-    expect(items.filter((i) => i.class === 'ok')).toHaveLength(7);
+    expect(items.filter((i) => i.class === 'ok')).toHaveLength(8);
     // What remains is permanent: the password-protected PDF, and the page that "failed".
     expect(items.filter((i) => i.class !== 'ok').map((i) => i.key).sort()).toEqual(
       [K('failed-older-release.pdf'), K('failed.pdf'), K('partial-pages-failed.pdf')].sort(),
@@ -380,7 +388,7 @@ describe('a bucket of 2,000 PDFs', () => {
   it('lists page by page, classifying as it goes, and writes nothing in a dry run', async () => {
     const before = await snapshot(plain);
     const dispatcher = new RecordingDispatcher();
-    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, pageSize: PAGE_SIZE, concurrency: 8 });
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 8 });
     expect(summary).toMatchObject({ scanned: COUNT, counts: { missing: COUNT }, needsWork: COUNT, dispatched: 0, remaining: COUNT, complete: true });
     expect(calls.manifestReads).toBe(COUNT);
     // 2,010 keys in pages of 100: 21 requests, each asking for one page.
@@ -395,21 +403,21 @@ describe('a bucket of 2,000 PDFs', () => {
 
   it('stops dispatching at the limit and says that more remain', async () => {
     const dispatcher = new RecordingDispatcher(4);
-    const summary = await reprocess(SRC, input({ limit: 150 }), { s3, config, dispatcher, pageSize: PAGE_SIZE });
+    const summary = await reprocess(SRC, input({ limit: 150 }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE });
     expect(dispatcher.keys).toHaveLength(150);
     expect(new Set(dispatcher.keys).size).toBe(150);
     expect(dispatcher.maxInFlight).toBeLessThanOrEqual(4);
     expect(summary).toMatchObject({ scanned: COUNT, needsWork: COUNT, dispatched: 150, dispatchFailures: 0, remaining: COUNT - 150, moreRemain: true });
-    const event = dispatcher.events[0]!.Records[0]!;
-    expect(event.eventName).toBe('ObjectCreated:Put');
-    expect(event.s3.bucket.name).toBe(SRC);
-    expect(dispatcher.keys).toContain(decodeURIComponent(event.s3.object.key));
+    const request = dispatcher.requests[0]!;
+    expect(request.bucket).toBe(SRC);
+    expect(request.etag).toMatch(/^[0-9a-f]{32}$/);
+    expect(dispatcher.keys).toContain(request.key);
   });
 
   it('counts a failed dispatch and goes on with the others', async () => {
     const failing = bulkKey(42);
     const dispatcher = new RecordingDispatcher(2, { failFor: (key) => key === failing });
-    const summary = await reprocess(SRC, input({ prefix: 'bulk/00' }), { s3, config, dispatcher, pageSize: PAGE_SIZE });
+    const summary = await reprocess(SRC, input({ prefix: 'bulk/00' }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE });
     expect(summary).toMatchObject({ scanned: 100, needsWork: 100, dispatched: 99, dispatchFailures: 1, remaining: 1, moreRemain: true });
     expect(dispatcher.keys).not.toContain(failing);
     expect(dispatcher.keys).toContain(bulkKey(99));
@@ -419,7 +427,7 @@ describe('a bucket of 2,000 PDFs', () => {
     let clock = 0;
     const dispatcher = new RecordingDispatcher();
     // 300 checks with time to spare, then under the reserve.
-    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, dispatcher, pageSize: PAGE_SIZE, timeLeftMs: () => (++clock <= 300 ? 60_000 : 1_000) });
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, timeLeftMs: () => (++clock <= 300 ? 60_000 : 1_000) });
     expect(summary.complete).toBe(false);
     expect(summary.moreRemain).toBe(true);
     expect(summary.scanned).toBeGreaterThan(250);
@@ -444,21 +452,24 @@ describe('the reprocess handler', () => {
     vi.unstubAllEnvs();
   });
 
-  it('reads SOURCE_BUCKET, or the bucket the event names, and publishes the summary as metrics', async () => {
+  it('scans SOURCE_BUCKET and no other; without SOURCE_BUCKET (local runs) the bucket the event names; publishes the summary as metrics', async () => {
     const addMetric = vi.spyOn(metrics, 'addMetric');
     const publish = vi.spyOn(metrics, 'publishStoredMetrics');
-    const handler = createReprocessHandler(config, { s3, dispatcher: new RecordingDispatcher() });
+    const handler = createReprocessHandler(config, { s3, recentMs: 0, dispatcher: new RecordingDispatcher() });
     expect(await handler({ dryRun: true })).toMatchObject({ bucket: SRC, scanned: 1, counts: { missing: 1 } });
-    expect(await handler({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
+    expect(await handler({ dryRun: true, bucket: SRC })).toMatchObject({ bucket: SRC, scanned: 1 });
+    await expect(handler({ dryRun: true, bucket: 'other-bucket' })).rejects.toThrow('"bucket" "other-bucket" is not SOURCE_BUCKET "reprocess-src"');
+    const unbound = createReprocessHandler(testConfig(), { s3, recentMs: 0, dispatcher: new RecordingDispatcher() });
+    expect(await unbound({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
     const recorded = Object.fromEntries(addMetric.mock.calls.slice(-11).map(([name, , value]) => [name, value]));
     expect(recorded).toMatchObject({ ReprocessScanned: 2, ReprocessMissing: 2, ReprocessOk: 0, ReprocessDispatched: 0, ReprocessDispatchFailures: 0, ReprocessRemaining: 2 });
-    expect(publish).toHaveBeenCalledTimes(2);
+    expect(publish).toHaveBeenCalledTimes(3);
   });
 
   it('rejects an input of the wrong type, and a run with no bucket, with a clear message', async () => {
     const dispatcher = new RecordingDispatcher();
-    await expect(createReprocessHandler(config, { s3, dispatcher })({ limit: 'all' })).rejects.toThrow('"limit" must be a whole number');
-    await expect(createReprocessHandler(testConfig(), { s3, dispatcher })({ dryRun: true })).rejects.toThrow(
+    await expect(createReprocessHandler(config, { s3, recentMs: 0, dispatcher })({ limit: 'all' })).rejects.toThrow('"limit" must be a whole number');
+    await expect(createReprocessHandler(testConfig(), { s3, recentMs: 0, dispatcher })({ dryRun: true })).rejects.toThrow(
       'no bucket to reprocess: set SOURCE_BUCKET, or pass "bucket" in the input',
     );
   });
@@ -466,7 +477,8 @@ describe('the reprocess handler', () => {
   it('is exported as `handler` by functions/reprocess, configured from the environment', async () => {
     vi.stubEnv('S3_ENDPOINT', s3Endpoint());
     vi.stubEnv('SOURCE_BUCKET', SRC);
-    vi.stubEnv('RENDER_FUNCTION_NAME', '');
+    vi.stubEnv('RENDER_QUEUE_URL', '');
+    vi.stubEnv('RECENT_UPLOAD_SECONDS', '0');
     const { handler } = await import('../functions/reprocess/handler.js');
     const scheduled = { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {}, dryRun: true };
     expect(await handler(scheduled)).toMatchObject({ bucket: SRC, dryRun: true, dispatcher: 'none', scanned: 1, remaining: 1 });

@@ -9,7 +9,7 @@ import { HeadObjectCommand, PutBucketVersioningCommand, type S3Client } from '@a
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../lib/config/env.js';
-import { isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
 import { createRenderHandler, type RenderEvent } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { createS3Client } from '../lib/s3/client.js';
@@ -39,7 +39,7 @@ async function upload(key: string, file: string, bucket = BUCKET): Promise<{ eta
 
 async function manifestAt(bucket: string, key: string): Promise<Manifest> {
   const manifest = parseManifest(await getText(s3, bucket, key));
-  if (!manifest) throw new Error(`no valid manifest at ${key}`);
+  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest at ${key}`);
   return manifest;
 }
 
@@ -51,6 +51,12 @@ function renderedPages(manifest: Manifest): ManifestPage[] {
   return manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
 }
 
+/** What a committed render must leave under its prefix: the manifest and exactly the pages it lists. */
+async function expectOnlyListedOutputs(bucket: string, prefix: string, manifest: Manifest): Promise<void> {
+  expect(await listKeys(s3, bucket, prefix)).toEqual([...renderedPages(manifest).map((p) => p.key), `${prefix}manifest.json`].sort());
+  for (const page of renderedPages(manifest)) expect(page.key.startsWith(`${prefix}${manifest.generation}/`)).toBe(true);
+}
+
 describe('rendering from S3', () => {
   it('renders a PDF to pages and a manifest that describe each other', async () => {
     const { etag } = await upload('incoming/papers/tracemonkey.pdf', TRACEMONKEY);
@@ -58,13 +64,12 @@ describe('rendering from S3', () => {
     expect(result.records).toEqual([{ bucket: BUCKET, key: 'incoming/papers/tracemonkey.pdf', outcome: 'rendered', status: 'complete' }]);
 
     const prefix = 'rendered/papers/tracemonkey.pdf/';
-    const keys = await listKeys(s3, BUCKET, prefix);
-    const expectedPages = Array.from({ length: 14 }, (_, i) => `${prefix}page-${String(i + 1).padStart(4, '0')}.png`);
-    expect(keys).toEqual([...expectedPages, `${prefix}manifest.json`].sort());
-
     const manifest = await manifestAt(BUCKET, `${prefix}manifest.json`);
+    expect(manifest.generation).toMatch(/^[0-9a-f]{16}$/);
+    const expectedPages = Array.from({ length: 14 }, (_, i) => `${prefix}${manifest.generation}/page-${String(i + 1).padStart(4, '0')}.png`);
+    expect(await listKeys(s3, BUCKET, prefix)).toEqual([...expectedPages, `${prefix}manifest.json`].sort());
     expect(manifest).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
       status: 'complete',
       source: { bucket: BUCKET, key: 'incoming/papers/tracemonkey.pdf', etag },
       renderer: { name: 's3-pdf-render' },
@@ -72,6 +77,8 @@ describe('rendering from S3', () => {
       pageCount: 14,
     });
     expect(manifest.pages.map((p) => p.number)).toEqual(expectedPages.map((_, i) => i + 1));
+    // The manifest says how each page is stored: this paper's text pages are gray, its figures in colour.
+    expect(new Set(renderedPages(manifest).map((p) => p.color))).toEqual(new Set(['gray', 'rgb']));
 
     for (const page of renderedPages(manifest)) {
       const png = PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, page.key)));
@@ -79,9 +86,9 @@ describe('rendering from S3', () => {
       // US Letter at 40 dpi.
       expect(page.width).toBeCloseTo((612 * 40) / 72, -0.5);
     }
-    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${prefix}page-0003.png` }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: expectedPages[2] }));
     expect(head.ContentType).toBe('image/png');
-    expect(head.Metadata).toEqual({ 'source-etag': etag, page: '3', dpi: '40' });
+    expect(head.Metadata).toEqual({ 'source-etag': etag, generation: manifest.generation, page: '3', dpi: '40' });
   });
 
   it('respects /Rotate: landscape pages come out landscape', async () => {
@@ -101,7 +108,7 @@ describe('rendering from S3', () => {
     expect(result.records[0]).toMatchObject({ key, outcome: 'rendered', status: 'complete' });
     const manifest = await manifestAt(BUCKET, 'rendered/Q3 reports/ü+ñ 報告/plan (final)+v2.PDF/manifest.json');
     expect(manifest.source.key).toBe(key);
-    expect(renderedPages(manifest)[0]!.key).toBe('rendered/Q3 reports/ü+ñ 報告/plan (final)+v2.PDF/page-0001.png');
+    expect(renderedPages(manifest)[0]!.key).toBe(`rendered/Q3 reports/ü+ñ 報告/plan (final)+v2.PDF/${manifest.generation}/page-0001.png`);
   });
 
   it('ignores events for output keys and non-PDF keys, writing nothing', async () => {
@@ -128,7 +135,9 @@ describe('rendering from S3', () => {
     // A changed option is not up to date.
     const jpeg = await createRenderHandler(testConfig({ ...ENV, FORMAT: 'jpeg' }), s3)(s3PutEvent(BUCKET, 'incoming/a.pdf'));
     expect(jpeg.records[0]!.outcome).toBe('rendered');
-    expect(await listKeys(s3, BUCKET, 'rendered/a.pdf/')).toEqual(['rendered/a.pdf/manifest.json', 'rendered/a.pdf/page-0001.jpg']);
+    const jpegManifest = await manifestAt(BUCKET, 'rendered/a.pdf/manifest.json');
+    expect(jpegManifest.generation).not.toBe(first.generation);
+    expect(await listKeys(s3, BUCKET, 'rendered/a.pdf/')).toEqual([`rendered/a.pdf/${jpegManifest.generation}/page-0001.jpg`, 'rendered/a.pdf/manifest.json']);
   });
 
   it('gives one consistent manifest when two invocations race on one key', async () => {
@@ -140,8 +149,7 @@ describe('rendering from S3', () => {
     expect([a.records[0]!.outcome, b.records[0]!.outcome]).toContain('rendered');
     const manifest = await manifestAt(BUCKET, 'rendered/race.pdf/manifest.json');
     expect(manifest.status).toBe('complete');
-    const keys = await listKeys(s3, BUCKET, 'rendered/race.pdf/');
-    expect(keys).toEqual([...renderedPages(manifest).map((p) => p.key), 'rendered/race.pdf/manifest.json'].sort());
+    await expectOnlyListedOutputs(BUCKET, 'rendered/race.pdf/', manifest);
   });
 
   it('removes the extra pages when a shorter PDF replaces a longer one', async () => {
@@ -151,11 +159,12 @@ describe('rendering from S3', () => {
     expect(await listKeys(s3, BUCKET, 'rendered/doc.pdf/')).toHaveLength(5);
     await upload('incoming/doc.pdf', MATPLOTLIB);
     await handler(s3PutEvent(BUCKET, 'incoming/doc.pdf'));
-    expect(await listKeys(s3, BUCKET, 'rendered/doc.pdf/')).toEqual(['rendered/doc.pdf/manifest.json', 'rendered/doc.pdf/page-0001.png']);
-    expect((await manifestAt(BUCKET, 'rendered/doc.pdf/manifest.json')).pageCount).toBe(1);
+    const manifest = await manifestAt(BUCKET, 'rendered/doc.pdf/manifest.json');
+    expect(manifest.pageCount).toBe(1);
+    await expectOnlyListedOutputs(BUCKET, 'rendered/doc.pdf/', manifest);
   });
 
-  it('reads the exact version named by the event in a versioned bucket', async () => {
+  it('an event for a version that is no longer current is superseded before anything is written', async () => {
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
     const v1 = await upload('incoming/v.pdf', ARABIC);
     await upload('incoming/v.pdf', MATPLOTLIB);
@@ -165,6 +174,7 @@ describe('rendering from S3', () => {
     const result = await handler(event);
     // The key now holds the 1-page version: rendering v1 must not claim the manifest for it.
     expect(result.records[0]!.outcome).toBe('superseded');
+    expect(await listKeys(s3, BUCKET, 'rendered/')).toEqual([]);
     // With v1 still current, the event's version is the one read.
     await resetS3();
     await createBucket(s3, BUCKET);
@@ -182,7 +192,8 @@ describe('rendering from S3', () => {
     await upload('incoming/a.pdf', MATPLOTLIB);
     await createRenderHandler(outConfig, s3)(s3PutEvent(BUCKET, 'incoming/a.pdf'));
     expect(await listKeys(s3, BUCKET)).toEqual(['incoming/a.pdf']);
-    expect(await listKeys(s3, 'rendered-images')).toEqual(['pages/a.pdf/manifest.json', 'pages/a.pdf/page-0001.png']);
+    const manifest = await manifestAt('rendered-images', 'pages/a.pdf/manifest.json');
+    expect(await listKeys(s3, 'rendered-images')).toEqual([`pages/a.pdf/${manifest.generation}/page-0001.png`, 'pages/a.pdf/manifest.json']);
   });
 });
 
@@ -215,6 +226,9 @@ describe('bad input', () => {
     const result = await createRenderHandler(config, s3)({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: {} } }] } as unknown as RenderEvent);
     expect(result.records).toEqual([]);
     await expect(createRenderHandler(config, s3)({} as RenderEvent)).resolves.toEqual({ records: [] });
+    for (const garbage of [null, undefined, 'x', 42, [], { Records: 'no' }, { Records: [null, 7] }]) {
+      await expect(createRenderHandler(config, s3)(garbage)).resolves.toEqual({ records: [] });
+    }
   });
 });
 
@@ -234,7 +248,7 @@ describe('faults, retries and the time budget', () => {
   });
 
   const download = /^\/uploads\/incoming\/f\.pdf$/;
-  const thirdPage = /^\/uploads\/rendered\/f\.pdf\/page-0003\.png$/;
+  const thirdPage = /^\/uploads\/rendered\/f\.pdf\/[0-9a-f]{16}\/page-0003\.png$/;
 
   for (const [name, method, path, fault] of [
     ['a 503 SlowDown on the download', 'GET', download, { kind: 'status', status: 503, code: 'SlowDown' }],
@@ -282,12 +296,14 @@ describe('faults, retries and the time budget', () => {
 
   it('stops before the deadline with a partial manifest, and the retry resumes without redoing pages', async () => {
     await upload('incoming/f.pdf', TRACEMONKEY);
-    const handler = createRenderHandler(config, viaProxy);
-    // Just over the finishing reserve: room for the first page, not for the rest.
-    await expect(handler(s3PutEvent(BUCKET, 'incoming/f.pdf'), { getRemainingTimeInMillis: () => 5_001 })).rejects.toThrow(/out of time/);
+    // 150 dpi: 14 pages take well over the 300 ms left after the reserve.
+    const handler = createRenderHandler(testConfig({ DPI: '150' }), viaProxy, { reserveMs: 1_000 });
+    const end = Date.now() + 1_300;
+    await expect(handler(s3PutEvent(BUCKET, 'incoming/f.pdf'), { getRemainingTimeInMillis: () => end - Date.now() })).rejects.toThrow(/out of time/);
     const partial = await manifestAt(BUCKET, 'rendered/f.pdf/manifest.json');
     expect(partial.status).toBe('partial');
-    expect(partial.nextPage).toBeGreaterThan(1);
+    expect(partial.nextPage).toBeGreaterThanOrEqual(1);
+    expect(partial.nextPage).toBeLessThan(14);
     const done = renderedPages(partial).map((p) => p.number);
     expect(done).toEqual(Array.from({ length: partial.nextPage! - 1 }, (_, i) => i + 1));
 
@@ -295,9 +311,10 @@ describe('faults, retries and the time budget', () => {
     await handler(s3PutEvent(BUCKET, 'incoming/f.pdf'), { getRemainingTimeInMillis: () => 600_000 });
     const complete = await manifestAt(BUCKET, 'rendered/f.pdf/manifest.json');
     expect(complete.status).toBe('complete');
+    expect(complete.generation).toBe(partial.generation);
     expect(renderedPages(complete).map((p) => p.number)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
     // Uploads run side by side, so they reach the server in any order.
-    const reuploaded = proxy.log.filter((line) => line.startsWith('PUT /uploads/rendered/f.pdf/page-')).map((line) => Number(/page-(\d+)/.exec(line)![1]));
+    const reuploaded = proxy.log.filter((line) => /^PUT \/uploads\/rendered\/f\.pdf\/[0-9a-f]{16}\/page-/.test(line)).map((line) => Number(/page-(\d+)/.exec(line)![1]));
     expect(reuploaded.sort((a, b) => a - b)).toEqual(Array.from({ length: 14 - done.length }, (_, i) => partial.nextPage! + i));
   });
 

@@ -132,22 +132,23 @@ describe('template.yaml', () => {
     // Both functions must agree on the prefixes and options (reprocess compares manifests with them).
     const render = functionConfig('RenderPdfFunction');
     const reprocess = functionConfig('ReprocessFunction');
-    expect({ ...reprocess, sourceBucket: undefined, renderFunctionName: undefined }).toEqual({ ...render, sourceBucket: undefined, renderFunctionName: undefined });
-    expect(reprocess.renderFunctionName).toBe('RenderPdfFunction');
+    expect(reprocess).toEqual(render);
+    // Both send to the render queue the template creates.
+    expect(render.renderQueueUrl).toBe(resolve({ Ref: 'RenderQueue' }));
     // It scans the bucket the template creates.
     expect(reprocess.sourceBucket).toBe(resolve(template.Resources['SourceBucket']?.Properties?.['BucketName']));
   });
 
-  it('triggers on exactly the keys the handler renders (prefix INPUT_PREFIX, suffix .pdf)', () => {
+  it('sends exactly the keys the handler renders (prefix INPUT_PREFIX, suffix .pdf) to the render queue', () => {
     const config = functionConfig('RenderPdfFunction');
     // The template's default is the configuration's default.
     expect(config.inputPrefix).toBe(loadConfig({}).inputPrefix);
-    const s3Events = Object.values(templateFunction(template, 'RenderPdfFunction').properties['Events'] as Record<string, { Type: string; Properties: Record<string, unknown> }>).filter((e) => e.Type === 'S3');
-    expect(s3Events.length).toBeGreaterThan(0);
-    const filters = s3Events.map((e) => {
-      expect(resolve(e.Properties['Bucket'])).toBe('SourceBucket');
-      expect(asList(e.Properties['Events'])).toEqual(['s3:ObjectCreated:*']);
-      const rules = resolve((e.Properties['Filter'] as { S3Key: { Rules: unknown } }).S3Key.Rules) as { Name: string; Value: string }[];
+    const notifications = (template.Resources['SourceBucket']?.Properties?.['NotificationConfiguration'] as { QueueConfigurations: Record<string, unknown>[] }).QueueConfigurations;
+    expect(notifications.length).toBeGreaterThan(0);
+    const filters = notifications.map((n) => {
+      expect(n['Queue']).toEqual({ 'Fn::GetAtt': ['RenderQueue', 'Arn'] });
+      expect(n['Event']).toBe('s3:ObjectCreated:*');
+      const rules = resolve((n['Filter'] as { S3Key: { Rules: unknown } }).S3Key.Rules) as { Name: string; Value: string }[];
       const rule = (name: string) => rules.find((r) => r.Name.toLowerCase() === name)?.Value;
       return { prefix: rule('prefix')!, suffix: rule('suffix')! };
     });
@@ -199,12 +200,14 @@ describe('template.yaml', () => {
         }
       }
     }
-    // Reprocess reads both prefixes, writes nothing, and invokes the render function only.
+    // Reprocess reads both prefixes and writes nothing; beyond S3, both functions may only send to the render queue.
     const reprocess = statements('ReprocessFunction');
     expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual([]);
-    const invoke = reprocess.filter((s) => asList(s.Action).includes('lambda:InvokeFunction'));
-    expect(invoke.flatMap((s) => asList(s.Resource))).toEqual(['arn:aws:lambda:us-east-1:123456789012:function:RenderPdfFunction']);
-    expect(statements('RenderPdfFunction').flatMap((s) => asList(s.Action)).filter((a) => !a.startsWith('s3:'))).toEqual([]);
+    for (const fn of functions) {
+      const other = statements(fn.logicalId).filter((s) => asList(s.Action).some((a) => !a.startsWith('s3:')));
+      expect(other.flatMap((s) => asList(s.Action)), fn.logicalId).toEqual(['sqs:SendMessage']);
+      expect(other.flatMap((s) => asList(s.Resource)), fn.logicalId).toEqual([`arn:aws:sqs:us-east-1:123456789012:RenderQueue`]);
+    }
   });
 
   it('lets the render function list both prefixes, so a HEAD of a deleted source is a 404, not a 403', () => {
@@ -247,12 +250,29 @@ describe('template.yaml', () => {
     expect(config['MaximumRetryAttempts']).toBe(0);
   });
 
-  it('retries failed renders twice, then sends the event to an SQS queue', () => {
-    const config = templateFunction(template, 'RenderPdfFunction').properties['EventInvokeConfig'] as Record<string, unknown>;
-    expect(config['MaximumRetryAttempts']).toBe(2);
-    const onFailure = (config['DestinationConfig'] as { OnFailure: { Type: string; Destination: unknown } }).OnFailure;
-    expect(onFailure.Type).toBe('SQS');
-    expect(template.Resources[(onFailure.Destination as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]]?.Type).toBe('AWS::SQS::Queue');
+  it('consumes the render queue one message at a time, capped, with partial batch responses and a dead-letter queue', () => {
+    const events = templateFunction(template, 'RenderPdfFunction').properties['Events'] as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    expect(Object.values(events).map((e) => e.Type)).toEqual(['SQS']);
+    const sqs = Object.values(events)[0]!.Properties;
+    expect(sqs).toMatchObject({ Queue: { 'Fn::GetAtt': ['RenderQueue', 'Arn'] }, BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: { Ref: 'MaxConcurrency' } } });
+    const queue = template.Resources['RenderQueue']!.Properties!;
+    // AWS: the visibility timeout at least six times the function's timeout.
+    expect(queue['VisibilityTimeout']).toBeGreaterThanOrEqual(6 * (templateFunction(template, 'RenderPdfFunction').properties['Timeout'] as number));
+    const redrive = queue['RedrivePolicy'] as { deadLetterTargetArn: { 'Fn::GetAtt': [string, string] }; maxReceiveCount: number };
+    expect(template.Resources[redrive.deadLetterTargetArn['Fn::GetAtt'][0]]?.Type).toBe('AWS::SQS::Queue');
+    expect(redrive.maxReceiveCount).toBeGreaterThan(1);
+    // No asynchronous invocations any more: nothing for Lambda to retry.
+    expect(templateFunction(template, 'RenderPdfFunction').properties['EventInvokeConfig']).toBeUndefined();
+  });
+
+  it('lets only the bucket of the stack send to the render queue', () => {
+    const policy = template.Resources['RenderQueuePolicy']!.Properties!['PolicyDocument'] as { Statement: Statement[] };
+    expect(policy.Statement).toHaveLength(1);
+    const statement = policy.Statement[0] as Statement & { Principal: unknown };
+    expect(statement).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sqs:SendMessage' });
+    expect(resolve(statement.Condition?.['ArnLike']?.['aws:SourceArn'])).toBe(`arn:aws:s3:::${ctx.parameters['BucketName']}`);
+    expect(statement.Condition?.['StringEquals']?.['aws:SourceAccount']).toBeDefined();
+    expect(template.Resources['SourceBucket']?.['DependsOn']).toBe('RenderQueuePolicy');
   });
 
   it('schedules reprocessing, disabled by default, with the payload of events/schedule.json', () => {

@@ -14,15 +14,16 @@
  * every function, "<FunctionLogicalId>": {VAR: value}}; like sam, it only overrides variables
  * the template declares. S3_ENDPOINT, AWS credentials and region, and POWERTOOLS_* variables
  * are passed through from the shell, so the function can run against any S3-compatible server.
- * A function that invokes another (the reprocess function dispatching renders) reaches a local
- * Lambda endpoint that runs the other function's artifact the same way.
+ * With S3_ENDPOINT set, RENDER_QUEUE_URL is a local queue on that server, and what the function
+ * sends there (reprocess requests, continuations, fan-out ranges) is then run by the render
+ * function's artifact, message by message, as the SQS event source mapping would.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from './build.js';
+import { createRenderQueues, pollQueue } from './local-queue.js';
 import { invokeBuilt, LambdaContainer, type EnvVarsFile, type InvokeOutcome } from './lambda-container.js';
 import { loadTemplate, templateFunction, type Template, type TemplateFunction } from './template.js';
 
@@ -39,68 +40,49 @@ function readEnvVarsFile(path: string): EnvVarsFile {
 }
 
 /**
- * A local Lambda Invoke API on loopback, as `sam local start-lambda` provides: a function that
- * invokes another one (the reprocess function dispatching renders) reaches it through the
- * SDK's AWS_ENDPOINT_URL_LAMBDA. Asynchronous invocations (InvocationType Event) are answered
- * 202 at once and run one after the other, each in a fresh process like any other.
+ * The render queue, locally: RENDER_QUEUE_URL points at a queue on the local server
+ * (S3_ENDPOINT; moto serves SQS too), and once the invoked function has returned, whatever it
+ * sent there (the reprocess function's requests, continuations, fan-out ranges) is run by the
+ * render function's artifact, message by message, the way the event source mapping runs it
+ * (tools/local-queue.ts).
  */
-interface LocalLambda {
+interface LocalRenderQueue {
   env: Record<string, string>;
-  /** Resolves when every queued asynchronous invocation has run; then stops listening. */
+  /** Runs every queued message through the render function until the queue stays empty. */
   drain(): Promise<void>;
 }
 
-async function startLocalLambda(template: Template, envVars: EnvVarsFile): Promise<LocalLambda> {
-  let queue: Promise<void> = Promise.resolve();
-  const server = createServer((req, res) => {
-    const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const reply = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      let fn: TemplateFunction;
-      let event: unknown;
-      try {
-        if (!match || req.method !== 'POST') throw new Error(`not a Lambda Invoke request: ${req.method} ${req.url}`);
-        // Locally a function's name is its logical ID (what !Ref resolves to).
-        fn = templateFunction(template, decodeURIComponent(match[1]!.split(':').at(-1)!));
-        event = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-      } catch (err) {
-        reply(404, { Type: 'User', message: (err as Error).message });
-        return;
-      }
-      const run = async (): Promise<InvokeOutcome> => {
-        const outcome = await invokeBuilt(template, fn, event, { envVars, extraEnv: localEnv });
-        console.error(outcome.report);
-        return outcome;
-      };
-      if (req.headers['x-amz-invocation-type'] === 'Event') {
-        queue = queue.then(() => run().then(() => undefined, (err: unknown) => console.error(`local Lambda: ${(err as Error).message}`)));
-        reply(202, {});
-      } else {
-        run().then((outcome) => reply(200, outcome.payload), (err: unknown) => reply(500, { message: (err as Error).message }));
-      }
-    });
-  });
-  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
-  const { port } = server.address() as AddressInfo;
-  const localEnv: Record<string, string> = {
-    AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${port}`,
+async function startLocalRenderQueue(template: Template, envVars: EnvVarsFile, memoryMb: number | undefined): Promise<LocalRenderQueue | undefined> {
+  const endpoint = process.env['S3_ENDPOINT'];
+  if (!endpoint) return undefined;
+  const sqs = createSqsClient({ s3Endpoint: endpoint });
+  let queues;
+  try {
+    queues = await createRenderQueues(sqs);
+  } catch (err) {
+    console.error(`warning: no local render queue at ${endpoint} (${(err as Error).message}): nothing sent to RENDER_QUEUE_URL will run`);
+    return undefined;
+  }
+  const env = {
+    RENDER_QUEUE_URL: queues.queueUrl,
     // The SDK signs its requests even to a local endpoint: give it something to sign with.
     ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
   };
+  const render = templateFunction(template, 'RenderPdfFunction');
   return {
-    env: localEnv,
+    env,
     async drain() {
-      // A queued render may itself queue more: wait until the queue stays settled.
-      for (let seen: Promise<void> | undefined; seen !== queue; ) {
-        seen = queue;
-        await seen;
-      }
-      server.close();
+      await pollQueue({
+        sqs,
+        queues,
+        concurrency: 1,
+        invoke: async (event) => {
+          const outcome = await invokeBuilt(template, render, event, { envVars, extraEnv: env, ...(memoryMb ? { memoryMb } : {}) });
+          console.error(outcome.report);
+          if (!outcome.ok) throw new Error(JSON.stringify(outcome.payload));
+          return outcome.payload as { batchItemFailures?: { itemIdentifier: string }[] };
+        },
+      });
     },
   };
 }
@@ -142,13 +124,13 @@ async function main(): Promise<number> {
   const envVars = values['env-vars'] ? readEnvVarsFile(values['env-vars']) : {};
   // Every function: the one invoked may invoke the others.
   if (!values['skip-build']) await buildAll();
-  const lambda = await startLocalLambda(template, envVars);
   const memoryMb = values.memory === undefined ? undefined : Number(values.memory);
   if (memoryMb !== undefined && (!Number.isInteger(memoryMb) || memoryMb < 128 || memoryMb > 10240)) throw new UsageError(`--memory ${values.memory}: expected a whole number of MB, 128..10240`);
-  const outcome = await invokeBuilt(template, fn, event, { envVars, extraEnv: lambda.env, ...(memoryMb ? { memoryMb } : {}) });
+  const queue = await startLocalRenderQueue(template, envVars, memoryMb);
+  const outcome = await invokeBuilt(template, fn, event, { envVars, ...(queue ? { extraEnv: queue.env } : {}), ...(memoryMb ? { memoryMb } : {}) });
   console.error(`END RequestId: ${outcome.report.match(/RequestId: (\S+)/)?.[1] ?? ''}`);
   console.error(outcome.report);
-  await lambda.drain();
+  await queue?.drain();
   process.stdout.write(`${JSON.stringify(outcome.payload)}\n`);
   return outcome.ok ? 0 : 1;
 }

@@ -1,25 +1,33 @@
 /**
- * npm run local -- [file.pdf…] [--out dir] [--bucket name]
- * The main job on an embedded default: starts a local S3 (moto_server) unless S3_ENDPOINT is
- * set, uploads each PDF under incoming/, sends the bundled render handler the S3 event AWS
- * would send, and copies the pages and manifest.json to --out (default out/).
+ * npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]
+ * The main job on an embedded default: starts a local S3 and SQS (moto_server) unless
+ * S3_ENDPOINT is set, wires the bucket's uploads to a local render queue as the template does,
+ * uploads each PDF under incoming/, and drives the bundled render handler from the queue the way
+ * the SQS event source mapping does (tools/local-queue.ts): fan-out ranges and continuations go
+ * through the queue too, and each invocation's outcome is printed. Then it copies the pages and
+ * manifest.json to --out (default out/). --meta key=value (repeatable) uploads with that S3 user
+ * metadata: the per-object options render-dpi, render-format, render-quality, render-pages,
+ * render-thumbnail-width, render-text.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { S3Event } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { loadConfig } from '../lib/config/env.js';
-import { isPageFailure, parseManifest } from '../lib/job/manifest.js';
+import { isLegacy, isPageFailure } from '../lib/job/manifest.js';
+import type { RecordResult, RenderHandlerResult } from '../lib/render-function/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
+import { readManifest } from '../lib/s3/manifest-store.js';
+import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from './build.js';
-import { s3PutEvent } from '../lib/s3/event.js';
+import { createRenderQueues, notifyQueueOnUpload, pollQueue } from './local-queue.js';
 import { writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
 
-const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name]   (no file: a generated sample PDF)';
+const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]   (no file: a generated sample PDF)';
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
@@ -33,7 +41,13 @@ async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { out: { type: 'string', default: 'out' }, bucket: { type: 'string', default: 'local-pdf-render' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      out: { type: 'string', default: 'out' },
+      bucket: { type: 'string', default: 'local-pdf-render' },
+      concurrency: { type: 'string', default: '4' },
+      meta: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     console.error(USAGE);
@@ -57,51 +71,93 @@ async function main(): Promise<number> {
     // The same environment the function gets: defaults unless the caller set them.
     process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
     process.env['POWERTOOLS_LOG_LEVEL'] ??= 'WARN';
+    const bucket = values.bucket;
+    process.env['SOURCE_BUCKET'] ??= bucket;
+    const endpoint = process.env['S3_ENDPOINT']!;
+    const sqs = createSqsClient({ s3Endpoint: endpoint });
+    const queues = await createRenderQueues(sqs);
+    process.env['RENDER_QUEUE_URL'] = queues.queueUrl;
     const config = loadConfig();
     const s3 = createS3Client(config);
-    const bucket = values.bucket;
     await ensureBucket(s3, bucket);
     if (config.outputBucket) await ensureBucket(s3, config.outputBucket);
+    // As the template wires it: uploads under INPUT_PREFIX notify the render queue.
+    await notifyQueueOnUpload(s3, bucket, config.inputPrefix, queues.queueArn);
 
     console.error('building the function bundle…');
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
-    const { handler } = (await import(pathToFileURL(join(dir!, 'handler.mjs')).href)) as {
-      handler: (event: S3Event, context: object) => Promise<unknown>;
-    };
+    const { handler } = (await import(pathToFileURL(join(dir!, 'handler.mjs')).href)) as { handler: (event: SQSEvent, context: object) => Promise<RenderHandlerResult> };
+
+    const metadata = Object.fromEntries(
+      values.meta.map((pair) => {
+        const at = pair.indexOf('=');
+        if (at <= 0) throw new Error(`--meta ${pair}: expected key=value, such as render-pages=1-3`);
+        return [pair.slice(0, at).toLowerCase(), pair.slice(at + 1)];
+      }),
+    );
+    const started = Date.now();
+    for (const file of positionals) {
+      const key = `${config.inputPrefix}${basename(file)}`;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf', Metadata: metadata }));
+      console.error(`uploaded s3://${bucket}/${key}`);
+    }
+    // The event source mapping: each message a Lambda invocation of the bundled handler, at most `concurrency` at once.
+    const concurrency = Number(values.concurrency);
+    let invocation = 0;
+    const run = await pollQueue({
+      sqs,
+      queues,
+      concurrency,
+      invoke: async (event) => {
+        const id = ++invocation;
+        const deadline = Date.now() + 900_000;
+        const result = await handler(event, { awsRequestId: `local-${id}`, getRemainingTimeInMillis: () => deadline - Date.now() });
+        for (const record of result.records) console.error(`  invocation ${id}: ${describeRecord(record)}`);
+        return result;
+      },
+    });
+    console.error(`${run.invocations} invocation(s), at most ${run.maxInFlight} at once, ${run.failures} failed, in ${Date.now() - started} ms`);
 
     const outRoot = resolve(values.out);
     let failures = 0;
     for (const file of positionals) {
       const key = `${config.inputPrefix}${basename(file)}`;
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf' }));
-      console.error(`uploaded s3://${bucket}/${key}; invoking the handler…`);
-      const started = Date.now();
-      const deadline = started + 900_000;
-      await handler(s3PutEvent(bucket, key), { awsRequestId: `local-${started}`, getRemainingTimeInMillis: () => deadline - Date.now() });
-
       const out = outputLocation(bucket, key, config);
-      const manifestObject = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: out.prefix + MANIFEST_FILE }));
-      const manifestText = await manifestObject.Body!.transformToString();
-      const manifest = parseManifest(manifestText);
-      if (!manifest) throw new Error(`s3://${out.bucket}/${out.prefix}${MANIFEST_FILE} is not a valid manifest`);
+      const { manifest } = await readManifest(s3, out);
+      if (!manifest || isLegacy(manifest)) {
+        console.log(`${basename(file)}: no manifest (see the log above)`);
+        failures++;
+        continue;
+      }
       const target = join(outRoot, basename(file));
       await mkdir(target, { recursive: true });
       for (const page of manifest.pages) {
         if (isPageFailure(page)) continue;
         const object = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: page.key }));
-        await writeFile(join(target, page.key.slice(out.prefix.length)), await object.Body!.transformToByteArray());
+        // Flattened: the generation folder is S3's business (readers follow pages[].key).
+        await writeFile(join(target, basename(page.key)), await object.Body!.transformToByteArray());
       }
-      await writeFile(join(target, MANIFEST_FILE), manifestText);
+      await writeFile(join(target, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
       const rendered = manifest.pages.filter((p) => !isPageFailure(p)).length;
-      console.log(
-        `${basename(file)}: ${manifest.status}${manifest.error ? ` ${manifest.error.code} (${manifest.error.message})` : ''}, ` +
-          `${rendered}/${manifest.pageCount} pages in ${Date.now() - started} ms -> ${target}/`,
-      );
+      console.log(`${basename(file)}: ${manifest.status}${manifest.error ? ` ${manifest.error.code} (${manifest.error.message})` : ''}, ${rendered}/${manifest.pageCount} pages -> ${target}/`);
       if (manifest.status !== 'complete') failures++;
     }
     return failures === 0 ? 0 : 2;
   } finally {
     await server?.stop();
+  }
+}
+
+function describeRecord(record: RecordResult): string {
+  const what = `${record.key}`;
+  switch (record.outcome) {
+    case 'rendered':
+      return `${what}: manifest committed (${record.status})`;
+    case 'range-stored':
+    case 'continued':
+      return `${what}: ${record.reason ?? record.outcome}`;
+    default:
+      return `${what}: ${record.outcome}${record.reason ? ` (${record.reason})` : ''}`;
   }
 }
 

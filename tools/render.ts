@@ -1,7 +1,9 @@
 /**
  * npm run render -- <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--quality Q]
- *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N]
- * Renders a local PDF into <dir>: page-0001.png … and manifest.json (written last).
+ *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]
+ * Renders a local PDF into <dir>: page-0001.png … (thumb-0001.jpg, text-0001.json when asked)
+ * and manifest.json (written last). The same options as the function's settings and an
+ * object's render-* metadata, as flags.
  * Exit code: 0 complete, 2 permanent document failure (failed manifest written), 1 anything else.
  */
 import { createHash } from 'node:crypto';
@@ -13,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { isPageFailure, type Manifest } from '../lib/job/manifest.js';
 import { runRenderJob, type PageSink } from '../lib/job/run-job.js';
 import { errorMessage } from '../lib/engine/errors.js';
-import { parseOutputOptions, parsePageSelection } from '../lib/config/settings.js';
+import { parseJobOptions } from '../lib/config/settings.js';
 
-const USAGE = 'usage: npm run render -- <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N]';
+const USAGE =
+  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
 
 async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
@@ -24,7 +27,7 @@ async function md5File(path: string): Promise<string> {
 }
 
 /** Writes to a temporary name and renames, so a reader never sees half a file. */
-async function writeFileAtomic(path: string, data: string): Promise<void> {
+async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const partial = `${path}.partial`;
   await writeFile(partial, data);
   await rename(partial, path);
@@ -42,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       pages: { type: 'string' },
       'max-page-pixels': { type: 'string' },
       'max-pages': { type: 'string' },
+      'thumbnail-width': { type: 'string' },
+      text: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -51,17 +56,28 @@ async function main(argv: string[]): Promise<number> {
   }
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0 || !values.out) throw new Error(USAGE);
-  const options = parseOutputOptions(
+  const options = parseJobOptions(
     {
       format: values.format,
       dpi: values.dpi,
       jpegQuality: values.quality,
       maxPagePixels: values['max-page-pixels'],
       maxPages: values['max-pages'],
+      pages: values.pages,
+      thumbnailWidth: values['thumbnail-width'],
+      ...(values.text ? { pageText: 'true' } : {}),
     },
-    { format: '--format', dpi: '--dpi', jpegQuality: '--quality', maxPagePixels: '--max-page-pixels', maxPages: '--max-pages' },
+    {
+      format: '--format',
+      dpi: '--dpi',
+      jpegQuality: '--quality',
+      maxPagePixels: '--max-page-pixels',
+      maxPages: '--max-pages',
+      pages: '--pages',
+      thumbnailWidth: '--thumbnail-width',
+      pageText: '--text',
+    },
   );
-  const pages = values.pages === undefined ? undefined : parsePageSelection(values.pages);
   const filePath = resolve(file);
   const outDir = resolve(values.out);
   const size = (await stat(filePath)).size;
@@ -80,11 +96,16 @@ async function main(argv: string[]): Promise<number> {
       await rename(partial, path);
       return path;
     },
+    async putFile(_pageNumber, fileName, body) {
+      const path = join(outDir, fileName);
+      await writeFileAtomic(path, body);
+      return path;
+    },
   };
   const { manifest, stats } = await runRenderJob({
     filePath,
     source: { file: filePath, etag: await md5File(filePath), size },
-    options: { ...options, ...(pages ? { pages } : {}) },
+    options,
     sink,
     onPage: (page, timing) => {
       if (isPageFailure(page)) console.error(`page ${page.number}: FAILED ${page.error.code}: ${page.error.message}`);

@@ -265,7 +265,9 @@ function ref(name: string, template: Template, ctx: ResolveContext): string {
   if (pseudo !== undefined) return pseudo;
   if (name in ctx.parameters) return ctx.parameters[name]!;
   if (template.Parameters && name in template.Parameters) throw new Error(`parameter ${name} has no Default: give it a value`);
-  // A resource: locally its name is its logical ID (what `sam local` uses as the function name).
+  // A queue's Ref is its URL (local tools give RENDER_QUEUE_URL their own, via --env-vars or the shell).
+  if (template.Resources[name]?.Type === 'AWS::SQS::Queue') return `https://sqs.${ctx.region}.amazonaws.com/${ctx.accountId}/${name}`;
+  // Any other resource: locally its name is its logical ID (what `sam local` uses as the function name).
   if (name in template.Resources) return name;
   throw new Error(`!Ref ${name}: no such parameter or resource`);
 }

@@ -1,25 +1,36 @@
 /**
- * The function's configuration (DESIGN.md §2), read from the environment once at cold start.
+ * The function's configuration (docs/contract.md, "Configuration"), read from the environment once at cold start.
  * An invalid value stops start-up with one message naming the variable, its value and what
  * is allowed.
  */
-import type { OutputOptions } from '../engine/options.js';
-import { InvalidSettingError, parseIntSetting, parseOutputOptions } from './settings.js';
+import type { JobOptions } from '../job/options.js';
+import { InvalidSettingError, parseIntSetting, parseJobOptions } from './settings.js';
 
 export interface Config {
   inputPrefix: string;
   /** Undefined: outputs go to the source bucket. */
   outputBucket?: string;
   outputPrefix: string;
-  output: OutputOptions;
+  /** The render options of every object, unless its metadata overrides them (object-options.ts). */
+  output: JobOptions;
   /** Pages uploaded at once, at most. */
   uploadConcurrency: number;
   /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
   s3Endpoint?: string;
-  /** The bucket the reprocess function scans (its event may name another). */
+  /** The bucket both functions work on: the render function ignores events for others, the reprocess function scans only it. */
   sourceBucket?: string;
-  /** The render function the reprocess function dispatches to (AWS only). */
-  renderFunctionName?: string;
+  /**
+   * The render queue: S3 notifications arrive on it; continuations, fan-out ranges and the
+   * reprocess function's requests are sent to it. Unset (a direct S3 trigger, local runs without
+   * a queue): no fan-out, and a render out of time throws so the invocation is retried.
+   */
+  renderQueueUrl?: string;
+  /** Documents with more pages are split into ranges of this many pages, one invocation each; 0 = off. */
+  fanoutPages: number;
+  /** The reprocess function leaves objects modified less than this long ago to their own events; 0 = none. */
+  recentUploadMs: number;
+  /** A document (or range) stops as `partial` after this many invocations or this much render time. */
+  documentBudget: { maxHops: number; maxRenderMs: number };
   /** Per-page render time limit in ms; 0 = none. */
   pageTimeoutMs: number;
 }
@@ -34,10 +45,16 @@ export const CONFIG_ENV_VARS = [
   'JPEG_QUALITY',
   'MAX_PAGE_PIXELS',
   'MAX_PAGES',
+  'THUMBNAIL_WIDTH',
+  'PAGE_TEXT',
   'UPLOAD_CONCURRENCY',
   'PAGE_TIMEOUT_MS',
   'S3_ENDPOINT',
-  'RENDER_FUNCTION_NAME',
+  'RENDER_QUEUE_URL',
+  'FANOUT_PAGES',
+  'DOCUMENT_MAX_HOPS',
+  'DOCUMENT_MAX_RENDER_SECONDS',
+  'RECENT_UPLOAD_SECONDS',
   'SOURCE_BUCKET',
 ] as const;
 
@@ -81,29 +98,56 @@ function prefixSetting(name: string, value: string | undefined, fallback: string
  */
 export const DEFAULT_PAGE_TIMEOUT_MS = 600_000;
 
+/**
+ * Pages per fan-out range. A range must be long enough that its invocation's fixed cost
+ * (download, cold start, opening the document) is small beside its drawing, and short enough
+ * that a long document's ranges run side by side: docs/contract.md, "Work distribution".
+ */
+export const DEFAULT_FANOUT_PAGES = 200;
+/** Invocations one document (or range) may take, and its render time across them. */
+export const DEFAULT_DOCUMENT_BUDGET = { maxHops: 10, maxRenderSeconds: 3600 } as const;
+
+/** True when one prefix starts with the other: in one bucket, outputs would land among the inputs. */
+export function prefixesOverlap(config: Pick<Config, 'inputPrefix' | 'outputPrefix'>): boolean {
+  return config.outputPrefix.startsWith(config.inputPrefix) || config.inputPrefix.startsWith(config.outputPrefix);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const inputPrefix = prefixSetting('INPUT_PREFIX', env['INPUT_PREFIX'], 'incoming/');
   const outputPrefix = prefixSetting('OUTPUT_PREFIX', env['OUTPUT_PREFIX'], 'rendered/');
   const outputBucket = bucketSetting('OUTPUT_BUCKET', env['OUTPUT_BUCKET']);
   const sourceBucket = bucketSetting('SOURCE_BUCKET', env['SOURCE_BUCKET']);
   // In one bucket, outputs under the input prefix would re-trigger the function (and the other way round).
-  if (!outputBucket && (outputPrefix.startsWith(inputPrefix) || inputPrefix.startsWith(outputPrefix))) {
+  if ((!outputBucket || outputBucket === sourceBucket) && prefixesOverlap({ inputPrefix, outputPrefix })) {
     throw new InvalidSettingError(
-      `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET`,
+      `OUTPUT_PREFIX=${JSON.stringify(outputPrefix)} overlaps INPUT_PREFIX=${JSON.stringify(inputPrefix)} in the same bucket${outputBucket ? ` (OUTPUT_BUCKET is SOURCE_BUCKET)` : ''}: choose prefixes where neither starts with the other, or set OUTPUT_BUCKET to another bucket`,
     );
   }
-  const output = parseOutputOptions(
+  const output = parseJobOptions(
     {
       format: env['FORMAT'],
       dpi: env['DPI'],
       jpegQuality: env['JPEG_QUALITY'],
       maxPagePixels: env['MAX_PAGE_PIXELS'],
       maxPages: env['MAX_PAGES'],
+      thumbnailWidth: env['THUMBNAIL_WIDTH'],
+      pageText: env['PAGE_TEXT'],
     },
-    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES' },
+    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES', thumbnailWidth: 'THUMBNAIL_WIDTH', pageText: 'PAGE_TEXT' },
   );
   const uploadConcurrency = env['UPLOAD_CONCURRENCY'] ? parseIntSetting('UPLOAD_CONCURRENCY', env['UPLOAD_CONCURRENCY'], 1, 64) : 4;
   const pageTimeoutMs = env['PAGE_TIMEOUT_MS'] ? parseIntSetting('PAGE_TIMEOUT_MS', env['PAGE_TIMEOUT_MS'], 0, 900_000) : DEFAULT_PAGE_TIMEOUT_MS;
+  const fanoutPages = env['FANOUT_PAGES'] ? parseIntSetting('FANOUT_PAGES', env['FANOUT_PAGES'], 0, 100_000) : DEFAULT_FANOUT_PAGES;
+  const maxHops = env['DOCUMENT_MAX_HOPS'] ? parseIntSetting('DOCUMENT_MAX_HOPS', env['DOCUMENT_MAX_HOPS'], 1, 1000) : DEFAULT_DOCUMENT_BUDGET.maxHops;
+  const maxRenderSeconds = env['DOCUMENT_MAX_RENDER_SECONDS']
+    ? parseIntSetting('DOCUMENT_MAX_RENDER_SECONDS', env['DOCUMENT_MAX_RENDER_SECONDS'], 1, 86_400)
+    : DEFAULT_DOCUMENT_BUDGET.maxRenderSeconds;
+  // An upload's own S3 event may still wait in the queue this long after the upload (a burst).
+  const recentUploadSeconds = env['RECENT_UPLOAD_SECONDS'] ? parseIntSetting('RECENT_UPLOAD_SECONDS', env['RECENT_UPLOAD_SECONDS'], 0, 86_400) : 300;
+  const renderQueueUrl = env['RENDER_QUEUE_URL'] || undefined;
+  if (renderQueueUrl !== undefined && !/^https?:\/\/[^/]+\/.+/.test(renderQueueUrl)) {
+    throw new InvalidSettingError(`RENDER_QUEUE_URL=${JSON.stringify(renderQueueUrl)} is invalid: expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/render`);
+  }
   const s3Endpoint = env['S3_ENDPOINT'] || undefined;
   if (s3Endpoint !== undefined && !/^https?:\/\/[^/]+/.test(s3Endpoint)) {
     throw new InvalidSettingError(`S3_ENDPOINT=${JSON.stringify(s3Endpoint)} is invalid: expected a URL such as http://127.0.0.1:5000`);
@@ -115,8 +159,11 @@ export function loadConfig(env: Env = process.env): Config {
     output,
     uploadConcurrency,
     pageTimeoutMs,
+    fanoutPages,
+    documentBudget: { maxHops, maxRenderMs: maxRenderSeconds * 1000 },
+    recentUploadMs: recentUploadSeconds * 1000,
     ...(s3Endpoint ? { s3Endpoint } : {}),
-    ...(env['RENDER_FUNCTION_NAME'] ? { renderFunctionName: env['RENDER_FUNCTION_NAME'] } : {}),
+    ...(renderQueueUrl ? { renderQueueUrl } : {}),
     ...(sourceBucket ? { sourceBucket } : {}),
   };
 }

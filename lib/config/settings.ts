@@ -1,26 +1,12 @@
 /**
- * Settings from outside (environment variables, CLI flags, later S3 metadata) parsed into the
- * engine's option types. Every error names the setting as the user wrote it, the value, and
- * what is allowed.
+ * Settings from outside (environment variables, CLI flags, S3 object metadata) parsed into the
+ * job's options. Every error names the setting as the user wrote it, the value, and what is
+ * allowed.
  */
-import { DEFAULT_OUTPUT_OPTIONS, LIMITS, type ImageFormat, type OutputOptions, type PageRange } from '../engine/options.js';
+import { LIMITS, type ImageFormat } from '../engine/options.js';
+import { DEFAULT_JOB_OPTIONS, formatPageSelection, MAX_THUMBNAIL_WIDTH, parsePageSelection, type JobOptions } from '../job/options.js';
 
-/** Parses "1-3,7,10-" into ranges. Throws with a message that quotes the bad part. */
-export function parsePageSelection(text: string): PageRange[] {
-  const ranges: PageRange[] = [];
-  for (const rawPart of text.split(',')) {
-    const part = rawPart.trim();
-    const match = /^(\d+)(?:\s*(-)\s*(\d*))?$/.exec(part);
-    if (!match) throw new Error(`invalid page selection "${part}" in "${text}": use forms like 1-3,7,10-`);
-    const from = Number(match[1]);
-    const to = match[2] === undefined ? from : match[3] ? Number(match[3]) : undefined;
-    if (from < 1 || (to !== undefined && to < from)) {
-      throw new Error(`invalid page range "${part}" in "${text}": pages start at 1 and ranges go upwards`);
-    }
-    ranges.push(to === undefined ? { from } : { from, to });
-  }
-  return ranges;
-}
+export { parsePageSelection };
 
 /** A setting from outside (env var, CLI flag), named as the user wrote it. */
 export class InvalidSettingError extends Error {
@@ -44,24 +30,50 @@ export function parseFormatSetting(name: string, value: string): ImageFormat {
   throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png" or "jpeg"`);
 }
 
+export function parseBooleanSetting(name: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "true" or "false"`);
+}
+
+export function parsePagesSetting(name: string, value: string): string {
+  try {
+    return formatPageSelection(parsePageSelection(value));
+  } catch (err) {
+    throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected pages such as "1-3,7,10-" (${(err as Error).message})`);
+  }
+}
+
+export type JobOptionsInput = Partial<Record<keyof JobOptions, string>>;
+
 /**
- * Output options from raw strings, each named as the user knows it (FORMAT or --format);
- * a missing value takes its default.
+ * Job options from raw strings, each named as the user knows it (FORMAT, --format or
+ * render-format); a missing value takes its value in `base` (the defaults, or the function's
+ * settings under an object's metadata).
  */
-export function parseOutputOptions(
-  raw: Partial<Record<keyof OutputOptions, string>>,
-  names: Record<keyof OutputOptions, string>,
-): OutputOptions {
-  const d = DEFAULT_OUTPUT_OPTIONS;
-  const int = (field: 'dpi' | 'jpegQuality' | 'maxPagePixels' | 'maxPages') => {
+export function parseJobOptions(raw: JobOptionsInput, names: Partial<Record<keyof JobOptions, string>>, base: JobOptions = DEFAULT_JOB_OPTIONS): JobOptions {
+  const given = (field: keyof JobOptions): string | undefined => {
     const value = raw[field];
-    return value === undefined || value === '' ? d[field] : parseIntSetting(names[field], value, LIMITS[field].min, LIMITS[field].max);
+    return value === undefined || value === '' ? undefined : value;
   };
+  const name = (field: keyof JobOptions): string => names[field] ?? field;
+  const int = (field: 'dpi' | 'jpegQuality' | 'maxPagePixels' | 'maxPages') => {
+    const value = given(field);
+    return value === undefined ? base[field] : parseIntSetting(name(field), value, LIMITS[field].min, LIMITS[field].max);
+  };
+  const format = given('format');
+  const pages = given('pages');
+  const thumbnailWidth = given('thumbnailWidth');
+  const pageText = given('pageText');
   return {
-    format: raw.format === undefined || raw.format === '' ? d.format : parseFormatSetting(names.format, raw.format),
+    format: format === undefined ? base.format : parseFormatSetting(name('format'), format),
     dpi: int('dpi'),
     jpegQuality: int('jpegQuality'),
     maxPagePixels: int('maxPagePixels'),
     maxPages: int('maxPages'),
+    pages: pages === undefined ? base.pages : parsePagesSetting(name('pages'), pages),
+    thumbnailWidth: thumbnailWidth === undefined ? base.thumbnailWidth : parseIntSetting(name('thumbnailWidth'), thumbnailWidth, 0, MAX_THUMBNAIL_WIDTH),
+    pageText: pageText === undefined ? base.pageText : parseBooleanSetting(name('pageText'), pageText),
   };
 }

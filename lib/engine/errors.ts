@@ -64,3 +64,28 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * The page errors the main thread decides (the worker reports its own): built here only, for a
+ * page that never began streaming (a FailedPage) and one that did (its PageFailedError) alike.
+ */
+export const pageErrors = {
+  crashed: (reason: string): PageError => ({ code: 'PAGE_CRASHED', message: `the renderer crashed on this page: ${reason}` }),
+  timedOut: (limitMs: number | undefined): PageError => ({ code: 'PAGE_TIMEOUT', message: `the page took longer than ${limitMs} ms` }),
+  /** Not a failure of the page: the job's deadline came while it was drawing. */
+  deadline: (): PageError => ({ code: 'PAGE_TIMEOUT', message: 'cut off at the deadline' }),
+  notAttempted: (restarts: number): PageError => ({ code: 'PAGE_CRASHED', message: `not attempted: the renderer failed on ${restarts} pages of this document` }),
+  encodingFailed: (reason: string): PageError => ({ code: 'PAGE_RENDER_FAILED', message: `encoding failed: ${reason}` }),
+} as const;
+
+/** Why a page that had started streaming did not finish: its body and `finished` fail with it. */
+export class PageFailedError extends Error {
+  override readonly name = 'PageFailedError';
+  constructor(
+    readonly pageError: PageError,
+    /** The page was cut off at the job's deadline (RenderControl.deadline): not a failure of the page. */
+    readonly deadline: boolean = false,
+  ) {
+    super(`${pageError.code}: ${pageError.message}`);
+  }
+}

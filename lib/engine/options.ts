@@ -29,6 +29,12 @@ export interface RenderOptions extends OutputOptions {
   bandBytes?: number;
 }
 
+/** The output options alone (a RenderOptions carries more): what travels to the worker. */
+export function outputOptionsOf(options: OutputOptions): OutputOptions {
+  const { format, dpi, jpegQuality, maxPagePixels, maxPages } = options;
+  return { format, dpi, jpegQuality, maxPagePixels, maxPages };
+}
+
 export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
   format: 'png',
   dpi: 150,

@@ -1,16 +1,17 @@
 /**
  * A PNG encoder on Node's native zlib whose deflate runs on libuv's thread pool, off the thread
  * that draws, in parallel: scanlines come in band by band and each band is compressed as its own
- * stretch of one zlib stream (raw deflate primed with the previous 32 KiB, ending on a byte
+ * stretch of one zlib stream (deflate primed with the previous 32 KiB, ending on a byte
  * boundary, as pigz does), side by side with the others, and written out in order. A page of any
- * height needs memory for the bands in flight only.
+ * height needs memory for the bands in flight only. Where the stream is cut depends on the
+ * image's size and the bands it arrives in (page geometry), never on timing: the same pixels
+ * give the same bytes, every run.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { constants, crc32, deflate as deflateCallback, deflateRaw as deflateRawCallback } from 'node:zlib';
+import { constants, crc32, createDeflate, deflate as deflateCallback } from 'node:zlib';
 
 const deflateOnce = promisify(deflateCallback);
-const deflateRaw = promisify(deflateRawCallback);
 
 /**
  * zlib's default level, as MuPDF and mutool use. Node's zlib (Chromium's, SIMD-hashed) comes
@@ -23,9 +24,10 @@ export const PNG_DEFLATE_LEVEL = 6;
 export const PNG_FILTER_NONE = 0;
 
 /**
- * A whole image at least this big, arriving while no other deflate runs (the last page of a
- * job, or pages that take longer to draw than to compress), is cut in two halves compressed
- * side by side: the page is out sooner on a machine with a core to spare.
+ * A whole image at least this big (a Letter page from 110 dpi) is cut in two halves compressed
+ * side by side: the last page of a job, or a page that takes longer to draw than to compress,
+ * is out sooner on a machine with a core to spare. Decided by size alone (it once also depended
+ * on whether other deflates were running, and the same page came out as different bytes).
  */
 export const SPLIT_BYTES = 4 * 2 ** 20;
 
@@ -33,17 +35,10 @@ export const SPLIT_BYTES = 4 * 2 ** 20;
 const WINDOW_BYTES = 32 * 1024;
 /** CMF/FLG of a zlib stream: deflate, 32 KiB window, default level. */
 const ZLIB_HEADER = Uint8Array.of(0x78, 0x9c);
-
-/** Deflates running on the thread pool, over every encoder of the process. */
-let deflatesInFlight = 0;
-async function counted<T>(work: Promise<T>): Promise<T> {
-  deflatesInFlight++;
-  try {
-    return await work;
-  } finally {
-    deflatesInFlight--;
-  }
-}
+/** The end of a stretch's own zlib stream: a sync flush's empty stored block... */
+const SYNC_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** ...then the empty final block (fixed Huffman, end-of-block only) that Z_FINISH adds after it. */
+const EMPTY_FINAL_BLOCK = Uint8Array.of(0x03, 0x00);
 
 /** zlib's Adler-32 of `data`, continuing from `adler`: the stream's trailer, over stretches compressed apart. */
 export function adler32(data: Uint8Array, adler = 1): number {
@@ -93,6 +88,50 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return Buffer.concat([header, data, crc]);
 }
 
+/** zlib's adler32_combine: the Adler-32 of A then B, from A's, B's and B's length. */
+export function adler32Combine(adler1: number, adler2: number, length2: number): number {
+  const BASE = 65521;
+  const rem = length2 % BASE;
+  let sum1 = adler1 & 0xffff;
+  let sum2 = (rem * sum1) % BASE;
+  sum1 += (adler2 & 0xffff) + BASE - 1;
+  sum2 += ((adler1 >>> 16) & 0xffff) + ((adler2 >>> 16) & 0xffff) + BASE - rem;
+  if (sum1 >= BASE) sum1 -= BASE;
+  if (sum1 >= BASE) sum1 -= BASE;
+  if (sum2 >= 2 * BASE) sum2 -= 2 * BASE;
+  if (sum2 >= BASE) sum2 -= BASE;
+  return ((sum2 << 16) | sum1) >>> 0;
+}
+
+/**
+ * One stretch of a zlib stream, compressed on the thread pool as a zlib stream of its own
+ * (primed with `dictionary`): written, sync-flushed, finished. Its deflate data up to the sync
+ * flush is the stretch (it ends on a byte boundary and can be followed by the next), and its
+ * trailer is the stretch's Adler-32, summed by zlib's native code rather than here (JavaScript
+ * took 10-20 ms on a Letter page at 150 dpi, on the thread that also takes the bands).
+ */
+async function deflateStretch(data: Uint8Array, dictionary: Uint8Array | undefined, level: number): Promise<{ deflated: Buffer; adler: number }> {
+  const zlib = createDeflate({ level, ...(dictionary ? { dictionary } : {}) });
+  const chunks: Buffer[] = [];
+  zlib.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => zlib.once('end', resolve).once('error', reject));
+  // A failed write rejects below; its 'error' must not also be an unhandled rejection here.
+  ended.catch(() => undefined);
+  // Each step once the one before is done: a flush asked for while a write is pending would be dropped by end().
+  await new Promise<void>((resolve, reject) => zlib.write(data, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve) => zlib.flush(constants.Z_SYNC_FLUSH, resolve));
+  zlib.end();
+  await ended;
+  const out = Buffer.concat(chunks);
+  // Header: CMF, FLG, and the dictionary's id when FLG's FDICT bit is set.
+  const head = out[1]! & 0x20 ? 6 : 2;
+  const flushEnd = out.length - EMPTY_FINAL_BLOCK.length - 4;
+  if (!out.subarray(flushEnd - SYNC_MARKER.length, flushEnd).equals(SYNC_MARKER) || out[flushEnd] !== 0x03 || out[flushEnd + 1] !== 0x00) {
+    throw new Error('PNG encoder: zlib did not end the stretch with a sync flush and an empty final block');
+  }
+  return { deflated: out.subarray(head, flushEnd), adler: out.readUInt32BE(out.length - 4) };
+}
+
 /**
  * Packed pixel rows as PNG scanlines: each row prefixed with its filter byte (none). Done where
  * the pixels are copied anyway (out of WebAssembly memory), so it costs no extra pass.
@@ -104,6 +143,35 @@ export function toScanlines(pixels: Uint8Array | Uint8ClampedArray, width: numbe
     const at = y * (stride + 1);
     scanlines[at] = PNG_FILTER_NONE;
     scanlines.set(pixels.subarray(y * stride, (y + 1) * stride), at + 1);
+  }
+  return scanlines;
+}
+
+/**
+ * RGB pixel rows as 8-bit grayscale PNG scanlines, if every pixel has R = G = B (undefined at
+ * the first one that does not): the test and the copy out of WebAssembly memory in one pass.
+ * Lossless: the gray PNG decodes to exactly these pixels.
+ */
+export function toGrayScanlines(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number): Uint8Array | undefined {
+  const stride = width * 3;
+  const scanlines = new Uint8Array((width + 1) * rows);
+  // A blank row is compared whole (memcmp) and filled: most rows of a document page are margin
+  // or line spacing, and this halved the gray test of a text page (tracemonkey p. 1 at 150 dpi).
+  const whiteRow = Buffer.alloc(stride, 0xff);
+  let to = 0;
+  for (let y = 0; y < rows; y++) {
+    scanlines[to++] = PNG_FILTER_NONE;
+    const rowStart = y * stride;
+    if (whiteRow.equals(Buffer.from(pixels.buffer, pixels.byteOffset + rowStart, stride))) {
+      scanlines.fill(0xff, to, to + width);
+      to += width;
+      continue;
+    }
+    for (let from = rowStart, end = rowStart + stride; from < end; from += 3) {
+      const r = pixels[from]!;
+      if (r !== pixels[from + 1] || r !== pixels[from + 2]) return undefined;
+      scanlines[to++] = r;
+    }
   }
   return scanlines;
 }
@@ -151,13 +219,13 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
   /** Stretches are written out in order: each waits for the one before. */
   let written: Promise<void> = Promise.resolve();
 
-  /** Compresses one stretch of the stream; the last one finishes it, the others end on a byte boundary. */
-  const stretch = (data: Uint8Array, last: boolean): Promise<Buffer> => {
+  /** Compresses one stretch of the stream, primed with the window before it; it ends on a byte boundary. */
+  const stretch = (data: Uint8Array): Promise<{ deflated: Buffer; adler: number; length: number }> => {
     const dictionary = window;
     const tail = data.subarray(Math.max(0, data.length - WINDOW_BYTES));
     // A stretch shorter than the window still needs the window's earlier part before it.
     window = tail.length === WINDOW_BYTES || !dictionary ? new Uint8Array(tail) : Buffer.concat([dictionary, tail]).subarray(-WINDOW_BYTES);
-    return counted(deflateRaw(data, { level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) }));
+    return deflateStretch(data, dictionary, level).then((done) => ({ ...done, length: data.length }));
   };
 
   return {
@@ -172,24 +240,28 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
       rowsWritten += rowCount;
       const last = rowsWritten === height;
 
-      let compressed: Promise<Uint8Array[]>;
-      if (first && last && (scanlines.byteLength < SPLIT_BYTES || deflatesInFlight > 0)) {
-        // The whole image, while other pages keep the pool busy: one zlib stream, one trip.
-        compressed = counted(deflateOnce(scanlines, { level })).then((zlib) => [zlib]);
+      /** Resolves, in its turn, to this call's part of the stream. */
+      let compressed: Promise<() => Uint8Array[]>;
+      if (first && last && scanlines.byteLength < SPLIT_BYTES) {
+        // A small whole image: one zlib stream, one trip.
+        compressed = deflateOnce(scanlines, { level }).then((zlib) => () => [zlib]);
       } else {
+        // A large whole image in two halves, a band as one stretch: cut by size, never by timing.
         const halfway = first && last ? Math.ceil(rowCount / 2) * scanlineBytes : scanlines.byteLength;
-        const parts = [stretch(scanlines.subarray(0, halfway), last && halfway === scanlines.byteLength)];
-        if (halfway < scanlines.byteLength) parts.push(stretch(scanlines.subarray(halfway), true));
-        // Summed here, in order, while the pool compresses.
-        adler = adler32(scanlines, adler);
-        const header = first ? [ZLIB_HEADER] : [];
-        const trailer = last ? [Uint8Array.of(adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff)] : [];
-        compressed = Promise.all(parts).then((stretches) => [...header, ...stretches, ...trailer]);
+        const parts = [stretch(scanlines.subarray(0, halfway))];
+        if (halfway < scanlines.byteLength) parts.push(stretch(scanlines.subarray(halfway)));
+        compressed = Promise.all(parts).then((stretches) => () => {
+          // The stream's Adler-32 so far, from each stretch's own: called in order, when this part's turn comes.
+          for (const part of stretches) adler = adler32Combine(adler, part.adler, part.length);
+          const header = first ? [ZLIB_HEADER] : [];
+          const trailer = last ? [EMPTY_FINAL_BLOCK, Uint8Array.of(adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff)] : [];
+          return [...header, ...stretches.map((part) => part.deflated), ...trailer];
+        });
       }
       // Its failure is seen below, when its turn comes; not an unhandled rejection meanwhile.
       compressed.catch(() => undefined);
       const out = written.then(async () => {
-        const data = Buffer.concat(await compressed);
+        const data = Buffer.concat((await compressed)());
         emit(chunk('IDAT', data));
         if (last) emit(iend, true);
       });

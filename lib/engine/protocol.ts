@@ -1,6 +1,7 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
-import type { ImageFormat, PageRange } from './options.js';
+import type { OutputOptions, PageRange } from './options.js';
+import type { PageColor } from './results.js';
 import type { StackGuard } from './wasm.js';
 
 /** What a worker starts with (its workerData), the same for every job of the process. */
@@ -15,11 +16,8 @@ export interface JobInput {
   /** An open read-only descriptor owned by the main thread, so a terminated worker leaks nothing. */
   fd: number;
   fileSize: number;
-  format: ImageFormat;
-  dpi: number;
-  jpegQuality: number;
-  maxPagePixels: number;
-  maxPages: number;
+  /** What the images look like, passed whole. */
+  output: OutputOptions;
   pages?: PageRange[];
   /** Set when a job resumes in a fresh worker: exactly these pages, selection already applied. */
   pageNumbers?: number[];
@@ -37,11 +35,12 @@ export type WorkerMessage =
   | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[] }
   /** Before the page is loaded: a crash from here on is this page's. */
   | { type: 'page-start'; pageNumber: number }
-  /** The page's image size is known; its bytes follow as bands. */
-  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; warning?: string }
+  /** The page's image size and color are known; its bytes follow as bands. */
+  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; color: PageColor; warning?: string }
   /**
-   * PNG: RGB rows laid out as PNG scanlines (filter byte first), which the main thread
-   * compresses. JPEG: the whole encoded image. Each band costs one credit.
+   * PNG: rows laid out as PNG scanlines (filter byte first, then RGB or gray samples as
+   * page-begin said), which the main thread compresses. JPEG: the whole encoded image. Each
+   * band costs one credit.
    */
   | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
   /** renderMs: time the worker spent on the page, not counting waits for the encoder. */

@@ -148,10 +148,16 @@ let compiled: Promise<{ module: WebAssembly.Module; guard: StackGuard }> | undef
 
 /** Compiled once per process. */
 export function mupdfWasmModule(): Promise<{ module: WebAssembly.Module; guard: StackGuard }> {
-  compiled ??= readFile(mupdfWasmPath()).then(async (original) => {
-    const { bytes, guard } = patchMupdfWasm(original);
-    return { module: await WebAssembly.compile(bytes), guard };
-  });
+  compiled ??= readFile(mupdfWasmPath())
+    .then(async (original) => {
+      const { bytes, guard } = patchMupdfWasm(original);
+      return { module: await WebAssembly.compile(bytes), guard };
+    })
+    .catch((err: unknown) => {
+      // Not kept: the next job tries again rather than failing on a stale rejection.
+      compiled = undefined;
+      throw err;
+    });
   return compiled;
 }
 

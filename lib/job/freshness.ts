@@ -3,8 +3,8 @@
  * of "is this render up to date": the render function skips exactly what this calls ok, and
  * the reprocess function dispatches what it marks for dispatch.
  */
-import type { OutputOptions } from '../engine/options.js';
-import { optionsHash, type Manifest } from './manifest.js';
+import type { JobOptions } from './options.js';
+import { isLegacy, optionsHash, type StoredManifest } from './manifest.js';
 import { majorVersion, RENDERER } from './version.js';
 
 export const RENDER_CLASSES = ['missing', 'failed', 'partial', 'stale', 'ok'] as const;
@@ -18,12 +18,13 @@ export interface Classification {
 }
 
 /**
- * `failed`, and `partial` with no page left to resume, are permanent results (DESIGN.md §4): the
+ * `failed`, and `partial` with no page left to resume, are permanent results (docs/contract.md, "Errors"): the
  * same bytes, options and renderer give them again. They are retried once per renderer release
  * (any version change), not on every run, so they cannot crowd the per-run limit forever.
  */
-export function classify(manifest: Manifest | null, source: { etag: string }, options: OutputOptions, force: boolean): Classification {
+export function classify(manifest: StoredManifest | null, source: { etag: string }, options: JobOptions, force: boolean): Classification {
   if (!manifest) return { class: 'missing', dispatch: true, reason: 'no manifest (or an unreadable one)' };
+  if (isLegacy(manifest)) return { class: 'stale', dispatch: true, reason: 'a schema v1 manifest (pages outside a generation): re-rendered into v2' };
   if (manifest.source.etag !== source.etag) {
     return { class: 'stale', dispatch: true, reason: `the source changed (etag ${manifest.source.etag} -> ${source.etag})` };
   }

@@ -1,39 +1,69 @@
 /**
  * One document from a local file to stored pages and a manifest, whatever the storage is
- * (S3 for the function, a folder for the CLI). The caller stores the manifest: last.
+ * (S3 for the function, a folder for the CLI). The caller stores the manifest: last. The job
+ * stops in time: between pages when the next one will not fit, and in the middle of a page at
+ * the deadline (the page is then where the next attempt resumes, not a failed page).
  */
 import { RenderError } from '../engine/errors.js';
-import { extensionOf, type OutputOptions, type RenderOptions } from '../engine/options.js';
-import { PageFailedError, startRender, type RenderedPage, type RenderStats } from '../engine/render.js';
+import { extensionOf, type PageRange, type RenderOptions } from '../engine/options.js';
+import { PageFailedError, startRender, type PageStats, type RenderedPage, type RenderStats } from '../engine/render.js';
 import {
+  buildManifest,
+  failedManifest,
   isPageFailure,
-  optionsHash,
   pageFileName,
-  pickOutputOptions,
-  type Manifest,
+    type Manifest,
   type ManifestPage,
   type ManifestPageFailure,
+  type ManifestFields,
   type ManifestSource,
 } from './manifest.js';
-import { RENDERER } from './version.js';
+import { parsePageSelection, pickJobOptions, type JobOptions } from './options.js';
 
 export interface PageSink {
   /** Stores one page under `fileName` and returns the key or path it was stored at. */
   putPage(page: RenderedPage, fileName: string): Promise<string>;
+  /** Stores a small companion file of a page (its thumbnail, its text) and returns its key or path. */
+  putFile(pageNumber: number, fileName: string, body: Uint8Array, contentType: string): Promise<string>;
+}
+
+/** What the engine hands over beside a page's image, when asked for (thumbnails, text). */
+interface PageExtras {
+  thumbnail?: { jpeg: Uint8Array; width: number; height: number };
+  text?: { json: Uint8Array; chars: number };
 }
 
 export interface RenderJobInput {
   filePath: string;
   source: ManifestSource;
-  options: OutputOptions & Pick<RenderOptions, 'pages' | 'pageTimeoutMs'>;
+  options: JobOptions & Pick<RenderOptions, 'pageTimeoutMs'> & {
+    /** The pages this invocation draws (a continuation, a fan-out range); default: options.pages. */
+    selection?: PageRange[];
+  };
+  /** Said in the manifest's warnings before anything the render adds (unknown object metadata…). */
+  warnings?: readonly string[];
   sink: PageSink;
   /** Pages stored at once, at most. */
   concurrency?: number;
-  /** A partial manifest of the same source and options: its pages are kept, rendering resumes at nextPage. */
-  resume?: Manifest;
-  /** Remaining time; when the next page will not fit in it with `reserveMs` to spare, the job stops as `partial`. */
+  /**
+   * Pages an earlier invocation of the same generation already stored (a continuation): listed
+   * again in the manifest. The caller's page selection (options.pages) starts after them.
+   */
+  kept?: readonly (ManifestPage | ManifestPageFailure)[];
+  /** Told the page count once the document is open, before any page is drawn (fan-out decides here). */
+  onOpened?: (pageCount: number) => Promise<void>;
+  /**
+   * Remaining time. The job stops as `partial` when the next page will not fit in it with
+   * `reserveMs` to spare, and a page still drawing when only `reserveMs` is left is cut off
+   * and becomes nextPage.
+   */
   timeLeftMs?: () => number;
   reserveMs?: number;
+  /**
+   * Called with a `partial` manifest (nextPage set, every listed page stored) at most every
+   * `everyMs` of a long job, so an invocation that is killed loses at most that stretch.
+   */
+  checkpoint?: { everyMs: number; commit: (manifest: Manifest) => Promise<void> };
   signal?: AbortSignal;
   onLog?: (level: 'warning' | 'error', message: string) => void;
   onPage?: (page: ManifestPage | ManifestPageFailure, timing?: { renderMs: number }) => void;
@@ -48,43 +78,31 @@ export interface RenderJobResult {
 
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
-  const options = pickOutputOptions(input.options);
-  const base = {
-    schemaVersion: 1 as const,
-    source: input.source,
-    renderer: { ...RENDERER },
-    options,
-    optionsHash: optionsHash(options),
-  };
-  const finish = (fields: Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>): Manifest => {
-    const finishedAt = new Date();
-    return {
-      ...base,
-      ...fields,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
-    };
-  };
+  const options = pickJobOptions(input.options);
+  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
 
-  const resumeFrom = input.resume?.nextPage;
-  const kept = resumeFrom ? (input.resume?.pages ?? []).filter((p) => p.number < resumeFrom) : [];
-  const pages: (ManifestPage | ManifestPageFailure)[] = [...kept];
+  const pages: (ManifestPage | ManifestPageFailure)[] = [...(input.kept ?? [])];
 
   // Stops the worker when storing fails: nobody reads the page bodies any more.
   const stop = new AbortController();
   const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+  const reserveMs = input.reserveMs ?? 0;
+  const deadline = input.timeLeftMs ? Date.now() + input.timeLeftMs() - reserveMs : undefined;
   let job;
   try {
     job = await startRender(
       input.filePath,
-      { ...input.options, ...(resumeFrom ? { pages: [{ from: resumeFrom }] } : {}) },
-      { signal, ...(input.onLog ? { onLog: input.onLog } : {}) },
+      {
+        ...options,
+        pages: input.options.selection ?? parsePageSelection(options.pages),
+        ...(input.options.pageTimeoutMs ? { pageTimeoutMs: input.options.pageTimeoutMs } : {}),
+      },
+      { signal, ...(deadline !== undefined ? { deadline } : {}), ...(input.onLog ? { onLog: input.onLog } : {}) },
     );
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {
       return {
-        manifest: finish({ status: 'failed', pageCount: 0, pages: [], warnings: [], error: { code: err.code, message: err.message } }),
+        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt),
         stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
         outOfTime: false,
       };
@@ -92,7 +110,8 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
     throw err;
   }
 
-  const warnings = [...job.warnings];
+  await input.onOpened?.(job.pageCount);
+  const warnings = [...(input.warnings ?? []), ...job.warnings];
   if (options.maxPages > 0 && job.pageCount > options.maxPages) {
     warnings.push(`pages ${options.maxPages + 1}-${job.pageCount} not rendered: MAX_PAGES is ${options.maxPages}`);
   }
@@ -104,7 +123,11 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   let slowestPageMs = 0;
   let lastPageAt = performance.now();
   let nextPage: number | undefined;
-  const reserveMs = input.reserveMs ?? 0;
+  /** Pages cut off at the deadline: the earliest is where the next attempt resumes. */
+  const cutOff = (pageNumber: number): void => {
+    nextPage = nextPage === undefined ? pageNumber : Math.min(nextPage, pageNumber);
+  };
+  let lastCheckpoint = performance.now();
   const recordFailure = (failure: ManifestPageFailure): void => {
     pages.push(failure);
     input.onPage?.(failure);
@@ -114,8 +137,18 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const store = async (page: RenderedPage): Promise<void> => {
     try {
       const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
-      const { bytes, renderMs } = await page.finished;
-      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType };
+      const stats: PageStats & PageExtras = await page.finished;
+      const { bytes, renderMs } = stats;
+      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color };
+      if (stats.thumbnail) {
+        const { jpeg, width, height } = stats.thumbnail;
+        const thumbKey = await input.sink.putFile(page.pageNumber, pageFileName(page.pageNumber, 'jpg', 'thumb'), jpeg, 'image/jpeg');
+        entry.thumbnail = { key: thumbKey, width, height, bytes: jpeg.byteLength };
+      }
+      if (stats.text) {
+        const textKey = await input.sink.putFile(page.pageNumber, pageFileName(page.pageNumber, 'json', 'text'), stats.text.json, 'application/json');
+        entry.text = { key: textKey, chars: stats.text.chars };
+      }
       pages.push(entry);
       if (page.warning) warnings.push(page.warning);
       input.onPage?.(entry, { renderMs });
@@ -124,7 +157,9 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
         () => undefined,
         (failed: unknown) => (failed instanceof PageFailedError ? failed : undefined),
       );
-      if (pageFailure) {
+      if (pageFailure?.deadline) {
+        cutOff(page.pageNumber);
+      } else if (pageFailure) {
         recordFailure({ number: page.pageNumber, error: pageFailure.pageError });
       } else {
         storeError ??= err;
@@ -135,6 +170,12 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
 
   try {
     for await (const result of job) {
+      if (!result.ok && result.deadline) {
+        // The engine stopped at the deadline: this page is where the next attempt starts.
+        await Promise.all(inFlight);
+        cutOff(result.pageNumber);
+        break;
+      }
       if (!result.ok) {
         recordFailure({ number: result.pageNumber, error: result.error });
       } else {
@@ -150,8 +191,15 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       if (after !== undefined && input.timeLeftMs && input.timeLeftMs() < reserveMs + 2 * slowestPageMs) {
         // Out of time: let the page that began finish and be stored, then stop.
         await Promise.all(inFlight);
-        nextPage = after;
+        cutOff(after);
         break;
+      }
+      if (after !== undefined && input.checkpoint && now - lastCheckpoint >= input.checkpoint.everyMs) {
+        await Promise.all(inFlight);
+        if (storeError) break;
+        const stored = [...pages].sort((a, b) => a.number - b.number);
+        await input.checkpoint.commit(finish({ status: 'partial', pageCount: job.pageCount, pages: stored, warnings: [...warnings], nextPage: after }));
+        lastCheckpoint = performance.now();
       }
     }
   } catch (err) {
@@ -164,6 +212,12 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   if (storeError) throw storeError;
 
   pages.sort((a, b) => a.number - b.number);
+  if (nextPage !== undefined) {
+    // Resume at nextPage: anything from there on is rendered again by the next attempt.
+    const kept = pages.filter((p) => p.number < nextPage!);
+    pages.length = 0;
+    pages.push(...kept);
+  }
   const failed = pages.filter(isPageFailure);
   const status = nextPage !== undefined || failed.length > 0 ? 'partial' : 'complete';
   const manifest = finish({

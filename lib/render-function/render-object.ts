@@ -1,43 +1,31 @@
 /**
- * One S3 object, from event to stored pages and manifest: the logic behind the render handler.
- * Permanent problems with the document end in a `failed` manifest; anything transient throws,
- * so Lambda retries (and a partial render resumes where it stopped).
+ * One S3 object, from event to a committed manifest: the render function's use case.
+ * Decides, in this order: is the key ours to render; is the event's object still the current
+ * one; is the render already up to date; can its outputs be stored at all (key length, /tmp
+ * space). Then it downloads, renders into the generation's own keys and commits by
+ * compare-and-swap (render-pages.ts). Permanent problems end in a `failed` manifest; anything
+ * transient throws, so the request is retried (and a partial render resumes where it stopped).
  */
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import type { Config } from '../config/env.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { prefixesOverlap, type Config } from '../config/env.js';
 import { classify } from '../job/freshness.js';
-import { isPageFailure, optionsHash, type Manifest } from '../job/manifest.js';
-import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
-import { runRenderJob } from '../job/run-job.js';
-import { isNotFound, readManifest } from '../s3/manifest-store.js';
-import { MANIFEST_FILE, outputLocation, PAGE_FILE_PATTERN, skipReason, type OutputLocation } from '../s3/layout.js';
-
-export interface RenderObjectRequest {
-  bucket: string;
-  /** Decoded key. */
-  key: string;
-  versionId?: string;
-}
-
-export type RenderObjectOutcome =
-  | { kind: 'ignored'; reason: string }
-  | { kind: 'up-to-date'; manifestKey: string }
-  | { kind: 'superseded'; reason: string }
-  | { kind: 'rendered'; manifestKey: string; manifest: Manifest };
+import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
+import type { JobOptions } from '../job/options.js';
+import { objectOptions } from '../config/object-options.js';
+import { countFailure, logger } from '../observability.js';
+import { isPreconditionFailed } from '../s3/errors.js';
+import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
+import { manifestKey, readManifest } from '../s3/manifest-store.js';
+import { readPart } from '../s3/part-store.js';
+import { downloadTo, headCurrent, type SourceObject } from '../s3/source.js';
+import type { WorkQueue } from '../sqs/work-queue.js';
+import type { WorkRequest } from '../work/messages.js';
+import { ManifestCommitter } from './commit.js';
+import { notCommitted, type RenderObjectOutcome } from './outcome.js';
+import { renderPages, type PagePlan } from './render-pages.js';
 
 export interface RenderObjectDeps {
   s3: S3Client;
@@ -47,151 +35,148 @@ export interface RenderObjectDeps {
   signal?: AbortSignal;
   /** Render even when the manifest says it is up to date (a forced reprocess). */
   force?: boolean;
+  /** How often a long render commits its progress as a `partial` manifest (default CHECKPOINT_MS). */
+  checkpointMs?: number;
+  /** Time kept back to store the last pages and commit (default FINISH_RESERVE_MS). */
+  reserveMs?: number;
+  /** The render queue: continuations and fan-out ranges go there. Without it, no fan-out, and out of time throws. */
+  queue?: WorkQueue;
 }
 
-/** Thrown after a `partial` manifest was written because time ran out: a retry resumes. */
-export class OutOfTimeError extends Error {
-  override readonly name = 'OutOfTimeError';
+/** Time kept back to finish uploads and commit the manifest: the page deadline is this far before the end. */
+export const FINISH_RESERVE_MS = 5_000;
+/** A long render commits a `partial` manifest this often, so a killed invocation loses at most this much work. */
+export const CHECKPOINT_MS = 60_000;
+
+const stripQuotes = (etag: string): string => etag.replace(/"/g, '');
+
+/** Why the event's object is not the current one, or null when it is (or the event does not say). */
+function supersededBy(request: WorkRequest, current: SourceObject): string | null {
+  if (request.etag && stripQuotes(request.etag) !== current.etag) return `the event is for etag ${stripQuotes(request.etag)}; the key now holds ${current.etag}`;
+  if (!request.etag && request.versionId && current.versionId && request.versionId !== current.versionId) {
+    return `the event is for version ${request.versionId}; the current version is ${current.versionId}`;
+  }
+  return null;
 }
 
-/** Time kept back, once the next page no longer fits, to finish uploads and write the manifest. */
-const FINISH_RESERVE_MS = 5_000;
+export type { RenderObjectOutcome };
+export { OutOfTimeError } from './outcome.js';
 
-export async function renderObject(request: RenderObjectRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
+export async function renderObject(request: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
   const { s3, config } = deps;
   const { bucket, key } = request;
+  if (config.sourceBucket && bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
   const skip = skipReason(key, config);
   if (skip) return { kind: 'ignored', reason: skip };
-  const out = outputLocation(bucket, key, config);
-  const manifestKey = out.prefix + MANIFEST_FILE;
 
-  let head;
-  try {
-    head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(request.versionId ? { VersionId: request.versionId } : {}) }));
-  } catch (err) {
-    // Deleted before we got to it: nothing to render, and retrying will not change that.
-    if (isNotFound(err)) return { kind: 'ignored', reason: 'the source object no longer exists' };
-    throw err;
-  }
-  const etag = (head.ETag ?? '').replace(/"/g, '');
-  const versionId = request.versionId ?? head.VersionId;
-  const size = head.ContentLength ?? 0;
+  // Deleted before we got to it: nothing to render, and retrying will not change that.
+  const current = await headCurrent(s3, bucket, key);
+  if (!current) return { kind: 'ignored', reason: 'the source object no longer exists' };
+  const stale = supersededBy(request, current);
+  if (stale) return { kind: 'superseded', reason: stale };
+
+  const out = outputLocation(bucket, key, config);
+  if (out.bucket === bucket && prefixesOverlap(config)) return { kind: 'ignored', reason: 'OUTPUT_BUCKET is the source bucket and the prefixes overlap: outputs would trigger renders' };
+  // The object's own options (its render-* metadata) over the function's settings.
+  const chosen = objectOptions(config.output, current.metadata);
+  const options = chosen.ok ? chosen.options : config.output;
+  const generation = generationOf(current.etag, optionsHash(options));
+  const tooLong = keyLengthProblem(out, generation);
+  if (tooLong === 'manifest') return { kind: 'ignored', reason: `its output keys would exceed S3's ${MAX_KEY_BYTES} bytes, manifest.json included: nothing can be written` };
 
   const previous = await readManifest(s3, out);
-  if (!deps.force && classify(previous, { etag }, config.output, false).class === 'ok') return { kind: 'up-to-date', manifestKey };
-  const resume =
-    previous?.status === 'partial' && previous.nextPage && previous.source.etag === etag && previous.optionsHash === optionsHash(config.output)
-      ? previous
-      : undefined;
+  const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
+  const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag);
+  // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
+  if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
+  if (!deps.force && !request.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
+  if (tooLong === 'outputs') {
+    return commitFailed(committer, out, source, options, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
+  }
+  const workRoot = tmpdir();
+  const free = await freeBytes(workRoot);
+  if (current.size > free) {
+    return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
+  }
+  const plan = await planPages(s3, request, previous.manifest, out, generation);
 
-  const workDir = await mkdtemp(join(tmpdir(), 'pdf-render-'));
+  const workDir = await mkdtemp(join(workRoot, 'pdf-render-'));
   try {
     // The file name is ours, never the key's: keys are user input.
     const filePath = join(workDir, 'source.pdf');
     const downloadStarted = performance.now();
-    const object = await s3.send(
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        ...(versionId ? { VersionId: versionId } : {}),
-        // Exactly the bytes whose etag we checked, even if the key is overwritten meanwhile.
-        ...(etag ? { IfMatch: `"${etag}"` } : {}),
-      }),
-    );
-    await pipeline(object.Body as Readable, createWriteStream(filePath, { mode: 0o600 }));
-    const downloadMs = Math.round(performance.now() - downloadStarted);
-    logger.info('source downloaded', { bucket, key, versionId, size, downloadMs, resumeFrom: resume?.nextPage });
-
-    const { manifest, stats, outOfTime } = await runRenderJob({
-      filePath,
-      source: { bucket, key, ...(versionId ? { versionId } : {}), etag, size },
-      options: { ...config.output, ...(config.pageTimeoutMs ? { pageTimeoutMs: config.pageTimeoutMs } : {}) },
-      ...(resume ? { resume } : {}),
-      concurrency: config.uploadConcurrency,
-      sink: {
-        async putPage(page, fileName) {
-          const pageKey = out.prefix + fileName;
-          // Streamed: a page larger than one part goes up as a multipart upload, part by part,
-          // and is aborted (nothing stored) if the page fails midway.
-          await new Upload({
-            client: s3,
-            queueSize: 2,
-            params: {
-              Bucket: out.bucket,
-              Key: pageKey,
-              Body: page.body,
-              ContentType: page.contentType,
-              Metadata: { 'source-etag': etag, page: String(page.pageNumber), dpi: String(page.dpi) },
-            },
-          }).done();
-          return pageKey;
-        },
-      },
-      ...(deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs, reserveMs: FINISH_RESERVE_MS } : {}),
-      ...(deps.signal ? { signal: deps.signal } : {}),
-      onLog: (level, message) => logger.debug('mupdf', { bucket, key, level, detail: message }),
-      onPage: (page, timing) => {
-        if (isPageFailure(page)) {
-          logger.warn('page failed', { bucket, key, page: page.number, code: page.error.code, detail: page.error.message });
-          countFailure(page.error.code, 'page');
-        } else {
-          metrics.addMetric('PagesRendered', MetricUnit.Count, 1);
-          metrics.addMetric('BytesOut', MetricUnit.Bytes, page.bytes);
-          if (timing) metrics.addMetric('RenderMs', MetricUnit.Milliseconds, timing.renderMs);
-        }
-      },
-    });
-
-    // The key now holds other bytes (overwritten while we rendered, or a late event for an old
-    // version): the newer object's own event renders it, and our manifest must not claim the
-    // output prefix, whose pages that render may be overwriting.
-    const current = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
+    try {
+      await downloadTo(s3, bucket, key, current, filePath);
+    } catch (err) {
+      if (isPreconditionFailed(err)) return { kind: 'superseded', reason: 'the key was overwritten before the download' };
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file (${current.size} bytes) did not fit in ${workRoot}`);
+      }
       throw err;
+    }
+    logger.info('source downloaded', { bucket, key, versionId: current.versionId, size: current.size, downloadMs: Math.round(performance.now() - downloadStarted), from: plan.from, range: plan.range });
+    return await renderPages({
+      s3,
+      config,
+      request,
+      source,
+      options,
+      warnings: chosen.warnings,
+      out,
+      generation,
+      committer,
+      filePath,
+      plan,
+      ...(deps.queue ? { queue: deps.queue } : {}),
+      ...(deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs } : {}),
+      reserveMs: deps.reserveMs ?? FINISH_RESERVE_MS,
+      checkpointMs: deps.checkpointMs ?? CHECKPOINT_MS,
+      ...(deps.signal ? { signal: deps.signal } : {}),
     });
-    if (!current || (current.ETag ?? '').replace(/"/g, '') !== etag) {
-      logger.warn('source changed during the render; leaving the manifest to the newer event', { bucket, key, etag });
-      return { kind: 'superseded', reason: 'the source changed during the render' };
-    }
-
-    await deleteStalePages(s3, out, manifest);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: out.bucket,
-        Key: manifestKey,
-        Body: `${JSON.stringify(manifest, null, 2)}\n`,
-        ContentType: 'application/json',
-        CacheControl: 'no-cache',
-        Metadata: { 'source-etag': etag, status: manifest.status },
-      }),
-    );
-    const summary = { bucket, key, status: manifest.status, pageCount: manifest.pageCount, durationMs: manifest.durationMs, wasmHeapPeakBytes: stats.wasmHeapPeakBytes };
-    if (manifest.error) {
-      logger.error('document failed', { ...summary, code: manifest.error.code, detail: manifest.error.message });
-      countFailure(manifest.error.code, 'document');
-    } else {
-      logger.info('document rendered', { ...summary, nextPage: manifest.nextPage, warnings: manifest.warnings });
-    }
-    if (outOfTime) throw new OutOfTimeError(`out of time: ${key} stored up to page ${manifest.nextPage! - 1}; the retry resumes at page ${manifest.nextPage}`);
-    return { kind: 'rendered', manifestKey, manifest };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
-/** Page images under the output prefix that the new manifest does not list: a longer earlier render, or another format. */
-async function deleteStalePages(s3: S3Client, out: OutputLocation, manifest: Manifest): Promise<void> {
-  const keep = new Set(manifest.pages.flatMap((p) => (isPageFailure(p) ? [] : [p.key])));
-  let continuationToken: string | undefined;
-  do {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: out.bucket, Prefix: out.prefix, ContinuationToken: continuationToken }));
-    const stale = (listed.Contents ?? [])
-      .map((o) => o.Key!)
-      .filter((k) => PAGE_FILE_PATTERN.test(k.slice(out.prefix.length)) && !keep.has(k));
-    if (stale.length > 0) {
-      const result = await s3.send(new DeleteObjectsCommand({ Bucket: out.bucket, Delete: { Objects: stale.map((Key) => ({ Key })), Quiet: true } }));
-      if (result.Errors?.length) throw new Error(`could not delete stale pages: ${result.Errors.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`);
-    }
-    continuationToken = listed.IsTruncated ? listed.NextContinuationToken : undefined;
-  } while (continuationToken);
+/** A permanent problem decided before rendering: a `failed` manifest, committed like any render. */
+async function commitFailed(
+  committer: ManifestCommitter,
+  out: OutputLocation,
+  source: ManifestSource,
+  options: JobOptions,
+  code: string,
+  message: string,
+): Promise<RenderObjectOutcome> {
+  const manifest = failedManifest(source, options, { code, message }, new Date());
+  const result = await committer.commit(manifest);
+  if (result !== 'committed') return notCommitted(result, out);
+  logger.error('document failed', { bucket: source.bucket, key: source.key, code, detail: message });
+  countFailure(code, 'document');
+  return { kind: 'rendered', manifestKey: manifestKey(out), manifest };
+}
+
+/** Bytes free for this process under `dir`. */
+async function freeBytes(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return stats.bavail * stats.bsize;
+}
+
+/**
+ * What this invocation renders: a fan-out range (from its part, if an earlier invocation of the
+ * range stored one), the rest of a document whose partial manifest of this generation says
+ * where to resume, or a fresh document (which may fan out).
+ */
+async function planPages(s3: S3Client, request: WorkRequest, previous: StoredManifest | null, out: OutputLocation, generation: string): Promise<PagePlan> {
+  const work = { hop: request.pages?.hop ?? 0, spentMs: request.pages?.spentMs ?? 0 };
+  const range = request.pages?.range;
+  if (range) {
+    const part = await readPart(s3, out, generation, range);
+    const from = part?.nextPage ?? range.from;
+    return { range, from, kept: part ? part.pages.filter((p) => p.number < from) : [], work, mayFanOut: false };
+  }
+  if (previous && !isLegacy(previous) && previous.generation === generation && previous.status === 'partial' && previous.nextPage) {
+    const from = previous.nextPage;
+    return { from, kept: previous.pages.filter((p) => p.number < from), work, mayFanOut: false };
+  }
+  return { from: 1, kept: [], work, mayFanOut: true };
 }

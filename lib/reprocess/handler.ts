@@ -1,6 +1,6 @@
 /**
- * The reprocess function's handler: validates the input, picks the bucket (the event's
- * "bucket", else SOURCE_BUCKET), runs one reprocess pass, then logs, publishes and returns the
+ * The reprocess function's handler: validates the input, picks the bucket (SOURCE_BUCKET; the
+ * event's "bucket" only where SOURCE_BUCKET is unset, as in local runs, or names the same one), runs one reprocess pass, then logs, publishes and returns the
  * summary. Dispatch failures are counted, not thrown: a run that did most of its work succeeds.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -14,9 +14,9 @@ import { publishSummaryMetrics, reprocess, type ReprocessDeps, type ReprocessSum
 
 export type ReprocessHandler = (event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>>) => Promise<ReprocessSummary>;
 
-export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'onClassified'>> {
+export interface ReprocessHandlerOptions extends Partial<Pick<ReprocessDeps, 'pageSize' | 'concurrency' | 'reserveMs' | 'recentMs' | 'onClassified'>> {
   s3?: S3Client;
-  /** Default: Lambda invokes of RENDER_FUNCTION_NAME. */
+  /** Default: messages on RENDER_QUEUE_URL. */
   dispatcher?: Dispatcher;
 }
 
@@ -35,6 +35,11 @@ export function createReprocessHandler(config: Config, options: ReprocessHandler
     for (const warning of warnings) logger.warn('reprocess input', { warning });
     if (input.prefix.startsWith(config.inputPrefix)) {
       logger.warn('"prefix" is relative to INPUT_PREFIX: did you mean it without it?', { prefix: input.prefix, inputPrefix: config.inputPrefix });
+    }
+    if (input.bucket && config.sourceBucket && input.bucket !== config.sourceBucket) {
+      const error = new InvalidReprocessInputError(`"bucket" ${JSON.stringify(input.bucket)} is not SOURCE_BUCKET ${JSON.stringify(config.sourceBucket)}: this function scans only its own bucket`);
+      logger.error('invalid reprocess input', { error: error.message });
+      throw error;
     }
     const bucket = input.bucket ?? config.sourceBucket;
     if (!bucket) {

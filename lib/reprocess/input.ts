@@ -1,5 +1,5 @@
 /**
- * The reprocess function's input, checked at the edge (DESIGN.md §7). All fields are optional:
+ * The reprocess function's input, checked at the edge (docs/reprocess.md). All fields are optional:
  * `{ "bucket", "prefix", "force", "dryRun", "limit" }`, from a schedule's Input, a manual
  * invoke, or an EventBridge ScheduledEvent (fields read from its top level). Unknown fields
  * are ignored with a warning; a field of the wrong type is an error naming it.

@@ -11,6 +11,8 @@ export interface ListedPdf {
   /** Without quotes, as manifests record it. */
   etag: string;
   size: number;
+  /** Epoch ms. */
+  lastModified: number;
 }
 
 /** S3's largest page. */
@@ -35,7 +37,7 @@ export async function* listPdfs(
     pending?.catch(() => undefined);
     for (const object of page.Contents ?? []) {
       if (!object.Key || skipReason(object.Key, config)) continue;
-      yield { key: object.Key, etag: (object.ETag ?? '').replace(/"/g, ''), size: object.Size ?? 0 };
+      yield { key: object.Key, etag: (object.ETag ?? '').replace(/"/g, ''), size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0 };
     }
   }
 }

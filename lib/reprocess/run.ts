@@ -1,5 +1,5 @@
 /**
- * One reprocess run (DESIGN.md §7): list the PDFs under INPUT_PREFIX + prefix page by page,
+ * One reprocess run (docs/reprocess.md): list the PDFs under INPUT_PREFIX + prefix page by page,
  * classify each against its manifest, dispatch a render for those that need one (at most
  * `limit`), and sum it all up. Work in flight is bounded: one listing page plus the one being
  * fetched, `concurrency` manifest reads, and the dispatcher's own concurrency.
@@ -8,7 +8,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { logger, metrics, MetricUnit } from '../observability.js';
 import { errorMessage } from '../engine/errors.js';
-import { s3PutEvent } from '../s3/event.js';
 import { classify, RENDER_CLASSES, type Classification, type RenderClass } from '../job/freshness.js';
 import { outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
@@ -27,11 +26,13 @@ export interface ReprocessDeps {
   /** Lambda's context.getRemainingTimeInMillis: no new PDF is taken once less than reserveMs is left. */
   timeLeftMs?: () => number;
   reserveMs?: number;
+  /** Objects modified less than this long ago are left to their own events (default: RECENT_UPLOAD_SECONDS). */
+  recentMs?: number;
   /** Called for each PDF once classified (and dispatched, when it is). */
   onClassified?: (item: ClassifiedPdf) => void;
 }
 
-export type Action = 'dispatched' | 'dispatch-failed' | 'not-dispatched' | 'would-dispatch' | 'over-limit';
+export type Action = 'dispatched' | 'dispatch-failed' | 'not-dispatched' | 'would-dispatch' | 'over-limit' | 'left-to-its-event';
 
 export interface ClassifiedPdf extends ListedPdf, Classification {
   action: Action;
@@ -48,8 +49,10 @@ export interface ReprocessSummary {
   /** PDFs classified. */
   scanned: number;
   counts: Record<RenderClass, number>;
-  /** PDFs that need a render (a subset of missing, failed, partial and stale). */
+  /** PDFs that need a render (a subset of missing, failed, partial and stale), uploaded long enough ago. */
   needsWork: number;
+  /** PDFs that need a render but were modified in the last few minutes: their own event is in flight. */
+  recent: number;
   /** Failed or partial results that this renderer release already produced: counted, not retried. */
   settled: number;
   dispatched: number;
@@ -67,6 +70,7 @@ export interface ReprocessSummary {
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_RESERVE_MS = 20_000;
+
 
 /** A counting semaphore. */
 function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
@@ -94,6 +98,9 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   const counts = Object.fromEntries(RENDER_CLASSES.map((c) => [c, 0])) as Record<RenderClass, number>;
   let scanned = 0;
   let needsWork = 0;
+  let recent = 0;
+  // Younger objects may still have their own S3 event in the queue: dispatching them too would render them twice.
+  const recentBefore = Date.now() - (deps.recentMs ?? config.recentUploadMs);
   let settled = 0;
   let attempts = 0;
   let dispatched = 0;
@@ -109,7 +116,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   async function handle(pdf: ListedPdf): Promise<void> {
     let classification: Classification;
     try {
-      classification = classify(await readManifest(s3, outputLocation(bucket, pdf.key, config)), pdf, config.output, input.force);
+      classification = classify((await readManifest(s3, outputLocation(bucket, pdf.key, config))).manifest, pdf, config.output, input.force);
     } catch (err) {
       readFailures++;
       logger.error('manifest could not be read; PDF not classified', { bucket, key: pdf.key, error: errorMessage(err) });
@@ -118,7 +125,10 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     scanned++;
     counts[classification.class]++;
     let action: Action = 'not-dispatched';
-    if (classification.dispatch) {
+    if (classification.dispatch && pdf.lastModified > recentBefore) {
+      recent++;
+      action = 'left-to-its-event';
+    } else if (classification.dispatch) {
       needsWork++;
       if (attempts >= input.limit) action = 'over-limit';
       else if (input.dryRun) {
@@ -128,7 +138,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       } else {
         attempts++;
         try {
-          await dispatchSlot(() => dispatcher.dispatch({ ...s3PutEvent(bucket, pdf.key, { size: pdf.size, eTag: pdf.etag }), ...(input.force ? { forceRender: true } : {}) }, { bucket, ...pdf }));
+          await dispatchSlot(() => dispatcher.dispatch({ bucket, key: pdf.key, etag: pdf.etag, ...(input.force ? { force: true } : {}) }));
           dispatched++;
           action = 'dispatched';
           logger.info('render dispatched', { bucket, key: pdf.key, class: classification.class, reason: classification.reason });
@@ -181,6 +191,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     scanned,
     counts,
     needsWork,
+    recent,
     settled,
     dispatched,
     dispatchFailures,

@@ -39,19 +39,25 @@ export interface ParsedRecord {
   bucket: string;
   key: string;
   versionId?: string;
+  /** The object's etag as the event reports it: a later object under the key supersedes this one. */
+  etag?: string;
 }
 
 /** The S3 event, checked at the edge: a malformed record is reported, not crashed on. */
 export function parseRecords(event: unknown): { records: ParsedRecord[]; rejected: string[] } {
   const records: ParsedRecord[] = [];
   const rejected: string[] = [];
-  const list = (event as { Records?: unknown })?.Records;
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    rejected.push(`the event is ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}, not an S3 event notification`);
+    return { records, rejected };
+  }
+  const list = (event as { Records?: unknown }).Records;
   if (!Array.isArray(list)) {
     rejected.push('the event has no Records array (not an S3 event notification)');
     return { records, rejected };
   }
   list.forEach((record: unknown, index) => {
-    const r = record as { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; versionId?: unknown } } };
+    const r = record as { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; versionId?: unknown; eTag?: unknown } } };
     if (typeof r?.eventName === 'string' && !r.eventName.startsWith('ObjectCreated')) {
       rejected.push(`record ${index}: ${r.eventName} is not an ObjectCreated event`);
       return;
@@ -59,6 +65,7 @@ export function parseRecords(event: unknown): { records: ParsedRecord[]; rejecte
     const bucket = r?.s3?.bucket?.name;
     const key = r?.s3?.object?.key;
     const versionId = r?.s3?.object?.versionId;
+    const etag = r?.s3?.object?.eTag;
     if (typeof bucket !== 'string' || typeof key !== 'string' || bucket === '' || key === '') {
       rejected.push(`record ${index}: missing s3.bucket.name or s3.object.key`);
       return;
@@ -70,7 +77,12 @@ export function parseRecords(event: unknown): { records: ParsedRecord[]; rejecte
       rejected.push(`record ${index}: key ${JSON.stringify(key)} is not valid URL encoding`);
       return;
     }
-    records.push({ bucket, key: decoded, ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}) });
+    records.push({
+      bucket,
+      key: decoded,
+      ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}),
+      ...(typeof etag === 'string' && etag !== '' ? { etag } : {}),
+    });
   });
   return { records, rejected };
 }

@@ -1,4 +1,7 @@
-/** Where things live in S3 (DESIGN.md §1). */
+/**
+ * Where things live in S3 (docs/contract.md, "S3 layout"): the output prefix of a source key,
+ * the generation folders under it, which keys are safe to render, and S3's key length limit.
+ */
 import type { Config } from '../config/env.js';
 
 /** S3 event keys are URL-encoded with "+" for spaces (form encoding). */
@@ -11,16 +14,25 @@ export function encodeEventKey(key: string): string {
   return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
 }
 
-/** Why a key is not rendered, or null when it is. */
+/**
+ * Why a key is not rendered, or null when it is. Keys with empty, "." or ".." segments are
+ * refused: their outputs could not be mirrored to a file system without escaping the prefix
+ * (incoming/../../etc/x.pdf), and no manifest can be placed for them safely.
+ */
 export function skipReason(key: string, config: Pick<Config, 'inputPrefix'>): string | null {
   if (!key.startsWith(config.inputPrefix)) return `outside INPUT_PREFIX "${config.inputPrefix}"`;
   if (!key.toLowerCase().endsWith('.pdf')) return 'not a .pdf key';
+  const bad = key
+    .slice(config.inputPrefix.length)
+    .split('/')
+    .find((segment) => segment === '' || segment === '.' || segment === '..');
+  if (bad !== undefined) return `the key has an ${bad === '' ? 'empty' : JSON.stringify(bad)} path segment (unsafe as an output path)`;
   return null;
 }
 
 export interface OutputLocation {
   bucket: string;
-  /** Ends with "/": pages and manifest.json are directly under it. */
+  /** Ends with "/": manifest.json and the generation folders are directly under it. */
   prefix: string;
 }
 
@@ -34,5 +46,29 @@ export function outputLocation(sourceBucket: string, sourceKey: string, config: 
 
 export const MANIFEST_FILE = 'manifest.json';
 
-/** page-0001.png and the like: a page image in an output prefix (not the manifest). */
-export const PAGE_FILE_PATTERN = /^page-(\d{4,})\.(png|jpg)$/;
+/** rendered/reports/q3.pdf/3f2a9c0d41b7e655/: one render's pages, never written by another. */
+export function generationPrefix(out: OutputLocation, generation: string): string {
+  return `${out.prefix}${generation}/`;
+}
+
+/** A file of a generation, relative to the output prefix: <16 hex>/page-0001.png, a fan-out part record and the like. */
+export const GENERATION_FILE_PATTERN = /^([0-9a-f]{16})\/(?:(?:page|thumb|text)-\d{4,}\.(?:png|jpg|json)|part-\d{4,}-\d{4,}\.json)$/;
+/** A page image of a schema v1 render, directly under the output prefix. */
+export const LEGACY_PAGE_FILE_PATTERN = /^page-\d{4,}\.(?:png|jpg)$/;
+
+/** S3's limit on a key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+/** The longest file name a generation holds while documents stay under 10,000 pages. */
+const LONGEST_FILE_NAME = 'text-0000.json';
+
+/**
+ * Which output keys of this source exceed S3's limit: null when all fit, 'outputs' when the
+ * page keys do not but the manifest does (a failed manifest can say so), 'manifest' when not
+ * even the manifest fits (nothing can be written).
+ */
+export function keyLengthProblem(out: OutputLocation, generation: string): 'outputs' | 'manifest' | null {
+  const bytes = (key: string): number => Buffer.byteLength(key, 'utf8');
+  if (bytes(out.prefix + MANIFEST_FILE) > MAX_KEY_BYTES) return 'manifest';
+  if (bytes(generationPrefix(out, generation) + LONGEST_FILE_NAME) > MAX_KEY_BYTES) return 'outputs';
+  return null;
+}

@@ -1,22 +1,55 @@
-/** Reading what S3 holds about a render, shared by the render and reprocess functions. */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseManifest, type Manifest } from '../job/manifest.js';
+/**
+ * manifest.json in S3: read with its etag, and replaced only by compare-and-swap (If-Match on
+ * the etag read, or If-None-Match: * where there was none). Shared by the render and reprocess
+ * functions.
+ */
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parseManifest, type Manifest, type StoredManifest } from '../job/manifest.js';
+import { isNotFound, isPreconditionFailed } from './errors.js';
 import { MANIFEST_FILE, type OutputLocation } from './layout.js';
 
-/** S3's "no such object" in its several spellings (GET, HEAD, a missing version). */
-export function isNotFound(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchVersion' || status === 404;
+export interface ManifestRead {
+  /** Null when there is none, or it is not a manifest this code recognises. */
+  manifest: StoredManifest | null;
+  /** The object's etag, for the compare-and-swap; undefined when there is no object at all. */
+  etag: string | undefined;
 }
 
-/** The manifest under an output prefix, or null when there is none or it is not a valid v1 manifest. */
-export async function readManifest(s3: S3Client, out: OutputLocation): Promise<Manifest | null> {
+export function manifestKey(out: OutputLocation): string {
+  return out.prefix + MANIFEST_FILE;
+}
+
+export async function readManifest(s3: S3Client, out: OutputLocation): Promise<ManifestRead> {
   try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: out.prefix + MANIFEST_FILE }));
-    return parseManifest(await response.Body!.transformToString());
+    const response = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: manifestKey(out) }));
+    return { manifest: parseManifest(await response.Body!.transformToString()), etag: response.ETag };
   } catch (err) {
-    if (isNotFound(err)) return null;
+    if (isNotFound(err)) return { manifest: null, etag: undefined };
+    throw err;
+  }
+}
+
+/**
+ * Writes `manifest` if the stored one is still the one read (`expectedEtag`; undefined: there
+ * was none), and resolves to the new etag; null when another writer got there first: re-read
+ * and decide.
+ */
+export async function commitManifest(s3: S3Client, out: OutputLocation, manifest: Manifest, expectedEtag: string | undefined): Promise<string | null> {
+  try {
+    const response = await s3.send(
+      new PutObjectCommand({
+        Bucket: out.bucket,
+        Key: manifestKey(out),
+        Body: `${JSON.stringify(manifest, null, 2)}\n`,
+        ContentType: 'application/json',
+        CacheControl: 'no-cache',
+        Metadata: { 'source-etag': manifest.source.etag, generation: manifest.generation, status: manifest.status },
+        ...(expectedEtag === undefined ? { IfNoneMatch: '*' } : { IfMatch: expectedEtag }),
+      }),
+    );
+    return response.ETag ?? '';
+  } catch (err) {
+    if (isPreconditionFailed(err)) return null;
     throw err;
   }
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
+import { DEFAULT_JOB_OPTIONS } from '../../lib/job/options.js';
 import { runRenderJob } from '../../lib/job/run-job.js';
 import { DOCUMENT_ERROR_CODES, RenderError } from '../../lib/engine/errors.js';
 import { parsePageSelection } from '../../lib/config/settings.js';
@@ -159,8 +160,8 @@ describe('bad inputs', () => {
       const { manifest } = await runRenderJob({
         filePath: path,
         source: { file: path, etag: 'x', size: 1 },
-        options: opts(),
-        sink: { putPage: () => Promise.reject(new Error('no page expected')) },
+        options: { ...DEFAULT_JOB_OPTIONS, dpi: 36 },
+        sink: { putPage: () => Promise.reject(new Error('no page expected')), putFile: () => Promise.reject(new Error('no file expected')) },
       });
       expect(manifest).toMatchObject({ status: 'failed', pageCount: 0, pages: [], error: { code: 'ENCRYPTED' } });
     },

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { isPageFailure, type ManifestPage } from '../../lib/job/manifest.js';
+import { DEFAULT_JOB_OPTIONS } from '../../lib/job/options.js';
 import { runRenderJob, type PageSink } from '../../lib/job/run-job.js';
 import { RenderError } from '../../lib/engine/errors.js';
 import { DEFAULT_OUTPUT_OPTIONS, type PageRange, type RenderOptions } from '../../lib/engine/options.js';
@@ -57,11 +58,12 @@ async function renderToMemory(entry: CorpusEntry, opts: RenderOptions) {
       stored.set(page.pageNumber, await readBody(page.body));
       return `mem/${fileName}`;
     },
+    putFile: async (_page, fileName) => `mem/${fileName}`,
   };
   const result = await runRenderJob({
     filePath: entry.path,
     source: { file: entry.path, etag: 'test', size: entry.bytes },
-    options: opts,
+    options: { ...DEFAULT_JOB_OPTIONS, ...opts, pages: DEFAULT_JOB_OPTIONS.pages, ...(opts.pages ? { selection: opts.pages } : {}) },
     sink,
   });
   return { ...result, stored };

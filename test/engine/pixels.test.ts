@@ -1,7 +1,7 @@
 /**
- * The fast path (pixels copied out as PNG scanlines, pages compressed on the thread pool side
- * by side, out of order) against the plain path (MuPDF.js in-process: toPixmap, getPixels):
- * the same pixels, page for page, in valid PNGs.
+ * The fast path (pixels copied out as PNG scanlines, gray ones as 8-bit grayscale, pages
+ * compressed on the thread pool side by side, out of order) against the plain path (MuPDF.js
+ * in-process: toPixmap in RGB, getPixels): the same pixels, page for page, in valid PNGs.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +29,19 @@ function plainRender(file: string, pageNumbers: number[], dpi: number): Map<numb
   return pages;
 }
 
-/** Pixels that differ between a decoded PNG (RGBA) and plain RGB. */
+/** True when every pixel has R = G = B: the page must then come out as a grayscale PNG. */
+function allGray(rgb: Uint8Array): boolean {
+  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
+  return true;
+}
+
+/** IHDR's bit depth and colour type (0 grayscale, 2 truecolour): the first chunk, right after the signature. */
+function pngColorType(png: Buffer): { bitDepth: number; colorType: number } {
+  expect(png.toString('latin1', 12, 16)).toBe('IHDR');
+  return { bitDepth: png[24]!, colorType: png[25]! };
+}
+
+/** Pixels that differ between a decoded PNG (RGBA; pngjs expands gray to R = G = B) and plain RGB. */
 function differingPixels(rgba: Buffer, rgb: Uint8Array): number {
   let differing = 0;
   for (let p = 0, q = 0; q < rgb.length; p += 4, q += 3) {
@@ -39,21 +51,22 @@ function differingPixels(rgba: Buffer, rgb: Uint8Array): number {
 }
 
 describe('fast path against the plain path', () => {
-  const cases: { file: string; pages: { from: number; to: number }; dpi: number }[] = [
-    // Many pages in flight at once: text, Type3 glyphs, CFF fonts, shadings.
-    { file: 'tracemonkey-paper-14p.pdf', pages: { from: 1, to: 14 }, dpi: 150 },
-    { file: 'geotopo-thesis-117p-cff-mesh.pdf', pages: { from: 1, to: 12 }, dpi: 150 },
+  const cases: { file: string; pages: { from: number; to: number }; dpi: number; expectedColors: string[] }[] = [
+    // Many pages in flight at once: text, Type3 glyphs, CFF fonts, shadings; gray and color pages mixed.
+    { file: 'tracemonkey-paper-14p.pdf', pages: { from: 1, to: 14 }, dpi: 150, expectedColors: ['gray', 'rgb'] },
+    { file: 'geotopo-thesis-117p-cff-mesh.pdf', pages: { from: 1, to: 12 }, dpi: 150, expectedColors: ['gray', 'rgb'] },
     // Photos and scans, where deflate takes longest, and an odd size.
-    { file: 'cmyk-jpeg.pdf', pages: { from: 1, to: 1 }, dpi: 150 },
-    { file: 'jbig2-scan-4p.pdf', pages: { from: 1, to: 4 }, dpi: 97 },
+    { file: 'cmyk-jpeg.pdf', pages: { from: 1, to: 1 }, dpi: 150, expectedColors: ['rgb'] },
+    { file: 'jbig2-scan-4p.pdf', pages: { from: 1, to: 4 }, dpi: 97, expectedColors: ['gray'] },
   ];
-  for (const { file, pages, dpi } of cases) {
+  for (const { file, pages, dpi, expectedColors } of cases) {
     it(`${file} pages ${pages.from}-${pages.to} at ${dpi} dpi: identical pixels, valid PNGs`, { timeout: 120_000 }, async () => {
       const path = join(CORPUS_DIR, file);
       const results = await collect(await startRender(path, { ...DEFAULT_OUTPUT_OPTIONS, dpi, pages: [pages] }));
       const numbers = Array.from({ length: pages.to - pages.from + 1 }, (_, i) => pages.from + i);
       expect(results.map((r) => r.pageNumber)).toEqual(numbers);
       const plain = plainRender(path, numbers, dpi);
+      const colors = new Set<string>();
       for (const result of results) {
         if (!result.ok) throw new Error(`page ${result.pageNumber}: ${result.error.code}`);
         const expected = plain.get(result.pageNumber)!;
@@ -61,8 +74,14 @@ describe('fast path against the plain path', () => {
         const png = decodePng(result.bytes);
         expect([png.width, png.height], `page ${result.pageNumber}`).toEqual([expected.width, expected.height]);
         expect(differingPixels(png.data, expected.rgb), `page ${result.pageNumber}`).toBe(0);
+        // Gray exactly when every pixel of the plain render has R = G = B, and the PNG says so.
+        const color = allGray(expected.rgb) ? 'gray' : 'rgb';
+        expect(result.color, `page ${result.pageNumber}`).toBe(color);
+        expect(pngColorType(result.bytes), `page ${result.pageNumber}`).toEqual({ bitDepth: 8, colorType: color === 'gray' ? 0 : 2 });
+        colors.add(color);
         expect(result.stats.bytes).toBe(result.bytes.byteLength);
       }
+      expect([...colors].sort(), 'the colors this case is chosen for').toEqual(expectedColors);
     });
   }
 });

@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import type { PassThrough } from 'node:stream';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { adler32, createPngEncoder, SPLIT_BYTES, toScanlines } from '../../lib/engine/png-encoder.js';
+import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES, toGrayScanlines, toScanlines } from '../../lib/engine/png-encoder.js';
 import { decodePng, readBody } from './helpers.js';
 
 /** RGB rows: a gradient, some noise, and flat runs, so every kind of deflate block appears. */
@@ -76,6 +76,9 @@ describe('PNG encoder', () => {
     expect(adler32(data)).toBe(expected);
     expect(adler32(data.subarray(70_001), adler32(data.subarray(0, 70_001)))).toBe(expected);
     expect(adler32(new Uint8Array(0))).toBe(1);
+    // Combined from the Adler-32s of two stretches summed apart, as the encoder does.
+    expect(adler32Combine(adler32(data.subarray(0, 70_001)), adler32(data.subarray(70_001)), 100_003 - 70_001)).toBe(expected);
+    expect(adler32Combine(adler32(data), 1, 0)).toBe(expected);
   });
 
   for (const [label, width, height, bandRows] of [
@@ -93,6 +96,35 @@ describe('PNG encoder', () => {
       if (bandRows < height || width * height * 3 >= SPLIT_BYTES) expect(r.syncFlushes).toBeGreaterThanOrEqual(1);
     });
   }
+
+  it('gray RGB pixels become gray scanlines (one sample a pixel) and an 8-bit grayscale PNG of the same pixels; one colored pixel keeps RGB', async () => {
+    const [width, height] = [333, 1000];
+    const rgb = image(width, height);
+    // Every pixel gray: its green and blue set to its red.
+    for (let at = 0; at < rgb.length; at += 3) rgb[at + 1] = rgb[at + 2] = rgb[at]!;
+    const gray = toGrayScanlines(rgb, width, height)!;
+    expect(gray.byteLength).toBe((width + 1) * height);
+    const encoder = createPngEncoder(width, height, 1);
+    const body = readBody(encoder.output);
+    // Over SPLIT_BYTES? No: a gray Letter page at 150 dpi is half of it; cut in bands here to cover stretches too.
+    const rowsPerBand = 300;
+    const writes: Promise<void>[] = [];
+    for (let top = 0; top < height; top += rowsPerBand) {
+      const rows = Math.min(rowsPerBand, height - top);
+      writes.push(encoder.writeScanlines(gray.subarray(top * (width + 1), (top + rows) * (width + 1)), rows));
+    }
+    encoder.end();
+    await Promise.all(writes);
+    const png = await body;
+    expect([png[24], png[25]]).toEqual([8, 0]);
+    const decoded = decodePng(png);
+    let differing = 0;
+    for (let p = 0, q = 0; q < rgb.length; p += 4, q += 3) if (decoded.data[p] !== rgb[q] || decoded.data[p + 1] !== rgb[q + 1] || decoded.data[p + 2] !== rgb[q + 2]) differing++;
+    expect(differing).toBe(0);
+    // The last pixel's blue off by one: not gray.
+    rgb[rgb.length - 1] = rgb[rgb.length - 1]! ^ 1;
+    expect(toGrayScanlines(rgb, width, height)).toBeUndefined();
+  });
 
   it('does not hold the writer when nobody will read: a destroyed output releases it', { timeout: 10_000 }, async () => {
     const [width, rows] = [2000, 100];

@@ -4,11 +4,11 @@
  * (s3:prefix …). SDK middleware on the clients the functions are given (handler factories take
  * them), so nothing is mocked: the calls still go to the local server.
  *
- * Owns the mapping from API operation to IAM action (S3's and Lambda's "Actions, resources,
+ * Owns the mapping from API operation to IAM action (S3's and SQS's "Actions, resources,
  * and condition keys" pages). An operation it does not know is recorded as unmapped, so a new
  * call fails the IAM test until it is mapped here, never slips through.
  */
-import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface IamRequest {
@@ -67,11 +67,12 @@ export function s3IamRequests(operation: string, input: Input): Omit<IamRequest,
   }
 }
 
-/** The IAM requests of one Lambda operation (a function name is resolved in the region's account). */
-export function lambdaIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
-  const name = str(input['FunctionName']);
-  const arn = name.startsWith('arn:') ? name : `arn:aws:lambda:${region}:${ACCOUNT}:function:${name}`;
-  if (operation === 'Invoke') return [{ operation, action: 'lambda:InvokeFunction', resource: arn, context: {} }];
+/** The IAM requests of one SQS operation: the queue ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>, or moto's http://host/<account>/<name>). */
+export function sqsIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
+  const [account, name] = new URL(str(input['QueueUrl'])).pathname.split('/').filter(Boolean);
+  const arn = `arn:aws:sqs:${region}:${account}:${name}`;
+  // SendMessageBatch is authorised as sqs:SendMessage.
+  if (operation === 'SendMessage' || operation === 'SendMessageBatch') return [{ operation, action: 'sqs:SendMessage', resource: arn, context: {} }];
   return [{ operation, resource: arn, context: {} }];
 }
 
@@ -92,11 +93,11 @@ export class IamRecorder {
     return client;
   }
 
-  lambda(client: LambdaClient, principal: string, region: string): LambdaClient {
+  sqs(client: SQSClient, principal: string, region: string): SQSClient {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const operation = String(context.commandName).replace(/Command$/, '');
-        for (const request of lambdaIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
+        for (const request of sqsIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
         return next(args);
       },
       { step: 'initialize', name: 'iamRecorder', override: true },

@@ -1,11 +1,30 @@
 /**
- * A dispatcher for tests: runs the render handler in this process, one render at a time, so a
- * reprocess run can be checked end to end without a Lambda endpoint.
+ * A dispatcher for tests: hands each request to the render handler in this process, as the
+ * body of an SQS message exactly as the render queue would deliver it, one render at a time,
+ * so a reprocess run can be checked end to end without a queue consumer.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSEvent } from 'aws-lambda';
 import type { Config } from '../../lib/config/env.js';
-import { createRenderHandler, type RenderEvent, type RenderHandler } from '../../lib/render-function/handler.js';
+import { createRenderHandler, type RenderHandler } from '../../lib/render-function/handler.js';
 import type { Dispatcher } from '../../lib/reprocess/dispatch.js';
+import { workMessage, type WorkRequest } from '../../lib/work/messages.js';
+
+export function sqsEventOf(bodies: string[]): SQSEvent {
+  return {
+    Records: bodies.map((body, i) => ({
+      messageId: `local-${i}`,
+      receiptHandle: `local-${i}`,
+      body,
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:render',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
 
 export class InProcessDispatcher implements Dispatcher {
   readonly kind = 'in-process';
@@ -16,9 +35,8 @@ export class InProcessDispatcher implements Dispatcher {
     this.handler = createRenderHandler(config, s3);
   }
 
-  async dispatch(event: RenderEvent): Promise<void> {
-    const result = await this.handler(event);
-    const failed = result.records.filter((r) => r.outcome === 'error');
-    if (failed.length > 0) throw new Error(failed.map((r) => `${r.key}: ${r.reason ?? 'render failed'}`).join('; '));
+  async dispatch(request: WorkRequest): Promise<void> {
+    const result = await this.handler(sqsEventOf([JSON.stringify(workMessage(request))]));
+    if (result.batchItemFailures?.length) throw new Error(result.records.map((r) => `${r.key}: ${r.reason ?? 'render failed'}`).join('; '));
   }
 }

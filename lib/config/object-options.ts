@@ -1,0 +1,43 @@
+/**
+ * Per-object options (docs/contract.md, "Per-object options"): S3 user metadata on an upload
+ * overrides the function's settings for that object. A bad value is the object's permanent
+ * problem (INVALID_OPTIONS, naming the key, the value and what is allowed); an unknown
+ * render-* key is a warning, never silently dropped.
+ */
+import type { JobOptions } from '../job/options.js';
+import { InvalidSettingError, parseJobOptions, type JobOptionsInput } from './settings.js';
+
+/** The metadata keys (as S3 returns them: lowercase, without x-amz-meta-) and the option each sets. */
+export const OBJECT_OPTION_KEYS = {
+  'render-dpi': 'dpi',
+  'render-format': 'format',
+  'render-quality': 'jpegQuality',
+  'render-pages': 'pages',
+  'render-thumbnail-width': 'thumbnailWidth',
+  'render-text': 'pageText',
+} as const satisfies Record<string, keyof JobOptions>;
+
+export type ObjectOptions = { ok: true; options: JobOptions; warnings: string[] } | { ok: false; message: string };
+
+export function objectOptions(base: JobOptions, metadata: Record<string, string> | undefined): ObjectOptions {
+  const raw: JobOptionsInput = {};
+  const names: Partial<Record<keyof JobOptions, string>> = {};
+  const warnings: string[] = [];
+  for (const [rawKey, value] of Object.entries(metadata ?? {})) {
+    const key = rawKey.toLowerCase();
+    if (!key.startsWith('render-')) continue;
+    const field = (OBJECT_OPTION_KEYS as Record<string, keyof JobOptions>)[key];
+    if (!field) {
+      warnings.push(`object metadata ${key}=${JSON.stringify(value)} ignored: not a render option (known: ${Object.keys(OBJECT_OPTION_KEYS).join(', ')})`);
+      continue;
+    }
+    raw[field] = value;
+    names[field] = key;
+  }
+  try {
+    return { ok: true, options: parseJobOptions(raw, names, base), warnings };
+  } catch (err) {
+    if (err instanceof InvalidSettingError) return { ok: false, message: `object metadata ${err.message}` };
+    throw err;
+  }
+}

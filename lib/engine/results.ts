@@ -1,0 +1,49 @@
+/**
+ * What a render job gives its consumer, page by page: the engine's public result types. The
+ * session (session.ts) makes them, the job (job.ts) yields them; nothing here runs.
+ */
+import type { Readable } from 'node:stream';
+import type { PageError } from './errors.js';
+
+export type PageColor = 'rgb' | 'gray';
+
+export interface PageStats {
+  /** Bytes of the encoded image. */
+  bytes: number;
+  /** From loading the page to its last band drawn. */
+  renderMs: number;
+}
+
+export interface RenderedPage {
+  ok: true;
+  pageNumber: number;
+  width: number;
+  height: number;
+  /** The DPI actually used: lower than requested when the page exceeded the pixel budget. */
+  dpi: number;
+  contentType: string;
+  /**
+   * 'gray': every pixel has R = G = B, and the PNG is 8-bit grayscale (the same pixels, a third
+   * of the bytes to compress). 'rgb' otherwise, for JPEG, and for PNG pages drawn in bands.
+   */
+  color: PageColor;
+  /** The encoded image as it is produced. Read it: the worker waits for its reader. */
+  body: Readable;
+  /** Resolves when the whole image was produced; rejects with PageFailedError if the page failed midway. */
+  finished: Promise<PageStats>;
+  /** Set when the page was rendered below the requested DPI for a reason worth recording. */
+  warning?: string;
+}
+
+export interface FailedPage {
+  ok: false;
+  pageNumber: number;
+  error: PageError;
+  /**
+   * The job's deadline cut this page off (RenderControl.deadline): the page did not fail, it is
+   * where a later attempt resumes. Always the job's last result.
+   */
+  deadline?: true;
+}
+
+export type PageResult = RenderedPage | FailedPage;

@@ -1,0 +1,60 @@
+/**
+ * Committing a render (docs/contract.md, "The manifest"): only a render of the object that is
+ * current in S3 replaces the manifest, and only by compare-and-swap. A lost race re-reads and
+ * decides: the same generation already as far along means done; a newer source means
+ * superseded (and this render's own files go, unless the manifest already points at them);
+ * anything else is tried again against the new etag. After a commit the other generations go.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { isLegacy, type Manifest } from '../job/manifest.js';
+import { commitManifest, readManifest } from '../s3/manifest-store.js';
+import { deleteGeneration, deleteOtherGenerations } from '../s3/page-store.js';
+import { headCurrent } from '../s3/source.js';
+import type { OutputLocation } from '../s3/layout.js';
+
+export type CommitResult = 'committed' | 'superseded' | 'duplicate';
+
+/** How far a manifest got: a finished render (complete, failed, partial without nextPage) beats any unfinished one. */
+function progress(manifest: Manifest): number {
+  return manifest.status === 'partial' && manifest.nextPage !== undefined ? manifest.nextPage : Number.POSITIVE_INFINITY;
+}
+
+/** Compare-and-swap attempts before the invocation gives up (and is retried). */
+const MAX_ATTEMPTS = 5;
+
+export class ManifestCommitter {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly out: OutputLocation,
+    private readonly source: { bucket: string; key: string },
+    /** The manifest's etag when the render started; undefined when there was none. */
+    private expectedEtag: string | undefined,
+  ) {}
+
+  async commit(manifest: Manifest): Promise<CommitResult> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await headCurrent(this.s3, this.source.bucket, this.source.key);
+      if (!current || current.etag !== manifest.source.etag) {
+        await this.discard(manifest.generation);
+        return 'superseded';
+      }
+      const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
+      if (etag !== null) {
+        this.expectedEtag = etag;
+        await deleteOtherGenerations(this.s3, this.out, manifest.generation);
+        return 'committed';
+      }
+      const { manifest: stored, etag: storedEtag } = await readManifest(this.s3, this.out);
+      this.expectedEtag = storedEtag;
+      if (stored && !isLegacy(stored) && stored.generation === manifest.generation && progress(stored) >= progress(manifest)) return 'duplicate';
+    }
+    throw new Error(`the manifest under ${this.out.prefix} kept changing: ${MAX_ATTEMPTS} compare-and-swap attempts lost`);
+  }
+
+  /** A superseded render's files, unless the stored manifest points at them (an earlier checkpoint of ours): the newer render's commit removes those. */
+  private async discard(generation: string): Promise<void> {
+    const { manifest: stored } = await readManifest(this.s3, this.out);
+    if (stored && !isLegacy(stored) && stored.generation === generation) return;
+    await deleteGeneration(this.s3, this.out, generation);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Per-object options (docs/contract.md, "Per-object options"): render-* metadata on an upload
+ * overrides the function's settings for that object, feeds the options hash, and is validated
+ * at the edge: a bad value is INVALID_OPTIONS naming the key; an unknown render-* key a warning.
+ */
+import { readFile } from 'node:fs/promises';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { objectOptions } from '../lib/config/object-options.js';
+import type { Config } from '../lib/config/env.js';
+import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import { DEFAULT_JOB_OPTIONS, formatPageSelection, parsePageSelection, selectionHead, selectionWithin } from '../lib/job/options.js';
+import { createRenderHandler } from '../lib/render-function/handler.js';
+import { s3PutEvent } from '../lib/s3/event.js';
+import { CORPUS, createBucket, listKeys, getText, resetS3, testConfig, testS3Client } from './support/s3.js';
+
+const BUCKET = 'meta';
+let s3: S3Client;
+let config: Config;
+
+beforeEach(async () => {
+  await resetS3();
+  config = testConfig({ DPI: '40', SOURCE_BUCKET: BUCKET });
+  s3 = testS3Client(config);
+  await createBucket(s3, BUCKET);
+});
+
+async function upload(key: string, file: string, metadata: Record<string, string> = {}): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: await readFile(`${CORPUS}${file}`), Metadata: metadata }));
+}
+
+async function manifestOf(name: string): Promise<Manifest> {
+  const manifest = parseManifest(await getText(s3, BUCKET, `rendered/${name}/manifest.json`));
+  if (!manifest || isLegacy(manifest)) throw new Error(`no v2 manifest for ${name}`);
+  return manifest;
+}
+
+const pagesOf = (m: Manifest): ManifestPage[] => m.pages.filter((p): p is ManifestPage => !isPageFailure(p));
+
+describe('per-object options from S3 metadata', () => {
+  it('render-pages 2-3 and render-dpi 72 give exactly pages 2-3 at 72 dpi; a second event is skipped; a re-upload without metadata renders every page at the default', async () => {
+    const handler = createRenderHandler(config, s3);
+    await upload('incoming/doc.pdf', 'arabic-rotations-4p.pdf', { 'render-pages': '2-3', 'render-dpi': '72' });
+    expect((await handler(s3PutEvent(BUCKET, 'incoming/doc.pdf'))).records[0]).toMatchObject({ outcome: 'rendered', status: 'complete' });
+    const chosen = await manifestOf('doc.pdf');
+    expect(chosen.options).toMatchObject({ pages: '2-3', dpi: 72 });
+    expect(pagesOf(chosen).map((p) => [p.number, p.dpi])).toEqual([[2, 72], [3, 72]]);
+    expect(chosen.pageCount).toBe(4);
+    expect((await listKeys(s3, BUCKET, 'rendered/doc.pdf/')).filter((k) => k.includes('/page-'))).toHaveLength(2);
+
+    expect((await handler(s3PutEvent(BUCKET, 'incoming/doc.pdf'))).records[0]!.outcome).toBe('up-to-date');
+
+    await upload('incoming/doc.pdf', 'arabic-rotations-4p.pdf');
+    expect((await handler(s3PutEvent(BUCKET, 'incoming/doc.pdf'))).records[0]!.outcome).toBe('rendered');
+    const all = await manifestOf('doc.pdf');
+    expect(all.options).toMatchObject({ pages: '1-', dpi: 40 });
+    expect(all.optionsHash).not.toBe(chosen.optionsHash);
+    expect(all.generation).not.toBe(chosen.generation);
+    expect(pagesOf(all).map((p) => [p.number, p.dpi])).toEqual([[1, 40], [2, 40], [3, 40], [4, 40]]);
+  });
+
+  it('an invalid value is a failed INVALID_OPTIONS manifest naming the key, the value and what is allowed; the invocation succeeds', async () => {
+    await upload('incoming/bad.pdf', 'matplotlib-type3.pdf', { 'render-dpi': '5000' });
+    expect((await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/bad.pdf'))).records[0]).toMatchObject({ outcome: 'rendered', status: 'failed' });
+    const manifest = await manifestOf('bad.pdf');
+    expect(manifest.error?.code).toBe('INVALID_OPTIONS');
+    expect(manifest.error?.message).toBe('object metadata render-dpi="5000" is invalid: expected a whole number from 1 to 1200');
+    expect(manifest.pages).toEqual([]);
+  });
+
+  it('an unknown render-* key is a warning in the manifest, and the render goes on', async () => {
+    await upload('incoming/colour.pdf', 'matplotlib-type3.pdf', { 'render-colour': 'red', owner: 'someone' });
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/colour.pdf'));
+    const manifest = await manifestOf('colour.pdf');
+    expect(manifest.status).toBe('complete');
+    expect(manifest.warnings).toContainEqual(expect.stringMatching(/^object metadata render-colour="red" ignored: not a render option \(known: render-dpi, /));
+    expect(manifest.warnings.join('\n')).not.toContain('owner');
+  });
+
+  it('parses every render-* key with the same rules as the environment', () => {
+    const base = { ...DEFAULT_JOB_OPTIONS, dpi: 40 };
+    expect(objectOptions(base, undefined)).toEqual({ ok: true, options: base, warnings: [] });
+    expect(objectOptions(base, { 'render-format': 'JPG', 'render-quality': '60', 'render-pages': '7, 1-3,2', 'render-thumbnail-width': '256', 'render-text': 'true' })).toEqual({
+      ok: true,
+      options: { ...base, format: 'jpeg', jpegQuality: 60, pages: '1-3,7', thumbnailWidth: 256, pageText: true },
+      warnings: [],
+    });
+    for (const [key, value, message] of [
+      ['render-format', 'tiff', 'expected "png" or "jpeg"'],
+      ['render-quality', '0', 'expected a whole number from 1 to 100'],
+      ['render-pages', '3-1', 'expected pages such as "1-3,7,10-"'],
+      ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2000'],
+      ['render-text', 'maybe', 'expected "true" or "false"'],
+    ]) {
+      const result = objectOptions(base, { [key!]: value! });
+      expect(result.ok, key).toBe(false);
+      expect(!result.ok && result.message, key).toContain(`${key}=${JSON.stringify(value)} is invalid: ${message}`);
+    }
+  });
+});
+
+describe('page selections', () => {
+  it('are written canonically: sorted, merged, open ends kept', () => {
+    expect(formatPageSelection(parsePageSelection('7, 1-3,2'))).toBe('1-3,7');
+    expect(formatPageSelection(parsePageSelection('5-,1,2,3'))).toBe('1-3,5-');
+    expect(formatPageSelection(parsePageSelection('1-4,3-'))).toBe('1-');
+  });
+
+  it('give the pages of one invocation: the rest from a page on, a range, the head for fan-out', () => {
+    expect(selectionWithin('1-', 5)).toEqual([{ from: 5 }]);
+    expect(selectionWithin('2-3,7,10-', 3, 12)).toEqual([{ from: 3, to: 3 }, { from: 7, to: 7 }, { from: 10, to: 12 }]);
+    expect(selectionWithin('2-3', 4)).toEqual([]);
+    expect(selectionHead('1-', 50)).toEqual([{ from: 1, to: 50 }]);
+    expect(selectionHead('2-3,10-', 5)).toEqual([{ from: 2, to: 3 }, { from: 10, to: 12 }]);
+  });
+});
