@@ -15,6 +15,9 @@
  * --generated adds the hostile inputs of test/fixtures/generated-pdfs.ts (a 14400 pt page, a 30000 px
  *   image, a decompression bomb, 2 million path segments, deep forms, a 300 MB file) at full
  *   size, one cold job each, in a table of their own; the corpus totals do not include them.
+ * --memory 1024,1769,2048,3008,3538: power tuning instead (bench/power-tuning.ts): ours and mutool
+ *   on the same files under each Lambda shape (a cgroup of that many MB and MB/1769 vCPU), with
+ *   pages/s, the ratio, p95 page time, peak memory and the cost of 1,000 pages on Lambda arm64.
  * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
  * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
  */
@@ -27,6 +30,8 @@ import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
+import { powerTuning, powerTuningTable, PRICES } from './power-tuning.js';
+import { availableParallelism } from 'node:os';
 import type { ChildResult } from './render-child.js';
 
 const run = promisify(execFile);
@@ -47,6 +52,7 @@ const { values, positionals } = parseArgs({
     format: { type: 'string', default: 'png' },
     'no-mt': { type: 'boolean', default: false },
     generated: { type: 'boolean', default: false },
+    memory: { type: 'string' },
   },
 });
 const dpi = Number(values.dpi);
@@ -73,6 +79,22 @@ function inputPath(name: string): string {
 }
 
 const files = positionals.length > 0 ? positionals.map(inputPath) : (values.quick ? QUICK : corpusFiles()).map((f) => join(CORPUS, f));
+
+if (values.memory !== undefined) {
+  const sizes = values.memory.split(',').map((s) => Number(s.trim()));
+  const bad = sizes.find((n) => !Number.isInteger(n) || n < 128 || n > 10240);
+  if (bad !== undefined) throw new Error(`--memory ${values.memory}: expected MB sizes 128..10240, comma-separated`);
+  const log = (line: string): void => void (values.json ? undefined : process.stderr.write(`${line}\n`));
+  const cpus = availableParallelism();
+  const over = sizes.filter((n) => n / 1769 > cpus);
+  if (over.length) log(`note: ${over.join(', ')} MB would have more than the ${cpus} CPUs of this machine: measured with ${cpus}`);
+  const mutool = format === 'png' ? MUTOOL : undefined;
+  log(`power tuning: ${files.length} files at ${sizes.join(', ')} MB${mutool ? ', with mutool' : ''}`);
+  const rows = await powerTuning({ files, memorySizes: sizes, dpi, format, runs, ...(mutool ? { mutool } : {}), repo: REPO, log });
+  const text = values.json ? JSON.stringify({ dpi, format, runs, prices: PRICES, rows }, null, 2) : powerTuningTable(rows, { dpi, format, runs, files }, cpus);
+  await new Promise((done) => process.stdout.write(`${text}\n`, done));
+  process.exit(0);
+}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

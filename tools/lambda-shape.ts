@@ -1,5 +1,6 @@
 /**
  * Lambda-shaped processes: a command run with the CPU and memory Lambda gives a function of N MB.
+ * (A third cgroup, cpuacct, only counts the CPU time used.)
  * Lambda allots CPU in proportion to memory, one vCPU per 1,769 MB, and stops the function when
  * its memory reaches N MB. Here that is a cgroup v1 pair: cpu (cpu.cfs_quota_us / cpu.cfs_period_us
  * = N / 1769) and memory (memory.limit_in_bytes = N MB, and memory.memsw.limit_in_bytes too where
@@ -14,7 +15,7 @@
  * report (peak memory, OOM kills, CPU throttling) on stderr; exit status is the command's.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -41,12 +42,17 @@ export interface ShapeReport extends LambdaShape {
   limitHits: number;
   /** Time the CPU quota held the processes back (cpu.stat throttled_time). */
   throttledMs?: number;
+  /**
+   * CPU time the processes used (cpuacct.usage). On a busy machine the wall time says more about
+   * the neighbours than about the shape; this does not.
+   */
+  cpuMs?: number;
 }
 
 /** Why a shape could not be enforced, or undefined where it can. */
 function unavailable(): string | undefined {
   if (process.platform !== 'linux') return `cgroups are Linux only (this is ${process.platform})`;
-  for (const controller of ['cpu', 'memory']) {
+  for (const controller of ['cpu', 'cpuacct', 'memory']) {
     if (!existsSync(join(CGROUP_ROOT, controller, 'cgroup.procs'))) return `${CGROUP_ROOT}/${controller} is not a cgroup v1 hierarchy`;
   }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'creating cgroups needs root';
@@ -62,6 +68,24 @@ function ownCgroup(controller: string): string {
 }
 
 let counter = 0;
+const NAME_PREFIX = 's3-pdf-render-lambda-';
+
+/**
+ * Removes our cgroups left behind by a process that was killed before it could remove them
+ * (named after its PID): only empty ones whose creator is gone.
+ */
+function sweepStale(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(NAME_PREFIX)) continue;
+    const pid = Number(name.slice(NAME_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || existsSync(`/proc/${pid}`)) continue;
+    try {
+      if (readFileSync(join(parent, name, 'cgroup.procs'), 'utf8').trim() === '') rmdirSync(join(parent, name));
+    } catch {
+      // another process swept it first
+    }
+  }
+}
 
 /** A cpu + memory cgroup pair shaped like a Lambda function of `memoryMb`. */
 export class LambdaCgroup {
@@ -69,27 +93,31 @@ export class LambdaCgroup {
     readonly shape: LambdaShape,
     private readonly cpuDir: string,
     private readonly memoryDir: string,
+    private readonly cpuacctDir: string,
   ) {}
 
   /** Creates the cgroups, or returns undefined (with the reason) where they cannot be made. */
   static create(memoryMb: number): LambdaCgroup | { warning: string } {
     const reason = unavailable();
     if (reason) return { warning: reason };
-    const name = `s3-pdf-render-lambda-${process.pid}-${++counter}`;
+    const name = `${NAME_PREFIX}${process.pid}-${++counter}`;
     const cpuDir = join(ownCgroup('cpu'), name);
     const memoryDir = join(ownCgroup('memory'), name);
+    const cpuacctDir = join(ownCgroup('cpuacct'), name);
     try {
+      for (const controller of ['cpu', 'memory', 'cpuacct']) sweepStale(ownCgroup(controller));
       mkdirSync(cpuDir);
       mkdirSync(memoryDir);
+      mkdirSync(cpuacctDir);
       const vcpus = memoryMb / MB_PER_VCPU;
       writeFileSync(join(cpuDir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
       writeFileSync(join(cpuDir, 'cpu.cfs_quota_us'), String(Math.round(CPU_PERIOD_US * vcpus)));
       // memsw (memory + swap) must stay >= the memory limit: set the memory limit first.
       writeFileSync(join(memoryDir, 'memory.limit_in_bytes'), String(memoryMb * MiB));
       if (existsSync(join(memoryDir, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(memoryDir, 'memory.memsw.limit_in_bytes'), String(memoryMb * MiB));
-      return new LambdaCgroup({ memoryMb, vcpus }, cpuDir, memoryDir);
+      return new LambdaCgroup({ memoryMb, vcpus }, cpuDir, memoryDir, cpuacctDir);
     } catch (err) {
-      for (const dir of [cpuDir, memoryDir]) if (existsSync(dir)) rmdirSync(dir);
+      for (const dir of [cpuDir, memoryDir, cpuacctDir]) if (existsSync(dir)) rmdirSync(dir);
       return { warning: `cannot create cgroups under ${CGROUP_ROOT}: ${(err as Error).message}` };
     }
   }
@@ -99,7 +127,7 @@ export class LambdaCgroup {
    * own PID to cgroup.procs, then execs the command (every thread and child stays inside).
    */
   wrap(command: string, args: string[]): { command: string; args: string[] } {
-    const script = `echo $$ > '${this.cpuDir}/cgroup.procs' && echo $$ > '${this.memoryDir}/cgroup.procs' && exec "$@"`;
+    const script = `echo $$ > '${this.cpuDir}/cgroup.procs' && echo $$ > '${this.memoryDir}/cgroup.procs' && echo $$ > '${this.cpuacctDir}/cgroup.procs' && exec "$@"`;
     return { command: '/bin/sh', args: ['-c', script, 'sh', command, ...args] };
   }
 
@@ -122,12 +150,13 @@ export class LambdaCgroup {
       oomKills: oom ? Number(oom[1]) : 0,
       limitHits: Number(this.read('memory.failcnt')),
       ...(throttled ? { throttledMs: Number(throttled[1]) / 1e6 } : {}),
+      cpuMs: Number(this.read('cpuacct.usage', this.cpuacctDir)) / 1e6,
     };
   }
 
   /** Removes both cgroups; their processes must have ended. */
   dispose(): void {
-    for (const dir of [this.cpuDir, this.memoryDir]) {
+    for (const dir of [this.cpuDir, this.memoryDir, this.cpuacctDir]) {
       try {
         rmdirSync(dir);
       } catch (err) {
@@ -187,7 +216,8 @@ export function describeReport(report: ShapeReport): string {
   const shape = `${report.memoryMb} MB, ${report.vcpus.toFixed(2)} vCPU`;
   if (!report.enforced) return `${shape} NOT enforced (no cgroups): peak memory unknown`;
   const throttled = report.throttledMs === undefined ? '' : `, CPU throttled ${Math.round(report.throttledMs)} ms`;
-  return `${shape}: peak memory ${mb(report.peakBytes)}, OOM kills ${report.oomKills}, limit hits ${report.limitHits}${throttled}`;
+  const cpu = report.cpuMs === undefined ? '' : `, CPU time ${Math.round(report.cpuMs)} ms`;
+  return `${shape}: peak memory ${mb(report.peakBytes)}, OOM kills ${report.oomKills}, limit hits ${report.limitHits}${cpu}${throttled}`;
 }
 
 async function main(): Promise<number> {
