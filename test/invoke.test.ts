@@ -73,7 +73,10 @@ describe('npm run invoke', () => {
     expect(pages).toHaveLength(14);
     // Lambda's log lines, with the template's MemorySize and the child's peak memory.
     expect(run.stderr).toMatch(/^START RequestId: [0-9a-f-]{36} Version: \$LATEST$/m);
-    const report = run.stderr.match(/^REPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 2048 MB\tMax Memory Used: (\d+) MB\tInit Duration: [\d.]+ ms$/m);
+    const memorySize = loadTemplate().Parameters!['MemorySize']!.Default;
+    const report = run.stderr.match(
+      new RegExp(`^REPORT RequestId: [0-9a-f-]{36}\\tDuration: [\\d.]+ ms\\tBilled Duration: \\d+ ms\\tMemory Size: ${memorySize} MB\\tMax Memory Used: (\\d+) MB\\tInit Duration: [\\d.]+ ms$`, 'm'),
+    );
     expect(report, run.stderr).not.toBeNull();
     expect(Number(report![1])).toBeGreaterThan(30);
   });
