@@ -115,7 +115,9 @@ export class WorkerSession {
         this.inFlight = undefined;
         clearTimeout(this.pageTimer);
         if (!streaming) return;
-        const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
+        const { renderMs, thumbnail, text } = message;
+        const done = (): void =>
+          streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs, ...(thumbnail ? { thumbnail } : {}), ...(text ? { text } : {}) });
         if (streaming.encoder) {
           // The output ends with the last rows' deflate, maybe already.
           if ((streaming.encoder.output as PassThrough).writableFinished) done();

@@ -1,0 +1,195 @@
+/**
+ * What a page gives besides its image, from the same page load, in the worker after the image
+ * is drawn: a thumbnail (a small JPEG drawn by MuPDF at the scale that gives the asked width,
+ * never a down-sampling of the full image) and the page's structured text as JSON, in the page
+ * image's pixel coordinates. Either failing leaves the page itself rendered: the field is then
+ * absent and the reason goes to the log.
+ */
+import * as mupdf from 'mupdf';
+import { pixelRect, type PageBox, type PageGeometry } from '../options.js';
+import type { PageText, Thumbnail } from '../results.js';
+import { errorMessage } from '../errors.js';
+import { isFatal } from './failures.js';
+
+/** JPEG quality of thumbnails: at 256 px wide, text stays legible and a page is a few KB. */
+export const THUMBNAIL_JPEG_QUALITY = 75;
+/**
+ * Largest thumbnail pixmap, in pixels (RGB: 3 bytes each). A thumbnail is as wide as asked and
+ * as tall as the page's proportions say, so only an extreme strip (a 14400 x 3 pt page is 4800
+ * times taller than wide) could be large: past this it is not drawn (a warning), so a
+ * thumbnail never needs more than 24 MiB whatever the page.
+ */
+export const THUMBNAIL_MAX_PIXELS = 8_000_000;
+
+export interface ExtrasRequest {
+  /** 0: no thumbnail. */
+  thumbnailWidth: number;
+  pageText: boolean;
+}
+
+export interface PageExtras {
+  thumbnail?: Thumbnail;
+  text?: PageText;
+}
+
+/** A thumbnail's pixel size: `width` wide, the height in the page's proportion (rounded, at least 1). */
+export function thumbnailSize(box: PageBox, width: number): { width: number; height: number } {
+  const pageWidth = box[2] - box[0];
+  const pageHeight = box[3] - box[1];
+  return { width, height: Math.max(1, Math.round((width * pageHeight) / pageWidth)) };
+}
+
+/**
+ * Draws the page into a pixmap of exactly the thumbnail's size (the scale that maps the page
+ * box onto it, drawn directly: a giant page's thumbnail costs what a small one does) and
+ * encodes it as JPEG.
+ */
+export function drawThumbnail(page: mupdf.Page, box: PageBox, width: number): Thumbnail {
+  const size = thumbnailSize(box, width);
+  if (size.width * size.height > THUMBNAIL_MAX_PIXELS) {
+    throw new Error(`a ${size.width}x${size.height} px thumbnail exceeds ${THUMBNAIL_MAX_PIXELS} pixels (the page is a very narrow strip)`);
+  }
+  const sx = size.width / (box[2] - box[0]);
+  const sy = size.height / (box[3] - box[1]);
+  // Page box onto [0, 0, width, height]: the rounded height scales y by a hair more or less than x.
+  const ctm: mupdf.Matrix = [sx, 0, 0, sy, -box[0] * sx, -box[1] * sy];
+  let pixmap: mupdf.Pixmap | undefined;
+  let device: mupdf.DrawDevice | undefined;
+  try {
+    pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [0, 0, size.width, size.height], false);
+    pixmap.clear(255);
+    device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
+    // Contents, annotations and widgets, as the page image has them (toPixmap's showExtras).
+    page.run(device, ctm);
+    device.close();
+    // Copied out of WebAssembly memory into a buffer the main thread can take over.
+    return { jpeg: new Uint8Array(pixmap.asJPEG(THUMBNAIL_JPEG_QUALITY, false)), ...size };
+  } finally {
+    device?.destroy();
+    pixmap?.destroy();
+  }
+}
+
+/** A box in page points, [x0, y0, x1, y1]. */
+type Box = [number, number, number, number];
+
+interface TextWord {
+  text: string;
+  bbox: Box;
+}
+interface TextLine {
+  bbox: Box;
+  words: TextWord[];
+}
+interface TextBlock {
+  bbox: Box;
+  lines: TextLine[];
+}
+
+/** The JSON document of text-NNNN.json (DESIGN §3): the page image's size and DPI, the plain text, and the boxes. */
+export interface PageTextDocument {
+  width: number;
+  height: number;
+  dpi: number;
+  /** Lines joined by \n, blocks by \n\n. */
+  text: string;
+  blocks: TextBlock[];
+}
+
+const WHITESPACE = /\s/u;
+
+/** Rounds to one decimal; -0 becomes 0. */
+const round1 = (n: number): number => Math.round(n * 10) / 10 + 0;
+
+/**
+ * The page's structured text (MuPDF's default options, as asText() extracts it) as the
+ * JSON document, coordinates mapped from page points to the page image's pixels: scaled by
+ * dpi / 72 and moved to the image's top-left (the image's pixel rectangle starts at
+ * pixelRect's origin). MuPDF's page space already has the page's /Rotate applied.
+ */
+export function extractPageText(page: mupdf.Page, box: PageBox, geometry: PageGeometry): { document: PageTextDocument; chars: number } {
+  const scale = geometry.dpi / 72;
+  const [originX, originY] = pixelRect(box, geometry.dpi);
+  const toPixels = (b: Box): Box => [round1(b[0] * scale - originX), round1(b[1] * scale - originY), round1(b[2] * scale - originX), round1(b[3] * scale - originY)];
+  const blocks: TextBlock[] = [];
+  const blockTexts: string[] = [];
+  let lineTexts: string[] = [];
+  let block: TextBlock | undefined;
+  let line: TextLine | undefined;
+  let lineText = '';
+  let word: { text: string; bbox: Box } | undefined;
+  let chars = 0;
+  const endWord = (): void => {
+    if (word && line) line.words.push({ text: word.text, bbox: toPixels(word.bbox) });
+    word = undefined;
+  };
+  const stext = page.toStructuredText('');
+  try {
+    stext.walk({
+      beginTextBlock: (bbox) => {
+        block = { bbox: toPixels(bbox as Box), lines: [] };
+        lineTexts = [];
+      },
+      beginLine: (bbox) => {
+        line = { bbox: toPixels(bbox as Box), words: [] };
+        lineText = '';
+      },
+      onChar: (c, _origin, _font, _size, quad) => {
+        lineText += c;
+        if (WHITESPACE.test(c)) {
+          endWord();
+          return;
+        }
+        chars++;
+        const xs = [quad[0], quad[2], quad[4], quad[6]];
+        const ys = [quad[1], quad[3], quad[5], quad[7]];
+        const charBox: Box = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+        if (!word) word = { text: c, bbox: charBox };
+        else {
+          word.text += c;
+          word.bbox = [Math.min(word.bbox[0], charBox[0]), Math.min(word.bbox[1], charBox[1]), Math.max(word.bbox[2], charBox[2]), Math.max(word.bbox[3], charBox[3])];
+        }
+      },
+      endLine: () => {
+        endWord();
+        if (line && block) block.lines.push(line);
+        lineTexts.push(lineText);
+        line = undefined;
+      },
+      endTextBlock: () => {
+        if (block) blocks.push(block);
+        blockTexts.push(lineTexts.join('\n'));
+        block = undefined;
+      },
+    });
+  } finally {
+    stext.destroy();
+  }
+  return { document: { width: geometry.width, height: geometry.height, dpi: geometry.dpi, text: blockTexts.join('\n\n'), blocks }, chars };
+}
+
+/** The page text as UTF-8 JSON, with its count of non-whitespace characters. */
+export function pageTextJson(page: mupdf.Page, box: PageBox, geometry: PageGeometry): PageText {
+  const { document, chars } = extractPageText(page, box, geometry);
+  return { json: new TextEncoder().encode(JSON.stringify(document)), chars };
+}
+
+/**
+ * The extras asked for, after the page's image was drawn at `geometry`. A failure of either
+ * is reported through `warn` and leaves that field absent; a WebAssembly trap is rethrown (the
+ * worker cannot go on after one).
+ */
+export function pageExtras(page: mupdf.Page, box: PageBox, geometry: PageGeometry, pageNumber: number, request: ExtrasRequest, warn: (message: string) => void): PageExtras {
+  const extras: PageExtras = {};
+  const attempt = (what: string, make: () => void): void => {
+    try {
+      make();
+    } catch (err) {
+      if (isFatal(err)) throw err;
+      warn(`page ${pageNumber}: no ${what}: ${errorMessage(err)}`);
+    }
+  };
+  if (request.thumbnailWidth > 0) attempt('thumbnail', () => (extras.thumbnail = drawThumbnail(page, box, request.thumbnailWidth)));
+  if (request.pageText) attempt('page text', () => (extras.text = pageTextJson(page, box, geometry)));
+  return extras;
+}
