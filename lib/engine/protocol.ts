@@ -1,7 +1,7 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
 import type { OutputOptions, PageRange } from './options.js';
-import type { PageColor, PageText, Thumbnail } from './results.js';
+import type { PageColor, PageText } from './results.js';
 import type { StackGuard } from './wasm.js';
 
 /** What a worker starts with (its workerData), the same for every job of the process. */
@@ -33,6 +33,13 @@ export interface JobInput {
   pageText?: boolean;
 }
 
+/** A thumbnail as drawn: packed RGB rows, which the main thread encodes as JPEG (thumbnail-jpeg.ts). */
+export interface ThumbnailPixels {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
+
 export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
   | { type: 'ready' }
@@ -49,9 +56,10 @@ export type WorkerMessage =
   | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
   /**
    * renderMs: time the worker spent on the page, not counting waits for the encoder. The
-   * thumbnail and text, when asked for and made, come with it (their buffers transferred).
+   * thumbnail's pixels and the text, when asked for and made, come with it (their buffers
+   * transferred).
    */
-  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number; thumbnail?: Thumbnail; text?: PageText }
+  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number; thumbnail?: ThumbnailPixels; text?: PageText }
   /** Before or after page-begin: the page failed, and the document goes on. */
   | { type: 'page-error'; pageNumber: number; error: PageError; wasmHeapBytes: number }
   | { type: 'done'; wasmHeapBytes: number }

@@ -1,10 +1,10 @@
 /**
- * The thumbnail's baseline JPEG encoder (lib/engine/worker/thumbnail-jpeg.ts): sizes that are
+ * The thumbnail's baseline JPEG encoder (lib/engine/thumbnail-jpeg.ts): sizes that are
  * not multiples of 8, color, and quality, decoded by MuPDF (an independent decoder).
  */
 import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
-import { encodeBaselineJpeg } from '../../lib/engine/worker/thumbnail-jpeg.js';
+import { encodeBaselineJpeg } from '../../lib/engine/thumbnail-jpeg.js';
 import { jpegSize } from './helpers.js';
 
 /** Gradients, a hard-edged colored square and a one-pixel grid: smooth areas and edges. */

@@ -1,19 +1,17 @@
 /**
  * What a page gives besides its image, from the same page load, in the worker after the image
- * is drawn: a thumbnail (a small JPEG drawn by MuPDF at the scale that gives the asked width,
- * never a down-sampling of the full image) and the page's structured text as JSON, in the page
- * image's pixel coordinates. Either failing leaves the page itself rendered: the field is then
- * absent and the reason goes to the log.
+ * is drawn: a thumbnail (drawn by MuPDF at the scale that gives the asked width, never a
+ * down-sampling of the full image; the main thread encodes it as JPEG) and the page's
+ * structured text as JSON, in the page image's pixel coordinates. Either failing leaves the
+ * page itself rendered: the field is then absent and the reason goes to the log.
  */
 import * as mupdf from 'mupdf';
 import { pixelRect, type PageBox, type PageGeometry } from '../options.js';
-import type { PageText, Thumbnail } from '../results.js';
+import type { ThumbnailPixels } from '../protocol.js';
+import type { PageText } from '../results.js';
 import { errorMessage } from '../errors.js';
 import { isFatal } from './failures.js';
-import { encodeBaselineJpeg } from './thumbnail-jpeg.js';
 
-/** JPEG quality of thumbnails: at 256 px wide, text stays legible and a page is a few KB. */
-export const THUMBNAIL_JPEG_QUALITY = 75;
 /**
  * Largest thumbnail pixmap, in pixels (RGB: 3 bytes each). A thumbnail is as wide as asked and
  * as tall as the page's proportions say, so only an extreme strip (a 14400 x 3 pt page is 4800
@@ -21,6 +19,8 @@ export const THUMBNAIL_JPEG_QUALITY = 75;
  * thumbnail never needs more than 24 MiB whatever the page.
  */
 export const THUMBNAIL_MAX_PIXELS = 8_000_000;
+/** The largest height a JPEG can say. */
+const JPEG_MAX_SIDE = 65_535;
 
 export interface ExtrasRequest {
   /** 0: no thumbnail. */
@@ -29,7 +29,7 @@ export interface ExtrasRequest {
 }
 
 export interface PageExtras {
-  thumbnail?: Thumbnail;
+  thumbnail?: ThumbnailPixels;
   text?: PageText;
 }
 
@@ -43,12 +43,12 @@ export function thumbnailSize(box: PageBox, width: number): { width: number; hei
 /**
  * Draws the page (its display list) into a pixmap of exactly the thumbnail's size (the scale
  * that maps the page box onto it, drawn directly: a giant page's thumbnail costs what a small
- * one does) and encodes it as JPEG.
+ * one does), and copies its pixels out of WebAssembly memory.
  */
-export function drawThumbnail(list: mupdf.DisplayList, box: PageBox, width: number): Thumbnail {
+export function drawThumbnail(list: mupdf.DisplayList, box: PageBox, width: number): ThumbnailPixels {
   const size = thumbnailSize(box, width);
-  if (size.width * size.height > THUMBNAIL_MAX_PIXELS) {
-    throw new Error(`a ${size.width}x${size.height} px thumbnail exceeds ${THUMBNAIL_MAX_PIXELS} pixels (the page is a very narrow strip)`);
+  if (size.width * size.height > THUMBNAIL_MAX_PIXELS || size.height > JPEG_MAX_SIDE) {
+    throw new Error(`a ${size.width}x${size.height} px thumbnail exceeds ${THUMBNAIL_MAX_PIXELS} pixels or ${JPEG_MAX_SIDE} rows (the page is a very narrow strip)`);
   }
   const sx = size.width / (box[2] - box[0]);
   const sy = size.height / (box[3] - box[1]);
@@ -62,8 +62,8 @@ export function drawThumbnail(list: mupdf.DisplayList, box: PageBox, width: numb
     device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
     list.run(device, ctm);
     device.close();
-    // Encoded in JavaScript straight from WebAssembly memory (thumbnail-jpeg.ts says why).
-    return { jpeg: encodeBaselineJpeg(pixmap.getPixels(), size.width, size.height, THUMBNAIL_JPEG_QUALITY), ...size };
+    // Copied into a buffer the main thread takes over, and encodes (thumbnail-jpeg.ts says why).
+    return { rgb: new Uint8Array(pixmap.getPixels()), ...size };
   } finally {
     device?.destroy();
     pixmap?.destroy();

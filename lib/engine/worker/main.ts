@@ -128,7 +128,7 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
       log('warning', message),
     );
     checkStackGuard();
-    const transfer = [extras.thumbnail?.jpeg.buffer, extras.text?.json.buffer].filter((b): b is ArrayBuffer => b !== undefined);
+    const transfer = [extras.thumbnail?.rgb.buffer, extras.text?.json.buffer].filter((b): b is ArrayBuffer => b !== undefined);
     send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
   } catch (err) {
     if (isFatal(err)) {

@@ -1,11 +1,17 @@
 /**
  * A small baseline JPEG encoder for thumbnails (JFIF, YCbCr 4:4:4, the standard tables of
- * ITU-T T.81 Annex K). MuPDF.js's only JPEG writer (Pixmap.asJPEG) writes progressive JPEG with
- * optimized Huffman tables, several passes over the coefficients: measured 7 to 27 ms for one
- * 256 px wide page thumbnail (75 to 300 ns a pixel), more than drawing it. This one makes the
- * same thumbnail in a few ms. 4:4:4 keeps the chroma of thin colored strokes that 4:2:0 smears
- * at this size.
+ * ITU-T T.81 Annex K), run on the main thread when a page's thumbnail pixels arrive from the
+ * worker, so the drawing thread only draws. MuPDF.js's only JPEG writer (Pixmap.asJPEG) writes
+ * progressive JPEG with optimized Huffman tables, several passes over the coefficients:
+ * measured 7 to 27 ms for one 256 px wide page thumbnail in the worker, more than drawing it.
+ * In the main thread, whose JIT stays warm from job to job (a worker's is cold each job), this
+ * one took 0.7 of MuPDF's time (69 thumbnails, same process, warm: 996 ms against 1449). 4:4:4
+ * keeps the chroma of thin colored strokes
+ * that 4:2:0 smears at this size.
  */
+import { errorMessage } from './errors.js';
+import type { ThumbnailPixels } from './protocol.js';
+import type { Thumbnail } from './results.js';
 
 /** Natural (row-major) index of the k-th coefficient in zigzag order. */
 const ZIGZAG = [
@@ -278,4 +284,24 @@ export function encodeBaselineJpeg(rgb: ArrayLike<number>, width: number, height
   out.flush();
   out.raw([0xff, 0xd9]);
   return out.bytes.slice(0, out.length);
+}
+
+/** JPEG quality of thumbnails: at 256 px wide, text stays legible and a page is 10 to 20 KB. */
+export const THUMBNAIL_JPEG_QUALITY = 75;
+
+/**
+ * A page's thumbnail pixels from the worker as the JPEG of PageStats.thumbnail; undefined (and
+ * a warning logged) if they cannot be encoded, the page itself standing.
+ */
+export function encodeThumbnail(
+  pixels: ThumbnailPixels,
+  pageNumber: number,
+  onLog: ((level: 'warning' | 'error', message: string) => void) | undefined,
+): Thumbnail | undefined {
+  try {
+    return { jpeg: encodeBaselineJpeg(pixels.rgb, pixels.width, pixels.height, THUMBNAIL_JPEG_QUALITY), width: pixels.width, height: pixels.height };
+  } catch (err) {
+    onLog?.('warning', `page ${pageNumber}: no thumbnail: ${errorMessage(err)}`);
+    return undefined;
+  }
 }
