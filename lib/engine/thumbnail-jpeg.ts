@@ -5,9 +5,8 @@
  * progressive JPEG with optimized Huffman tables, several passes over the coefficients:
  * measured 7 to 27 ms for one 256 px wide page thumbnail in the worker, more than drawing it.
  * In the main thread, whose JIT stays warm from job to job (a worker's is cold each job), this
- * one took 0.7 of MuPDF's time (69 thumbnails, same process, warm: 996 ms against 1449). 4:4:4
- * keeps the chroma of thin colored strokes
- * that 4:2:0 smears at this size.
+ * one took 0.7 of MuPDF's time (69 thumbnails, same process, warm: 996 ms against 1449).
+ * 4:4:4 keeps the chroma of thin colored strokes that 4:2:0 smears at this size.
  */
 import { errorMessage } from './errors.js';
 import type { ThumbnailPixels } from './protocol.js';
