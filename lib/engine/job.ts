@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RenderError, pageErrors } from './errors.js';
-import { outputOptionsOf, pagesOfLane, type RenderOptions } from './options.js';
+import { LIMITS, outputOptionsOf, pagesOfLane, type RenderOptions } from './options.js';
 import { startSpare, takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
 import type { PageResult } from './results.js';
@@ -101,6 +101,10 @@ interface Lane {
  */
 export async function startRender(filePath: string, options: RenderOptions, control: RenderControl = {}): Promise<RenderJob> {
   const { signal } = control;
+  const { thumbnailWidth } = options;
+  if (thumbnailWidth !== undefined && !(Number.isInteger(thumbnailWidth) && thumbnailWidth >= LIMITS.thumbnailWidth.min && thumbnailWidth <= LIMITS.thumbnailWidth.max)) {
+    throw new RangeError(`thumbnailWidth must be a whole number of pixels in ${LIMITS.thumbnailWidth.min}..${LIMITS.thumbnailWidth.max}, got ${thumbnailWidth}`);
+  }
   if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
   const { module: wasmModule, guard: stackGuard } = await mupdfWasmModule();
   const fd = openSync(filePath, 'r');
@@ -139,6 +143,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       initialCredits: BANDS_AHEAD,
       bandBytes: options.bandBytes ?? BAND_BYTES,
       jpegPixmapBytes: JPEG_PIXMAP_BYTES,
+      ...(options.thumbnailWidth ? { thumbnailWidth: options.thumbnailWidth } : {}),
+      ...(options.pageText ? { pageText: true } : {}),
     };
     return new WorkerSession(takeWorker({ wasmModule, stackGuard }), input, {
       format: options.format,

@@ -27,6 +27,10 @@ export interface RenderOptions extends OutputOptions {
   pageTimeoutMs?: number;
   /** Largest raw band of a PNG page in bytes (memory per page); a page larger than one band is drawn in bands. */
   bandBytes?: number;
+  /** Width in pixels of a JPEG thumbnail of each rendered page (PageStats.thumbnail); 0 or undefined: none. */
+  thumbnailWidth?: number;
+  /** The page's structured text as JSON (PageStats.text). */
+  pageText?: boolean;
 }
 
 /** The output options alone (a RenderOptions carries more): what travels to the worker. */
@@ -49,6 +53,8 @@ export const LIMITS = {
   /** 2^31 pixels would overflow MuPDF's int pixmap sizes long before memory runs out. */
   maxPagePixels: { min: 1, max: 2_000_000_000 },
   maxPages: { min: 0, max: 1_000_000 },
+  /** 0 = no thumbnails. */
+  thumbnailWidth: { min: 0, max: 2048 },
 } as const;
 
 export function contentTypeOf(format: ImageFormat): string {

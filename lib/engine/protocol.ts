@@ -1,7 +1,7 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { DocumentErrorCode, PageError } from './errors.js';
 import type { LaneShare, OutputOptions, PageRange } from './options.js';
-import type { PageColor } from './results.js';
+import type { PageColor, PageText } from './results.js';
 import type { StackGuard } from './wasm.js';
 
 /** What a worker starts with (its workerData), the same for every job of the process. */
@@ -29,6 +29,17 @@ export interface JobInput {
   bandBytes: number;
   /** Largest full-page pixmap for JPEG, which MuPDF encodes in one piece. */
   jpegPixmapBytes: number;
+  /** RenderOptions.thumbnailWidth: 0 or absent, no thumbnails. */
+  thumbnailWidth?: number;
+  /** RenderOptions.pageText. */
+  pageText?: boolean;
+}
+
+/** A thumbnail as drawn: packed RGB rows, which the main thread encodes as JPEG (thumbnail-jpeg.ts). */
+export interface ThumbnailPixels {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
 }
 
 export type WorkerMessage =
@@ -46,8 +57,12 @@ export type WorkerMessage =
    * band costs one credit.
    */
   | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
-  /** renderMs: time the worker spent on the page, not counting waits for the encoder. */
-  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number }
+  /**
+   * renderMs: time the worker spent on the page, not counting waits for the encoder. The
+   * thumbnail's pixels and the text, when asked for and made, come with it (their buffers
+   * transferred).
+   */
+  | { type: 'page-end'; pageNumber: number; renderMs: number; wasmHeapBytes: number; thumbnail?: ThumbnailPixels; text?: PageText }
   /** Before or after page-begin: the page failed, and the document goes on. */
   | { type: 'page-error'; pageNumber: number; error: PageError; wasmHeapBytes: number }
   | { type: 'done'; wasmHeapBytes: number }

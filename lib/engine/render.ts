@@ -4,6 +4,6 @@
  * session.ts, worker provisioning in pool.ts, the worker itself in worker/.
  */
 export { prewarm, startRender, type RenderControl, type RenderJob, type RenderStats } from './job.js';
-export type { FailedPage, PageColor, PageResult, PageStats, RenderedPage } from './results.js';
+export type { FailedPage, PageColor, PageResult, PageStats, PageText, RenderedPage, Thumbnail } from './results.js';
 export { PageFailedError } from './errors.js';
 export { workerCount, workersInUse } from './pool.js';

@@ -7,11 +7,29 @@ import type { PageError } from './errors.js';
 
 export type PageColor = 'rgb' | 'gray';
 
+/** A page's thumbnail: a JPEG exactly as wide as RenderOptions.thumbnailWidth, drawn by MuPDF at that scale. */
+export interface Thumbnail {
+  jpeg: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A page's structured text: UTF-8 JSON in the page image's pixel coordinates (worker/extras.ts PageTextDocument). */
+export interface PageText {
+  json: Uint8Array;
+  /** Non-whitespace characters. */
+  chars: number;
+}
+
 export interface PageStats {
   /** Bytes of the encoded image. */
   bytes: number;
-  /** From loading the page to its last band drawn. */
+  /** From loading the page to its last band drawn (thumbnail and text included). */
   renderMs: number;
+  /** Present when RenderOptions.thumbnailWidth asked for one and it could be made. */
+  thumbnail?: Thumbnail;
+  /** Present when RenderOptions.pageText asked for it and it could be made. */
+  text?: PageText;
 }
 
 export interface RenderedPage {

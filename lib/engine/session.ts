@@ -11,6 +11,7 @@ import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
 import { createPngEncoder, type PngEncoder } from './png-encoder.js';
+import { encodeThumbnail } from './thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import type { PageStats, RenderedPage } from './results.js';
 
@@ -117,7 +118,10 @@ export class WorkerSession {
         this.inFlight = undefined;
         clearTimeout(this.pageTimer);
         if (!streaming) return;
-        const done = (): void => streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs: message.renderMs });
+        const { renderMs, text } = message;
+        const thumbnail = message.thumbnail && encodeThumbnail(message.thumbnail, message.pageNumber, this.options.onLog);
+        const done = (): void =>
+          streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs, ...(thumbnail ? { thumbnail } : {}), ...(text ? { text } : {}) });
         if (streaming.encoder) {
           // The output ends with the last rows' deflate, maybe already.
           if ((streaming.encoder.output as PassThrough).writableFinished) done();

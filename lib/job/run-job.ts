@@ -27,11 +27,6 @@ export interface PageSink {
   putFile(pageNumber: number, fileName: string, body: Uint8Array, contentType: string): Promise<string>;
 }
 
-/** What the engine hands over beside a page's image, when asked for (thumbnails, text). */
-interface PageExtras {
-  thumbnail?: { jpeg: Uint8Array; width: number; height: number };
-  text?: { json: Uint8Array; chars: number };
-}
 
 export interface RenderJobInput {
   filePath: string;
@@ -139,7 +134,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const store = async (page: RenderedPage): Promise<void> => {
     try {
       const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
-      const stats: PageStats & PageExtras = await page.finished;
+      const stats: PageStats = await page.finished;
       const { bytes, renderMs } = stats;
       const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color };
       if (stats.thumbnail) {

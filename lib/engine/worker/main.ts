@@ -8,10 +8,11 @@
 import './wasm-hook.js';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
-import { fitPage, pagesOfLane, selectPages, type PageBox } from '../options.js';
+import { fitPage, pagesOfLane, selectPages, type PageBox, type PageGeometry } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
 import { drawJpeg } from './draw-jpeg.js';
 import { drawPng } from './draw-png.js';
+import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
 import { DocumentFailure, openDocument, type OpenedDocument } from './open.js';
 import type { PageOutput } from './page-output.js';
@@ -82,11 +83,15 @@ function checkStackGuard(): void {
 }
 
 /** One page's output port, as messages: page-begin, bands (each after a credit). */
-function messageOutput(pageNumber: number): PageOutput & { waitedMs: number } {
+function messageOutput(pageNumber: number): PageOutput & { waitedMs: number; geometry: PageGeometry | undefined } {
   const output = {
     waitedMs: 0,
-    begin: (geometry, color, warning) =>
-      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}) }),
+    /** The image's geometry as drawn (the DPI actually used), once begun. */
+    geometry: undefined as PageGeometry | undefined,
+    begin: (geometry, color, warning) => {
+      output.geometry = geometry;
+      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}) });
+    },
     takeCredit: async () => {
       const waitStarted = performance.now();
       await credits.take();
@@ -94,7 +99,7 @@ function messageOutput(pageNumber: number): PageOutput & { waitedMs: number } {
     },
     returnCredit: () => credits.give(1),
     band: (rows, bytes, encoded) => send({ type: 'band', pageNumber, rows, bytes, encoded }, [bytes.buffer as ArrayBuffer]),
-  } satisfies PageOutput & { waitedMs: number };
+  } satisfies PageOutput & { waitedMs: number; geometry: PageGeometry | undefined };
   return output;
 }
 
@@ -118,8 +123,13 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
     } else {
       await drawPng(page, box, geometry, out, { bandBytes: input.bandBytes });
     }
+    // Thumbnail and text from the same page load, before page-end; the page stands without them.
+    const extras = pageExtras(page, box, out.geometry ?? geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
+      log('warning', message),
+    );
     checkStackGuard();
-    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes() });
+    const transfer = [extras.thumbnail?.rgb.buffer, extras.text?.json.buffer].filter((b): b is ArrayBuffer => b !== undefined);
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       poisoned = true;
