@@ -99,6 +99,32 @@ describe('per-object options from S3 metadata', () => {
   });
 });
 
+describe('thumbnails and page text, stored beside the pages', () => {
+  it('render-thumbnail-width and render-text: thumb-NNNN.jpg and text-NNNN.json in the generation, listed in the manifest', async () => {
+    await upload('incoming/paper.pdf', 'tracemonkey-paper-14p.pdf', { 'render-pages': '1-2', 'render-thumbnail-width': '128', 'render-text': 'true' });
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/paper.pdf'));
+    const manifest = await manifestOf('paper.pdf');
+    expect(manifest.options).toMatchObject({ pages: '1-2', thumbnailWidth: 128, pageText: true });
+    const pages = pagesOf(manifest);
+    expect(pages).toHaveLength(2);
+    const prefix = `rendered/paper.pdf/${manifest.generation}/`;
+    for (const page of pages) {
+      const n = String(page.number).padStart(4, '0');
+      expect(page.thumbnail).toMatchObject({ key: `${prefix}thumb-${n}.jpg`, width: 128, height: Math.round((128 * page.height) / page.width) });
+      expect(page.text).toMatchObject({ key: `${prefix}text-${n}.json` });
+      expect(page.text!.chars).toBeGreaterThan(500);
+      const text = JSON.parse(await getText(s3, BUCKET, page.text!.key)) as { width: number; height: number; text: string; blocks: unknown[] };
+      expect([text.width, text.height]).toEqual([page.width, page.height]);
+      expect(text.blocks.length).toBeGreaterThan(0);
+      expect(text.text.replace(/\s/g, '').length).toBe(page.text!.chars);
+    }
+    expect(pagesOf(manifest)[0]!.text && (JSON.parse(await getText(s3, BUCKET, pages[0]!.text!.key)) as { text: string }).text).toContain('Trace-based Just-in-Time');
+    // Exactly what the manifest lists, and nothing else.
+    const listed = pages.flatMap((p) => [p.key, p.thumbnail!.key, p.text!.key]);
+    expect(await listKeys(s3, BUCKET, 'rendered/paper.pdf/')).toEqual([...listed, 'rendered/paper.pdf/manifest.json'].sort());
+  });
+});
+
 describe('page selections', () => {
   it('are written canonically: sorted, merged, open ends kept', () => {
     expect(formatPageSelection(parsePageSelection('7, 1-3,2'))).toBe('1-3,7');
