@@ -18,7 +18,7 @@ import { createRenderHandler } from '../lib/render-function/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { writeManySegmentsPdf } from './fixtures/generated-pdfs.js';
-import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { useFaultProxy } from './support/fault-proxy.js';
 import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
 
 const BUCKET = 'uploads';
@@ -283,42 +283,31 @@ describe('hopeless inputs are settled, not retried', () => {
 });
 
 describe('AWS answers over HTTP', () => {
-  let proxy: FaultProxy;
-  let viaProxy: S3Client;
-  beforeAll(async () => {
-    proxy = await startFaultProxy(testConfig().s3Endpoint!);
-  });
-  afterAll(async () => {
-    await proxy.close();
-  });
-  beforeEach(() => {
-    proxy.setRules([]);
-    viaProxy = createS3Client({ s3Endpoint: proxy.endpoint });
-  });
+  const via = useFaultProxy();
 
   it('a 400 KeyTooLongError on a page upload is permanent: logged, the invocation succeeds, no retry', async () => {
     await upload('incoming/k.pdf', MATPLOTLIB);
-    proxy.setRules([{ method: 'PUT', path: /\/page-0001\.png$/, occurrences: [1, 2, 3], fault: { kind: 'status', status: 400, code: 'KeyTooLongError' } }]);
-    const result = await createRenderHandler(config, viaProxy)(s3PutEvent(BUCKET, 'incoming/k.pdf'));
+    via.proxy.setRules([{ method: 'PUT', path: /\/page-0001\.png$/, occurrences: [1, 2, 3], fault: { kind: 'status', status: 400, code: 'KeyTooLongError' } }]);
+    const result = await createRenderHandler(config, via.s3)(s3PutEvent(BUCKET, 'incoming/k.pdf'));
     expect(result.records[0]).toMatchObject({ outcome: 'failed' });
     expect(result.records[0]!.reason).toMatch(/KeyTooLongError/);
     // One attempt: a 4xx is not retried by the SDK either.
-    expect(proxy.injected()).toBe(1);
+    expect(via.proxy.injected()).toBe(1);
   });
 
   it('a 403 is transient: the invocation throws so the event is retried', async () => {
     await upload('incoming/d.pdf', MATPLOTLIB);
-    proxy.setRules([{ method: 'HEAD', path: /^\/uploads\/incoming\/d\.pdf$/, occurrences: [1, 2, 3], fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
-    await expect(createRenderHandler(config, viaProxy)(s3PutEvent(BUCKET, 'incoming/d.pdf'))).rejects.toThrow(/failed transiently/);
+    via.proxy.setRules([{ method: 'HEAD', path: /^\/uploads\/incoming\/d\.pdf$/, occurrences: [1, 2, 3], fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+    await expect(createRenderHandler(config, via.s3)(s3PutEvent(BUCKET, 'incoming/d.pdf'))).rejects.toThrow(/failed transiently/);
   });
 
   it('a failing multipart part: the upload is aborted and no incomplete multipart upload remains', async () => {
     // A JPEG 2000 photo at 150 dpi: a PNG of about 12 MB, three parts of 5 MB.
     await upload('incoming/scan.pdf', `${CORPUS}jpx-photo.pdf`);
-    proxy.setRules([{ method: 'PUT', path: /\/page-0001\.png$/, occurrences: [2, 3, 4, 5, 6, 7, 8, 9], fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
-    const handler = createRenderHandler(testConfig({ ...ENV, DPI: '150' }), viaProxy);
+    via.proxy.setRules([{ method: 'PUT', path: /\/page-0001\.png$/, occurrences: [2, 3, 4, 5, 6, 7, 8, 9], fault: { kind: 'status', status: 500, code: 'InternalError' } }]);
+    const handler = createRenderHandler(testConfig({ ...ENV, DPI: '150' }), via.s3);
     await expect(handler(s3PutEvent(BUCKET, 'incoming/scan.pdf'))).rejects.toThrow(/failed transiently/);
-    expect(proxy.log.some((line) => line.startsWith('POST') && line.includes('page-0001.png'))).toBe(true);
+    expect(via.proxy.log.some((line) => line.startsWith('POST') && line.includes('page-0001.png'))).toBe(true);
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
     expect(uploads.Uploads ?? []).toEqual([]);
   });

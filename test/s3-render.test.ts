@@ -7,13 +7,13 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { HeadObjectCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../lib/config/env.js';
 import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
 import { createRenderHandler, type RenderEvent } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { createS3Client } from '../lib/s3/client.js';
-import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { useFaultProxy } from './support/fault-proxy.js';
 import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
 
 const BUCKET = 'uploads';
@@ -233,19 +233,7 @@ describe('bad input', () => {
 });
 
 describe('faults, retries and the time budget', () => {
-  let proxy: FaultProxy;
-  let viaProxy: S3Client;
-
-  beforeAll(async () => {
-    proxy = await startFaultProxy(testConfig().s3Endpoint!);
-  });
-  afterAll(async () => {
-    await proxy.close();
-  });
-  beforeEach(() => {
-    proxy.setRules([]);
-    viaProxy = createS3Client({ s3Endpoint: proxy.endpoint });
-  });
+  const via = useFaultProxy();
 
   const download = /^\/uploads\/incoming\/f\.pdf$/;
   const thirdPage = /^\/uploads\/rendered\/f\.pdf\/[0-9a-f]{16}\/page-0003\.png$/;
@@ -260,15 +248,15 @@ describe('faults, retries and the time budget', () => {
       await upload('incoming/f.pdf', ARABIC);
       const dirsBefore = jobDirs();
       // Every attempt the SDK makes fails: the error reaches the handler.
-      proxy.setRules([{ method, path, occurrences: [1, 2, 3], fault }]);
-      const handler = createRenderHandler(config, viaProxy);
+      via.proxy.setRules([{ method, path, occurrences: [1, 2, 3], fault }]);
+      const handler = createRenderHandler(config, via.s3);
       await expect(handler(s3PutEvent(BUCKET, 'incoming/f.pdf'))).rejects.toThrow(/failed transiently/);
-      expect(proxy.injected()).toBe(3);
+      expect(via.proxy.injected()).toBe(3);
       expect(await listKeys(s3, BUCKET, 'rendered/f.pdf/manifest.json')).toEqual([]);
       expect(jobDirs()).toEqual(dirsBefore);
 
       // Lambda's retry: the same event, the fault gone.
-      proxy.setRules([]);
+      via.proxy.setRules([]);
       await handler(s3PutEvent(BUCKET, 'incoming/f.pdf'));
       const manifest = await manifestAt(BUCKET, 'rendered/f.pdf/manifest.json');
       expect(manifest.status).toBe('complete');
@@ -279,25 +267,25 @@ describe('faults, retries and the time budget', () => {
 
   it('absorbs a single transient fault with the SDK retry', async () => {
     await upload('incoming/f.pdf', ARABIC);
-    proxy.setRules([{ method: 'PUT', path: thirdPage, occurrences: [1], fault: { kind: 'status', status: 503, code: 'SlowDown' } }]);
-    const result = await createRenderHandler(config, viaProxy)(s3PutEvent(BUCKET, 'incoming/f.pdf'));
-    expect(proxy.injected()).toBe(1);
+    via.proxy.setRules([{ method: 'PUT', path: thirdPage, occurrences: [1], fault: { kind: 'status', status: 503, code: 'SlowDown' } }]);
+    const result = await createRenderHandler(config, via.s3)(s3PutEvent(BUCKET, 'incoming/f.pdf'));
+    expect(via.proxy.injected()).toBe(1);
     expect(result.records[0]!.status).toBe('complete');
   });
 
   it('one failing record does not hide the others', async () => {
     await upload('incoming/f.pdf', ARABIC);
     await upload('incoming/ok.pdf', MATPLOTLIB);
-    proxy.setRules([{ method: 'GET', path: download, occurrences: [1, 2, 3], fault: { kind: 'reset' } }]);
+    via.proxy.setRules([{ method: 'GET', path: download, occurrences: [1, 2, 3], fault: { kind: 'reset' } }]);
     const event: RenderEvent = { Records: [...s3PutEvent(BUCKET, 'incoming/f.pdf').Records, ...s3PutEvent(BUCKET, 'incoming/ok.pdf').Records] };
-    await expect(createRenderHandler(config, viaProxy)(event)).rejects.toThrow(/1 of 2 records failed transiently/);
+    await expect(createRenderHandler(config, via.s3)(event)).rejects.toThrow(/1 of 2 records failed transiently/);
     expect((await manifestAt(BUCKET, 'rendered/ok.pdf/manifest.json')).status).toBe('complete');
   });
 
   it('stops before the deadline with a partial manifest, and the retry resumes without redoing pages', async () => {
     await upload('incoming/f.pdf', TRACEMONKEY);
     // 150 dpi: 14 pages take well over the 300 ms left after the reserve.
-    const handler = createRenderHandler(testConfig({ DPI: '150' }), viaProxy, { reserveMs: 1_000 });
+    const handler = createRenderHandler(testConfig({ DPI: '150' }), via.s3, { reserveMs: 1_000 });
     const end = Date.now() + 1_300;
     await expect(handler(s3PutEvent(BUCKET, 'incoming/f.pdf'), { getRemainingTimeInMillis: () => end - Date.now() })).rejects.toThrow(/out of time/);
     const partial = await manifestAt(BUCKET, 'rendered/f.pdf/manifest.json');
@@ -307,14 +295,14 @@ describe('faults, retries and the time budget', () => {
     const done = renderedPages(partial).map((p) => p.number);
     expect(done).toEqual(Array.from({ length: partial.nextPage! - 1 }, (_, i) => i + 1));
 
-    proxy.log.length = 0;
+    via.proxy.log.length = 0;
     await handler(s3PutEvent(BUCKET, 'incoming/f.pdf'), { getRemainingTimeInMillis: () => 600_000 });
     const complete = await manifestAt(BUCKET, 'rendered/f.pdf/manifest.json');
     expect(complete.status).toBe('complete');
     expect(complete.generation).toBe(partial.generation);
     expect(renderedPages(complete).map((p) => p.number)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
     // Uploads run side by side, so they reach the server in any order.
-    const reuploaded = proxy.log.filter((line) => /^PUT \/uploads\/rendered\/f\.pdf\/[0-9a-f]{16}\/page-/.test(line)).map((line) => Number(/page-(\d+)/.exec(line)![1]));
+    const reuploaded = via.proxy.log.filter((line) => /^PUT \/uploads\/rendered\/f\.pdf\/[0-9a-f]{16}\/page-/.test(line)).map((line) => Number(/page-(\d+)/.exec(line)![1]));
     expect(reuploaded.sort((a, b) => a - b)).toEqual(Array.from({ length: 14 - done.length }, (_, i) => partial.nextPage! + i));
   });
 

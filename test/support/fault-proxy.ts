@@ -4,6 +4,10 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { createS3Client } from '../../lib/s3/client.js';
+import { s3Endpoint } from './s3.js';
 
 export type Fault =
   /** An S3 error response with this status and code (503 SlowDown, 500 InternalError…). */
@@ -83,5 +87,32 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * For a describe block: one proxy in front of the test S3 server for the block, its rules
+ * cleared before each test, and an S3 client whose requests go through it.
+ */
+export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Client } {
+  let proxy: FaultProxy | undefined;
+  let s3: S3Client | undefined;
+  beforeAll(async () => {
+    proxy = await startFaultProxy(s3Endpoint());
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+  beforeEach(() => {
+    proxy!.setRules([]);
+    s3 = createS3Client({ s3Endpoint: proxy!.endpoint });
+  });
+  return {
+    get proxy() {
+      return proxy!;
+    },
+    get s3() {
+      return s3!;
+    },
   };
 }
