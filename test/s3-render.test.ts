@@ -12,7 +12,6 @@ import type { Config } from '../lib/config/env.js';
 import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
 import { createRenderHandler, type RenderEvent } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
-import { createS3Client } from '../lib/s3/client.js';
 import { useFaultProxy } from './support/fault-proxy.js';
 import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
 
