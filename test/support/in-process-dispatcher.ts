@@ -9,21 +9,12 @@ import type { Config } from '../../lib/config/env.js';
 import { createRenderHandler, type RenderHandler } from '../../lib/render-function/handler.js';
 import type { Dispatcher } from '../../lib/reprocess/dispatch.js';
 import { workMessage, type WorkRequest } from '../../lib/work/messages.js';
+import { sqsEventOf as sqsEventOfMessage } from '../../tools/local-queue.js';
 
+/** An SQS batch of these message bodies, as the event source mapping delivers them. */
 export function sqsEventOf(bodies: string[]): SQSEvent {
-  return {
-    Records: bodies.map((body, i) => ({
-      messageId: `local-${i}`,
-      receiptHandle: `local-${i}`,
-      body,
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:render',
-      awsRegion: 'us-east-1',
-    })),
-  };
+  const queueArn = 'arn:aws:sqs:us-east-1:123456789012:RenderQueue';
+  return { Records: bodies.flatMap((body, i) => sqsEventOfMessage({ MessageId: `local-${i}`, ReceiptHandle: `local-${i}`, Body: body }, queueArn).Records) };
 }
 
 export class InProcessDispatcher implements Dispatcher {
