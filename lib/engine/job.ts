@@ -174,11 +174,16 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     return event;
   };
 
+  /** A lane's open, awaited when the lane is first drawn from: never an unhandled rejection meanwhile (the job may stop first). */
+  const opening = (session: WorkerSession): Lane['opened'] => {
+    const opened = awaitOpened(session);
+    opened.catch(() => undefined);
+    return opened;
+  };
+
   const addLane = (share: Pick<JobInput, 'pageNumbers' | 'lane'>): Lane => {
     const session = spawn(share);
-    const lane: Lane = { session, opened: awaitOpened(session), finished: false };
-    // Seen when the lane is first drawn from; not an unhandled rejection meanwhile.
-    lane.opened.catch(() => undefined);
+    const lane: Lane = { session, opened: opening(session), finished: false };
     lanes.push(lane);
     return lane;
   };
@@ -265,7 +270,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
             }
             // A fresh MuPDF for the rest of the lane.
             lane.session = spawn({ pageNumbers: laneRemaining });
-            lane.opened = awaitOpened(lane.session);
+            lane.opened = opening(lane.session);
             break;
           }
           case 'failed':
