@@ -12,7 +12,7 @@ import * as mupdf from 'mupdf';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS, type RenderOptions } from '../../lib/engine/options.js';
 import { startRender, type RenderedPage } from '../../lib/engine/render.js';
-import type { PageTextDocument } from '../../lib/engine/worker/extras.js';
+import { extractPageText, type PageTextDocument } from '../../lib/engine/worker/extras.js';
 import { writeGiantPagePdf } from '../fixtures/generated-pdfs.js';
 import { CORPUS_DIR, collect, decodePng, jpegSize, type CollectedPage } from './helpers.js';
 
@@ -287,5 +287,27 @@ describe('memory', () => {
     // The bound the band and hostile tests use, and no more than the page alone plus a few MiB.
     expect(both.heap).toBeLessThan(256 * MiB);
     expect(both.heap - alone.heap).toBeLessThanOrEqual(8 * MiB);
+  });
+});
+
+describe('the structured text walk', () => {
+  it("in the worker (MuPDF's exports read directly) gives the JSON that MuPDF.js's own walk gives in this process", { timeout: 60_000 }, async () => {
+    const path = join(CORPUS_DIR, 'chinese-tables.pdf');
+    // This process imported mupdf without the worker's module hook: extractPageText falls back to StructuredText.walk.
+    expect((globalThis as Record<string, unknown>)['$libmupdf_wasm_Module']).toBeUndefined();
+    const [page] = await render(path, { dpi: 100, pageText: true });
+    const doc = mupdf.Document.openDocument(readFileSync(path), 'application/pdf');
+    const loaded = doc.loadPage(0);
+    const list = loaded.toDisplayList(true);
+    try {
+      const box = loaded.getBounds() as Box;
+      const { document, chars } = extractPageText(list, box, { dpi: 100, width: page!.width, height: page!.height });
+      expect(JSON.parse(new TextDecoder().decode(page!.stats.text!.json))).toEqual(document);
+      expect(page!.stats.text!.chars).toBe(chars);
+    } finally {
+      list.destroy();
+      loaded.destroy();
+      doc.destroy();
+    }
   });
 });

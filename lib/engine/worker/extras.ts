@@ -11,6 +11,7 @@ import type { ThumbnailPixels } from '../protocol.js';
 import type { PageText } from '../results.js';
 import { errorMessage } from '../errors.js';
 import { isFatal } from './failures.js';
+import { walkStructuredText } from './stext-walk.js';
 
 /**
  * Largest thumbnail pixmap, in pixels (RGB: 3 bytes each). A thumbnail is as wide as asked and
@@ -125,7 +126,7 @@ export function extractPageText(list: mupdf.DisplayList, box: PageBox, geometry:
   };
   const stext = list.toStructuredText('');
   try {
-    stext.walk({
+    walkStructuredText(stext, {
       beginTextBlock: (bbox) => {
         block = { bbox: toPixels(bbox as Box), lines: [] };
         lineTexts = [];
@@ -134,7 +135,7 @@ export function extractPageText(list: mupdf.DisplayList, box: PageBox, geometry:
         line = { bbox: toPixels(bbox as Box), words: [] };
         lineText = '';
       },
-      onChar: (c, _origin, _font, _size, quad) => {
+      onChar: (c, quad) => {
         lineText += c;
         if (WHITESPACE.test(c)) {
           endWord();
