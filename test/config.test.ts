@@ -39,7 +39,7 @@ describe('configuration', () => {
     [{ INPUT_PREFIX: 'pdfs/', OUTPUT_PREFIX: 'pdfs/images/' }, /^OUTPUT_PREFIX="pdfs\/images\/" overlaps INPUT_PREFIX="pdfs\/" in the same bucket/],
     [{ INPUT_PREFIX: 'pdfs/in/', OUTPUT_PREFIX: 'pdfs/' }, /overlaps INPUT_PREFIX/],
     [{ INPUT_PREFIX: 'x/', OUTPUT_PREFIX: 'x/' }, /overlaps INPUT_PREFIX/],
-    [{ THUMBNAIL_WIDTH: '5000' }, /^THUMBNAIL_WIDTH="5000" is invalid: expected a whole number from 0 to 2000$/],
+    [{ THUMBNAIL_WIDTH: '5000' }, /^THUMBNAIL_WIDTH="5000" is invalid: expected a whole number from 0 to 2048$/],
     [{ PAGE_TEXT: 'sometimes' }, /^PAGE_TEXT="sometimes" is invalid: expected "true" or "false"$/],
     [{ FANOUT_PAGES: '-1' }, /^FANOUT_PAGES="-1" is invalid/],
     [{ DOCUMENT_MAX_HOPS: '0' }, /^DOCUMENT_MAX_HOPS="0" is invalid: expected a whole number from 1 to 1000$/],

@@ -89,7 +89,7 @@ describe('per-object options from S3 metadata', () => {
       ['render-format', 'tiff', 'expected "png" or "jpeg"'],
       ['render-quality', '0', 'expected a whole number from 1 to 100'],
       ['render-pages', '3-1', 'expected pages such as "1-3,7,10-"'],
-      ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2000'],
+      ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2048'],
       ['render-text', 'maybe', 'expected "true" or "false"'],
     ]) {
       const result = objectOptions(base, { [key!]: value! });

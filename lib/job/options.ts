@@ -3,7 +3,7 @@
  * plus the page selection, thumbnails and page text. The manifest records them as `options`,
  * and all of them feed the options hash. One type, passed whole from the edge to the engine.
  */
-import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions, type PageRange } from '../engine/options.js';
+import { DEFAULT_OUTPUT_OPTIONS, LIMITS, type OutputOptions, type PageRange } from '../engine/options.js';
 
 export interface JobOptions extends OutputOptions {
   /** Which pages, canonical as formatPageSelection writes it: "1-" is every page. */
@@ -16,8 +16,8 @@ export interface JobOptions extends OutputOptions {
 
 export const DEFAULT_JOB_OPTIONS: JobOptions = { ...DEFAULT_OUTPUT_OPTIONS, pages: '1-', thumbnailWidth: 0, pageText: false };
 
-/** Widest thumbnail: a preview, never a second full-size image. */
-export const MAX_THUMBNAIL_WIDTH = 2000;
+/** Widest thumbnail: a preview, never a second full-size image (the engine's limit). */
+export const MAX_THUMBNAIL_WIDTH = LIMITS.thumbnailWidth.max;
 
 /** The options, fields in their canonical order (what the hash and the manifest see). */
 export function pickJobOptions(options: JobOptions): JobOptions {
