@@ -2,23 +2,26 @@
  * npm run bench:fanout [-- file.pdf] [--fanout-pages 50] [--concurrency 2] [--dpi 150]
  *
  * Time to all pages of one long document, fanned out into ranges against one invocation, in the
- * same run. The bundled render handler is driven from a local render queue (moto's SQS) by the
- * local event source mapping (tools/local-queue.ts); "parallel invocations" are concurrent
- * handler runs in this one process, on this machine's cores: on Lambda each range would have
- * its own vCPU(s), so the fanned-out time here is an upper bound of what Lambda gives.
+ * same run. Uploads notify a local render queue (moto's SQS); the local event source mapping
+ * (tools/local-queue.ts) drives warm Lambda containers of the built render function
+ * (tools/lambda-container.ts), each in its own Lambda shape: the template's MemorySize and its
+ * vCPU share (1 vCPU at 1,769 MB). On Lambda every range has its own container; here at most
+ * `--concurrency` run at once (default: this machine's cores), so the fanned-out time is an
+ * upper bound of what Lambda gives.
  */
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { SQSEvent } from 'aws-lambda';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from '../tools/build.js';
+import { LambdaContainer } from '../tools/lambda-container.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../tools/local-queue.js';
 import { startMoto } from '../tools/moto.js';
+import { loadTemplate, templateFunction } from '../tools/template.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,42 +39,51 @@ try {
   const endpoint = moto.endpoint;
   const s3 = createS3Client({ s3Endpoint: endpoint });
   const sqs = createSqsClient({ s3Endpoint: endpoint });
-  const dir = (await buildAll({ only: ['RenderPdfFunction'] }))['RenderPdfFunction']!;
+  await buildAll({ only: ['RenderPdfFunction'] });
+  const template = loadTemplate();
+  const fn = templateFunction(template, 'RenderPdfFunction');
   const body = await readFile(file);
-  let container = 0;
 
-  /** One way of rendering the document: a fresh bucket, queue and handler; the time from upload to the last invocation's end. */
+  /** One way of rendering the document: a fresh bucket, queue and warm containers; the time from upload to the last invocation's end. */
   async function timeRender(fanoutPages: number): Promise<{ ms: number; invocations: number; maxInFlight: number }> {
     const bucket = `bench-fanout-${fanoutPages}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const queues = await createRenderQueues(sqs, { name: `bench-${fanoutPages}` });
     await notifyQueueOnUpload(s3, bucket, 'incoming/', queues.queueArn);
-    Object.assign(process.env, {
-      S3_ENDPOINT: endpoint,
-      RENDER_QUEUE_URL: queues.queueUrl,
-      SOURCE_BUCKET: bucket,
-      FANOUT_PAGES: String(fanoutPages),
-      DPI: values.dpi,
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-    });
-    const { handler } = (await import(`${pathToFileURL(join(dir, 'handler.mjs')).href}?container=${++container}`)) as {
-      handler: (event: SQSEvent, context: object) => Promise<{ batchItemFailures?: { itemIdentifier: string }[] }>;
+    const extraEnv = { S3_ENDPOINT: endpoint, RENDER_QUEUE_URL: queues.queueUrl, SOURCE_BUCKET: bucket, FANOUT_PAGES: String(fanoutPages), DPI: values.dpi!, AWS_LAMBDA_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
+    const idle: LambdaContainer[] = [];
+    for (let i = 0; i < concurrency; i++) {
+      const { container, initError } = await LambdaContainer.start(template, fn, { extraEnv, logs: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+      if (initError) throw new Error(`the container did not start: ${JSON.stringify(initError.payload)}`);
+      idle.push(container);
+    }
+    const invoke = async (event: unknown) => {
+      const container = idle.pop()!;
+      try {
+        const outcome = await container.invoke(event);
+        if (!outcome.ok) throw new Error(JSON.stringify(outcome.payload));
+        return outcome.payload as { batchItemFailures?: { itemIdentifier: string }[] };
+      } finally {
+        idle.push(container);
+      }
     };
-    // S3's test event for the new notification: not part of the render.
-    await pollQueue({ sqs, queues, concurrency: 1, idleMs: 100, invoke: (event) => handler(event, {}) });
-    const started = performance.now();
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/doc.pdf', Body: body }));
-    const deadline = Date.now() + 900_000;
-    const run = await pollQueue({ sqs, queues, concurrency, idleMs: 200, invoke: (event) => handler(event, { getRemainingTimeInMillis: () => deadline - Date.now() }) });
-    if (run.failures > 0) throw new Error(`${run.failures} invocation(s) failed`);
-    return { ms: performance.now() - started - 200, invocations: run.invocations, maxInFlight: run.maxInFlight };
+    try {
+      // S3's test event for the new notification: not part of the render.
+      await pollQueue({ sqs, queues, concurrency: 1, idleMs: 100, invoke });
+      const started = performance.now();
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/doc.pdf', Body: body }));
+      const run = await pollQueue({ sqs, queues, concurrency, idleMs: 200, invoke });
+      if (run.failures > 0) throw new Error(`${run.failures} invocation(s) failed`);
+      return { ms: performance.now() - started - 200, invocations: run.invocations, maxInFlight: run.maxInFlight };
+    } finally {
+      await Promise.all(idle.map((c) => c.close()));
+    }
   }
 
   const fanout = Number(values['fanout-pages']);
   const single = await timeRender(0);
   const split = await timeRender(fanout);
-  console.log(`${file}, ${values.dpi} dpi, ${concurrency} concurrent invocations on ${cpus().length} cores (one process)`);
+  console.log(`${file}, ${values.dpi} dpi, MemorySize ${String(template.Parameters!['MemorySize']!.Default)} MB per container, ${concurrency} containers at once on ${cpus().length} cores`);
   console.log(`one invocation:              ${(single.ms / 1000).toFixed(1)} s`);
   console.log(`fan-out, ${fanout}-page ranges:    ${(split.ms / 1000).toFixed(1)} s  (${split.invocations} invocations, at most ${split.maxInFlight} at once)`);
   console.log(`ratio: ${(single.ms / split.ms).toFixed(2)}x faster to all pages`);
