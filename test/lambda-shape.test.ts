@@ -40,8 +40,11 @@ const BUCKET = ctx.parameters['BucketName']!;
 // LAMBDA_SHAPE_MEMORY_MB tries another size (what a MemorySize change would do); default the template's.
 const MEMORY_MB = Number(process.env['LAMBDA_SHAPE_MEMORY_MB'] || resolveIntrinsics(fn.memorySize, template, ctx));
 const MAX_PAGES_HERE = 8;
-/** The template's environment with MAX_PAGES lowered (an --env-vars override, as sam local takes). */
-const ENV_VARS = { RenderPdfFunction: { MAX_PAGES: String(MAX_PAGES_HERE) } };
+/**
+ * The template's environment with MAX_PAGES lowered, and thumbnails and page text on (their
+ * display list and pixmaps must fit too): --env-vars overrides, as sam local takes.
+ */
+const ENV_VARS = { RenderPdfFunction: { MAX_PAGES: String(MAX_PAGES_HERE), THUMBNAIL_WIDTH: '256', PAGE_TEXT: 'true' } };
 
 const UNREADABLE_CODES: Record<string, string> = {
   'not-a-pdf.pdf': 'NOT_PDF',
@@ -53,7 +56,7 @@ const UNREADABLE_CODES: Record<string, string> = {
 interface Manifest {
   status: string;
   pageCount?: number;
-  pages: { number: number; error?: { code: string } }[];
+  pages: { number: number; error?: { code: string }; thumbnail?: { width: number }; text?: { chars: number } }[];
   error?: { code: string };
 }
 
@@ -138,6 +141,8 @@ describe.runIf(ENABLED)(`the built render function in its Lambda shape (${MEMORY
         expect(manifest!.status, name).toBe('complete');
         expect(manifest!.pageCount, name).toBe(entry.pages);
         expect(manifest!.pages.filter((p) => !p.error).length, name).toBe(Math.min(entry.pages, MAX_PAGES_HERE));
+        // Each rendered page has its thumbnail and its text, made within the same memory.
+        for (const page of manifest!.pages.filter((p) => !p.error)) expect([page.thumbnail?.width, typeof page.text?.chars], `${name} page ${page.number}`).toEqual([256, 'number']);
         break;
       case 'needs-password':
         expect(manifest!.status).toBe('failed');
