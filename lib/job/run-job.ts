@@ -12,7 +12,7 @@ import {
   failedManifest,
   isPageFailure,
   pageFileName,
-    type Manifest,
+  type Manifest,
   type ManifestPage,
   type ManifestPageFailure,
   type ManifestFields,
@@ -26,7 +26,6 @@ export interface PageSink {
   /** Stores a small companion file of a page (its thumbnail, its text) and returns its key or path. */
   putFile(pageNumber: number, fileName: string, body: Uint8Array, contentType: string): Promise<string>;
 }
-
 
 export interface RenderJobInput {
   filePath: string;
@@ -67,10 +66,9 @@ export interface RenderJobInput {
 }
 
 export interface RenderJobResult {
+  /** A job stopped early for lack of time has a `partial` manifest with `nextPage`: where the next attempt resumes. */
   manifest: Manifest;
   stats: RenderStats;
-  /** True when the job stopped early for lack of time: the caller should retry to resume. */
-  outOfTime: boolean;
 }
 
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
@@ -101,7 +99,6 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       return {
         manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt),
         stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
-        outOfTime: false,
       };
     }
     throw err;
@@ -208,22 +205,16 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   }
   if (storeError) throw storeError;
 
-  pages.sort((a, b) => a.number - b.number);
-  if (nextPage !== undefined) {
-    // Resume at nextPage: anything from there on is rendered again by the next attempt.
-    const kept = pages.filter((p) => p.number < nextPage!);
-    pages.length = 0;
-    pages.push(...kept);
-  }
-  const failed = pages.filter(isPageFailure);
-  const status = nextPage !== undefined || failed.length > 0 ? 'partial' : 'complete';
+  // Resume at nextPage: anything from there on is rendered again by the next attempt.
+  const listed = pages.filter((p) => nextPage === undefined || p.number < nextPage).sort((a, b) => a.number - b.number);
+  const status = nextPage !== undefined || listed.some(isPageFailure) ? 'partial' : 'complete';
   const manifest = finish({
     status,
     pageCount: job.pageCount,
-    pages,
+    pages: listed,
     warnings,
     ...(nextPage !== undefined ? { nextPage } : {}),
   });
-  return { manifest, stats: job.stats, outOfTime: nextPage !== undefined };
+  return { manifest, stats: job.stats };
 }
 

@@ -20,7 +20,7 @@ import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
 import { manifestKey, readManifest } from '../s3/manifest-store.js';
 import { readPart } from '../s3/part-store.js';
-import { downloadTo, headCurrent, type SourceObject } from '../s3/source.js';
+import { downloadTo, headCurrent, plainEtag, type SourceObject } from '../s3/source.js';
 import type { WorkQueue } from '../sqs/work-queue.js';
 import type { WorkRequest } from '../work/messages.js';
 import { ManifestCommitter } from './commit.js';
@@ -48,11 +48,10 @@ export const FINISH_RESERVE_MS = 5_000;
 /** A long render commits a `partial` manifest this often, so a killed invocation loses at most this much work. */
 export const CHECKPOINT_MS = 60_000;
 
-const stripQuotes = (etag: string): string => etag.replace(/"/g, '');
 
 /** Why the event's object is not the current one, or null when it is (or the event does not say). */
 function supersededBy(request: WorkRequest, current: SourceObject): string | null {
-  if (request.etag && stripQuotes(request.etag) !== current.etag) return `the event is for etag ${stripQuotes(request.etag)}; the key now holds ${current.etag}`;
+  if (request.etag && plainEtag(request.etag) !== current.etag) return `the event is for etag ${plainEtag(request.etag)}; the key now holds ${current.etag}`;
   if (!request.etag && request.versionId && current.versionId && request.versionId !== current.versionId) {
     return `the event is for version ${request.versionId}; the current version is ${current.versionId}`;
   }

@@ -5,6 +5,7 @@
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { skipReason } from '../s3/layout.js';
+import { plainEtag } from '../s3/source.js';
 
 export interface ListedPdf {
   key: string;
@@ -37,7 +38,7 @@ export async function* listPdfs(
     pending?.catch(() => undefined);
     for (const object of page.Contents ?? []) {
       if (!object.Key || skipReason(object.Key, config)) continue;
-      yield { key: object.Key, etag: (object.ETag ?? '').replace(/"/g, ''), size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0 };
+      yield { key: object.Key, etag: plainEtag(object.ETag), size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0 };
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ManifestPage, ManifestPageFailure } from '../job/manifest.js';
+import { isNotFound } from './errors.js';
 import { generationPrefix, type OutputLocation } from './layout.js';
 
 export interface RangePart {
@@ -45,7 +46,7 @@ export async function readPart(s3: S3Client, out: OutputLocation, generation: st
     const value: unknown = JSON.parse(await response.Body!.transformToString());
     return isPart(value) ? value : undefined;
   } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }

@@ -9,6 +9,11 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isNotFound } from './errors.js';
 
+/** An etag as manifests record it: S3 answers it in quotes. */
+export function plainEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/"/g, '');
+}
+
 export interface SourceObject {
   /** Without quotes, as manifests record it. */
   etag: string;
@@ -23,7 +28,7 @@ export async function headCurrent(s3: S3Client, bucket: string, key: string): Pr
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return {
-      etag: (head.ETag ?? '').replace(/"/g, ''),
+      etag: plainEtag(head.ETag),
       ...(head.VersionId ? { versionId: head.VersionId } : {}),
       size: head.ContentLength ?? 0,
       metadata: head.Metadata ?? {},
