@@ -39,8 +39,8 @@ export interface RenderHandlerResult {
 }
 
 /**
- * An S3 event, optionally marked by the reprocess function to render even what is up to date.
- * S3 itself never sets `forceRender`.
+ * A plain S3 event, optionally marked `forceRender` by hand to render even what is up to date
+ * (S3 never sets it; the reprocess function asks with `"force": true` in its render message).
  */
 export type RenderEvent = S3Event & { forceRender?: boolean };
 
