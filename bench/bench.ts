@@ -121,10 +121,11 @@ function scratch(): string {
 /** The benchmark child, bundled as the render function is deployed, so what runs is the artifact's code. */
 async function buildChild(): Promise<string> {
   const outdir = scratch();
-  const { options } = esbuildPlan(templateFunction(loadTemplate(), 'RenderPdfFunction'));
+  const { options, entryPoints } = esbuildPlan(templateFunction(loadTemplate(), 'RenderPdfFunction'));
   await build({
     ...options,
-    entryPoints: [join(REPO, 'bench/render-child.ts'), join(REPO, 'functions/render-pdf/render-worker.ts')],
+    // The child in the handler's place, beside the function's thread entries (render and JPEG workers).
+    entryPoints: [join(REPO, 'bench/render-child.ts'), ...entryPoints.slice(1)],
     entryNames: '[name]',
     outdir,
     logLevel: 'error',

@@ -4,7 +4,10 @@
  * `mutool draw` run on the same files, one after the other, each in a Lambda-shaped cgroup of
  * that size (tools/lambda-shape.ts: CPU size/1769 vCPU, memory limit size MB), in the same run.
  * Per size: pages/s, ours/mutool ratio, p95 page time, the cgroup's peak memory, OOM kills, and
- * what 1,000 pages cost on Lambda arm64 at that size.
+ * what 1,000 pages cost on Lambda arm64 at that size. For PNG, in the same shape and run: our
+ * JPEG pages/s (and its ratio to our PNG), and the floors under both renderers, drawing alone:
+ * ours (shape-child --draw-only: the render worker's drawing, nothing encoded) and mutool's
+ * (`-F pam` to /dev/null: drawn, written raw).
  *
  * - Ours: per file a fresh process (a container): a cold job, then --runs warm jobs; speed is
  *   the median warm job (as the main bench), p95 over the warm jobs' page drawing times.
@@ -47,6 +50,12 @@ export interface ShapeRow {
   mutool?: Measure;
   /** ours pages/s over mutool pages/s, on the files both rendered in full. */
   ratio?: number;
+  /** PNG runs only: our JPEG pages, and its pages/s over our PNG pages/s. */
+  oursJpeg?: Measure;
+  jpegRatio?: number;
+  /** PNG runs only: the drawing alone, ours and mutool's. */
+  oursDraw?: Measure;
+  mutoolDraw?: Measure;
 }
 
 interface Measure {
@@ -91,8 +100,11 @@ function shaped(memoryMb: number, command: string, args: string[]): Promise<{ st
 /** Bundles bench/shape-child.ts the way the render function is built; returns its path. */
 export async function buildShapeChild(repo: string): Promise<string> {
   const outdir = mkdtempSync(join(tmpdir(), 'power-tuning-'));
-  const { options } = esbuildPlan(templateFunction(loadTemplate(), 'RenderPdfFunction'));
-  await build({ ...options, entryPoints: [join(repo, 'bench/shape-child.ts'), join(repo, 'functions/render-pdf/render-worker.ts')], entryNames: '[name]', outdir, logLevel: 'error' });
+  const { options, entryPoints } = esbuildPlan(templateFunction(loadTemplate(), 'RenderPdfFunction'));
+  // The child in the handler's place, beside the function's thread entries (render and JPEG
+  // workers) and the drawing-only worker of --draw-only.
+  const children = [join(repo, 'bench/shape-child.ts'), join(repo, 'bench/draw-worker.ts')];
+  await build({ ...options, entryPoints: [...children, ...entryPoints.slice(1)], entryNames: '[name]', outdir, logLevel: 'error' });
   return join(outdir, 'shape-child.mjs');
 }
 
@@ -110,11 +122,12 @@ interface FileResult {
   failure?: string;
 }
 
-async function oursOnFile(child: string, file: string, memoryMb: number, dpi: number, format: string, runs: number): Promise<FileResult> {
+async function oursOnFile(child: string, file: string, memoryMb: number, dpi: number, format: string, runs: number, drawOnly = false): Promise<FileResult> {
   const out = mkdtempSync(join(tmpdir(), 'power-tuning-out-'));
   try {
     const started = performance.now();
-    const { stdout, stderr, report } = await shaped(memoryMb, process.execPath, [child, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs)]);
+    const args = [child, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs), ...(drawOnly ? ['--draw-only'] : [])];
+    const { stdout, stderr, report } = await shaped(memoryMb, process.execPath, args);
     const wallMs = performance.now() - started;
     const last = stdout.trim().split('\n').pop() ?? '';
     const result = report.code === 0 && last.startsWith('{') ? (JSON.parse(last) as ShapeChildResult) : undefined;
@@ -138,16 +151,18 @@ async function oursOnFile(child: string, file: string, memoryMb: number, dpi: nu
   }
 }
 
-async function mutoolOnFile(mutool: string, file: string, memoryMb: number, dpi: number, runs: number): Promise<FileResult> {
+/** mutool draw on one file: PNG pages written, or (`drawOnly`) PAM to /dev/null: every page drawn, written raw, kept nowhere. */
+async function mutoolOnFile(mutool: string, file: string, memoryMb: number, dpi: number, runs: number, drawOnly = false): Promise<FileResult> {
   const once = async () => {
     const out = mkdtempSync(join(tmpdir(), 'power-tuning-mutool-'));
     try {
       const started = performance.now();
-      const { stderr, report } = await shaped(memoryMb, mutool, ['draw', '-q', '-s', 't', '-r', String(dpi), '-F', 'png', '-o', join(out, 'p%d.png'), file]);
+      const target = drawOnly ? ['-F', 'pam', '-o', '/dev/null'] : ['-F', 'png', '-o', join(out, 'p%d.png')];
+      const { stderr, report } = await shaped(memoryMb, mutool, ['draw', '-q', '-s', 't', '-r', String(dpi), ...target, file]);
       const ms = performance.now() - started;
       // "page <file> <n> <ms>ms" per page with -s t.
       const pageMs = [...stderr.matchAll(/^page .* \d+ (\d+)ms$/gm)].map((m) => Number(m[1]));
-      const pages = readdirSync(out).filter((name) => statSync(join(out, name)).size > 0).length;
+      const pages = drawOnly ? pageMs.length : readdirSync(out).filter((name) => statSync(join(out, name)).size > 0).length;
       return { ms, pageMs, pages, report };
     } finally {
       rmSync(out, { recursive: true, force: true });
@@ -204,13 +219,25 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
   const child = await buildShapeChild(opts.repo);
   const rows: ShapeRow[] = [];
   const names = opts.files.map((f) => basename(f));
+  const extras = opts.format === 'png';
   for (const memoryMb of opts.memorySizes) {
     const ours: FileResult[] = [];
     const mutool: FileResult[] = [];
+    const oursJpeg: FileResult[] = [];
+    const oursDraw: FileResult[] = [];
+    const mutoolDraw: FileResult[] = [];
     for (const [i, file] of opts.files.entries()) {
       ours.push(await oursOnFile(child, file, memoryMb, opts.dpi, opts.format, opts.runs));
       if (opts.mutool) mutool.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs));
-      opts.log(`  ${memoryMb} MB ${names[i]}: ours ${ours.at(-1)!.pages} pages in ${Math.round(ours.at(-1)!.ms)} ms${opts.mutool ? `, mutool ${mutool.at(-1)!.pages} in ${Math.round(mutool.at(-1)!.ms)} ms` : ''}`);
+      if (extras) {
+        oursJpeg.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'jpeg', opts.runs));
+        oursDraw.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'png', opts.runs, true));
+        if (opts.mutool) mutoolDraw.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs, true));
+      }
+      const ms = (r: FileResult[]): string => `${r.at(-1)!.pages} pages in ${Math.round(r.at(-1)!.ms)} ms`;
+      opts.log(
+        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
+      );
     }
     const row: ShapeRow = {
       memoryMb,
@@ -227,6 +254,12 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
       const mutoolMs = both.reduce((sum, [, m]) => sum + m.ms, 0);
       if (both.length > 0) row.ratio = mutoolMs / oursMs;
     }
+    if (extras) {
+      row.oursJpeg = measure(memoryMb, oursJpeg, names, opts.files.length);
+      row.jpegRatio = row.oursJpeg.pagesPerSec / row.ours.pagesPerSec;
+      row.oursDraw = measure(memoryMb, oursDraw, names, opts.files.length);
+      if (opts.mutool) row.mutoolDraw = measure(memoryMb, mutoolDraw, names, opts.files.length);
+    }
     rows.push(row);
   }
   rmSync(join(child, '..'), { recursive: true, force: true });
@@ -235,13 +268,17 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
 
 export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions, 'dpi' | 'format' | 'runs' | 'files'>, cpus: number): string {
   const MiB = (n: number) => `${Math.round(n / 2 ** 20)}`;
-  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p', 'ours CPU ms/p', 'mutool CPU ms/p', 'throttled'];
+  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours JPEG p/s', 'JPEG/PNG', 'ours draw p/s', 'mutool PAM p/s', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p', 'ours CPU ms/p', 'mutool CPU ms/p', 'throttled'];
   const body = rows.map((r) => [
     `${r.memoryMb} MB`,
     `${r.vcpus.toFixed(2)}${r.vcpus > cpus ? ` (>${cpus} here)` : ''}`,
     r.ours.pagesPerSec.toFixed(2),
     r.mutool ? r.mutool.pagesPerSec.toFixed(2) : '-',
     r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
+    r.oursJpeg ? r.oursJpeg.pagesPerSec.toFixed(2) : '-',
+    r.jpegRatio !== undefined ? r.jpegRatio.toFixed(2) : '-',
+    r.oursDraw ? r.oursDraw.pagesPerSec.toFixed(2) : '-',
+    r.mutoolDraw ? r.mutoolDraw.pagesPerSec.toFixed(2) : '-',
     r.ours.p95PageMs.toFixed(0),
     r.mutool ? r.mutool.p95PageMs.toFixed(0) : '-',
     MiB(r.ours.peakBytes),
@@ -255,11 +292,22 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const failures = rows.flatMap((r) => [...r.ours.failures.map((f) => `${r.memoryMb} MB ours ${f}`), ...(r.mutool?.failures ?? []).map((f) => `${r.memoryMb} MB mutool ${f}`)]);
+  const failures = rows.flatMap((r) =>
+    (
+      [
+        ['ours', r.ours],
+        ['mutool', r.mutool],
+        ['ours JPEG', r.oursJpeg],
+        ['ours draw', r.oursDraw],
+        ['mutool PAM', r.mutoolDraw],
+      ] as const
+    ).flatMap(([who, m]) => (m?.failures ?? []).map((f) => `${r.memoryMb} MB ${who} ${f}`)),
+  );
   return [
     `power tuning: ${opts.files.length} files, ${rows[0]?.pages ?? 0} pages, ${opts.format} at ${opts.dpi} dpi; ours: median of ${opts.runs} warm job(s) after a cold one, mutool: median of ${opts.runs} after a warm-up; each in a cgroup of MemorySize MB and MemorySize/${MB_PER_VCPU} vCPU`,
     `cost: Lambda arm64 ${PRICES.region}, $${PRICES.perGbSecond} per GB-s + $${(PRICES.perRequest * 1e6).toFixed(2)} per 1M requests (one per document), prices as of ${PRICES.asOf}; ratio = ours p/s / mutool p/s; p95 = 95th percentile page drawing time`,
     `CPU ms/p = CPU time per page (cpuacct; ours: over its cold and warm jobs); throttled = share of the wall time the quota held the process back (ours/mutool): near 0%, the machine's other load, not the shape, set the pace`,
+    `PNG runs also measure, in the same shapes: ours JPEG (quality 85; JPEG/PNG = its p/s over ours PNG p/s), and drawing alone, the floor: ours draw (the render worker's drawing, nothing encoded or written) and mutool PAM (mutool draw -F pam -o /dev/null)`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),

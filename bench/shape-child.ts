@@ -3,8 +3,12 @@
  * deployed function and run inside a Lambda-shaped cgroup, it is one Lambda container: a cold
  * job, then --runs warm jobs, each in a fresh worker with a fresh MuPDF as deployed, every page
  * written to <dir>. Unlike bench/render-child.ts it keeps each page's drawing time (from loading
- * the page to its last band drawn), for the p95 page time. Prints one JSON line.
- *   node shape-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N]
+ * the page to its last band drawn), for the p95 page time. It draws with as many workers as the
+ * function would in this shape (workerCount(): the cgroup's CPU quota). Prints one JSON line.
+ *   node shape-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]
+ * --draw-only: the floor under our pages, every page drawn as the render worker draws it
+ * (draw-page.ts: MuPDF in WebAssembly, the copy out of its memory, gray detection) and thrown
+ * away, no encoding or writing, in one thread.
  */
 import '../functions/render-pdf/mupdf-wasm.js';
 import { createWriteStream } from 'node:fs';
@@ -12,9 +16,13 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { parseFormatSetting } from '../lib/config/settings.js';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { DEFAULT_OUTPUT_OPTIONS, extensionOf, type RenderOptions } from '../lib/engine/options.js';
-import { startRender } from '../lib/engine/render.js';
+import { startRender, workerCount } from '../lib/engine/render.js';
+import { mupdfWasmModule } from '../lib/engine/wasm.js';
 import { pageFileName } from '../lib/job/manifest.js';
+import type { DrawOnlyInput } from './draw-worker.js';
 
 export interface ShapeChildResult {
   pages: number;
@@ -28,19 +36,25 @@ export interface ShapeChildResult {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { out: { type: 'string' }, dpi: { type: 'string', default: '150' }, format: { type: 'string', default: 'png' }, runs: { type: 'string', default: '1' } },
+  options: {
+    out: { type: 'string' },
+    dpi: { type: 'string', default: '150' },
+    format: { type: 'string', default: 'png' },
+    runs: { type: 'string', default: '1' },
+    'draw-only': { type: 'boolean', default: false },
+  },
 });
 const file = positionals[0];
 if (!file || !values.out) throw new Error('usage: shape-child.ts <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N]');
 const format = parseFormatSetting('--format', values.format!);
 const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, format, dpi: Number(values.dpi) };
 
-async function job(): Promise<{ ms: number; pageMs: number[]; pages: number; failed: number }> {
+async function render(): Promise<{ ms: number; pageMs: number[]; pages: number; failed: number }> {
   const started = performance.now();
   const pageMs: number[] = [];
   let pages = 0;
   let failed = 0;
-  const render = await startRender(file!, options);
+  const render = await startRender(file!, options, { workers: workerCount() });
   for await (const page of render) {
     if (!page.ok) {
       failed++;
@@ -52,6 +66,33 @@ async function job(): Promise<{ ms: number; pageMs: number[]; pages: number; fai
   }
   return { ms: performance.now() - started, pageMs, pages, failed };
 }
+
+/** The drawing alone (draw-worker.ts): fresh workers with fresh MuPDFs, as many as a job would have, sharing the pages as its lanes do. */
+async function drawOnly(): Promise<{ ms: number; pageMs: number[]; pages: number; failed: number }> {
+  const started = performance.now();
+  const { module, guard } = await mupdfWasmModule();
+  const count = workerCount();
+  const lanes = Array.from({ length: count }, async (_, index) => {
+    const workerData: DrawOnlyInput = {
+      wasmModule: module,
+      stackGuard: guard,
+      file: file!,
+      dpi: options.dpi,
+      maxPagePixels: options.maxPagePixels,
+      layout: format === 'png' ? 'png' : 'packed',
+      lane: { index, count },
+    };
+    const worker = new Worker(new URL('./draw-worker.mjs', import.meta.url), { workerData });
+    const [done] = (await once(worker, 'message')) as [{ pageMs: number[]; failed: number }];
+    await worker.terminate();
+    return done;
+  });
+  const done = await Promise.all(lanes);
+  const pageMs = done.flatMap((lane) => lane.pageMs);
+  return { ms: performance.now() - started, pageMs, pages: pageMs.length, failed: done.reduce((sum, lane) => sum + lane.failed, 0) };
+}
+
+const job = values['draw-only'] ? drawOnly : render;
 
 const result: ShapeChildResult = { pages: 0, failedPages: 0, jobMs: [], pageMs: [] };
 try {

@@ -91,7 +91,7 @@ describe('sam build, the way the SAM CLI does it, from a fresh copy', () => {
 
   it('passes BuildProperties to esbuild as SAM does (UseNpmCi and EntryPoints are SAM\'s own)', () => {
     const args = samEsbuildArgs(templateFunction(template, 'RenderPdfFunction'), '/out');
-    expect(args.slice(0, 5)).toEqual(['functions/render-pdf/handler.ts', 'functions/render-pdf/render-worker.ts', '--bundle', '--platform=node', '--outdir=/out']);
+    expect(args.slice(0, 6)).toEqual(['functions/render-pdf/handler.ts', 'functions/render-pdf/render-worker.ts', 'functions/render-pdf/jpeg-worker.ts', '--bundle', '--platform=node', '--outdir=/out']);
     expect(args).toEqual(expect.arrayContaining(['--format=esm', '--out-extension:.js=.mjs', '--target=es2022', '--minify', '--loader:.wasm=file']));
     expect(args.some((a) => a.startsWith('--banner:js=import { createRequire'))).toBe(true);
     expect(args.filter((a) => /npm|entry|sourcemap/i.test(a))).toEqual([]);

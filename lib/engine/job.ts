@@ -1,8 +1,8 @@
 /**
  * The job API: one document, rendered page by page in a worker thread that owns a fresh MuPDF
  * instance and is always ended afterwards, so WebAssembly memory (which never shrinks) goes back
- * to the OS with it. The worker draws; the main thread compresses (zlib on the libuv pool) and
- * streams each page out while the worker draws the next one (session.ts). This file owns the
+ * to the OS with it. The worker draws; the pages are encoded off its thread (PNG: zlib on the
+ * libuv pool; JPEG: an encoder thread) and streamed out while it draws the next one (session.ts). This file owns the
  * job's lifetime: opening, the order of results, the restart policy after a crashed or
  * timed-out page, the deadline, abort and close.
  */
@@ -58,13 +58,7 @@ const BANDS_AHEAD = 3;
  * posters in several. At 24 MB a 9000 px scan page made MuPDF decode larger image tiles and the
  * process peaked at 555 MB RSS; at 16 MB, 456 MB (multipage-9000px-image).
  */
-const BAND_BYTES = 16 * 2 ** 20;
-/**
- * Largest whole-page pixmap for JPEG (MuPDF's JPEG encoder takes the page in one piece). At
- * 160 MiB a 40 Mpx poster page, drawn and encoded, ran out of the 384 MiB heap and fell back to
- * half its pixels; at 96 MiB it is drawn at 96% of its DPI in one go.
- */
-const JPEG_PIXMAP_BYTES = 96 * 2 ** 20;
+export const BAND_BYTES = 16 * 2 ** 20;
 /** After more than this many crashed or timed-out pages the rest of the document is not attempted. */
 const MAX_WORKER_RESTARTS = 3;
 
@@ -142,12 +136,12 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       ...share,
       initialCredits: BANDS_AHEAD,
       bandBytes: options.bandBytes ?? BAND_BYTES,
-      jpegPixmapBytes: JPEG_PIXMAP_BYTES,
       ...(options.thumbnailWidth ? { thumbnailWidth: options.thumbnailWidth } : {}),
       ...(options.pageText ? { pageText: true } : {}),
     };
     return new WorkerSession(takeWorker({ wasmModule, stackGuard }), input, {
       format: options.format,
+      jpegQuality: options.jpegQuality,
       pageTimeoutMs: options.pageTimeoutMs,
       deadline: control.deadline,
       onLog: control.onLog,

@@ -25,7 +25,7 @@ export interface RenderOptions extends OutputOptions {
   pages?: PageRange[];
   /** A page that takes longer than this is failed with PAGE_TIMEOUT; 0 = no limit. */
   pageTimeoutMs?: number;
-  /** Largest raw band of a PNG page in bytes (memory per page); a page larger than one band is drawn in bands. */
+  /** Largest raw band of a page in bytes (memory per page); a page larger than one band is drawn in bands. */
   bandBytes?: number;
   /** Width in pixels of a JPEG thumbnail of each rendered page (PageStats.thumbnail); 0 or undefined: none. */
   thumbnailWidth?: number;
@@ -109,21 +109,26 @@ export function pixelRect(box: PageBox, dpi: number): PageBox {
   return [x0, y0, Math.max(x0 + 1, Math.ceil(box[2] * s - 0.001)), Math.max(y0 + 1, Math.ceil(box[3] * s - 0.001))];
 }
 
+/** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
+export const JPEG_MAX_SIDE = 65535;
+
 /**
- * Pixel size of `box` at `dpi`, lowered to the largest whole DPI whose image fits
- * `maxPixels`. Returns null when even 1 dpi does not fit.
+ * Pixel size of `box` at `dpi`, lowered to the largest whole DPI whose image fits `maxPixels`
+ * (and `maxSide` each way). Returns null when even 1 dpi does not fit.
  */
-export function fitPage(box: PageBox, dpi: number, maxPixels: number): PageGeometry | null {
+export function fitPage(box: PageBox, dpi: number, maxPixels: number, maxSide = Infinity): PageGeometry | null {
   const size = (d: number): PageGeometry => {
     const r = pixelRect(box, d);
     return { dpi: d, width: r[2] - r[0], height: r[3] - r[1] };
   };
+  const fits = (g: PageGeometry): boolean => g.width * g.height <= maxPixels && Math.max(g.width, g.height) <= maxSide;
   let geometry = size(dpi);
-  if (geometry.width * geometry.height <= maxPixels) return geometry;
-  // Pixel count scales with dpi squared: start from the analytic answer and step down past rounding.
-  for (let d = Math.floor(dpi * Math.sqrt(maxPixels / (geometry.width * geometry.height))); d >= 1; d--) {
+  if (fits(geometry)) return geometry;
+  // Pixel count scales with dpi squared, sides with dpi: start from the analytic answer and step down past rounding.
+  const scale = Math.min(Math.sqrt(maxPixels / (geometry.width * geometry.height)), maxSide / Math.max(geometry.width, geometry.height));
+  for (let d = Math.min(dpi - 1, Math.floor(dpi * scale)); d >= 1; d--) {
     geometry = size(d);
-    if (geometry.width * geometry.height <= maxPixels) return geometry;
+    if (fits(geometry)) return geometry;
   }
   return null;
 }

@@ -10,6 +10,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, crc32, createDeflate, deflate as deflateCallback } from 'node:zlib';
+import { readerRoom, type ImageEncoder } from './image-encoder.js';
 
 const deflateOnce = promisify(deflateCallback);
 
@@ -19,9 +20,6 @@ const deflateOnce = promisify(deflateCallback);
  * mutool's bytes, level 3 twice as fast at 1.2x the bytes (measured on corpus pages).
  */
 export const PNG_DEFLATE_LEVEL = 6;
-
-/** PNG filter type 0 (none) before every row: it compresses rendered pages as well as MuPDF's choice (also none), at no cost. */
-export const PNG_FILTER_NONE = 0;
 
 /**
  * A whole image at least this big (a Letter page from 110 dpi) is cut in two halves compressed
@@ -132,68 +130,7 @@ async function deflateStretch(data: Uint8Array, dictionary: Uint8Array | undefin
   return { deflated: out.subarray(head, flushEnd), adler: out.readUInt32BE(out.length - 4) };
 }
 
-/**
- * Packed pixel rows as PNG scanlines: each row prefixed with its filter byte (none). Done where
- * the pixels are copied anyway (out of WebAssembly memory), so it costs no extra pass.
- */
-export function toScanlines(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number, channels: number): Uint8Array {
-  const stride = width * channels;
-  const scanlines = new Uint8Array((stride + 1) * rows);
-  for (let y = 0; y < rows; y++) {
-    const at = y * (stride + 1);
-    scanlines[at] = PNG_FILTER_NONE;
-    scanlines.set(pixels.subarray(y * stride, (y + 1) * stride), at + 1);
-  }
-  return scanlines;
-}
-
-/**
- * RGB pixel rows as 8-bit grayscale PNG scanlines, if every pixel has R = G = B (undefined at
- * the first one that does not): the test and the copy out of WebAssembly memory in one pass.
- * Lossless: the gray PNG decodes to exactly these pixels.
- */
-export function toGrayScanlines(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number): Uint8Array | undefined {
-  const stride = width * 3;
-  const scanlines = new Uint8Array((width + 1) * rows);
-  // A blank row is compared whole (memcmp) and filled: most rows of a document page are margin
-  // or line spacing, and this halved the gray test of a text page (tracemonkey p. 1 at 150 dpi).
-  const whiteRow = Buffer.alloc(stride, 0xff);
-  let to = 0;
-  for (let y = 0; y < rows; y++) {
-    scanlines[to++] = PNG_FILTER_NONE;
-    const rowStart = y * stride;
-    if (whiteRow.equals(Buffer.from(pixels.buffer, pixels.byteOffset + rowStart, stride))) {
-      scanlines.fill(0xff, to, to + width);
-      to += width;
-      continue;
-    }
-    for (let from = rowStart, end = rowStart + stride; from < end; from += 3) {
-      const r = pixels[from]!;
-      if (r !== pixels[from + 1] || r !== pixels[from + 2]) return undefined;
-      scanlines[to++] = r;
-    }
-  }
-  return scanlines;
-}
-
-export interface PngEncoder {
-  /** The PNG file, as it is produced. */
-  readonly output: Readable;
-  /** Bytes of PNG produced so far. */
-  readonly bytesOut: number;
-  /**
-   * Adds `rowCount` scanlines (see toScanlines), in order: call it again without waiting, and
-   * bands compress side by side. Resolves when these rows are compressed and written out (their
-   * memory released) and the reader has room for more.
-   */
-  writeScanlines(scanlines: Uint8Array, rowCount: number): Promise<void>;
-  /** No more rows: fails the image if some are missing. The output ends with the last rows. */
-  end(): void;
-  /** Stops with an error, which the output's reader sees. */
-  fail(err: Error): void;
-}
-
-export function createPngEncoder(width: number, height: number, channels: 1 | 3, level = PNG_DEFLATE_LEVEL): PngEncoder {
+export function createPngEncoder(width: number, height: number, channels: 1 | 3, level = PNG_DEFLATE_LEVEL): ImageEncoder {
   const output = new PassThrough({ highWaterMark: 1 << 20 });
   let bytesOut = 0;
   const emit = (data: Buffer, last = false): void => {
@@ -233,7 +170,7 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
     get bytesOut() {
       return bytesOut;
     },
-    async writeScanlines(scanlines, rowCount) {
+    async writeRows(scanlines, rowCount) {
       if (rowsWritten + rowCount > height) throw new Error(`PNG encoder: ${rowsWritten + rowCount} rows for an image of ${height}`);
       if (scanlines.byteLength !== rowCount * scanlineBytes) throw new Error(`PNG encoder: ${scanlines.byteLength} bytes for ${rowCount} scanlines of ${scanlineBytes}`);
       const first = rowsWritten === 0;
@@ -267,14 +204,7 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
       });
       written = out;
       await out;
-      // The reader sets the pace: do not run ahead of it by more than a buffer (a reader that
-      // went away, destroying the output, releases the writer too).
-      if (!output.destroyed && !output.writableEnded && output.writableNeedDrain) {
-        await new Promise<void>((resolve) => {
-          output.once('drain', resolve);
-          output.once('close', resolve);
-        });
-      }
+      await readerRoom(output);
     },
     end() {
       if (rowsWritten !== height) this.fail(new Error(`PNG encoder: ended after ${rowsWritten} of ${height} rows`));

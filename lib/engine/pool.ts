@@ -1,26 +1,15 @@
 /**
- * Worker provisioning: where the worker's script is (the bundle's render-worker.mjs, or the
- * TypeScript source through tsx), and the spare worker kept ready for the next job. It starts
- * and hands out workers; what a worker does once taken is session.ts's business.
+ * Worker provisioning: the render worker (its script from thread-script.ts), and the spare
+ * worker kept ready for the next job. It starts and hands out workers; what a worker does once
+ * taken is session.ts's business.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { WorkerBoot } from './protocol.js';
+import { threadScript } from './thread-script.js';
 
-// Deployed, the worker is bundled beside this module as render-worker.mjs. From source (tests,
-// scripts) it is the TypeScript file, loaded through tsx's loader registered inside the worker.
-function workerScript(): { script: URL | string; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./render-worker.mjs', import.meta.url), eval: false };
-  const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const tsx = pathToFileURL(join(tsxRoot, 'dist/esm/api/index.mjs')).href;
-  const worker = new URL('./worker/main.ts', import.meta.url).href;
-  return { script: `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(worker)});`, eval: true };
-}
-const WORKER_SCRIPT = workerScript();
+const WORKER_SCRIPT = threadScript('render-worker.mjs', './worker/main.ts');
 
 /**
  * A worker started ahead of need: MuPDF instantiated, no document given yet. Each job takes it

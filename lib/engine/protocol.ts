@@ -25,10 +25,8 @@ export interface JobInput {
   lane?: LaneShare;
   /** Bands (or encoded pages) the worker may send before it waits for a credit (backpressure). */
   initialCredits: number;
-  /** Largest raw band, in bytes: the memory a PNG page needs whatever its size. */
+  /** Largest raw band, in bytes: the memory a page needs whatever its size. */
   bandBytes: number;
-  /** Largest full-page pixmap for JPEG, which MuPDF encodes in one piece. */
-  jpegPixmapBytes: number;
   /** RenderOptions.thumbnailWidth: 0 or absent, no thumbnails. */
   thumbnailWidth?: number;
   /** RenderOptions.pageText. */
@@ -52,11 +50,10 @@ export type WorkerMessage =
   /** The page's image size and color are known; its bytes follow as bands. */
   | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; color: PageColor; warning?: string }
   /**
-   * PNG: rows laid out as PNG scanlines (filter byte first, then RGB or gray samples as
-   * page-begin said), which the main thread compresses. JPEG: the whole encoded image. Each
-   * band costs one credit.
+   * Rows of RGB or gray samples as page-begin said, laid out for the format's encoder (rows.ts:
+   * PNG scanlines, packed for JPEG), which the main thread runs. Each band costs one credit.
    */
-  | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array; encoded: boolean }
+  | { type: 'band'; pageNumber: number; rows: number; bytes: Uint8Array }
   /**
    * renderMs: time the worker spent on the page, not counting waits for the encoder. The
    * thumbnail's pixels and the text, when asked for and made, come with it (their buffers

@@ -1,16 +1,18 @@
 /**
  * One worker's session, from its 'open' message to its end: the message and streaming state
- * machine. Bands become page bodies (PNG compressed here, JPEG written through in order),
- * credits go back as bands are released, a watchdog ends a page that overruns its limit or the
+ * machine. Bands become page bodies through the format's encoder (PNG: png-encoder.ts, JPEG:
+ * jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns its limit or the
  * job's deadline, and everything else becomes a queue of events that always ends (done, failed,
  * crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
  * one ended (job.ts).
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { PassThrough } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
-import { createPngEncoder, type PngEncoder } from './png-encoder.js';
+import type { ImageEncoder } from './image-encoder.js';
+import { createJpegEncoder } from './jpeg-thread.js';
+import { createPngEncoder } from './png-encoder.js';
 import { encodeThumbnail } from './thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import type { PageStats, RenderedPage } from './results.js';
@@ -25,6 +27,7 @@ export type SessionEvent =
 
 export interface SessionOptions {
   format: ImageFormat;
+  jpegQuality: number;
   /** A page still drawing after this is ended (page-timeout); 0 or undefined = no limit. */
   pageTimeoutMs: number | undefined;
   /** A Date.now() epoch: a page still drawing then is ended (deadline). */
@@ -35,20 +38,10 @@ export interface SessionOptions {
 /** The page being streamed: its output, and how to end it. */
 interface StreamingPage {
   pageNumber: number;
-  /** PNG: rows in, PNG out (the body). JPEG: none, the worker sends encoded bytes. */
-  encoder: PngEncoder | undefined;
-  body: Readable;
-  /** JPEG bytes received from the worker. */
-  encodedBytes: number;
+  /** Rows in, the image file out (the page's body). */
+  encoder: ImageEncoder;
   resolve: (stats: PageStats) => void;
   reject: (err: PageFailedError) => void;
-}
-
-/** Encoded bytes (JPEG) into the page's body, waiting for its reader. */
-async function writeInOrder(streaming: StreamingPage, bytes: Uint8Array): Promise<void> {
-  const body = streaming.body as PassThrough;
-  streaming.encodedBytes += bytes.byteLength;
-  if (!body.write(bytes)) await new Promise((resolve) => body.once('drain', resolve));
 }
 
 /**
@@ -62,8 +55,6 @@ export class WorkerSession {
   private ended = false;
   private pageTimer: NodeJS.Timeout | undefined;
   private streaming: StreamingPage | undefined;
-  /** JPEG bytes are written to the body one after the other, in arrival order. */
-  private bandChain: Promise<void> = Promise.resolve();
   /** The page the worker is on, from page-start to page-end or page-error. */
   inFlight: number | undefined;
   /** The page the deadline cut off, once it did. */
@@ -99,13 +90,9 @@ export class WorkerSession {
       case 'band': {
         const streaming = this.streaming;
         if (!streaming || streaming.pageNumber !== message.pageNumber) return;
-        const { encoder } = streaming;
-        // PNG bands start compressing at once, in arrival order, side by side with the pages and
-        // bands before them (the encoder writes them out in order): that keeps both cores busy.
-        // JPEG arrives encoded and goes to the body in order.
-        const stored = encoder ? encoder.writeScanlines(message.bytes, message.rows) : this.bandChain.then(() => writeInOrder(streaming, message.bytes));
-        if (!encoder) this.bandChain = stored.catch(() => undefined);
-        stored.then(
+        // Bands start encoding at once, in arrival order, side by side with the pages and bands
+        // before them (each encoder writes its file out in order): that keeps the cores busy.
+        streaming.encoder.writeRows(message.bytes, message.rows).then(
           // The band's memory is released: the worker may draw another.
           () => this.grantCredit(),
           (err: Error) => this.failPage(streaming, pageErrors.encodingFailed(err.message)),
@@ -120,16 +107,12 @@ export class WorkerSession {
         if (!streaming) return;
         const { renderMs, text } = message;
         const thumbnail = message.thumbnail && encodeThumbnail(message.thumbnail, message.pageNumber, this.options.onLog);
-        const done = (): void =>
-          streaming.resolve({ bytes: streaming.encoder?.bytesOut ?? streaming.encodedBytes, renderMs, ...(thumbnail ? { thumbnail } : {}), ...(text ? { text } : {}) });
-        if (streaming.encoder) {
-          // The output ends with the last rows' deflate, maybe already.
-          if ((streaming.encoder.output as PassThrough).writableFinished) done();
-          else streaming.encoder.output.once('finish', done);
-          streaming.encoder.end();
-        } else {
-          this.bandChain = this.bandChain.then(() => void (streaming.body as PassThrough).end(done));
-        }
+        const { encoder } = streaming;
+        const done = (): void => streaming.resolve({ bytes: encoder.bytesOut, renderMs, ...(thumbnail ? { thumbnail } : {}), ...(text ? { text } : {}) });
+        // The output ends with the last rows' encoding, maybe already.
+        if ((encoder.output as PassThrough).writableFinished) done();
+        else encoder.output.once('finish', done);
+        encoder.end();
         return;
       }
       case 'page-error':
@@ -159,19 +142,16 @@ export class WorkerSession {
     });
     // A failure is also reported through the body; never leave this rejection unobserved.
     finished.catch(() => undefined);
-    const encoder = this.options.format === 'png' ? createPngEncoder(message.width, message.height, message.color === 'gray' ? 1 : 3) : undefined;
-    const streaming: StreamingPage = {
-      pageNumber: message.pageNumber,
-      encoder,
-      body: encoder ? encoder.output : new PassThrough({ highWaterMark: 1 << 20 }),
-      encodedBytes: 0,
-      resolve,
-      reject,
-    };
+    const { width, height } = message;
+    const channels = message.color === 'gray' ? 1 : 3;
+    const encoder =
+      this.options.format === 'png' ? createPngEncoder(width, height, channels) : createJpegEncoder({ width, height, channels, quality: this.options.jpegQuality });
+    const streaming: StreamingPage = { pageNumber: message.pageNumber, encoder, resolve, reject };
+    const body = encoder.output;
     this.streaming = streaming;
     // Whatever fails the body (the worker, the encoder, abort, close) fails the page: `finished`
     // always settles. This listener also keeps an unread failed body from crashing the process.
-    streaming.body.on('error', (err) => reject(err instanceof PageFailedError ? err : new PageFailedError({ code: 'PAGE_RENDER_FAILED', message: err.message })));
+    body.on('error', (err) => reject(err instanceof PageFailedError ? err : new PageFailedError({ code: 'PAGE_RENDER_FAILED', message: err.message })));
     this.push({
       type: 'page',
       page: {
@@ -182,7 +162,7 @@ export class WorkerSession {
         dpi: message.dpi,
         contentType: contentTypeOf(this.options.format),
         color: message.color,
-        body: streaming.body,
+        body,
         finished,
         ...(message.warning ? { warning: message.warning } : {}),
       },
@@ -197,8 +177,7 @@ export class WorkerSession {
     if (this.streaming === streaming) this.streaming = undefined;
     const err = new PageFailedError(error, deadline);
     streaming.reject(err);
-    if (streaming.encoder) streaming.encoder.fail(err);
-    else streaming.body.destroy(err);
+    streaming.encoder.fail(err);
   }
 
   private push(event: SessionEvent): void {

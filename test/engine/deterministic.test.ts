@@ -1,7 +1,8 @@
 /**
  * The same input and options give the same bytes, every run: a retried or duplicated render
- * writes what the first one wrote (same etags). The encoder cuts a page's zlib stream where the
- * page's size and bands say, never where timing would.
+ * writes what the first one wrote (same etags). The PNG encoder cuts a page's zlib stream where
+ * the page's size and bands say, never where timing would; the JPEG encoder codes rows the same
+ * whatever bands they come in.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -43,5 +44,13 @@ describe('deterministic output', () => {
     const second = await hashes('go-poster-3294pt.pdf', DEFAULT_OUTPUT_OPTIONS, true);
     expect(first.length).toBe(1);
     expect(second).toEqual(first);
+  });
+
+  it('JPEG pages rendered twice, read fast then slowly, the poster in bands: the same bytes', { timeout: 120_000 }, async () => {
+    const options = { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' as const, pages: [{ from: 4, to: 8 }] };
+    const fast = await hashes('tracemonkey-paper-14p.pdf', options, false);
+    expect(await hashes('tracemonkey-paper-14p.pdf', options, true)).toEqual(fast);
+    const poster = { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' as const, bandBytes: 2 ** 20 };
+    expect(await hashes('go-poster-3294pt.pdf', poster, true)).toEqual(await hashes('go-poster-3294pt.pdf', poster, false));
   });
 });

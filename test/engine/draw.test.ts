@@ -1,23 +1,24 @@
 /**
- * The worker's drawing, in-process (MuPDF imported here, no Worker): banding, the out-of-memory
- * fallbacks and JPEG down-scaling, driven through a fake output port and an allocation hook.
+ * The worker's drawing, in-process (MuPDF imported here, no Worker): banding, gray detection,
+ * the out-of-memory fallbacks and the rows' layouts (PNG scanlines, packed rows for JPEG),
+ * driven through a fake output port and an allocation hook.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mupdf from 'mupdf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fitPage, type PageBox, type PageGeometry } from '../../lib/engine/options.js';
+import { fitPage, JPEG_MAX_SIDE, type PageBox, type PageGeometry } from '../../lib/engine/options.js';
 import type { PageColor } from '../../lib/engine/results.js';
-import { drawJpeg } from '../../lib/engine/worker/draw-jpeg.js';
-import { drawPng, OUT_OF_MEMORY_BANDS } from '../../lib/engine/worker/draw-png.js';
-import { pageErrorOf, PageFailure } from '../../lib/engine/worker/failures.js';
+import type { RowLayout } from '../../lib/engine/rows.js';
+import { drawPage, OUT_OF_MEMORY_BANDS } from '../../lib/engine/worker/draw-page.js';
+import { pageErrorOf } from '../../lib/engine/worker/failures.js';
 import type { BeforeDraw, PageOutput } from '../../lib/engine/worker/page-output.js';
-import { CORPUS_DIR, jpegSize } from './helpers.js';
+import { CORPUS_DIR } from './helpers.js';
 
 /** What a page sent through the port, and the credits it used. */
 interface Recorded {
-  begun: { geometry: PageGeometry; color: PageColor; warning?: string }[];
-  bands: { rows: number; bytes: Uint8Array; encoded: boolean }[];
+  begun: { geometry: PageGeometry; color: PageColor }[];
+  bands: { rows: number; bytes: Uint8Array }[];
   creditsTaken: number;
   creditsReturned: number;
 }
@@ -26,26 +27,31 @@ function fakeOutput(): PageOutput & { recorded: Recorded } {
   const recorded: Recorded = { begun: [], bands: [], creditsTaken: 0, creditsReturned: 0 };
   return {
     recorded,
-    begin: (geometry, color, warning) => void recorded.begun.push({ geometry, color, ...(warning ? { warning } : {}) }),
+    begin: (geometry, color) => void recorded.begun.push({ geometry, color }),
     takeCredit: async () => void recorded.creditsTaken++,
     returnCredit: () => void recorded.creditsReturned++,
-    band: (rows, bytes, encoded) => void recorded.bands.push({ rows, bytes, encoded }),
+    band: (rows, bytes) => void recorded.bands.push({ rows, bytes }),
   };
 }
 
-/** The RGB pixels of PNG scanlines, gray ones expanded (each row's filter byte dropped, and checked to be 0). */
-function pixelsOf(bands: Recorded['bands'], width: number, color: PageColor = 'rgb'): Uint8Array {
+/**
+ * The RGB pixels of the bands' rows, gray ones expanded: PNG scanlines (each row's filter byte
+ * dropped, and checked to be 0) or packed rows.
+ */
+function pixelsOf(bands: Recorded['bands'], width: number, color: PageColor = 'rgb', layout: RowLayout = 'png'): Uint8Array {
   const rows = bands.reduce((n, b) => n + b.rows, 0);
   const channels = color === 'gray' ? 1 : 3;
+  const prefix = layout === 'png' ? 1 : 0;
+  const rowBytes = width * channels + prefix;
   const pixels = new Uint8Array(rows * width * 3);
   let at = 0;
   for (const band of bands) {
-    expect(band.bytes.byteLength).toBe(band.rows * (width * channels + 1));
+    expect(band.bytes.byteLength).toBe(band.rows * rowBytes);
     for (let y = 0; y < band.rows; y++) {
-      const row = band.bytes.subarray(y * (width * channels + 1), (y + 1) * (width * channels + 1));
-      expect(row[0]).toBe(0);
-      if (channels === 3) pixels.set(row.subarray(1), at);
-      else for (let x = 0; x < width; x++) pixels.fill(row[1 + x]!, at + x * 3, at + x * 3 + 3);
+      const row = band.bytes.subarray(y * rowBytes, (y + 1) * rowBytes);
+      if (prefix) expect(row[0]).toBe(0);
+      if (channels === 3) pixels.set(row.subarray(prefix), at);
+      else for (let x = 0; x < width; x++) pixels.fill(row[prefix + x]!, at + x * 3, at + x * 3 + 3);
       at += width * 3;
     }
   }
@@ -85,10 +91,10 @@ describe('drawing a PNG page', () => {
     // The oracle: every pixel of this page, drawn by toPixmap in RGB, has R = G = B.
     expect(allGray(expected)).toBe(true);
     const out = fakeOutput();
-    await drawPng(page, box, geometry, out, { bandBytes: 16 * 2 ** 20 });
+    await drawPage(page, box, geometry, out, { bandBytes: 16 * 2 ** 20, layout: 'png' });
     const { begun, bands, creditsTaken, creditsReturned } = out.recorded;
     expect(begun).toEqual([{ geometry, color: 'gray' }]);
-    expect(bands.map((b) => [b.rows, b.encoded])).toEqual([[geometry.height, false]]);
+    expect(bands.map((b) => b.rows)).toEqual([geometry.height]);
     expect(creditsTaken - creditsReturned).toBe(1);
     expect(Buffer.from(pixelsOf(bands, geometry.width, 'gray')).equals(expected)).toBe(true);
   });
@@ -104,7 +110,7 @@ describe('drawing a PNG page', () => {
       pixmap.destroy();
       expect(allGray(colorExpected)).toBe(false);
       const out = fakeOutput();
-      await drawPng(colorPage, colorBox, colorGeometry, out, { bandBytes: 16 * 2 ** 20 });
+      await drawPage(colorPage, colorBox, colorGeometry, out, { bandBytes: 16 * 2 ** 20, layout: 'png' });
       expect(out.recorded.begun).toEqual([{ geometry: colorGeometry, color: 'rgb' }]);
       expect(Buffer.from(pixelsOf(out.recorded.bands, colorGeometry.width)).equals(colorExpected)).toBe(true);
     } finally {
@@ -116,7 +122,7 @@ describe('drawing a PNG page', () => {
   it('a page larger than one band is drawn in bands of the budget, rows in order, the same pixels', async () => {
     const out = fakeOutput();
     const rowsPerBand = 100;
-    await drawPng(page, box, geometry, out, { bandBytes: geometry.width * 3 * rowsPerBand });
+    await drawPage(page, box, geometry, out, { bandBytes: geometry.width * 3 * rowsPerBand, layout: 'png' });
     const { begun, bands, creditsTaken } = out.recorded;
     // The color of a banded page is told before its first band, when only the whole page could prove it gray.
     expect(begun).toEqual([{ geometry, color: 'rgb' }]);
@@ -133,7 +139,7 @@ describe('drawing a PNG page', () => {
       tried.push(what);
       if (what === 'page') throw outOfMemory();
     };
-    await drawPng(page, box, geometry, out, { bandBytes: 16 * 2 ** 20, beforeDraw });
+    await drawPage(page, box, geometry, out, { bandBytes: 16 * 2 ** 20, layout: 'png', beforeDraw });
     const { bands, creditsTaken, creditsReturned } = out.recorded;
     expect(tried[0]).toBe('page');
     expect(bands.length).toBe(OUT_OF_MEMORY_BANDS);
@@ -143,13 +149,14 @@ describe('drawing a PNG page', () => {
   });
 
   it('out of memory even in bands: the error is PAGE_OUT_OF_MEMORY; any other error is not retried', async () => {
-    const failing = drawPng(page, box, geometry, fakeOutput(), { bandBytes: 16 * 2 ** 20, beforeDraw: () => { throw outOfMemory(); } });
+    const failing = drawPage(page, box, geometry, fakeOutput(), { bandBytes: 16 * 2 ** 20, layout: 'png', beforeDraw: () => { throw outOfMemory(); } });
     const err = await failing.then(() => undefined, (e: unknown) => e);
     expect(pageErrorOf(err, 'even drawn in bands')).toMatchObject({ code: 'PAGE_OUT_OF_MEMORY', message: expect.stringMatching(/even drawn in bands/) });
 
     const tried: string[] = [];
-    const broken = drawPng(page, box, geometry, fakeOutput(), {
+    const broken = drawPage(page, box, geometry, fakeOutput(), {
       bandBytes: 16 * 2 ** 20,
+      layout: 'png',
       beforeDraw: (what) => {
         tried.push(what);
         throw new Error('syntax error in content stream');
@@ -161,44 +168,34 @@ describe('drawing a PNG page', () => {
   });
 });
 
-describe('drawing a JPEG page', () => {
-  it('within the budget: the requested geometry, one encoded band, no warning', async () => {
+describe('drawing a page for JPEG (packed rows)', () => {
+  it('a gray page within one band: one band of packed gray rows, the pixels of toPixmap', async () => {
     const out = fakeOutput();
-    await drawJpeg(page, box, geometry, 1, out, { quality: 80, pixmapBytes: 96 * 2 ** 20 });
+    await drawPage(page, box, geometry, out, { bandBytes: 16 * 2 ** 20, layout: 'packed' });
+    const { begun, bands } = out.recorded;
+    expect(begun).toEqual([{ geometry, color: 'gray' }]);
+    expect(bands.map((b) => b.rows)).toEqual([geometry.height]);
+    expect(Buffer.from(pixelsOf(bands, geometry.width, 'gray', 'packed')).equals(expected)).toBe(true);
+  });
+
+  it('in bands: every band but the last a multiple of the 8 rows JPEG codes at once, the same pixels', async () => {
+    const out = fakeOutput();
+    // 100 rows' worth of budget: bands of 96 rows, so no rows wait in the encoder for the next band.
+    await drawPage(page, box, geometry, out, { bandBytes: geometry.width * 3 * 100, layout: 'packed' });
     const { begun, bands } = out.recorded;
     expect(begun).toEqual([{ geometry, color: 'rgb' }]);
-    expect(bands.length).toBe(1);
-    expect(bands[0]!.encoded).toBe(true);
-    expect(jpegSize(bands[0]!.bytes)).toMatchObject({ width: geometry.width, height: geometry.height, components: 3 });
+    expect(bands.slice(0, -1).every((b) => b.rows === 96)).toBe(true);
+    expect(bands.length).toBe(Math.ceil(geometry.height / 96));
+    expect(Buffer.from(pixelsOf(bands, geometry.width, 'rgb', 'packed')).equals(expected)).toBe(true);
   });
 
-  it('past the pixmap budget: a lower DPI that fits, said in the warning', async () => {
-    const out = fakeOutput();
-    const pixmapBytes = 1_000_000;
-    await drawJpeg(page, box, geometry, 7, out, { quality: 80, pixmapBytes });
-    const [{ geometry: drawn, warning }] = out.recorded.begun as [Recorded['begun'][number]];
-    expect(drawn.dpi).toBeLessThan(100);
-    expect(drawn.width * drawn.height * 3).toBeLessThanOrEqual(pixmapBytes);
-    expect(warning).toBe(`page 7: JPEG rendered at ${drawn.dpi} dpi instead of 100 dpi to fit the memory budget (PNG has no such limit)`);
-    expect(jpegSize(out.recorded.bands[0]!.bytes)).toMatchObject({ width: drawn.width, height: drawn.height });
-  });
-
-  it('out of memory drawing and encoding: half the pixels, said in the warning; a budget too small for 1 dpi is PAGE_TOO_LARGE', async () => {
-    const out = fakeOutput();
-    const attempts: number[] = [];
-    const beforeDraw: BeforeDraw = (_, pixels) => {
-      attempts.push(pixels);
-      if (attempts.length === 1) throw outOfMemory();
-    };
-    await drawJpeg(page, box, geometry, 3, out, { quality: 80, pixmapBytes: 96 * 2 ** 20, beforeDraw });
-    expect(attempts.length).toBe(2);
-    expect(attempts[1]!).toBeLessThanOrEqual(attempts[0]! / 2);
-    const [{ geometry: drawn, warning }] = out.recorded.begun as [Recorded['begun'][number]];
-    expect(drawn.width * drawn.height).toBe(attempts[1]);
-    expect(warning).toMatch(new RegExp(`^page 3: JPEG rendered at ${drawn.dpi} dpi instead of 100 dpi: at more it needed over the renderer's \\d+ MiB`));
-
-    const tooSmall = await drawJpeg(page, box, geometry, 3, fakeOutput(), { quality: 80, pixmapBytes: 2 }).then(() => undefined, (e: unknown) => e);
-    expect(tooSmall).toBeInstanceOf(PageFailure);
-    expect(pageErrorOf(tooSmall, 'even at a lower DPI').code).toBe('PAGE_TOO_LARGE');
+  it('a JPEG side is at most 65535 pixels: fitPage lowers the DPI to fit it, and the pixel budget as before', () => {
+    // A 14400 x 50 pt banner at 400 dpi is 80000 px wide: 22 Mpx, within the pixel budget.
+    const banner: PageBox = [0, 0, 14400, 50];
+    expect(fitPage(banner, 400, 40_000_000)).toMatchObject({ dpi: 400, width: 80000 });
+    const jpeg = fitPage(banner, 400, 40_000_000, JPEG_MAX_SIDE)!;
+    expect(jpeg.width).toBeLessThanOrEqual(JPEG_MAX_SIDE);
+    expect(fitPage(banner, jpeg.dpi + 1, 40_000_000)!.width).toBeGreaterThan(JPEG_MAX_SIDE);
+    expect(fitPage(banner, 400, 1_000_000, JPEG_MAX_SIDE)!.width * fitPage(banner, 400, 1_000_000, JPEG_MAX_SIDE)!.height).toBeLessThanOrEqual(1_000_000);
   });
 });

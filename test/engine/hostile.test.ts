@@ -92,15 +92,15 @@ describe('hostile inputs', () => {
     expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
   });
 
-  it('a poster page as JPEG (one whole-page pixmap) fits the heap ceiling at a lower DPI, and says so', { timeout: 120_000 }, async () => {
+  it('a poster page as JPEG is drawn in bands at the requested DPI: the heap stays below its whole-page pixels', { timeout: 120_000 }, async () => {
     const job = await startRender(join(CORPUS_DIR, 'go-poster-3294pt.pdf'), options({ format: 'jpeg' }));
     const [page] = await collect(job);
     if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
-    expect(page.dpi).toBeLessThan(150);
-    expect(page.warning).toMatch(/JPEG rendered at \d+ dpi instead of 150 dpi/);
-    expect(page.width * page.height * 3).toBeLessThanOrEqual(96 * MiB);
-    expect(jpegSize(page.bytes)).toMatchObject({ width: page.width, height: page.height });
-    expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
+    expect(page.dpi).toBe(150);
+    expect(page.warning).toBeUndefined();
+    expect(jpegSize(page.bytes)).toEqual({ width: page.width, height: page.height, components: 3 });
+    // MuPDF's encoder needed the whole page in one pixmap (108 MB here) and lowered the DPI past 96 MB.
+    expect(job.stats.wasmHeapPeakBytes).toBeLessThan(page.width * page.height * 3);
   });
 
   it('a 300 MB file is read through the file, never held: the heap stays far below the file size', { timeout: 180_000 }, async () => {

@@ -1,7 +1,9 @@
 /**
  * The fast path (pixels copied out as PNG scanlines, gray ones as 8-bit grayscale, pages
  * compressed on the thread pool side by side, out of order) against the plain path (MuPDF.js
- * in-process: toPixmap in RGB, getPixels): the same pixels, page for page, in valid PNGs.
+ * in-process: toPixmap in RGB, getPixels): the same pixels, page for page, in valid PNGs. And
+ * JPEG pages (encoded on the JPEG thread) against the same plain pixels: no further from them
+ * than MuPDF's own encoder gets.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS } from '../../lib/engine/options.js';
 import { startRender } from '../../lib/engine/render.js';
-import { CORPUS_DIR, collect, decodePng } from './helpers.js';
+import { CORPUS_DIR, collect, decodePng, jpegSize } from './helpers.js';
 
 /** RGB pixels of each page, drawn the plain way. */
 function plainRender(file: string, pageNumbers: number[], dpi: number): Map<number, { width: number; height: number; rgb: Uint8Array }> {
@@ -82,6 +84,53 @@ describe('fast path against the plain path', () => {
         expect(result.stats.bytes).toBe(result.bytes.byteLength);
       }
       expect([...colors].sort(), 'the colors this case is chosen for').toEqual(expectedColors);
+    });
+  }
+});
+
+/** A JPEG decoded by MuPDF, as RGB (a gray JPEG expanded). */
+function decodeJpeg(jpeg: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
+  const image = new mupdf.Image(jpeg);
+  const pixmap = image.toPixmap();
+  const rgb = pixmap.getNumberOfComponents() === 3 ? pixmap : pixmap.convertToColorSpace(mupdf.ColorSpace.DeviceRGB);
+  try {
+    return { width: rgb.getWidth(), height: rgb.getHeight(), rgb: new Uint8Array(rgb.getPixels()) };
+  } finally {
+    if (rgb !== pixmap) rgb.destroy();
+    pixmap.destroy();
+    image.destroy();
+  }
+}
+
+const meanAbsDiff = (a: Uint8Array, b: Uint8Array): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
+
+describe('JPEG pages against the plain path', () => {
+  const QUALITY = 85;
+  const cases = [
+    { file: 'tracemonkey-paper-14p.pdf', pages: { from: 5, to: 7 }, dpi: 150 },
+    { file: 'cmyk-jpeg.pdf', pages: { from: 1, to: 1 }, dpi: 150 },
+    // A size that is no multiple of 8 either way.
+    { file: 'jbig2-scan-4p.pdf', pages: { from: 1, to: 2 }, dpi: 97 },
+  ];
+  for (const { file, pages, dpi } of cases) {
+    it(`${file} pages ${pages.from}-${pages.to} at ${dpi} dpi: one component exactly for gray pages, as close to the pixels as MuPDF's encoder`, { timeout: 120_000 }, async () => {
+      const path = join(CORPUS_DIR, file);
+      const results = await collect(await startRender(path, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg', jpegQuality: QUALITY, dpi, pages: [pages] }));
+      const plain = plainRender(path, results.map((r) => r.pageNumber), dpi);
+      for (const result of results) {
+        if (!result.ok) throw new Error(`page ${result.pageNumber}: ${result.error.code}`);
+        const expected = plain.get(result.pageNumber)!;
+        const color = allGray(expected.rgb) ? 'gray' : 'rgb';
+        expect(result.color, `page ${result.pageNumber}`).toBe(color);
+        expect(jpegSize(result.bytes), `page ${result.pageNumber}`).toEqual({ width: expected.width, height: expected.height, components: color === 'gray' ? 1 : 3 });
+        const decoded = decodeJpeg(result.bytes);
+        const pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [0, 0, expected.width, expected.height], false);
+        pixmap.getPixels().set(expected.rgb);
+        const mupdfError = meanAbsDiff(decodeJpeg(pixmap.asJPEG(QUALITY, false)).rgb, expected.rgb);
+        pixmap.destroy();
+        expect(meanAbsDiff(decoded.rgb, expected.rgb), `page ${result.pageNumber}`).toBeLessThanOrEqual(mupdfError * 1.05);
+        expect(result.stats.bytes).toBe(result.bytes.byteLength);
+      }
     });
   }
 });

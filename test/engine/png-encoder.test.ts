@@ -6,7 +6,8 @@ import { randomFillSync } from 'node:crypto';
 import type { PassThrough } from 'node:stream';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES, toGrayScanlines, toScanlines } from '../../lib/engine/png-encoder.js';
+import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES } from '../../lib/engine/png-encoder.js';
+import { copyGrayRows, copyRows } from '../../lib/engine/rows.js';
 import { decodePng, readBody } from './helpers.js';
 
 /** RGB rows: a gradient, some noise, and flat runs, so every kind of deflate block appears. */
@@ -53,13 +54,13 @@ async function roundTrip(width: number, height: number, bandRows: number) {
   const writes: Promise<void>[] = [];
   for (let top = 0; top < height; top += bandRows) {
     const rows = Math.min(bandRows, height - top);
-    writes.push(encoder.writeScanlines(toScanlines(pixels.subarray(top * width * 3, (top + rows) * width * 3), width, rows, 3), rows));
+    writes.push(encoder.writeRows(copyRows(pixels.subarray(top * width * 3, (top + rows) * width * 3), width, rows, 3, 'png'), rows));
   }
   encoder.end();
   await Promise.all(writes);
   const png = await body;
   // zlib checks the stream's Adler-32 trailer (pngjs does not): it must inflate to the scanlines.
-  expect(inflateSync(imageData(png)).equals(toScanlines(pixels, width, height, 3))).toBe(true);
+  expect(inflateSync(imageData(png)).equals(copyRows(pixels, width, height, 3, 'png'))).toBe(true);
   const decoded = decodePng(png);
   let differing = 0;
   for (let p = 0, q = 0; q < pixels.length; p += 4, q += 3) {
@@ -102,7 +103,7 @@ describe('PNG encoder', () => {
     const rgb = image(width, height);
     // Every pixel gray: its green and blue set to its red.
     for (let at = 0; at < rgb.length; at += 3) rgb[at + 1] = rgb[at + 2] = rgb[at]!;
-    const gray = toGrayScanlines(rgb, width, height)!;
+    const gray = copyGrayRows(rgb, width, height, 'png')!;
     expect(gray.byteLength).toBe((width + 1) * height);
     const encoder = createPngEncoder(width, height, 1);
     const body = readBody(encoder.output);
@@ -111,7 +112,7 @@ describe('PNG encoder', () => {
     const writes: Promise<void>[] = [];
     for (let top = 0; top < height; top += rowsPerBand) {
       const rows = Math.min(rowsPerBand, height - top);
-      writes.push(encoder.writeScanlines(gray.subarray(top * (width + 1), (top + rows) * (width + 1)), rows));
+      writes.push(encoder.writeRows(gray.subarray(top * (width + 1), (top + rows) * (width + 1)), rows));
     }
     encoder.end();
     await Promise.all(writes);
@@ -123,7 +124,7 @@ describe('PNG encoder', () => {
     expect(differing).toBe(0);
     // The last pixel's blue off by one: not gray.
     rgb[rgb.length - 1] = rgb[rgb.length - 1]! ^ 1;
-    expect(toGrayScanlines(rgb, width, height)).toBeUndefined();
+    expect(copyGrayRows(rgb, width, height, 'png')).toBeUndefined();
   });
 
   it('does not hold the writer when nobody will read: a destroyed output releases it', { timeout: 10_000 }, async () => {
@@ -131,7 +132,7 @@ describe('PNG encoder', () => {
     const encoder = createPngEncoder(width, rows * 5, 3);
     // Noise barely compresses: no reader, so the output passes its 1 MiB buffer and the writes wait
     // (4 bands of 5: the image is not finished, the output not ended).
-    const writes = Array.from({ length: 4 }, () => encoder.writeScanlines(toScanlines(randomFillSync(new Uint8Array(width * rows * 3)), width, rows, 3), rows));
+    const writes = Array.from({ length: 4 }, () => encoder.writeRows(copyRows(randomFillSync(new Uint8Array(width * rows * 3)), width, rows, 3, 'png'), rows));
     const settled = Promise.allSettled(writes);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((encoder.output as PassThrough).writableNeedDrain).toBe(true);
@@ -143,14 +144,14 @@ describe('PNG encoder', () => {
   it('fails the image when rows are missing at the end', async () => {
     const encoder = createPngEncoder(10, 10, 3);
     const body = readBody(encoder.output);
-    await encoder.writeScanlines(toScanlines(new Uint8Array(10 * 5 * 3), 10, 5, 3), 5);
+    await encoder.writeRows(copyRows(new Uint8Array(10 * 5 * 3), 10, 5, 3, 'png'), 5);
     encoder.end();
     await expect(body).rejects.toThrow(/ended after 5 of 10 rows/);
   });
 
   it('refuses rows beyond the image or of the wrong length', async () => {
     const encoder = createPngEncoder(10, 2, 3);
-    await expect(encoder.writeScanlines(new Uint8Array(31 * 3), 3)).rejects.toThrow(/3 rows for an image of 2/);
-    await expect(encoder.writeScanlines(new Uint8Array(30), 1)).rejects.toThrow(/30 bytes for 1 scanlines of 31/);
+    await expect(encoder.writeRows(new Uint8Array(31 * 3), 3)).rejects.toThrow(/3 rows for an image of 2/);
+    await expect(encoder.writeRows(new Uint8Array(30), 1)).rejects.toThrow(/30 bytes for 1 scanlines of 31/);
   });
 });

@@ -82,8 +82,10 @@ describe('several workers per job', () => {
     const before = seen.filter((s) => s.pageNumber < last.pageNumber);
     expect(before.map((s) => s.pageNumber)).toEqual(Array.from({ length: last.pageNumber - 1 }, (_, i) => i + 1));
     expect(before.every((s) => s.outcome.startsWith('ok'))).toBe(true);
-    // A page at or after the cut that had begun streaming failed as cut off, nothing else.
-    expect(seen.slice(before.length, -1).every((s) => s.pageNumber >= last.pageNumber && s.deadline === true)).toBe(true);
+    // The cut page, if it had begun streaming, failed as cut off; a later page of the other lane
+    // may have been whole before the deadline (the job resumes at the cut and draws it again).
+    const after = seen.slice(before.length, -1);
+    expect(after.every((s) => (s.pageNumber === last.pageNumber ? s.deadline === true : s.pageNumber > last.pageNumber && (s.deadline === true || s.outcome.startsWith('ok')))), JSON.stringify(after)).toBe(true);
     expect(last.pageNumber).toBeLessThan(14);
     expect(workersInUse()).toBe(0);
   });

@@ -2,16 +2,15 @@
  * The render worker's main loop: one MuPDF instance for one document, ended by the main thread
  * afterwards. It waits for its job, opens the document (open.ts), and renders the pages one by
  * one into an output port made of messages, paced by credits from the main thread; drawing is
- * draw-png.ts's and draw-jpeg.ts's, failure classification failures.ts's. It never touches the
+ * draw-page.ts's, failure classification failures.ts's. It never touches the
  * file by path: it reads through the descriptor the main thread opened.
  */
 import './wasm-hook.js';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
-import { fitPage, pagesOfLane, selectPages, type PageBox, type PageGeometry } from '../options.js';
+import { fitPage, JPEG_MAX_SIDE, pagesOfLane, selectPages, type PageBox, type PageGeometry } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
-import { drawJpeg } from './draw-jpeg.js';
-import { drawPng } from './draw-png.js';
+import { drawPage } from './draw-page.js';
 import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
 import { DocumentFailure, openDocument, type OpenedDocument } from './open.js';
@@ -82,14 +81,11 @@ function checkStackGuard(): void {
   throw new RendererPoisoned('the renderer ran out of stack on this page (content nested too deep)');
 }
 
-/** One page's output port, as messages: page-begin, bands (each after a credit). */
-function messageOutput(pageNumber: number): PageOutput & { waitedMs: number; geometry: PageGeometry | undefined } {
+/** One page's output port, as messages: page-begin (with the page's warning, if any), bands (each after a credit). */
+function messageOutput(pageNumber: number, warning: string | undefined): PageOutput & { waitedMs: number } {
   const output = {
     waitedMs: 0,
-    /** The image's geometry as drawn (the DPI actually used), once begun. */
-    geometry: undefined as PageGeometry | undefined,
-    begin: (geometry, color, warning) => {
-      output.geometry = geometry;
+    begin: (geometry, color) => {
       send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}) });
     },
     takeCredit: async () => {
@@ -98,45 +94,55 @@ function messageOutput(pageNumber: number): PageOutput & { waitedMs: number; geo
       output.waitedMs += performance.now() - waitStarted;
     },
     returnCredit: () => credits.give(1),
-    band: (rows, bytes, encoded) => send({ type: 'band', pageNumber, rows, bytes, encoded }, [bytes.buffer as ArrayBuffer]),
-  } satisfies PageOutput & { waitedMs: number; geometry: PageGeometry | undefined };
+    band: (rows, bytes) => send({ type: 'band', pageNumber, rows, bytes }, [bytes.buffer as ArrayBuffer]),
+  } satisfies PageOutput & { waitedMs: number };
   return output;
+}
+
+/**
+ * The page's image size: the requested DPI, or the largest that fits the pixel budget and, for
+ * JPEG, its side limit (the manifest records the DPI used; the side limit also warns, being
+ * the format's and not the settings').
+ */
+function pageGeometry(box: PageBox, input: JobInput, pageNumber: number): { geometry: PageGeometry | null; warning?: string } {
+  const { dpi, maxPagePixels, format } = input.output;
+  const geometry = fitPage(box, dpi, maxPagePixels, format === 'jpeg' ? JPEG_MAX_SIDE : Infinity);
+  if (!geometry || format !== 'jpeg' || geometry.dpi === fitPage(box, dpi, maxPagePixels)?.dpi) return { geometry };
+  return { geometry, warning: `page ${pageNumber}: JPEG rendered at ${geometry.dpi} dpi: a JPEG side is at most ${JPEG_MAX_SIDE} pixels (PNG has no such limit)` };
 }
 
 /** One page, sent as page-begin, bands, page-end (or page-error at any point). */
 async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: number): Promise<void> {
   const started = performance.now();
-  const out = messageOutput(pageNumber);
   const { output } = input;
   let page: mupdf.Page | undefined;
+  let waitedMs = 0;
   try {
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
-    const geometry = fitPage(box, output.dpi, output.maxPagePixels);
+    const { geometry, warning } = pageGeometry(box, input, pageNumber);
     if (!geometry) {
       const message = `page box ${(box[2] - box[0]).toFixed(0)}x${(box[3] - box[1]).toFixed(0)} pt exceeds ${output.maxPagePixels} pixels even at 1 dpi`;
       send({ type: 'page-error', pageNumber, error: { code: 'PAGE_TOO_LARGE', message }, wasmHeapBytes: wasmHeapBytes() });
       return;
     }
-    if (output.format === 'jpeg') {
-      await drawJpeg(page, box, geometry, pageNumber, out, { quality: output.jpegQuality, pixmapBytes: input.jpegPixmapBytes });
-    } else {
-      await drawPng(page, box, geometry, out, { bandBytes: input.bandBytes });
-    }
+    const out = messageOutput(pageNumber, warning);
+    await drawPage(page, box, geometry, out, { bandBytes: input.bandBytes, layout: output.format === 'png' ? 'png' : 'packed' });
+    waitedMs = out.waitedMs;
     // Thumbnail and text from the same page load, before page-end; the page stands without them.
-    const extras = pageExtras(page, box, out.geometry ?? geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
+    const extras = pageExtras(page, box, geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
       log('warning', message),
     );
     checkStackGuard();
     const transfer = [extras.thumbnail?.rgb.buffer, extras.text?.json.buffer].filter((b): b is ArrayBuffer => b !== undefined);
-    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       poisoned = true;
       throw err;
     }
     checkStackGuard();
-    const error = pageErrorOf(err, output.format === 'png' ? 'even drawn in bands' : 'even at a lower DPI');
+    const error = pageErrorOf(err, 'even drawn in bands');
     send({ type: 'page-error', pageNumber, error, wasmHeapBytes: wasmHeapBytes() });
   } finally {
     // After a trap MuPDF's memory is not to be touched again: the worker is about to end.

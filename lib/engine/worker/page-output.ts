@@ -1,5 +1,5 @@
 /**
- * The port a page is drawn into: the drawing code (draw-png.ts, draw-jpeg.ts) says when the
+ * The port a page is drawn into: the drawing code (draw-page.ts) says when the
  * page's size is known, waits for credit, and hands over bands; the worker's main loop
  * implements it with messages to the main thread, the tests with an in-process fake.
  */
@@ -7,22 +7,19 @@ import type { PageGeometry } from '../options.js';
 import type { PageColor } from '../results.js';
 
 export interface PageOutput {
-  /** The image's size and color are final (page-begin): bands follow, as scanlines of that color. */
-  begin(geometry: PageGeometry, color: PageColor, warning?: string): void;
+  /** The image's size and color are final (page-begin): bands follow, as rows of that color. */
+  begin(geometry: PageGeometry, color: PageColor): void;
   /** Resolves when one more band may be sent: the consumer has released an earlier one (backpressure). */
   takeCredit(): Promise<void>;
   /** Gives back a credit taken for a band that was never sent. */
   returnCredit(): void;
-  /**
-   * Hands a band over (its buffer is transferred: do not touch it afterwards). PNG: `rows`
-   * scanlines, filter byte first. JPEG: the whole encoded image, `encoded` true.
-   */
-  band(rows: number, bytes: Uint8Array, encoded: boolean): void;
+  /** Hands `rows` rows over, in the drawing's layout (its buffer is transferred: do not touch it afterwards). */
+  band(rows: number, bytes: Uint8Array): void;
 }
 
 /**
- * Called just before MuPDF allocates a pixmap for a page, a band or a JPEG, with its pixel
+ * Called just before MuPDF allocates a pixmap for a page or a band, with its pixel
  * count. Production passes none; tests throw an out-of-memory error from it to drive the
  * fallbacks, which a real heap would need hundreds of MiB and seconds to trigger.
  */
-export type BeforeDraw = (what: 'page' | 'band' | 'jpeg', pixels: number) => void;
+export type BeforeDraw = (what: 'page' | 'band', pixels: number) => void;

@@ -1,0 +1,3 @@
+// Third entry point of the render function: bundled beside handler.mjs as jpeg-worker.mjs,
+// where the render core starts it as the thread that encodes JPEG pages (lib/engine/jpeg-thread.ts).
+import '../../lib/engine/jpeg-worker.js';

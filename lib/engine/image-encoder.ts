@@ -1,0 +1,35 @@
+/**
+ * What the session streams a page's rows into and reads its file from: PNG (png-encoder.ts,
+ * deflate on libuv's thread pool) or JPEG (jpeg-thread.ts, an encoder thread). Either way the
+ * drawing thread only draws.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export interface ImageEncoder {
+  /** The image file, as it is produced. */
+  readonly output: Readable;
+  /** Bytes of the file produced so far. */
+  readonly bytesOut: number;
+  /**
+   * Adds `rowCount` rows in the encoder's layout (rows.ts), in order: call it again without
+   * waiting, and they are encoded in turn. Resolves when these rows are encoded and written out
+   * (their memory released) and the reader has room for more.
+   */
+  writeRows(rows: Uint8Array, rowCount: number): Promise<void>;
+  /** No more rows: fails the image if some are missing. The output ends with the last rows. */
+  end(): void;
+  /** Stops with an error, which the output's reader sees. */
+  fail(err: Error): void;
+}
+
+/**
+ * The reader sets the pace: resolves once `output` has room again (at once if it has), or
+ * when its reader went away (a destroyed output releases the writer too).
+ */
+export async function readerRoom(output: Readable & Writable): Promise<void> {
+  if (output.destroyed || output.writableEnded || !output.writableNeedDrain) return;
+  await new Promise<void>((resolve) => {
+    output.once('drain', resolve);
+    output.once('close', resolve);
+  });
+}

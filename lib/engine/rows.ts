@@ -1,0 +1,59 @@
+/**
+ * Pixel rows as they leave the worker: copied out of WebAssembly memory once, straight into
+ * the layout their encoder takes, so the copy is the only pass. PNG takes scanlines (a filter
+ * byte before each row); JPEG packed rows.
+ */
+
+/** 'png': each row prefixed with its filter byte (none); 'packed': rows as they are. */
+export type RowLayout = 'png' | 'packed';
+
+/** PNG filter type 0 (none) before every row: it compresses rendered pages as well as MuPDF's choice (also none), at no cost. */
+export const PNG_FILTER_NONE = 0;
+
+/** Bytes of `rows` rows of `width` pixels of `channels` bytes in `layout`. */
+export function rowBytes(width: number, rows: number, channels: number, layout: RowLayout): number {
+  return (width * channels + (layout === 'png' ? 1 : 0)) * rows;
+}
+
+/** Packed pixel rows, copied into `layout`. */
+export function copyRows(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number, channels: number, layout: RowLayout): Uint8Array {
+  const stride = width * channels;
+  if (layout === 'packed') return new Uint8Array(pixels.subarray(0, stride * rows));
+  const scanlines = new Uint8Array((stride + 1) * rows);
+  for (let y = 0; y < rows; y++) {
+    const at = y * (stride + 1);
+    scanlines[at] = PNG_FILTER_NONE;
+    scanlines.set(pixels.subarray(y * stride, (y + 1) * stride), at + 1);
+  }
+  return scanlines;
+}
+
+/**
+ * RGB pixel rows as 8-bit gray rows in `layout`, if every pixel has R = G = B (undefined at the
+ * first one that does not): the test and the copy out of WebAssembly memory in one pass.
+ * Lossless: the gray image decodes to exactly these pixels.
+ */
+export function copyGrayRows(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number, layout: RowLayout): Uint8Array | undefined {
+  const stride = width * 3;
+  const prefixed = layout === 'png';
+  const out = new Uint8Array(rowBytes(width, rows, 1, layout));
+  // A blank row is compared whole (memcmp) and filled: most rows of a document page are margin
+  // or line spacing, and this halved the gray test of a text page (tracemonkey p. 1 at 150 dpi).
+  const whiteRow = Buffer.alloc(stride, 0xff);
+  let to = 0;
+  for (let y = 0; y < rows; y++) {
+    if (prefixed) out[to++] = PNG_FILTER_NONE;
+    const rowStart = y * stride;
+    if (whiteRow.equals(Buffer.from(pixels.buffer, pixels.byteOffset + rowStart, stride))) {
+      out.fill(0xff, to, to + width);
+      to += width;
+      continue;
+    }
+    for (let from = rowStart, end = rowStart + stride; from < end; from += 3) {
+      const r = pixels[from]!;
+      if (r !== pixels[from + 1] || r !== pixels[from + 2]) return undefined;
+      out[to++] = r;
+    }
+  }
+  return out;
+}
