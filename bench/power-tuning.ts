@@ -126,7 +126,7 @@ async function oursOnFile(child: string, file: string, memoryMb: number, dpi: nu
   const out = mkdtempSync(join(tmpdir(), 'power-tuning-out-'));
   try {
     const started = performance.now();
-    const args = [child, file, '--out', out, '--dpi', String(dpi), '--format', format, '--runs', String(runs), ...(drawOnly ? ['--draw-only'] : [])];
+    const args = [child, file, '--out', out, '--memory-mb', String(memoryMb), '--dpi', String(dpi), '--format', format, '--runs', String(runs), ...(drawOnly ? ['--draw-only'] : [])];
     const { stdout, stderr, report } = await shaped(memoryMb, process.execPath, args);
     const wallMs = performance.now() - started;
     const last = stdout.trim().split('\n').pop() ?? '';

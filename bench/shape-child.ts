@@ -4,8 +4,9 @@
  * job, then --runs warm jobs, each in a fresh worker with a fresh MuPDF as deployed, every page
  * written to <dir>. Unlike bench/render-child.ts it keeps each page's drawing time (from loading
  * the page to its last band drawn), for the p95 page time. It draws with as many workers as the
- * function would in this shape (workerCount(): the cgroup's CPU quota). Prints one JSON line.
- *   node shape-child.mjs <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]
+ * function would at --memory-mb (workerCount(memoryMb), as render-pages.ts asks with Lambda's
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE). Prints one JSON line.
+ *   node shape-child.mjs <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]
  * --draw-only: the floor under our pages, every page drawn as the render worker draws it
  * (draw-page.ts: MuPDF in WebAssembly, the copy out of its memory, gray detection) and thrown
  * away, no encoding or writing, in one thread.
@@ -42,19 +43,23 @@ const { values, positionals } = parseArgs({
     format: { type: 'string', default: 'png' },
     runs: { type: 'string', default: '1' },
     'draw-only': { type: 'boolean', default: false },
+    'memory-mb': { type: 'string' },
   },
 });
 const file = positionals[0];
-if (!file || !values.out) throw new Error('usage: shape-child.ts <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--runs N]');
+if (!file || !values.out) throw new Error('usage: shape-child.ts <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]');
 const format = parseFormatSetting('--format', values.format!);
 const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, format, dpi: Number(values.dpi) };
+const memoryMb = Number(values['memory-mb']);
+if (!Number.isInteger(memoryMb) || memoryMb < 128) throw new Error(`--memory-mb ${values['memory-mb']}: expected the shape's MemorySize`);
+const workers = workerCount(memoryMb);
 
 async function render(): Promise<{ ms: number; pageMs: number[]; pages: number; failed: number }> {
   const started = performance.now();
   const pageMs: number[] = [];
   let pages = 0;
   let failed = 0;
-  const render = await startRender(file!, options, { workers: workerCount() });
+  const render = await startRender(file!, options, { workers });
   for await (const page of render) {
     if (!page.ok) {
       failed++;
@@ -71,7 +76,7 @@ async function render(): Promise<{ ms: number; pageMs: number[]; pages: number; 
 async function drawOnly(): Promise<{ ms: number; pageMs: number[]; pages: number; failed: number }> {
   const started = performance.now();
   const { module, guard } = await mupdfWasmModule();
-  const count = workerCount();
+  const count = workers;
   const lanes = Array.from({ length: count }, async (_, index) => {
     const workerData: DrawOnlyInput = {
       wasmModule: module,
