@@ -8,12 +8,13 @@
  * skipped anyway).
  *
  * Why not MuPDF's own (Pixmap.asJPEG): it takes the whole page in one piece, and it writes
- * progressive JPEG with optimized Huffman tables, several passes over the coefficients:
- * measured 5.6 s for 81.5 megapixels of corpus pages at 150 dpi, where drawing them took 0.7 s.
+ * progressive JPEG with optimized Huffman tables, several passes over the coefficients: 4.6 s
+ * for 81.5 megapixels of corpus pages at 150 dpi, ours 1.6 s (`npx tsx bench/encoders.ts`).
  * Most blocks of a document page are blank margin or line spacing: a block of one color has
- * only a DC coefficient and skips the DCT here.
+ * only a DC coefficient and skips the DCT here. The coding of blocks is jpeg-coding.ts's.
  */
-import { AC_CHROMINANCE, AC_LUMINANCE, CHROMINANCE_QUANT, DC_CHROMINANCE, DC_LUMINANCE, LUMINANCE_QUANT, ZIGZAG, type HuffmanSpec } from './jpeg-tables.js';
+import { BitWriter, CHROMA, codeBlock, codeFlatBlock, divisors, huffmanSegment, LUMA, MAX_BLOCK_BYTES, scaledQuant, type Component } from './jpeg-coding.js';
+import { AC_CHROMINANCE, AC_LUMINANCE, CHROMINANCE_QUANT, DC_CHROMINANCE, DC_LUMINANCE, LUMINANCE_QUANT, ZIGZAG } from './jpeg-tables.js';
 
 export interface JpegImage {
   width: number;
@@ -24,187 +25,8 @@ export interface JpegImage {
   quality: number;
 }
 
-const ZZ = Int32Array.from(ZIGZAG);
-
-/** Code and length per symbol (canonical Huffman codes, T.81 C.2). */
-interface HuffmanCodes {
-  code: Uint16Array;
-  length: Uint8Array;
-}
-function huffmanCodes({ counts, symbols }: HuffmanSpec): HuffmanCodes {
-  const code = new Uint16Array(256);
-  const length = new Uint8Array(256);
-  let next = 0;
-  let at = 0;
-  for (let bits = 1; bits <= 16; bits++) {
-    for (let i = 0; i < counts[bits - 1]!; i++) {
-      const symbol = symbols[at++]!;
-      code[symbol] = next++;
-      length[symbol] = bits;
-    }
-    next <<= 1;
-  }
-  return { code, length };
-}
-const LUMA = { dc: huffmanCodes(DC_LUMINANCE), ac: huffmanCodes(AC_LUMINANCE) };
-const CHROMA = { dc: huffmanCodes(DC_CHROMINANCE), ac: huffmanCodes(AC_CHROMINANCE) };
-
-/** AAN scale factors: the float DCT below leaves coefficient (u, v) scaled by these (times 8). */
-const AAN_SCALE = [1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.5411961, 0.275899379];
-
-/** libjpeg's quality scaling of a base table (jcparam.c), in natural order. */
-function scaledQuant(base: number[], quality: number): Uint8Array {
-  const q = Math.min(100, Math.max(1, Math.round(quality)));
-  const scale = q < 50 ? 5000 / q : 200 - q * 2;
-  return Uint8Array.from(base, (v) => Math.min(255, Math.max(1, Math.floor((v * scale + 50) / 100))));
-}
-
-/** Multipliers that turn the DCT's output into quantized coefficients, natural order. */
-function divisors(quant: Uint8Array): Float64Array {
-  const out = new Float64Array(64);
-  for (let i = 0; i < 64; i++) out[i] = 1 / (quant[i]! * AAN_SCALE[i >> 3]! * AAN_SCALE[i & 7]! * 8);
-  return out;
-}
-
-/**
- * Forward DCT in place (AAN, float, as libjpeg's jfdctflt.c): rows, then columns. The two
- * passes are written out with constant offsets: V8 runs them a quarter faster than one loop
- * computing its stride.
- */
-function forwardDct(d: Float64Array): void {
-  for (let o = 0; o < 64; o += 8) {
-      const t0 = d[o]! + d[o + 7]!;
-      const t7 = d[o]! - d[o + 7]!;
-      const t1 = d[o + 1]! + d[o + 6]!;
-      const t6 = d[o + 1]! - d[o + 6]!;
-      const t2 = d[o + 2]! + d[o + 5]!;
-      const t5 = d[o + 2]! - d[o + 5]!;
-      const t3 = d[o + 3]! + d[o + 4]!;
-      const t4 = d[o + 3]! - d[o + 4]!;
-      // Even part.
-      const t10 = t0 + t3;
-      const t13 = t0 - t3;
-      const t11 = t1 + t2;
-      const t12 = t1 - t2;
-      d[o] = t10 + t11;
-      d[o + 4] = t10 - t11;
-      const z1 = (t12 + t13) * 0.707106781;
-      d[o + 2] = t13 + z1;
-      d[o + 6] = t13 - z1;
-      // Odd part.
-      const s10 = t4 + t5;
-      const s11 = t5 + t6;
-      const s12 = t6 + t7;
-      const z5 = (s10 - s12) * 0.382683433;
-      const z2 = 0.5411961 * s10 + z5;
-      const z4 = 1.306562965 * s12 + z5;
-      const z3 = s11 * 0.707106781;
-      const z11 = t7 + z3;
-      const z13 = t7 - z3;
-      d[o + 5] = z13 + z2;
-      d[o + 3] = z13 - z2;
-      d[o + 1] = z11 + z4;
-      d[o + 7] = z11 - z4;
-  }
-  for (let o = 0; o < 8; o++) {
-      const t0 = d[o]! + d[o + 56]!;
-      const t7 = d[o]! - d[o + 56]!;
-      const t1 = d[o + 8]! + d[o + 48]!;
-      const t6 = d[o + 8]! - d[o + 48]!;
-      const t2 = d[o + 16]! + d[o + 40]!;
-      const t5 = d[o + 16]! - d[o + 40]!;
-      const t3 = d[o + 24]! + d[o + 32]!;
-      const t4 = d[o + 24]! - d[o + 32]!;
-      // Even part.
-      const t10 = t0 + t3;
-      const t13 = t0 - t3;
-      const t11 = t1 + t2;
-      const t12 = t1 - t2;
-      d[o] = t10 + t11;
-      d[o + 32] = t10 - t11;
-      const z1 = (t12 + t13) * 0.707106781;
-      d[o + 16] = t13 + z1;
-      d[o + 48] = t13 - z1;
-      // Odd part.
-      const s10 = t4 + t5;
-      const s11 = t5 + t6;
-      const s12 = t6 + t7;
-      const z5 = (s10 - s12) * 0.382683433;
-      const z2 = 0.5411961 * s10 + z5;
-      const z4 = 1.306562965 * s12 + z5;
-      const z3 = s11 * 0.707106781;
-      const z11 = t7 + z3;
-      const z13 = t7 - z3;
-      d[o + 40] = z13 + z2;
-      d[o + 24] = z13 - z2;
-      d[o + 8] = z11 + z4;
-      d[o + 56] = z11 - z4;
-  }
-}
-
-/** Bits needed for |v| (the JPEG magnitude category). */
-const category = (v: number): number => (v === 0 ? 0 : 32 - Math.clz32(v < 0 ? -v : v));
-
 /** Rows of one MCU (8 x 8 blocks, no subsampling). */
 const MCU_ROWS = 8;
-
-/** Most bytes one block can take: DC and 63 AC codes of at most 16 + 11 bits, every byte stuffed. */
-const MAX_BLOCK_BYTES = 2 * Math.ceil((64 * 27) / 8);
-
-/** Entropy-coded bits, with 0xFF bytes stuffed, into a growing buffer; taken band by band. */
-class BitWriter {
-  bytes = new Uint8Array(64 * 1024);
-  length = 0;
-  /** Bits not yet written out (fewer than 8), and how many: JpegEncoder.block keeps them in locals. */
-  accumulator = 0;
-  bits = 0;
-
-  /** Room for `count` more bytes: write() and byte() do not check. */
-  reserve(count: number): void {
-    if (this.length + count <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + count));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-  }
-
-  raw(data: ArrayLike<number>): void {
-    this.reserve(data.length);
-    for (let i = 0; i < data.length; i++) this.bytes[this.length++] = data[i]!;
-  }
-
-  /** Writes the low `count` bits of `value` (count <= 16). */
-  write(value: number, count: number): void {
-    // Fewer than 8 bits wait between calls: with 16 more, the accumulator stays within 24.
-    this.accumulator = (this.accumulator << count) | (value & ((1 << count) - 1));
-    this.bits += count;
-    while (this.bits >= 8) {
-      this.bits -= 8;
-      const b = (this.accumulator >>> this.bits) & 0xff;
-      this.bytes[this.length++] = b;
-      if (b === 0xff) this.bytes[this.length++] = 0;
-    }
-    this.accumulator &= (1 << this.bits) - 1;
-  }
-
-  /** Pads the last byte with 1 bits. */
-  flush(): void {
-    if (this.bits > 0) this.write(0x7f, 8 - this.bits);
-  }
-
-  /** The bytes so far, handed over; the writer goes on empty. */
-  take(): Uint8Array {
-    const out = this.bytes.slice(0, this.length);
-    this.length = 0;
-    return out;
-  }
-}
-
-/** One component's coding state: tables and the DC predictor. */
-interface Component {
-  divisor: Float64Array;
-  codes: typeof LUMA;
-  dc: number;
-}
 
 export class JpegEncoder {
   private readonly out = new BitWriter();
@@ -322,8 +144,8 @@ export class JpegEncoder {
             block[r * 8 + c] = v - 128;
           }
         }
-        if (differ === 0) this.flatBlock(this.y, 64 * (first - 128));
-        else this.block(this.y, block);
+        if (differ === 0) codeFlatBlock(this.out, this.y, 64 * (first - 128));
+        else codeBlock(this.out, this.y, block, this.quantized);
       }
     } else {
       const { luma: y, chromaB: cb, chromaR: cr } = this;
@@ -349,112 +171,22 @@ export class JpegEncoder {
             cr[i] = 0.5 * R - 0.418688 * G - 0.081312 * B;
           }
         }
-        if (differ === 0) this.flatBlock(this.y, 64 * y[0]!);
-        else this.block(this.y, y);
+        if (differ === 0) codeFlatBlock(this.out, this.y, 64 * y[0]!);
+        else codeBlock(this.out, this.y, y, this.quantized);
         if (colored === 0) {
           // Gray pixels have no chroma.
-          this.flatBlock(this.cb, 0);
-          this.flatBlock(this.cr, 0);
+          codeFlatBlock(this.out, this.cb, 0);
+          codeFlatBlock(this.out, this.cr, 0);
         } else if (differ === 0) {
-          this.flatBlock(this.cb, 64 * cb[0]!);
-          this.flatBlock(this.cr, 64 * cr[0]!);
+          codeFlatBlock(this.out, this.cb, 64 * cb[0]!);
+          codeFlatBlock(this.out, this.cr, 64 * cr[0]!);
         } else {
-          this.block(this.cb, cb);
-          this.block(this.cr, cr);
+          codeBlock(this.out, this.cb, cb, this.quantized);
+          codeBlock(this.out, this.cr, cr, this.quantized);
         }
       }
     }
   }
-
-  /** A block of one value: `dc` is what the DCT would give for its DC coefficient (64 x the level-shifted value). */
-  private flatBlock(component: Component, dc: number): void {
-    const value = Math.round(dc * component.divisor[0]!);
-    this.codeDc(component, value);
-    const { ac } = component.codes;
-    this.out.write(ac.code[0x00]!, ac.length[0x00]!);
-  }
-
-  private codeDc(component: Component, value: number): void {
-    const diff = value - component.dc;
-    component.dc = value;
-    const size = category(diff);
-    const { dc } = component.codes;
-    this.out.write(dc.code[size]!, dc.length[size]!);
-    if (size) this.out.write(diff < 0 ? diff - 1 : diff, size);
-  }
-
-  private block(component: Component, block: Float64Array): void {
-    forwardDct(block);
-    const { quantized, out } = this;
-    const { divisor } = component;
-    let last = 0;
-    for (let k = 0; k < 64; k++) {
-      const i = ZZ[k]!;
-      // Rounded half away from zero, as libjpeg does; |x| < 2048, so | 0 truncates exactly
-      // (and is three times faster here than Math.round).
-      const x = block[i]! * divisor[i]!;
-      const v = x < 0 ? -((0.5 - x) | 0) : (x + 0.5) | 0;
-      quantized[k] = v;
-      if (v !== 0) last = k;
-    }
-    this.codeDc(component, quantized[0]!);
-    // The AC codes with the writer's state in locals (this loop is most of the encoder's time
-    // on text pages): a code of up to 16 bits, then its value's up to 11, whole bytes out
-    // after each, so the accumulator never holds more than 7 + 16 bits.
-    const { code, length } = component.codes.ac;
-    const bytes = out.bytes;
-    let at = out.length;
-    let accumulator = out.accumulator;
-    let bits = out.bits;
-    let run = 0;
-    for (let k = 1; k <= last; k++) {
-      const v = quantized[k]!;
-      if (v === 0) {
-        run++;
-        continue;
-      }
-      for (; run > 15; run -= 16) {
-        accumulator = (accumulator << length[0xf0]!) | code[0xf0]!;
-        bits += length[0xf0]!;
-        while (bits >= 8) {
-          bits -= 8;
-          const b = (accumulator >>> bits) & 0xff;
-          bytes[at++] = b;
-          if (b === 0xff) bytes[at++] = 0;
-        }
-        accumulator &= (1 << bits) - 1;
-      }
-      const size = v < 0 ? 32 - Math.clz32(-v) : 32 - Math.clz32(v);
-      const symbol = (run << 4) | size;
-      accumulator = (accumulator << length[symbol]!) | code[symbol]!;
-      bits += length[symbol]!;
-      while (bits >= 8) {
-        bits -= 8;
-        const b = (accumulator >>> bits) & 0xff;
-        bytes[at++] = b;
-        if (b === 0xff) bytes[at++] = 0;
-      }
-      accumulator = ((accumulator & ((1 << bits) - 1)) << size) | ((v < 0 ? v - 1 : v) & ((1 << size) - 1));
-      bits += size;
-      while (bits >= 8) {
-        bits -= 8;
-        const b = (accumulator >>> bits) & 0xff;
-        bytes[at++] = b;
-        if (b === 0xff) bytes[at++] = 0;
-      }
-      accumulator &= (1 << bits) - 1;
-      run = 0;
-    }
-    out.length = at;
-    out.accumulator = accumulator;
-    out.bits = bits;
-    if (last < 63) out.write(code[0x00]!, length[0x00]!);
-  }
-}
-
-function huffmanSegment(out: BitWriter, tableClass: number, id: number, spec: HuffmanSpec): void {
-  const length = 2 + 1 + 16 + spec.symbols.length;
-  out.raw([0xff, 0xc4, length >> 8, length & 0xff, (tableClass << 4) | id, ...spec.counts, ...spec.symbols]);
 }
 
 /** A whole image in one call: `pixels` packed rows of `image`'s channels. */

@@ -1,9 +1,9 @@
 /**
  * One worker's session, from its 'open' message to its end: the message and streaming state
  * machine. Bands become page bodies through the format's encoder (PNG: png-encoder.ts, JPEG:
- * jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns its limit or the
- * job's deadline, and everything else becomes a queue of events that always ends (done, failed,
- * crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
+ * jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
+ * its limit or the job's deadline, and everything else becomes a queue of events that always
+ * ends (done, failed, crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
  * one ended (job.ts).
  */
 import type { PassThrough } from 'node:stream';
