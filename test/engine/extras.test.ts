@@ -14,7 +14,7 @@ import { DEFAULT_OUTPUT_OPTIONS, type RenderOptions } from '../../lib/engine/opt
 import { startRender, type RenderedPage } from '../../lib/engine/render.js';
 import { extractPageText, type PageTextDocument } from '../../lib/engine/worker/extras.js';
 import { writeGiantPagePdf } from '../fixtures/generated-pdfs.js';
-import { CORPUS_DIR, collect, decodePng, jpegSize, type CollectedPage } from './helpers.js';
+import { CORPUS_DIR, collect, decodePng, jpegSize, meanAbsDiff, type CollectedPage } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'extras-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,12 +79,6 @@ function boxDownscale(src: Rgb, width: number, height: number): Rgb {
   }
   return { width, height, rgb };
 }
-
-const meanAbsDiff = (a: Uint8Array, b: Uint8Array): number => {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
-  return sum / a.length;
-};
 
 const flipVertically = (img: Rgb): Uint8Array => {
   const out = new Uint8Array(img.rgb.length);

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as mupdf from 'mupdf';
 import { PNG } from 'pngjs';
 import type { Readable } from 'node:stream';
 import { PageFailedError, type FailedPage, type PageStats, type RenderedPage, type RenderJob } from '../../lib/engine/render.js';
@@ -214,4 +215,25 @@ export async function errorCodeOf(promise: Promise<unknown>): Promise<string> {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' ? code : `non-RenderError: ${String(err)}`;
   }
+}
+
+/** A JPEG decoded by MuPDF (an independent decoder), as RGB: a gray JPEG expanded. */
+export function decodeJpeg(jpeg: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
+  const image = new mupdf.Image(jpeg);
+  const pixmap = image.toPixmap();
+  const rgb = pixmap.getNumberOfComponents() === 3 ? pixmap : pixmap.convertToColorSpace(mupdf.ColorSpace.DeviceRGB);
+  try {
+    return { width: rgb.getWidth(), height: rgb.getHeight(), rgb: new Uint8Array(rgb.getPixels()) };
+  } finally {
+    if (rgb !== pixmap) rgb.destroy();
+    pixmap.destroy();
+    image.destroy();
+  }
+}
+
+/** The mean absolute difference of two images' samples. */
+export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
 }

@@ -9,7 +9,7 @@ import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, JpegEncoder } from '../../lib/engine/jpeg-encoder.js';
 import { createJpegEncoder, jpegThreadCount } from '../../lib/engine/jpeg-thread.js';
-import { jpegSize, readBody } from './helpers.js';
+import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from './helpers.js';
 
 /** Gradients, a hard-edged colored square, a one-pixel grid and blank margins: smooth areas, edges, flat blocks. */
 function testImage(width: number, height: number): Uint8Array {
@@ -37,20 +37,6 @@ function grayOf(rgb: Uint8Array): { gray: Uint8Array; asRgb: Uint8Array } {
   return { gray, asRgb };
 }
 
-/** Decoded by MuPDF, as RGB. */
-function decode(jpeg: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
-  const image = new mupdf.Image(jpeg);
-  const pixmap = image.toPixmap();
-  const rgbPixmap = pixmap.getNumberOfComponents() === 3 ? pixmap : pixmap.convertToColorSpace(mupdf.ColorSpace.DeviceRGB);
-  try {
-    return { width: rgbPixmap.getWidth(), height: rgbPixmap.getHeight(), rgb: new Uint8Array(rgbPixmap.getPixels()) };
-  } finally {
-    if (rgbPixmap !== pixmap) rgbPixmap.destroy();
-    pixmap.destroy();
-    image.destroy();
-  }
-}
-
 /** The mean error of MuPDF's own JPEG encoder (Pixmap.asJPEG: progressive, 4:4:4) on the same pixels. */
 function mupdfError(rgb: Uint8Array, width: number, height: number, quality: number): number {
   const pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [0, 0, width, height], false);
@@ -61,8 +47,6 @@ function mupdfError(rgb: Uint8Array, width: number, height: number, quality: num
     pixmap.destroy();
   }
 }
-
-const meanAbsDiff = (a: Uint8Array, b: Uint8Array): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
 
 const SIZES = [[256, 331], [37, 23], [1, 1], [8, 8], [16, 16], [300, 9], [17, 33]] as const;
 

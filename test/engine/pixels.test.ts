@@ -11,7 +11,7 @@ import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS } from '../../lib/engine/options.js';
 import { startRender } from '../../lib/engine/render.js';
-import { CORPUS_DIR, collect, decodePng, jpegSize } from './helpers.js';
+import { CORPUS_DIR, collect, decodeJpeg, decodePng, jpegSize, meanAbsDiff } from './helpers.js';
 
 /** RGB pixels of each page, drawn the plain way. */
 function plainRender(file: string, pageNumbers: number[], dpi: number): Map<number, { width: number; height: number; rgb: Uint8Array }> {
@@ -87,22 +87,6 @@ describe('fast path against the plain path', () => {
     });
   }
 });
-
-/** A JPEG decoded by MuPDF, as RGB (a gray JPEG expanded). */
-function decodeJpeg(jpeg: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
-  const image = new mupdf.Image(jpeg);
-  const pixmap = image.toPixmap();
-  const rgb = pixmap.getNumberOfComponents() === 3 ? pixmap : pixmap.convertToColorSpace(mupdf.ColorSpace.DeviceRGB);
-  try {
-    return { width: rgb.getWidth(), height: rgb.getHeight(), rgb: new Uint8Array(rgb.getPixels()) };
-  } finally {
-    if (rgb !== pixmap) rgb.destroy();
-    pixmap.destroy();
-    image.destroy();
-  }
-}
-
-const meanAbsDiff = (a: Uint8Array, b: Uint8Array): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
 
 describe('JPEG pages against the plain path', () => {
   const QUALITY = 85;
