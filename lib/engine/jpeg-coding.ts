@@ -208,7 +208,7 @@ export function codeBlock(out: BitWriter, component: Component, block: Float64Ar
       }
       accumulator &= (1 << bits) - 1;
     }
-    const size = v < 0 ? 32 - Math.clz32(-v) : 32 - Math.clz32(v);
+    const size = category(v);
     const symbol = (run << 4) | size;
     accumulator = (accumulator << length[symbol]!) | code[symbol]!;
     bits += length[symbol]!;

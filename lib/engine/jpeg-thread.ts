@@ -49,7 +49,8 @@ class EncoderThread {
         pending.onData(reply.bytes);
         pending.resolve();
       } else {
-        this.close(reply.id);
+        // The thread has dropped the page already.
+        this.close(reply.id, false);
         pending.reject(new Error(`JPEG encoder: ${reply.message}`));
       }
     });
@@ -87,10 +88,10 @@ class EncoderThread {
     });
   }
 
-  /** The page is done or given up: the thread forgets it. */
-  close(id: number): void {
+  /** The page is done or given up: forgotten here, and (`cancel`) told to the thread, which forgets a finished or failed page itself. */
+  close(id: number, cancel = true): void {
     if (!this.pages.delete(id)) return;
-    if (this.alive) this.post({ type: 'cancel', id });
+    if (cancel && this.alive) this.post({ type: 'cancel', id });
     if (this.pages.size === 0) this.worker.unref();
   }
 
@@ -143,7 +144,7 @@ export function createJpegEncoder(image: JpegImage): ImageEncoder {
       const last = rowsIn === image.height;
       // Answers come in order, and each is written out as it comes: the file is in order.
       await thread.rows(id, rows, rowCount, last, (bytes) => emit(bytes, last));
-      if (last) thread.close(id);
+      if (last) thread.close(id, false);
       await readerRoom(output);
     },
     end() {

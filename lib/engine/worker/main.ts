@@ -106,9 +106,11 @@ function messageOutput(pageNumber: number, warning: string | undefined): PageOut
  */
 function pageGeometry(box: PageBox, input: JobInput, pageNumber: number): { geometry: PageGeometry | null; warning?: string } {
   const { dpi, maxPagePixels, format } = input.output;
-  const geometry = fitPage(box, dpi, maxPagePixels, format === 'jpeg' ? JPEG_MAX_SIDE : Infinity);
-  if (!geometry || format !== 'jpeg' || geometry.dpi === fitPage(box, dpi, maxPagePixels)?.dpi) return { geometry };
-  return { geometry, warning: `page ${pageNumber}: JPEG rendered at ${geometry.dpi} dpi: a JPEG side is at most ${JPEG_MAX_SIDE} pixels (PNG has no such limit)` };
+  const geometry = fitPage(box, dpi, maxPagePixels);
+  if (!geometry || format !== 'jpeg' || Math.max(geometry.width, geometry.height) <= JPEG_MAX_SIDE) return { geometry };
+  const fitted = fitPage(box, geometry.dpi, maxPagePixels, JPEG_MAX_SIDE);
+  if (!fitted) return { geometry: null };
+  return { geometry: fitted, warning: `page ${pageNumber}: JPEG rendered at ${fitted.dpi} dpi: a JPEG side is at most ${JPEG_MAX_SIDE} pixels (PNG has no such limit)` };
 }
 
 /** One page, sent as page-begin, bands, page-end (or page-error at any point). */
@@ -116,7 +118,6 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
   const started = performance.now();
   const { output } = input;
   let page: mupdf.Page | undefined;
-  let waitedMs = 0;
   try {
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
@@ -128,14 +129,13 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
     }
     const out = messageOutput(pageNumber, warning);
     await drawPage(page, box, geometry, out, { bandBytes: input.bandBytes, layout: output.format === 'png' ? 'png' : 'packed' });
-    waitedMs = out.waitedMs;
     // Thumbnail and text from the same page load, before page-end; the page stands without them.
     const extras = pageExtras(page, box, geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
       log('warning', message),
     );
     checkStackGuard();
     const transfer = [extras.thumbnail?.rgb.buffer, extras.text?.json.buffer].filter((b): b is ArrayBuffer => b !== undefined);
-    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes(), ...extras }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       poisoned = true;
