@@ -3,11 +3,14 @@
  * page, rows in, JPEG bytes back, one answer per band, in order.
  */
 import { parentPort } from 'node:worker_threads';
+import { errorMessage } from './errors.js';
 import { JpegEncoder } from './jpeg-encoder.js';
 import type { JpegReply, JpegRequest } from './jpeg-thread.js';
 
 const port = parentPort!;
 const encoders = new Map<number, JpegEncoder>();
+/** Pages whose encoder could not be made: the reason, answered to their first rows. */
+const refused = new Map<number, string>();
 
 function reply(message: JpegReply): void {
   port.postMessage(message, message.type === 'data' ? [message.bytes.buffer as ArrayBuffer] : []);
@@ -18,11 +21,16 @@ port.on('message', (request: JpegRequest) => {
   try {
     switch (request.type) {
       case 'begin':
-        encoders.set(id, new JpegEncoder(request.image));
+        try {
+          encoders.set(id, new JpegEncoder(request.image));
+        } catch (err) {
+          // 'begin' has no answer of its own: the page's first rows get this one.
+          refused.set(id, errorMessage(err));
+        }
         return;
       case 'rows': {
         const encoder = encoders.get(id);
-        if (!encoder) throw new Error(`no page ${id} open`);
+        if (!encoder) throw new Error(refused.get(id) ?? `no page ${id} open`);
         const body = encoder.write(request.bytes, request.rows);
         if (!request.last) return reply({ type: 'data', id, bytes: body });
         encoders.delete(id);
@@ -30,10 +38,12 @@ port.on('message', (request: JpegRequest) => {
       }
       case 'cancel':
         encoders.delete(id);
+        refused.delete(id);
         return;
     }
   } catch (err) {
     encoders.delete(id);
-    reply({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
+    refused.delete(id);
+    reply({ type: 'error', id, message: errorMessage(err) });
   }
 });

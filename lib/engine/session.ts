@@ -89,13 +89,19 @@ export class WorkerSession {
         return;
       case 'band': {
         const streaming = this.streaming;
-        if (!streaming || streaming.pageNumber !== message.pageNumber) return;
+        // A band of a page that already failed (its encoder did) is dropped, and its credit
+        // given back: the worker finishes the page and goes on to the next, instead of waiting
+        // for a credit that would never come.
+        if (!streaming || streaming.pageNumber !== message.pageNumber) return this.grantCredit();
         // Bands start encoding at once, in arrival order, side by side with the pages and bands
         // before them (each encoder writes its file out in order): that keeps the cores busy.
         streaming.encoder.writeRows(message.bytes, message.rows).then(
           // The band's memory is released: the worker may draw another.
           () => this.grantCredit(),
-          (err: Error) => this.failPage(streaming, pageErrors.encodingFailed(err.message)),
+          (err: Error) => {
+            this.failPage(streaming, pageErrors.encodingFailed(err.message));
+            this.grantCredit();
+          },
         );
         return;
       }

@@ -13,6 +13,7 @@ import { mupdfWasmPath, patchMupdfWasm, STACK_BYTES, WASM_HEAP_LIMIT_BYTES } fro
 import {
   writeDeepFormsPdf,
   writeGiantImagePdf,
+  writeGiantPagePdf,
   writeImageBombPdf,
   writeLargeFilePdf,
   writeManySegmentsPdf,
@@ -101,6 +102,17 @@ describe('hostile inputs', () => {
     expect(jpegSize(page.bytes)).toEqual({ width: page.width, height: page.height, components: 3 });
     // MuPDF's encoder needed the whole page in one pixmap (108 MB here) and lowered the DPI past 96 MB.
     expect(job.stats.wasmHeapPeakBytes).toBeLessThan(page.width * page.height * 3);
+  });
+
+  it('a JPEG page wider than a JPEG can be (65535 px) is drawn at the DPI that fits, and says so', { timeout: 120_000 }, async () => {
+    // A 14400 x 50 pt banner: 80000 px wide at 400 dpi, 22 Mpx, within the pixel budget.
+    const job = await startRender(await generated('banner.pdf', (p) => writeGiantPagePdf(p, 50)), options({ format: 'jpeg', dpi: 400 }));
+    const [page] = await collect(job);
+    if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
+    expect(page.width).toBeLessThanOrEqual(65535);
+    expect(page.dpi).toBeLessThan(400);
+    expect(page.warning).toBe(`page 1: JPEG rendered at ${page.dpi} dpi: a JPEG side is at most 65535 pixels (PNG has no such limit)`);
+    expect(jpegSize(page.bytes)).toMatchObject({ width: page.width, height: page.height });
   });
 
   it('a 300 MB file is read through the file, never held: the heap stays far below the file size', { timeout: 180_000 }, async () => {
