@@ -13,13 +13,14 @@ import * as mupdf from 'mupdf';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../lib/config/env.js';
-import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import { isPageFailure, type Manifest } from '../lib/job/manifest.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { writeManySegmentsPdf } from './fixtures/generated-pdfs.js';
 import { useFaultProxy } from './support/fault-proxy.js';
-import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, getBytes, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'uploads';
 const ENV = { DPI: '40', SOURCE_BUCKET: BUCKET };
@@ -41,13 +42,7 @@ async function upload(key: string, file: string): Promise<{ etag: string; versio
   return putObject(s3, BUCKET, key, await readFile(file));
 }
 
-async function manifestAt(key: string): Promise<Manifest> {
-  const manifest = parseManifest(await getText(s3, BUCKET, key));
-  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest at ${key}`);
-  return manifest;
-}
-
-const pagesOf = (manifest: Manifest): ManifestPage[] => manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
+const manifestAt = (key: string): Promise<Manifest> => readV2Manifest(s3, BUCKET, key);
 
 /**
  * The final state a reader may rely on: the manifest describes the object now under the key;
@@ -59,13 +54,13 @@ async function expectConsistent(sourceKey: string, prefix: string): Promise<Mani
   const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: sourceKey }));
   expect(manifest.source.etag).toBe(head.ETag!.replace(/"/g, ''));
   expect(manifest.status).toBe('complete');
-  for (const page of pagesOf(manifest)) {
+  for (const page of renderedPages(manifest)) {
     const png = PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, page.key)));
     expect([png.width, png.height]).toEqual([page.width, page.height]);
     const meta = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: page.key }))).Metadata;
     expect(meta).toMatchObject({ 'source-etag': manifest.source.etag, generation: manifest.generation });
   }
-  expect(await listKeys(s3, BUCKET, prefix)).toEqual([...pagesOf(manifest).map((p) => p.key), `${prefix}manifest.json`].sort());
+  expect(await listKeys(s3, BUCKET, prefix)).toEqual([...renderedPages(manifest).map((p) => p.key), `${prefix}manifest.json`].sort());
   return manifest;
 }
 
@@ -159,7 +154,7 @@ describe('generations and the compare-and-swap commit', () => {
     expect((await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/old.pdf'))).records[0]!.outcome).toBe('rendered');
     const manifest = await manifestAt('rendered/old.pdf/manifest.json');
     expect(await listKeys(s3, BUCKET, 'rendered/old.pdf/')).toEqual(
-      [...pagesOf(manifest).map((p) => p.key), 'rendered/old.pdf/manifest.json', 'rendered/old.pdf/nested.pdf/manifest.json'].sort(),
+      [...renderedPages(manifest).map((p) => p.key), 'rendered/old.pdf/manifest.json', 'rendered/old.pdf/nested.pdf/manifest.json'].sort(),
     );
   });
 });
@@ -198,12 +193,12 @@ describe('the deadline', () => {
     // Page 2 is cut (and page 1 too, on a machine too loaded to draw it in time): never a failed page.
     expect(partial.status).toBe('partial');
     expect([1, 2]).toContain(partial.nextPage);
-    expect(pagesOf(partial).map((p) => p.number)).toEqual(partial.nextPage === 2 ? [1] : []);
+    expect(renderedPages(partial).map((p) => p.number)).toEqual(partial.nextPage === 2 ? [1] : []);
     expect(partial.pages.filter(isPageFailure)).toEqual([]);
 
     await handler(s3PutEvent(BUCKET, 'incoming/slow.pdf'), { getRemainingTimeInMillis: () => 600_000 });
     const complete = await expectConsistent('incoming/slow.pdf', 'rendered/slow.pdf/');
-    expect(pagesOf(complete).map((p) => p.number)).toEqual([1, 2]);
+    expect(renderedPages(complete).map((p) => p.number)).toEqual([1, 2]);
   });
 
   it('commits progress on a long render, so a killed invocation loses at most the last stretch', async () => {
@@ -222,7 +217,7 @@ describe('the deadline', () => {
     await createRenderHandler(config, recording, { checkpointMs: 0 })(s3PutEvent(BUCKET, 'incoming/long.pdf'));
     const partials = commits.map((c) => JSON.parse(c) as Manifest).filter((m) => m.status === 'partial');
     expect(partials.length).toBeGreaterThanOrEqual(10);
-    for (const m of partials) expect(pagesOf(m).map((p) => p.number)).toEqual(Array.from({ length: m.nextPage! - 1 }, (_, i) => i + 1));
+    for (const m of partials) expect(renderedPages(m).map((p) => p.number)).toEqual(Array.from({ length: m.nextPage! - 1 }, (_, i) => i + 1));
     expect((await expectConsistent('incoming/long.pdf', 'rendered/long.pdf/')).pageCount).toBe(14);
   });
 });

@@ -11,7 +11,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAll, DIST } from '../tools/build.js';
 import { functionEnvironment, invokeBuilt } from '../tools/invoke.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
-import { LambdaCgroup } from '../tools/lambda-shape.js';
+import { shapeUnavailable } from '../tools/lambda-shape.js';
 import { loadTemplate, parseTemplate, ROOT, templateFunction } from '../tools/template.js';
 import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
 
@@ -47,6 +47,25 @@ function invoke(args: string[], env: Record<string, string> = {}): Promise<Run> 
 }
 
 const manifestOf = async (s3: S3Client, key: string) => JSON.parse(await getText(s3, BUCKET, `rendered/${key}/manifest.json`));
+
+/**
+ * A one-function template whose built artifact is `source`, written to dist/<logicalId>/ as the
+ * module its Handler names; dispose() removes it.
+ */
+async function scratchFunction(logicalId: string, properties: string, source: string) {
+  const template = parseTemplate(`
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  ${logicalId}:
+    Type: AWS::Serverless::Function
+    Properties: ${properties}
+`);
+  const fn = templateFunction(template, logicalId);
+  const dir = join(DIST, logicalId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${fn.handler.split('.')[0]}.mjs`), source);
+  return { template, fn, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
 
 describe('npm run invoke', () => {
   let s3: S3Client;
@@ -163,48 +182,37 @@ describe('npm run invoke', () => {
   });
 
   it('stops a handler at its Timeout, as Lambda does', async () => {
-    const template = parseTemplate(`
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  SlowFunction:
-    Type: AWS::Serverless::Function
-    Properties: { Runtime: nodejs22.x, Handler: slow.handler, Timeout: 1, MemorySize: 256 }
-`);
-    const dir = join(DIST, 'SlowFunction');
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'slow.mjs'), 'export const handler = async (event, context) => { console.log("remaining", context.getRemainingTimeInMillis()); await new Promise(() => setInterval(() => {}, 1000)); };');
+    const { template, fn, dispose } = await scratchFunction(
+      'SlowFunction',
+      '{ Runtime: nodejs22.x, Handler: slow.handler, Timeout: 1, MemorySize: 256 }',
+      'export const handler = async (event, context) => { console.log("remaining", context.getRemainingTimeInMillis()); await new Promise(() => setInterval(() => {}, 1000)); };',
+    );
     try {
       const started = Date.now();
-      const outcome = await invokeBuilt(template, templateFunction(template, 'SlowFunction'), {});
+      const outcome = await invokeBuilt(template, fn, {});
       expect(Date.now() - started).toBeLessThan(5000);
       expect(outcome.ok).toBe(false);
       expect(outcome.payload).toEqual({ errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' });
       expect(outcome.report).toMatch(/\tMemory Size: 256 MB\t.*\tStatus: timeout$/);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await dispose();
     }
   });
 
   it('runs under the function\'s memory: an invocation that needs more is killed as Runtime.OutOfMemory; a warm container serves the next', async () => {
-    const probe = LambdaCgroup.create(128);
-    if (!(probe instanceof LambdaCgroup)) {
-      console.warn(`skipped: ${probe.warning}`);
+    const unavailable = shapeUnavailable();
+    if (unavailable) {
+      console.warn(`skipped: ${unavailable}`);
       return;
     }
-    probe.dispose();
-    const template = parseTemplate(`
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  HungryFunction:
-    Type: AWS::Serverless::Function
-    Properties: { Runtime: nodejs22.x, Handler: hungry.handler, Timeout: 60, MemorySize: 256 }
-`);
-    const dir = join(DIST, 'HungryFunction');
-    await mkdir(dir, { recursive: true });
-    // Touches every page of MB megabytes, then returns.
-    await writeFile(join(dir, 'hungry.mjs'), 'export const handler = async ({ mb }) => { const b = Buffer.alloc(mb * 1048576, 1); return { mb, sum: b[b.length - 1] }; };');
+    const { template, fn, dispose } = await scratchFunction(
+      'HungryFunction',
+      '{ Runtime: nodejs22.x, Handler: hungry.handler, Timeout: 60, MemorySize: 256 }',
+      // Touches every page of MB megabytes, then returns.
+      'export const handler = async ({ mb }) => { const b = Buffer.alloc(mb * 1048576, 1); return { mb, sum: b[b.length - 1] }; };',
+    );
     try {
-      const { container } = await LambdaContainer.start(template, templateFunction(template, 'HungryFunction'));
+      const { container } = await LambdaContainer.start(template, fn);
       const small = await container.invoke({ mb: 64 });
       expect(small.payload).toEqual({ mb: 64, sum: 1 });
       // The cgroup's peak: the 64 MB buffer and the runtime, under the limit.
@@ -222,7 +230,7 @@ Resources:
       const final = await container.close();
       expect(final).toMatchObject({ enforced: true, memoryMb: 256, oomKills: 1 });
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await dispose();
     }
   });
 });

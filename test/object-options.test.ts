@@ -8,11 +8,12 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { objectOptions } from '../lib/config/object-options.js';
 import type { Config } from '../lib/config/env.js';
-import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import type { Manifest } from '../lib/job/manifest.js';
 import { DEFAULT_JOB_OPTIONS, formatPageSelection, parsePageSelection, selectionHead, selectionWithin } from '../lib/job/options.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { CORPUS, createBucket, listKeys, getText, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'meta';
 let s3: S3Client;
@@ -29,13 +30,7 @@ async function upload(key: string, file: string, metadata: Record<string, string
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: await readFile(`${CORPUS}${file}`), Metadata: metadata }));
 }
 
-async function manifestOf(name: string): Promise<Manifest> {
-  const manifest = parseManifest(await getText(s3, BUCKET, `rendered/${name}/manifest.json`));
-  if (!manifest || isLegacy(manifest)) throw new Error(`no v2 manifest for ${name}`);
-  return manifest;
-}
-
-const pagesOf = (m: Manifest): ManifestPage[] => m.pages.filter((p): p is ManifestPage => !isPageFailure(p));
+const manifestOf = (name: string): Promise<Manifest> => readV2Manifest(s3, BUCKET, `rendered/${name}/manifest.json`);
 
 describe('per-object options from S3 metadata', () => {
   it('render-pages 2-3 and render-dpi 72 give exactly pages 2-3 at 72 dpi; a second event is skipped; a re-upload without metadata renders every page at the default', async () => {
@@ -44,7 +39,7 @@ describe('per-object options from S3 metadata', () => {
     expect((await handler(s3PutEvent(BUCKET, 'incoming/doc.pdf'))).records[0]).toMatchObject({ outcome: 'rendered', status: 'complete' });
     const chosen = await manifestOf('doc.pdf');
     expect(chosen.options).toMatchObject({ pages: '2-3', dpi: 72 });
-    expect(pagesOf(chosen).map((p) => [p.number, p.dpi])).toEqual([[2, 72], [3, 72]]);
+    expect(renderedPages(chosen).map((p) => [p.number, p.dpi])).toEqual([[2, 72], [3, 72]]);
     expect(chosen.pageCount).toBe(4);
     expect((await listKeys(s3, BUCKET, 'rendered/doc.pdf/')).filter((k) => k.includes('/page-'))).toHaveLength(2);
 
@@ -56,7 +51,7 @@ describe('per-object options from S3 metadata', () => {
     expect(all.options).toMatchObject({ pages: '1-', dpi: 40 });
     expect(all.optionsHash).not.toBe(chosen.optionsHash);
     expect(all.generation).not.toBe(chosen.generation);
-    expect(pagesOf(all).map((p) => [p.number, p.dpi])).toEqual([[1, 40], [2, 40], [3, 40], [4, 40]]);
+    expect(renderedPages(all).map((p) => [p.number, p.dpi])).toEqual([[1, 40], [2, 40], [3, 40], [4, 40]]);
   });
 
   it('an invalid value is a failed INVALID_OPTIONS manifest naming the key, the value and what is allowed; the invocation succeeds', async () => {
@@ -105,7 +100,7 @@ describe('thumbnails and page text, stored beside the pages', () => {
     await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/paper.pdf'));
     const manifest = await manifestOf('paper.pdf');
     expect(manifest.options).toMatchObject({ pages: '1-2', thumbnailWidth: 128, pageText: true });
-    const pages = pagesOf(manifest);
+    const pages = renderedPages(manifest);
     expect(pages).toHaveLength(2);
     const prefix = `rendered/paper.pdf/${manifest.generation}/`;
     for (const page of pages) {
@@ -118,7 +113,7 @@ describe('thumbnails and page text, stored beside the pages', () => {
       expect(text.blocks.length).toBeGreaterThan(0);
       expect(text.text.replace(/\s/g, '').length).toBe(page.text!.chars);
     }
-    expect(pagesOf(manifest)[0]!.text && (JSON.parse(await getText(s3, BUCKET, pages[0]!.text!.key)) as { text: string }).text).toContain('Trace-based Just-in-Time');
+    expect(renderedPages(manifest)[0]!.text && (JSON.parse(await getText(s3, BUCKET, pages[0]!.text!.key)) as { text: string }).text).toContain('Trace-based Just-in-Time');
     // Exactly what the manifest lists, and nothing else.
     const listed = pages.flatMap((p) => [p.key, p.thumbnail!.key, p.text!.key]);
     expect(await listKeys(s3, BUCKET, 'rendered/paper.pdf/')).toEqual([...listed, 'rendered/paper.pdf/manifest.json'].sort());

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { costPer1000Pages, PRICES } from '../bench/power-tuning.js';
-import { LambdaCgroup, MB_PER_VCPU, spawnShaped } from '../tools/lambda-shape.js';
+import { MB_PER_VCPU, shapeUnavailable, spawnShaped } from '../tools/lambda-shape.js';
 
 describe('Lambda shapes', () => {
   it('prices 1,000 pages as GB-s of the memory size plus one request per document', () => {
@@ -19,12 +19,11 @@ describe('Lambda shapes', () => {
   });
 
   it('runs a process inside a cpu cgroup of N/1769 vCPU and a memory cgroup of N MB', async () => {
-    const probe = LambdaCgroup.create(128);
-    if (!(probe instanceof LambdaCgroup)) {
-      console.warn(`skipped: ${probe.warning}`);
+    const unavailable = shapeUnavailable();
+    if (unavailable) {
+      console.warn(`skipped: ${unavailable}`);
       return;
     }
-    probe.dispose();
     const memoryMb = 884;
     // The shaped process reads its own cgroup limits before it exits.
     const script = 'for c in cpu memory; do p=$(grep -E "^[0-9]+:([^:]*,)?$c(,[^:]*)?:" /proc/self/cgroup | cut -d: -f3); echo "$c $p"; done';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
-import { isLegacy, optionsHash, parseManifest, type Manifest } from '../lib/job/manifest.js';
+import { optionsHash, type Manifest } from '../lib/job/manifest.js';
 import { metrics } from '../lib/observability.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { createDispatcher, QueueDispatcher, type Dispatcher } from '../lib/reprocess/dispatch.js';
@@ -22,7 +22,8 @@ import { reprocess, type ClassifiedPdf } from '../lib/reprocess/run.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
 import { RENDERER } from '../lib/job/version.js';
-import { CORPUS, createBucket, getText, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+import { readV2Manifest } from './support/manifests.js';
 
 // A renderer release with a major version that has a predecessor (the package is still 0.x):
 // the render handler records it in manifests and the classifier compares against it.
@@ -45,9 +46,7 @@ function manifestKey(config: Config, key: string): { bucket: string; key: string
 
 async function readManifestOf(s3: S3Client, config: Config, key: string): Promise<Manifest> {
   const where = manifestKey(config, key);
-  const manifest = parseManifest(await getText(s3, where.bucket, where.key));
-  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest for ${key}`);
-  return manifest;
+  return readV2Manifest(s3, where.bucket, where.key);
 }
 
 async function writeManifest(s3: S3Client, config: Config, key: string, body: Manifest | string): Promise<void> {

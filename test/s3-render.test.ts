@@ -9,11 +9,12 @@ import { HeadObjectCommand, PutBucketVersioningCommand, type S3Client } from '@a
 import { PNG } from 'pngjs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../lib/config/env.js';
-import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import type { Manifest } from '../lib/job/manifest.js';
 import { createRenderHandler, type RenderEvent } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { useFaultProxy } from './support/fault-proxy.js';
-import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, getBytes, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'uploads';
 // Low DPI keeps the suite fast; behaviour does not depend on it.
@@ -36,19 +37,12 @@ async function upload(key: string, file: string, bucket = BUCKET): Promise<{ eta
   return putObject(s3, bucket, key, await readFile(file));
 }
 
-async function manifestAt(bucket: string, key: string): Promise<Manifest> {
-  const manifest = parseManifest(await getText(s3, bucket, key));
-  if (!manifest || isLegacy(manifest)) throw new Error(`no valid v2 manifest at ${key}`);
-  return manifest;
-}
+const manifestAt = (bucket: string, key: string): Promise<Manifest> => readV2Manifest(s3, bucket, key);
 
 function jobDirs(): string[] {
   return readdirSync(tmpdir()).filter((name) => name.startsWith('pdf-render-'));
 }
 
-function renderedPages(manifest: Manifest): ManifestPage[] {
-  return manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
-}
 
 /** What a committed render must leave under its prefix: the manifest and exactly the pages it lists. */
 async function expectOnlyListedOutputs(bucket: string, prefix: string, manifest: Manifest): Promise<void> {

@@ -12,11 +12,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { PNG } from 'pngjs';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../lib/job/manifest.js';
+import { parseManifest, type Manifest } from '../lib/job/manifest.js';
 import { buildAll } from '../tools/build.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue, type LocalQueues } from '../tools/local-queue.js';
 import { drain, testSqsClient } from './support/sqs.js';
 import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
+import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'queued';
 type Handler = (event: SQSEvent, context: { awsRequestId: string; getRemainingTimeInMillis: () => number }) => Promise<{ batchItemFailures?: { itemIdentifier: string }[] }>;
@@ -79,13 +80,7 @@ async function runQueue(handler: Handler, options: { concurrency: number; budget
   return { ...stats, maxRunning, deadLetters: (await drain(sqs, queues.deadLetterUrl)).length };
 }
 
-async function manifestOf(name: string): Promise<Manifest> {
-  const manifest = parseManifest(await getText(s3, BUCKET, `rendered/${name}/manifest.json`));
-  if (!manifest || isLegacy(manifest)) throw new Error(`no v2 manifest for ${name}`);
-  return manifest;
-}
-
-const pagesOf = (manifest: Manifest): ManifestPage[] => manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
+const manifestOf = (name: string): Promise<Manifest> => readV2Manifest(s3, BUCKET, `rendered/${name}/manifest.json`);
 
 describe('the render queue, drained by the local event source mapping', () => {
   it('a burst of 200 uploads with maximum concurrency 4: every manifest complete, never more than 4 renders at once, nothing dead-lettered', async () => {
@@ -111,7 +106,7 @@ describe('the render queue, drained by the local event source mapping', () => {
     expect(run).toMatchObject({ failures: 0, deadLetters: 0 });
     const manifest = await manifestOf('long.pdf');
     expect(manifest).toMatchObject({ status: 'complete', pageCount: 14 });
-    expect(pagesOf(manifest).map((p) => p.number)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    expect(renderedPages(manifest).map((p) => p.number)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
 
     await putObject(s3, BUCKET, 'incoming/capped.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
     const capped = await loadHandler({ DPI: '150', DOCUMENT_MAX_HOPS: '2' });
@@ -130,20 +125,20 @@ describe('the render queue, drained by the local event source mapping', () => {
     expect(run).toMatchObject({ invocations: 8, failures: 0, deadLetters: 0 });
     const fanned = await manifestOf('book.pdf');
     expect(fanned).toMatchObject({ status: 'complete', pageCount: 352 });
-    expect(pagesOf(fanned).map((p) => p.number)).toEqual(Array.from({ length: 352 }, (_, i) => i + 1));
+    expect(renderedPages(fanned).map((p) => p.number)).toEqual(Array.from({ length: 352 }, (_, i) => i + 1));
     // Nothing but the pages and the manifest: the part records are gone.
-    expect(await listKeys(s3, BUCKET, 'rendered/book.pdf/')).toEqual([...pagesOf(fanned).map((p) => p.key), 'rendered/book.pdf/manifest.json'].sort());
+    expect(await listKeys(s3, BUCKET, 'rendered/book.pdf/')).toEqual([...renderedPages(fanned).map((p) => p.key), 'rendered/book.pdf/manifest.json'].sort());
 
     // One invocation, the same bytes and options (under another key): the same generation, page for page the same pixels.
-    const fannedPixels = await Promise.all(pagesOf(fanned).map(async (p) => PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, p.key))).data));
+    const fannedPixels = await Promise.all(renderedPages(fanned).map(async (p) => PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, p.key))).data));
     await putObject(s3, BUCKET, 'incoming/book-single.pdf', await readFile(join(CORPUS, 'freeculture-book-352p.pdf')));
     const whole = await runQueue(await loadHandler({ FANOUT_PAGES: '0', DPI: '20' }), { concurrency: 1 });
     expect(whole.invocations).toBe(1);
     const single = await manifestOf('book-single.pdf');
     expect(single.generation).toBe(fanned.generation);
-    const singlePages = pagesOf(single);
+    const singlePages = renderedPages(single);
     const rel = (key: string) => key.replace(/^rendered\/book(-single)?\.pdf\//, '');
-    expect(singlePages.map((p) => [rel(p.key), p.width, p.height])).toEqual(pagesOf(fanned).map((p) => [rel(p.key), p.width, p.height]));
+    expect(singlePages.map((p) => [rel(p.key), p.width, p.height])).toEqual(renderedPages(fanned).map((p) => [rel(p.key), p.width, p.height]));
     for (const [i, page] of singlePages.entries()) {
       expect(Buffer.compare(PNG.sync.read(Buffer.from(await getBytes(s3, BUCKET, page.key))).data, fannedPixels[i]!), page.key).toBe(0);
     }

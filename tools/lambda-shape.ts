@@ -166,6 +166,14 @@ export class LambdaCgroup {
   }
 }
 
+/** Why Lambda-shaped cgroups cannot be made here (a probe pair is made and removed), or undefined when they can. */
+export function shapeUnavailable(): string | undefined {
+  const probe = LambdaCgroup.create(128);
+  if (!(probe instanceof LambdaCgroup)) return probe.warning;
+  probe.dispose();
+  return undefined;
+}
+
 export interface ShapedChild {
   child: ChildProcess;
   /** The cgroup's figures so far (the limits alone when not enforced). */
