@@ -49,9 +49,11 @@ class EncoderThread {
         pending.onData(reply.bytes);
         pending.resolve();
       } else {
-        // The thread has dropped the page already.
+        // The thread has dropped the page already: its other rows in flight fail with it.
+        const rest = this.pages.get(reply.id) ?? [];
         this.close(reply.id, false);
-        pending.reject(new Error(`JPEG encoder: ${reply.message}`));
+        const err = new Error(`JPEG encoder: ${reply.message}`);
+        for (const failed of [pending, ...rest]) failed.reject(err);
       }
     });
     const died = (message: string): void => {

@@ -36,14 +36,16 @@ describe('a page whose encoder fails', () => {
     const session = new WorkerSession(worker as unknown as Worker, INPUT, { format: 'jpeg', jpegQuality: 85, pageTimeoutMs: undefined, deadline: undefined, onLog: undefined });
     // 70000 px wide: past what a JPEG can hold, so the encoder refuses the page.
     worker.send({ type: 'page-start', pageNumber: 1 });
-    worker.send({ type: 'page-begin', pageNumber: 1, width: 70000, height: 16, dpi: 150, color: 'gray' });
+    worker.send({ type: 'page-begin', pageNumber: 1, width: 70000, height: 24, dpi: 150, color: 'gray' });
     const failed = (await session.next()) as { type: 'page'; page: RenderedPage };
+    // Two bands in flight before the failure is known.
+    worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
     worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
     const failure = await readBody(failed.page.body).then(() => undefined, (err: Error) => err);
-    expect(failure?.message).toMatch(/encoding failed: .*cannot encode a 70000x16 JPEG/);
-    // The page's second band comes after the failure: dropped, its credit given back too.
+    expect(failure?.message).toMatch(/encoding failed: .*cannot encode a 70000x24 JPEG/);
+    // A third band comes after the failure: dropped, its credit given back too.
     worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
-    await expect.poll(() => worker.credits()).toBe(2);
+    await expect.poll(() => worker.credits()).toBe(3);
     worker.send({ type: 'page-end', pageNumber: 1, renderMs: 1, wasmHeapBytes: 0 });
 
     worker.send({ type: 'page-start', pageNumber: 2 });
