@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readEndpoints } from '../lib/aws/endpoint.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from './build.js';
 import { createRenderQueues, pollQueue } from './local-queue.js';
@@ -53,9 +54,11 @@ interface LocalRenderQueue {
 }
 
 async function startLocalRenderQueue(template: Template, envVars: EnvVarsFile, memoryMb: number | undefined): Promise<LocalRenderQueue | undefined> {
-  const endpoint = process.env['S3_ENDPOINT'];
+  // A local SQS endpoint (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or S3_ENDPOINT).
+  const endpoints = readEndpoints(process.env);
+  const endpoint = endpoints.SQS;
   if (!endpoint) return undefined;
-  const sqs = createSqsClient({ s3Endpoint: endpoint });
+  const sqs = createSqsClient({ endpoints });
   let queues;
   try {
     queues = await createRenderQueues(sqs);

@@ -17,7 +17,7 @@ import { createS3Client } from '../s3/client.js';
 import { isPermanentS3Error, s3ErrorCode } from '../s3/errors.js';
 import { createSqsClient } from '../sqs/client.js';
 import { sqsWorkQueue, type WorkQueue } from '../sqs/work-queue.js';
-import { isSqsEvent, parseQueueBody, parseS3Event, type ParsedWork, type WorkRequest } from '../work/messages.js';
+import { isSqsEvent, parseDirectEvent, parseQueueBody, type ParsedWork, type WorkRequest } from '../work/messages.js';
 import { FINISH_RESERVE_MS, OutOfTimeError, renderObject, type RenderObjectDeps, type RenderObjectOutcome } from './render-object.js';
 
 /** Timing knobs and the queue, for tests: how much time is kept back, how often progress is committed, where continuations go. */
@@ -116,7 +116,7 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
         });
         return { records: results, batchItemFailures: response.batchItemFailures };
       }
-      const parsed = parseS3Event(event);
+      const parsed = parseDirectEvent(event);
       logRejected(parsed);
       const transient: string[] = [];
       for (const request of parsed.requests) {

@@ -6,6 +6,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { everyService } from '../../lib/aws/endpoint.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { s3Endpoint } from './s3.js';
 
@@ -105,7 +106,7 @@ export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Cl
   });
   beforeEach(() => {
     proxy!.setRules([]);
-    s3 = createS3Client({ s3Endpoint: proxy!.endpoint });
+    s3 = createS3Client({ endpoints: everyService(proxy!.endpoint) });
   });
   return {
     get proxy() {
