@@ -12,9 +12,10 @@
  *
  * --env-vars takes the `sam local invoke --env-vars` file: {"Parameters": {VAR: value} for
  * every function, "<FunctionLogicalId>": {VAR: value}}; like sam, it only overrides variables
- * the template declares. S3_ENDPOINT, AWS credentials and region, and POWERTOOLS_* variables
- * are passed through from the shell, so the function can run against any S3-compatible server.
- * With S3_ENDPOINT set, RENDER_QUEUE_URL is a local queue on that server, and what the function
+ * the template declares. Local endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
+ * S3_ENDPOINT: lib/aws/endpoint.ts), AWS credentials and region, and POWERTOOLS_* variables are
+ * passed through from the shell, so the function can run against any S3-compatible server.
+ * With a local SQS endpoint, RENDER_QUEUE_URL is a local queue on that server, and what the function
  * sends there (reprocess requests, continuations, fan-out ranges) is then run by the render
  * function's artifact, message by message, as the SQS event source mapping would.
  */

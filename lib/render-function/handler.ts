@@ -1,7 +1,7 @@
 /**
  * The render function's handler, built from a validated configuration. It takes the render
- * queue's SQS batches (one message in production: batch size 1) and plain S3 events (sam local
- * invoke, or S3 wired to the function directly). Each request is handled on its own: permanent
+ * queue's SQS batches (one message in production: batch size 1), and plain S3 events or S3's
+ * EventBridge events invoked directly (sam local invoke, or S3 or a rule wired to the function). Each request is handled on its own: permanent
  * document errors are recorded in manifests; a malformed event or message, or S3 answering a
  * 4xx that no retry can change, is logged and not retried. A transient error fails its SQS
  * message alone (a partial batch response: SQS redelivers it, then dead-letters it), or, for
