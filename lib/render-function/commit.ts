@@ -6,6 +6,7 @@
  * anything else is tried again against the new etag. After a commit the other generations go.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { CommitListener } from '../events/completion.js';
 import { isLegacy, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
 import { deleteGeneration, deleteOtherGenerations } from '../s3/page-store.js';
@@ -29,6 +30,8 @@ export class ManifestCommitter {
     private readonly source: { bucket: string; key: string },
     /** The manifest's etag when the render started; undefined when there was none. */
     private expectedEtag: string | undefined,
+    /** Told of each commit that won, before the clean-up (lib/events announces the final ones; it never throws). */
+    private readonly onCommitted?: CommitListener,
   ) {}
 
   async commit(manifest: Manifest): Promise<CommitResult> {
@@ -41,6 +44,7 @@ export class ManifestCommitter {
       const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
       if (etag !== null) {
         this.expectedEtag = etag;
+        await this.onCommitted?.(manifest);
         await deleteOtherGenerations(this.s3, this.out, manifest.generation);
         return 'committed';
       }

@@ -13,7 +13,9 @@ export type Fault =
   /** An S3 error response with this status and code (503 SlowDown, 500 InternalError…). */
   | { kind: 'status'; status: number; code: string }
   /** The connection is destroyed before any response. */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** This response instead of the server's: any status and body (a JSON error, or a 200 that reports failed entries). */
+  | { kind: 'response'; status: number; contentType: string; body: string };
 
 export interface FaultRule {
   method: string;
@@ -54,6 +56,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       req.on('end', () => {
         if (fault.kind === 'reset') {
           req.socket.destroy();
+          return;
+        }
+        if (fault.kind === 'response') {
+          res.writeHead(fault.status, { 'content-type': fault.contentType, 'content-length': Buffer.byteLength(fault.body) });
+          res.end(fault.body);
           return;
         }
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`;
