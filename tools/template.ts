@@ -24,7 +24,7 @@ export interface Template {
 
 // The intrinsic functions template.yaml uses, short forms (!Ref X, !GetAtt A.B, !Sub …) as their
 // long forms ({"Ref": "X"} …). Any other is a parse error here: add it when the template needs it.
-const INTRINSICS = ['Ref', 'GetAtt', 'Sub'];
+const INTRINSICS = ['Ref', 'GetAtt', 'Sub', 'If', 'Equals', 'Not'];
 const CFN_TAGS: Tags = INTRINSICS.flatMap((short) => {
   const key = short === 'Ref' ? short : `Fn::${short}`;
   const scalar = (value: string): Json => (short === 'GetAtt' ? { [key]: splitGetAtt(value) } : { [key]: value });
@@ -282,9 +282,30 @@ function getAtt(logicalId: string, attribute: string, template: Template, ctx: R
   throw new Error(`!GetAtt ${logicalId}.${attribute} is not supported locally`);
 }
 
-/** Resolves Ref, Fn::Sub and Fn::GetAtt in a template value. */
+/** What `!Ref AWS::NoValue` leaves: the list item or the property is removed. */
+const NO_VALUE = Symbol('AWS::NoValue');
+
+/** A condition of the template's Conditions section (Fn::Equals, Fn::Not), with parameters resolved. */
+export function conditionHolds(name: string, template: Template, ctx: ResolveContext): boolean {
+  const conditions = (template['Conditions'] ?? {}) as JsonObject;
+  if (!(name in conditions)) throw new Error(`condition ${name} is not in the template's Conditions`);
+  return evaluateCondition(conditions[name], template, ctx);
+}
+
+function evaluateCondition(value: Json, template: Template, ctx: ResolveContext): boolean {
+  if (!isObject(value)) throw new Error(`a condition must be Fn::Equals or Fn::Not: ${JSON.stringify(value)}`);
+  if ('Fn::Equals' in value) {
+    const [a, b] = value['Fn::Equals'] as [Json, Json];
+    return String(resolveIntrinsics(a, template, ctx)) === String(resolveIntrinsics(b, template, ctx));
+  }
+  if ('Fn::Not' in value) return !evaluateCondition((value['Fn::Not'] as Json[])[0], template, ctx);
+  if ('Condition' in value) return conditionHolds(String(value['Condition']), template, ctx);
+  throw new Error(`condition ${JSON.stringify(value)} is not supported locally`);
+}
+
+/** Resolves Ref, Fn::Sub, Fn::GetAtt and Fn::If in a template value (AWS::NoValue removes what holds it). */
 export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveContext): Json {
-  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx));
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx)).filter((v) => v !== NO_VALUE);
   if (!isObject(value)) return value;
   const keys = Object.keys(value);
   if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
@@ -292,7 +313,12 @@ export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveC
     const arg = value[fn];
     switch (fn) {
       case 'Ref':
+        if (arg === 'AWS::NoValue') return NO_VALUE;
         return ref(String(arg), template, ctx);
+      case 'Fn::If': {
+        const [condition, whenTrue, whenFalse] = arg as [string, Json, Json];
+        return resolveIntrinsics(conditionHolds(condition, template, ctx) ? whenTrue : whenFalse, template, ctx);
+      }
       case 'Fn::GetAtt': {
         const [logicalId, attribute] = Array.isArray(arg) ? (arg as string[]) : splitGetAtt(String(arg));
         return getAtt(String(logicalId), String(attribute), template, ctx);
@@ -310,7 +336,10 @@ export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveC
     }
   }
   const resolved: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) resolved[key] = resolveIntrinsics(v, template, ctx);
+  for (const [key, v] of Object.entries(value)) {
+    const r = resolveIntrinsics(v, template, ctx);
+    if (r !== NO_VALUE) resolved[key] = r;
+  }
   return resolved;
 }
 
