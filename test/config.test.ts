@@ -6,6 +6,7 @@ import { DEFAULT_JOB_OPTIONS } from '../lib/job/options.js';
 import { loadConfig } from '../lib/config/env.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
 import { buildAll } from '../tools/build.js';
+import { lambdaNode } from '../tools/lambda-node.js';
 import { decodeEventKey, encodeEventKey, outputLocation, skipReason } from '../lib/s3/layout.js';
 
 describe('configuration', () => {
@@ -69,7 +70,7 @@ describe('configuration', () => {
     // The deployed artifact, as Lambda loads it.
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
     const handler = pathToFileURL(join(dir!, 'handler.mjs')).href;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(handler)})`], {
+    const result = spawnSync(lambdaNode(), ['--input-type=module', '-e', `await import(${JSON.stringify(handler)})`], {
       env: { ...process.env, DPI: 'high' },
       encoding: 'utf8',
     });
