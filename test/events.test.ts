@@ -140,6 +140,15 @@ describe('completion events from the bundled handler', () => {
     expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Partial', detail: { status: 'partial', pageCount: 14, pagesRendered: manifest.pages.length } });
   });
 
+  it('a document fanned out into ranges announces once, from the range that completes the set', async () => {
+    await putObject(s3, BUCKET, 'incoming/fanned.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
+    const run = await runQueue(await loadHandler({ FANOUT_PAGES: '5' }));
+    // Range 1 (which sends ranges 2 and 3), then the two others: only the last one commits.
+    expect(run).toMatchObject({ invocations: 3, failures: 0 });
+    expect(run.perInvocation.map((events) => events.length)).toEqual([0, 0, 1]);
+    expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Completed', detail: { key: 'incoming/fanned.pdf', status: 'complete', pageCount: 14, pagesRendered: 14 } });
+  });
+
   it('with EVENT_BUS empty, nothing is put', async () => {
     await putObject(s3, BUCKET, 'incoming/quiet.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
     const run = await runQueue(await loadHandler({ EVENT_BUS: '' }));
