@@ -13,12 +13,16 @@ export type Fault =
   /** An S3 error response with this status and code (503 SlowDown, 500 InternalError…). */
   | { kind: 'status'; status: number; code: string }
   /** The connection is destroyed before any response. */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Any other answer, byte for byte (an SQS JSON-protocol error: its status, headers and body). */
+  | { kind: 'response'; status: number; headers: Record<string, string>; body: string };
 
 export interface FaultRule {
   method: string;
   /** Matched against the decoded path (path-style: /bucket/key). */
   path: RegExp;
+  /** When set, the request's X-Amz-Target must be this (JSON protocols such as SQS's post every call to "/"). */
+  target?: string;
   /** Which matching requests fail, 1-based (e.g. [3] fails only the third). */
   occurrences: number[];
   fault: Fault;
@@ -45,6 +49,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     log.push(`${req.method} ${path}`);
     for (const entry of rules) {
       if (entry.rule.method !== req.method || !entry.rule.path.test(path)) continue;
+      if (entry.rule.target !== undefined && req.headers['x-amz-target'] !== entry.rule.target) continue;
       entry.seen++;
       if (!entry.rule.occurrences.includes(entry.seen)) continue;
       injected++;
@@ -54,6 +59,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       req.on('end', () => {
         if (fault.kind === 'reset') {
           req.socket.destroy();
+          return;
+        }
+        if (fault.kind === 'response') {
+          res.writeHead(fault.status, { ...fault.headers, 'content-length': Buffer.byteLength(fault.body) });
+          res.end(fault.body);
           return;
         }
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`;
@@ -116,3 +126,14 @@ export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Cl
     },
   };
 }
+
+/**
+ * SQS's answer to a throttled call in its JSON protocol (the SDK's default for SQS): 400 with
+ * the error's shape in __type, and the query-compatible code in x-amzn-query-error.
+ */
+export const SQS_THROTTLED: Fault = {
+  kind: 'response',
+  status: 400,
+  headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': 'RequestThrottled;Sender', 'x-amzn-requestid': '00000000-0000-0000-0000-000000000000' },
+  body: JSON.stringify({ __type: 'com.amazonaws.sqs#RequestThrottled', message: 'Request is throttled.' }),
+};
