@@ -5,7 +5,10 @@
  * for run from the render queue, a second run that finds nothing to do, throttled SendMessage
  * and HEAD calls answered TemporaryFailure and retried, and the event checked at the edge.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateJobCommand, S3ControlClient } from '@aws-sdk/client-s3-control';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseBatchArguments, parseBatchEvent, type BatchResponse } from '../lib/batch/event.js';
@@ -20,6 +23,8 @@ import { encodeEventKey, MANIFEST_FILE, outputLocation } from '../lib/s3/layout.
 import { createSqsClient } from '../lib/sqs/client.js';
 import { sqsWorkQueue } from '../lib/sqs/work-queue.js';
 import { parseQueueBody } from '../lib/work/messages.js';
+import { parseSince } from '../tools/backfill.js';
+import { createJobInput, parseFunctionArn, parseS3Url, type BackfillJob } from '../tools/batch-operations/create-job.js';
 import { generateManifest, parseCsvManifest, writeCsvManifest, type ManifestEntry } from '../tools/batch-operations/manifest.js';
 import { completionReportCsv, runBatchJob, type TaskReport } from '../tools/batch-operations/runner.js';
 import { createRenderQueues, pollQueue, type LocalQueues } from '../tools/local-queue.js';
@@ -232,5 +237,99 @@ describe('the S3 Batch Operations event, at the edge', () => {
     expect(isTemporary(err('ECONNRESET'))).toBe(true);
     expect(isTemporary(err('QueueDoesNotExist', 400))).toBe(false);
     expect(isTemporary(err('KeyTooLongError', 400))).toBe(false);
+  });
+});
+
+describe('npm run backfill: the CreateJob request', () => {
+  const job: BackfillJob = {
+    functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:stack-ReprocessFunction-AbC',
+    roleArn: 'arn:aws:iam::123456789012:role/stack-BatchOperationsRole-XyZ',
+    bucket: 'my-pdfs',
+    keyPrefix: 'incoming/reports/',
+    report: { bucket: 'my-pdfs', prefix: 'batch-reports/' },
+    dryRun: false,
+    force: true,
+    since: new Date('2026-01-01T00:00:00Z'),
+    confirmationRequired: true,
+    clientRequestToken: 'token-1',
+  };
+
+  it('invokes the task function with schema 2.0 and the user arguments, on a manifest S3 generates from the prefix and .pdf suffixes', () => {
+    expect(createJobInput(job)).toEqual({
+      AccountId: '123456789012',
+      ConfirmationRequired: true,
+      Operation: { LambdaInvoke: { FunctionArn: job.functionArn, InvocationSchemaVersion: '2.0', UserArguments: { dryRun: 'false', force: 'true' } } },
+      Report: { Enabled: true, Bucket: 'arn:aws:s3:::my-pdfs', Prefix: 'batch-reports', Format: 'Report_CSV_20180820', ReportScope: 'AllTasks' },
+      ClientRequestToken: 'token-1',
+      Priority: 10,
+      RoleArn: job.roleArn,
+      Description: 's3-pdf-render backfill of s3://my-pdfs/incoming/reports/ (forced)',
+      ManifestGenerator: {
+        S3JobManifestGenerator: {
+          ExpectedBucketOwner: '123456789012',
+          SourceBucket: 'arn:aws:s3:::my-pdfs',
+          EnableManifestOutput: false,
+          Filter: { KeyNameConstraint: { MatchAnyPrefix: ['incoming/reports/'], MatchAnySuffix: ['.pdf', '.PDF'] }, CreatedAfter: new Date('2026-01-01T00:00:00Z') },
+        },
+      },
+    });
+  });
+
+  it('reads an inventory report instead, by its manifest.json and ETag', () => {
+    const input = createJobInput({ ...job, inventory: { bucket: 'my-pdfs', key: 'inventory/my-pdfs/all/2026-01-01T01-00Z/manifest.json', etag: 'abc' }, dryRun: true, confirmationRequired: false });
+    expect(input.ManifestGenerator).toBeUndefined();
+    expect(input.Manifest).toEqual({ Spec: { Format: 'S3InventoryReport_CSV_20161130' }, Location: { ObjectArn: 'arn:aws:s3:::my-pdfs/inventory/my-pdfs/all/2026-01-01T01-00Z/manifest.json', ETag: 'abc' } });
+    expect(input.Operation?.LambdaInvoke?.UserArguments).toEqual({ dryRun: 'true', force: 'true' });
+  });
+
+  it('names a malformed function ARN, report URL or --since', () => {
+    expect(() => parseFunctionArn('ReprocessFunction')).toThrow('is not a Lambda function ARN');
+    expect(() => parseS3Url('my-pdfs/batch-reports/', '--report')).toThrow('--report "my-pdfs/batch-reports/" is not an s3://bucket/key URL');
+    expect(() => parseSince('01/01/2026')).toThrow('--since "01/01/2026": expected a date such as 2026-01-01');
+    expect(parseSince('2026-01-01')).toEqual(new Date('2026-01-01T00:00:00Z'));
+  });
+
+  it('goes over HTTP as S3 Control takes it: POST /v20180820/jobs, the account in its header, the request in XML', async () => {
+    // moto 5.2 does not serve S3 Control's jobs API: a loopback server takes the bytes the SDK sends and answers as S3 Control does.
+    let seen: { method?: string; url?: string; account?: string; body: string } = { body: '' };
+    let seenHost = '';
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen = { method: req.method, url: req.url, account: req.headers['x-amz-account-id'] as string, body };
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><CreateJobResult><JobId>0f1e2d3c-job</JobId></CreateJobResult>');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      // The SDK puts the account in the host name (123456789012.s3-control.<region>.amazonaws.com): the request is sent to loopback, its Host header kept.
+      const client = new S3ControlClient({ region: 'eu-west-1', endpoint: `http://s3-control.test:${port}`, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { hostname: string; headers: Record<string, string> };
+          seenHost = request.hostname;
+          request.hostname = '127.0.0.1';
+          return next(args);
+        },
+        { step: 'finalizeRequest', name: 'toLoopback' },
+      );
+      const { JobId } = await client.send(new CreateJobCommand(createJobInput(job)));
+      expect(JobId).toBe('0f1e2d3c-job');
+      expect(seenHost).toBe('123456789012.s3-control.test');
+      expect(seen).toMatchObject({ method: 'POST', url: '/v20180820/jobs', account: '123456789012' });
+      for (const fragment of [
+        '<InvocationSchemaVersion>2.0</InvocationSchemaVersion>',
+        '<key>force</key><value>true</value>',
+        '<MatchAnySuffix><member>.pdf</member><member>.PDF</member></MatchAnySuffix>',
+        '<ClientRequestToken>token-1</ClientRequestToken>',
+        '<ConfirmationRequired>true</ConfirmationRequired>',
+        '<RoleArn>arn:aws:iam::123456789012:role/stack-BatchOperationsRole-XyZ</RoleArn>',
+      ]) expect(seen.body).toContain(fragment);
+    } finally {
+      server.close();
+    }
   });
 });
