@@ -13,7 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../lib/config/env.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
+import type { BatchResponse } from '../lib/batch/event.js';
+import { createReprocessFunction } from '../lib/reprocess/entry.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
+import { encodeEventKey } from '../lib/s3/layout.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { createSqsClient } from '../lib/sqs/client.js';
@@ -105,6 +108,22 @@ describe('IAM, call by call, against the template\'s policies', () => {
     const summary = await reprocess({ force: true });
     expect(summary.dispatched).toBeGreaterThan(0);
     for (const message of await drain(testSqsClient(), queueUrl)) await render(sqsEventOf([message.Body!]));
+
+    // 4. The same function as S3 Batch Operations' task (schema 2.0): a forced object, and one deleted since.
+    const task = createReprocessFunction(reprocessConfig, {
+      s3: recorder.s3(createS3Client(reprocessConfig), 'ReprocessFunction'),
+      dispatcher: new QueueDispatcher(sqsWorkQueue(recorder.sqs(createSqsClient(reprocessConfig), 'ReprocessFunction', REGION), queueUrl)),
+      recentMs: 0,
+    });
+    const batchTask = (taskId: string, key: string) => ({ taskId, s3Key: encodeEventKey(key), s3VersionId: null, s3Bucket: BUCKET });
+    const answer = (await task({
+      invocationSchemaVersion: '2.0',
+      invocationId: 'inv',
+      job: { id: 'job', userArguments: { force: 'true' } },
+      tasks: [batchTask('t1', `${IN}new.pdf`), batchTask('t2', `${IN}gone.pdf`)],
+    })) as BatchResponse;
+    expect(answer.results.map((r) => `${r.resultCode} ${r.resultString}`)).toEqual(['Succeeded dispatched:stale', 'Succeeded deleted']);
+    await drain(testSqsClient(), queueUrl);
   }, 300_000);
 
   it('recorded the calls that matter, from both functions', () => {
