@@ -1,8 +1,10 @@
 /**
  * The reprocess function's one entry: an S3 Batch Operations invocation (schema 2.0, one object
  * per task: lib/batch/task.ts) or a scheduled/manual run over a prefix (handler.ts). One
- * function for both: the same settings, the same read-only role (list, read manifests, send to
- * the render queue), the same freshness rule, and no MuPDF in either (test/template.test.ts).
+ * function for both: the same settings, the same role (list and read, send to the render queue,
+ * and write only the schedule's checkpoint), the same freshness rule, and no MuPDF in either
+ * (test/template.test.ts). Its own function would have needed a second role with the same
+ * permissions and a second artifact of the same code.
  */
 import type { Context } from 'aws-lambda';
 import type { Config } from '../config/env.js';
