@@ -9,7 +9,7 @@
  * test/sam-build.test.ts and test/lambda-shape.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST } from './build.js';
@@ -131,7 +131,17 @@ export class LambdaContainer {
     const timeoutMs = Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
     const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
     await cp(options.artifactDir ?? join(DIST, fn.logicalId), taskRoot, { recursive: true });
-    const env = { ...functionEnvironment(template, fn, options.envVars ?? {}), ...(options.extraEnv ?? {}), AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb), LAMBDA_TASK_ROOT: taskRoot };
+    // Each container's own /tmp, as in Lambda: what one leaves there (the page function's warm
+    // source cache) is not another's.
+    const ownTmp = join(taskRoot, '.tmp');
+    await mkdir(ownTmp);
+    const env = {
+      ...functionEnvironment(template, fn, options.envVars ?? {}),
+      ...(options.extraEnv ?? {}),
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
+      LAMBDA_TASK_ROOT: taskRoot,
+      TMPDIR: ownTmp,
+    };
     const shaped = spawnShaped(memoryMb, process.execPath, [RUNTIME], { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     // The function's logs: stderr, as sam local invoke does, so stdout carries only the result.
     const logs = options.logs ?? process.stderr;

@@ -24,7 +24,9 @@ export interface Template {
 
 // The intrinsic functions template.yaml uses, short forms (!Ref X, !GetAtt A.B, !Sub …) as their
 // long forms ({"Ref": "X"} …). Any other is a parse error here: add it when the template needs it.
-const INTRINSICS = ['Ref', 'GetAtt', 'Sub'];
+// If, Equals and Not appear only in Conditions, Rules and ReservedConcurrentExecutions, which the
+// local tools never resolve.
+const INTRINSICS = ['Ref', 'GetAtt', 'Sub', 'If', 'Equals', 'Not'];
 const CFN_TAGS: Tags = INTRINSICS.flatMap((short) => {
   const key = short === 'Ref' ? short : `Fn::${short}`;
   const scalar = (value: string): Json => (short === 'GetAtt' ? { [key]: splitGetAtt(value) } : { [key]: value });

@@ -6,7 +6,7 @@
  * anything else is tried again against the new etag. After a commit the other generations go.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isLegacy, type Manifest } from '../job/manifest.js';
+import { isLegacy, variantFolderOf, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
 import { deleteGeneration, deleteOtherGenerations } from '../s3/page-store.js';
 import { headCurrent } from '../s3/source.js';
@@ -41,7 +41,8 @@ export class ManifestCommitter {
       const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
       if (etag !== null) {
         this.expectedEtag = etag;
-        await deleteOtherGenerations(this.s3, this.out, manifest.generation);
+        // The page function's variants of these same bytes stay; those of an old source go.
+        await deleteOtherGenerations(this.s3, this.out, manifest.generation, [variantFolderOf(manifest.source.etag)]);
         return 'committed';
       }
       const { manifest: stored, etag: storedEtag } = await readManifest(this.s3, this.out);

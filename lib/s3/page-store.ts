@@ -66,9 +66,9 @@ async function deleteWhere(s3: S3Client, out: OutputLocation, doomed: (generatio
   return deleted;
 }
 
-/** After a commit: every other generation, and the pages of a v1 render. */
-export function deleteOtherGenerations(s3: S3Client, out: OutputLocation, keep: string): Promise<number> {
-  return deleteWhere(s3, out, (generation) => generation !== keep, true);
+/** After a commit: every other generation (but `alsoKeep`: the same source's cached variants), and the pages of a v1 render. */
+export function deleteOtherGenerations(s3: S3Client, out: OutputLocation, keep: string, alsoKeep: readonly string[] = []): Promise<number> {
+  return deleteWhere(s3, out, (generation) => generation !== keep && !alsoKeep.includes(generation), true);
 }
 
 /** A superseded render's own files. */
