@@ -252,6 +252,10 @@ describe('PageFunction under concurrent misses', () => {
       expect(keys.size).toBe(1);
       for (const { png } of images) expect([png.width, png.height]).toEqual([images[0]!.png.width, images[0]!.png.height]);
       expect(await variantKeys(s3)).toHaveLength(1);
+      // Every miss rendered, but If-None-Match let only the first PUT store: the others served it.
+      const logs = answers.map((a) => a.log);
+      expect(logs.filter((log) => log.includes('"stored":true'))).toHaveLength(1);
+      expect(logs.filter((log) => rendered(log)).length + logs.filter((log) => log.includes('"x-page-cache":"hit"') || metric(log, 'CacheHit')).length).toBe(10);
     } finally {
       await Promise.all(containers.map((c) => c.close()));
     }
