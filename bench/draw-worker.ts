@@ -12,7 +12,7 @@ import * as mupdf from 'mupdf';
 import { BAND_BYTES } from '../lib/engine/job.js';
 import { fitPage, type PageBox } from '../lib/engine/options.js';
 import type { WorkerBoot } from '../lib/engine/protocol.js';
-import type { RowLayout } from '../lib/engine/rows.js';
+import type { RowLayout } from '../lib/encode/rows.js';
 import { drawPage } from '../lib/engine/worker/draw-page.js';
 
 export interface DrawOnlyInput extends WorkerBoot {

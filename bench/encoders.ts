@@ -4,7 +4,7 @@
  * The encoders alone, on the same pixels, in one process: each page of a few corpus files drawn
  * once at 150 dpi (MuPDF.js toPixmap, RGB), then encoded --rounds times (default 3, the last
  * one timed) by
- * - ours JPEG (lib/engine/jpeg-encoder.ts, quality 85; gray pages with one component),
+ * - ours JPEG (lib/encode/jpeg-encoder.ts, quality 85; gray pages with one component),
  * - MuPDF's JPEG (Pixmap.asJPEG, quality 85: whole page, progressive, optimized Huffman),
  * - zlib level 6 on the PNG scanlines (gray pages as gray), what the PNG encoder runs.
  * Prints, per file and in total, the time and bytes of each, and the drawing time.
@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import * as mupdf from 'mupdf';
-import { encodeJpeg } from '../lib/engine/jpeg-encoder.js';
-import { PNG_DEFLATE_LEVEL } from '../lib/engine/png-encoder.js';
-import { copyGrayRows, copyRows } from '../lib/engine/rows.js';
+import { encodeJpeg } from '../lib/encode/jpeg-encoder.js';
+import { PNG_DEFLATE_LEVEL } from '../lib/encode/png-encoder.js';
+import { copyGrayRows, copyRows } from '../lib/encode/rows.js';
 
 const CORPUS = process.env['CORPUS_DIR'] ?? fileURLToPath(new URL('../../shared/corpus/', import.meta.url));
 /** Text, scans, a poster, photos: [file, pages from the start]. */

@@ -60,10 +60,7 @@ export interface PageError {
   message: string;
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
+export { errorMessage } from '../encode/error-message.js';
 
 /**
  * The page errors the main thread decides (the worker reports its own): built here only, for a

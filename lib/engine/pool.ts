@@ -1,5 +1,5 @@
 /**
- * Worker provisioning: the render worker (its script from thread-script.ts), and the spare
+ * Worker provisioning: the render worker (its script from encode/thread-script.ts), and the spare
  * worker kept ready for the next job. It starts and hands out workers; what a worker does once
  * taken is session.ts's business.
  */
@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { WorkerBoot } from './protocol.js';
-import { threadScript } from './thread-script.js';
+import { threadScript } from '../encode/thread-script.js';
 
-const WORKER_SCRIPT = threadScript('render-worker.mjs', './worker/main.ts');
+const WORKER_SCRIPT = threadScript('render-worker.mjs', new URL('./worker/main.ts', import.meta.url));
 
 /**
  * A worker started ahead of need: MuPDF instantiated, no document given yet. Each job takes it

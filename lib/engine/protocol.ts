@@ -1,4 +1,5 @@
 /** Messages between the render core (main thread) and its worker. */
+import type { ThumbnailPixels } from '../encode/thumbnail-jpeg.js';
 import type { DocumentErrorCode, PageError } from './errors.js';
 import type { LaneShare, OutputOptions, PageRange } from './options.js';
 import type { PageColor, PageText } from './results.js';
@@ -33,12 +34,7 @@ export interface JobInput {
   pageText?: boolean;
 }
 
-/** A thumbnail as drawn: packed RGB rows, which the main thread encodes as JPEG (thumbnail-jpeg.ts). */
-export interface ThumbnailPixels {
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { ThumbnailPixels };
 
 export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */

@@ -3,16 +3,12 @@
  * session (session.ts) makes them, the job (job.ts) yields them; nothing here runs.
  */
 import type { Readable } from 'node:stream';
+import type { Thumbnail } from '../encode/thumbnail-jpeg.js';
 import type { PageError } from './errors.js';
 
-export type PageColor = 'rgb' | 'gray';
+export type { Thumbnail };
 
-/** A page's thumbnail: a JPEG exactly as wide as RenderOptions.thumbnailWidth, drawn by MuPDF at that scale. */
-export interface Thumbnail {
-  jpeg: Uint8Array;
-  width: number;
-  height: number;
-}
+export type PageColor = 'rgb' | 'gray';
 
 /** A page's structured text: UTF-8 JSON in the page image's pixel coordinates (worker/extras.ts PageTextDocument). */
 export interface PageText {

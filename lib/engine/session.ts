@@ -1,7 +1,7 @@
 /**
  * One worker's session, from its 'open' message to its end: the message and streaming state
- * machine. Bands become page bodies through the format's encoder (PNG: png-encoder.ts, JPEG:
- * jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
+ * machine. Bands become page bodies through the format's encoder (PNG: encode/png-encoder.ts, JPEG:
+ * encode/jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
  * its limit or the job's deadline, and everything else becomes a queue of events that always
  * ends (done, failed, crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
  * one ended (job.ts).
@@ -10,10 +10,10 @@ import type { PassThrough } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
-import type { ImageEncoder } from './image-encoder.js';
-import { createJpegEncoder } from './jpeg-thread.js';
-import { createPngEncoder } from './png-encoder.js';
-import { encodeThumbnail } from './thumbnail-jpeg.js';
+import type { ImageEncoder } from '../encode/image-encoder.js';
+import { createJpegEncoder } from '../encode/jpeg-thread.js';
+import { createPngEncoder } from '../encode/png-encoder.js';
+import { encodeThumbnail } from '../encode/thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import type { PageStats, RenderedPage } from './results.js';
 

@@ -9,7 +9,7 @@ import * as mupdf from 'mupdf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fitPage, JPEG_MAX_SIDE, type PageBox, type PageGeometry } from '../../lib/engine/options.js';
 import type { PageColor } from '../../lib/engine/results.js';
-import type { RowLayout } from '../../lib/engine/rows.js';
+import type { RowLayout } from '../../lib/encode/rows.js';
 import { drawPage, OUT_OF_MEMORY_BANDS } from '../../lib/engine/worker/draw-page.js';
 import { pageErrorOf } from '../../lib/engine/worker/failures.js';
 import type { BeforeDraw, PageOutput } from '../../lib/engine/worker/page-output.js';

@@ -9,7 +9,7 @@
  */
 import * as mupdf from 'mupdf';
 import { pixelRect, type PageBox, type PageGeometry } from '../options.js';
-import { copyGrayRows, copyRows, type RowLayout } from '../rows.js';
+import { copyGrayRows, copyRows, type RowLayout } from '../../encode/rows.js';
 import { isFatal, isOutOfMemory } from './failures.js';
 import type { BeforeDraw, PageOutput } from './page-output.js';
 

@@ -63,7 +63,7 @@ export function drawThumbnail(list: mupdf.DisplayList, box: PageBox, width: numb
     device = new mupdf.DrawDevice(mupdf.Matrix.identity, pixmap);
     list.run(device, ctm);
     device.close();
-    // Copied into a buffer the main thread takes over, and encodes (thumbnail-jpeg.ts says why).
+    // Copied into a buffer the main thread takes over, and encodes (encode/thumbnail-jpeg.ts says why).
     return { rgb: new Uint8Array(pixmap.getPixels()), ...size };
   } finally {
     device?.destroy();

@@ -3,7 +3,7 @@
  * page, rows in, JPEG bytes back, one answer per band, in order.
  */
 import { parentPort } from 'node:worker_threads';
-import { errorMessage } from './errors.js';
+import { errorMessage } from './error-message.js';
 import { JpegEncoder } from './jpeg-encoder.js';
 import type { JpegReply, JpegRequest } from './jpeg-thread.js';
 

@@ -1,15 +1,15 @@
 /**
- * The streaming baseline JPEG encoder (lib/engine/jpeg-encoder.ts): sizes that are not
+ * The streaming baseline JPEG encoder (lib/encode/jpeg-encoder.ts): sizes that are not
  * multiples of the MCU, gray and RGB, quality, and rows given in any bands, decoded
  * by MuPDF (an independent decoder) and compared with MuPDF's own encoder; and the encoder
- * threads that run it off the drawing thread (lib/engine/jpeg-thread.ts).
+ * threads that run it off the drawing thread (lib/encode/jpeg-thread.ts).
  */
 import { availableParallelism } from 'node:os';
 import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
-import { encodeJpeg, JpegEncoder } from '../../lib/engine/jpeg-encoder.js';
-import { createJpegEncoder, jpegThreadCount } from '../../lib/engine/jpeg-thread.js';
-import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from './helpers.js';
+import { encodeJpeg, JpegEncoder } from '../../lib/encode/jpeg-encoder.js';
+import { createJpegEncoder, jpegThreadCount } from '../../lib/encode/jpeg-thread.js';
+import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from '../engine/helpers.js';
 
 /** Gradients, a hard-edged colored square, a one-pixel grid and blank margins: smooth areas, edges, flat blocks. */
 function testImage(width: number, height: number): Uint8Array {

@@ -6,9 +6,9 @@ import { randomFillSync } from 'node:crypto';
 import type { PassThrough } from 'node:stream';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES } from '../../lib/engine/png-encoder.js';
-import { copyGrayRows, copyRows } from '../../lib/engine/rows.js';
-import { decodePng, readBody } from './helpers.js';
+import { adler32, adler32Combine, createPngEncoder, SPLIT_BYTES } from '../../lib/encode/png-encoder.js';
+import { copyGrayRows, copyRows } from '../../lib/encode/rows.js';
+import { decodePng, readBody } from '../engine/helpers.js';
 
 /** RGB rows: a gradient, some noise, and flat runs, so every kind of deflate block appears. */
 function image(width: number, height: number): Uint8Array {

@@ -25,7 +25,7 @@ export type JpegRequest =
 /** Encoder thread to main thread: one answer per 'rows', in order. */
 export type JpegReply = { type: 'data'; id: number; bytes: Uint8Array } | { type: 'error'; id: number; message: string };
 
-const SCRIPT = threadScript('jpeg-worker.mjs', './jpeg-worker.ts');
+const SCRIPT = threadScript('jpeg-worker.mjs', new URL('./jpeg-worker.ts', import.meta.url));
 
 interface Pending {
   onData: (bytes: Uint8Array) => void;

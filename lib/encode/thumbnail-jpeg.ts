@@ -4,10 +4,22 @@
  * only JPEG writer (Pixmap.asJPEG), in the worker, took 7 to 27 ms for one, more than drawing
  * it.
  */
-import { errorMessage } from './errors.js';
+import { errorMessage } from './error-message.js';
 import { encodeJpeg } from './jpeg-encoder.js';
-import type { ThumbnailPixels } from './protocol.js';
-import type { Thumbnail } from './results.js';
+
+/** A thumbnail as drawn: packed RGB rows, which the main thread encodes as JPEG (the worker sends them: lib/engine/protocol.ts). */
+export interface ThumbnailPixels {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A page's thumbnail: a JPEG exactly as wide as RenderOptions.thumbnailWidth, drawn by MuPDF at that scale. */
+export interface Thumbnail {
+  jpeg: Uint8Array;
+  width: number;
+  height: number;
+}
 
 /** JPEG quality of thumbnails: at 256 px wide, text stays legible and a page is 10 to 20 KB. */
 export const THUMBNAIL_JPEG_QUALITY = 75;
