@@ -7,12 +7,15 @@ import { readFile } from 'node:fs/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { objectOptions } from '../lib/config/object-options.js';
-import type { Config } from '../lib/config/env.js';
-import type { Manifest } from '../lib/job/manifest.js';
+import { loadConfig, type Config } from '../lib/config/env.js';
+import { classify } from '../lib/job/freshness.js';
+import { optionsHash, type Manifest } from '../lib/job/manifest.js';
 import { DEFAULT_JOB_OPTIONS, formatPageSelection, parsePageSelection, selectionHead, selectionWithin } from '../lib/job/options.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
-import { CORPUS, createBucket, listKeys, getText, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { RENDERER } from '../lib/job/version.js';
+import { CORPUS, createBucket, getBytes, listKeys, getText, resetS3, testConfig, testS3Client } from './support/s3.js';
+import { decodePng } from './engine/helpers.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'meta';
@@ -91,6 +94,87 @@ describe('per-object options from S3 metadata', () => {
       expect(result.ok, key).toBe(false);
       expect(!result.ok && result.message, key).toContain(`${key}=${JSON.stringify(value)} is invalid: ${message}`);
     }
+  });
+});
+
+describe('fit-to-box sizing (render-width, render-height, WIDTH, HEIGHT)', () => {
+  /** arabic-rotations-4p.pdf: A4 pages, landscape and portrait in turn. */
+  const A4 = { long: 841.8897705078125, short: 595.2755737304688 };
+
+  it('render-width=800 gives every page, landscape or portrait, an image 800 px wide; the manifest records each size and DPI', async () => {
+    await upload('incoming/wide.pdf', 'arabic-rotations-4p.pdf', { 'render-width': '800' });
+    expect((await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/wide.pdf'))).records[0]).toMatchObject({ status: 'complete' });
+    const manifest = await manifestOf('wide.pdf');
+    // The box replaces the function's DPI (40 here); dpi is then the most a page is drawn at.
+    expect(manifest.options).toMatchObject({ width: 800, dpi: 1200 });
+    expect(manifest.options).not.toHaveProperty('height');
+    const pages = renderedPages(manifest);
+    expect(pages.map((p) => [p.number, p.width, p.height])).toEqual([
+      [1, 800, Math.ceil((800 * A4.short) / A4.long)],
+      [2, 800, Math.ceil((800 * A4.long) / A4.short)],
+      [3, 800, Math.ceil((800 * A4.short) / A4.long)],
+      [4, 800, Math.ceil((800 * A4.long) / A4.short)],
+    ]);
+    for (const page of pages) {
+      expect(page.dpi).toBeCloseTo((72 * 800) / (page.number % 2 ? A4.long : A4.short), 2);
+      // MuPDF drew exactly the size the manifest says.
+      const png = decodePng(await getBytes(s3, BUCKET, page.key));
+      expect([png.width, png.height], `page ${page.number}`).toEqual([page.width, page.height]);
+    }
+  });
+
+  it('render-width and render-height together fit each page inside the box', async () => {
+    await upload('incoming/box.pdf', 'arabic-rotations-4p.pdf', { 'render-width': '800', 'render-height': '600' });
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/box.pdf'));
+    const manifest = await manifestOf('box.pdf');
+    expect(manifest.options).toMatchObject({ width: 800, height: 600 });
+    // Landscape pages meet the width, portrait ones the height.
+    expect(renderedPages(manifest).map((p) => [p.width, p.height])).toEqual([
+      [800, 566],
+      [Math.ceil((600 * A4.short) / A4.long), 600],
+      [800, 566],
+      [Math.ceil((600 * A4.short) / A4.long), 600],
+    ]);
+  });
+
+  it('render-dpi together with render-width is INVALID_OPTIONS, naming both', async () => {
+    await upload('incoming/both.pdf', 'matplotlib-type3.pdf', { 'render-dpi': '300', 'render-width': '800' });
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/both.pdf'));
+    const manifest = await manifestOf('both.pdf');
+    expect(manifest.error).toEqual({
+      code: 'INVALID_OPTIONS',
+      message: 'object metadata render-dpi="300" with render-width=800 is invalid: size pages by a DPI or by a box (width and/or height, in pixels), not both',
+    });
+  });
+
+  it("an object's sizing replaces the function's whole; WIDTH beats the function's own DPI; bad sides are refused", () => {
+    const boxed = loadConfig({ WIDTH: '800', HEIGHT: '600', DPI: '300' }).output;
+    expect(boxed).toMatchObject({ width: 800, height: 600, dpi: 1200 });
+    expect(objectOptions(boxed, { 'render-dpi': '72' })).toMatchObject({ ok: true, options: { dpi: 72 } });
+    expect(objectOptions(boxed, { 'render-dpi': '72' }).ok && objectOptions(boxed, { 'render-dpi': '72' })).not.toHaveProperty('options.width');
+    const narrower = objectOptions(boxed, { 'render-width': '320' });
+    expect(narrower.ok && narrower.options).toMatchObject({ width: 320, dpi: 1200 });
+    expect(narrower.ok && narrower.options).not.toHaveProperty('height');
+    expect(objectOptions(boxed, { 'render-format': 'jpeg' })).toMatchObject({ ok: true, options: { width: 800, height: 600 } });
+    for (const value of ['0', '65536', '80%']) {
+      expect(objectOptions(boxed, { 'render-height': value })).toEqual({ ok: false, message: `object metadata render-height=${JSON.stringify(value)} is invalid: expected a whole number from 1 to 65535` });
+    }
+    expect(() => loadConfig({ WIDTH: 'wide' })).toThrow(/^WIDTH="wide" is invalid: expected a whole number from 1 to 65535$/);
+  });
+
+  it('a render without a box keeps the options hash it had before boxes existed (no stale renders from the upgrade)', () => {
+    // The hash of the defaults as the previous release computed it (its pickJobOptions had no box).
+    expect(optionsHash(DEFAULT_JOB_OPTIONS)).toBe('825d360726cd7338');
+  });
+
+  it('the freshness rule: a changed WIDTH is stale; a changed DPI under a WIDTH is not (the box decides)', () => {
+    const source = { etag: '"0123"' };
+    const rendered = { ...DEFAULT_JOB_OPTIONS, ...loadConfig({ WIDTH: '800' }).output };
+    const manifest = { schemaVersion: 2, status: 'complete', source, renderer: { name: 's3-pdf-render', version: RENDERER.version, mupdf: '' }, options: rendered, optionsHash: optionsHash(rendered) } as unknown as Manifest;
+    expect(classify(manifest, source, loadConfig({ WIDTH: '800', DPI: '72' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(classify(manifest, source, loadConfig({ WIDTH: '600' }).output, false)).toMatchObject({ class: 'stale', reason: 'rendered with other options' });
+    expect(classify(manifest, source, loadConfig({ WIDTH: '800', HEIGHT: '800' }).output, false)).toMatchObject({ class: 'stale' });
+    expect(classify(manifest, source, loadConfig({}).output, false)).toMatchObject({ class: 'stale' });
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * npm run render -- <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--quality Q]
+ * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg] [--quality Q]
  *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]
  * Renders a local PDF into <dir>: page-0001.png … (thumb-0001.jpg, text-0001.json when asked)
  * and manifest.json (written last). The same options as the function's settings and an
@@ -18,7 +18,7 @@ import { errorMessage } from '../lib/engine/errors.js';
 import { parseJobOptions } from '../lib/config/settings.js';
 
 const USAGE =
-  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N] [--format png|jpeg] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
+  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
 
 async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
@@ -40,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
     options: {
       out: { type: 'string' },
       dpi: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
       format: { type: 'string' },
       quality: { type: 'string' },
       pages: { type: 'string' },
@@ -60,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     {
       format: values.format,
       dpi: values.dpi,
+      width: values.width,
+      height: values.height,
       jpegQuality: values.quality,
       maxPagePixels: values['max-page-pixels'],
       maxPages: values['max-pages'],
@@ -70,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
     {
       format: '--format',
       dpi: '--dpi',
+      width: '--width',
+      height: '--height',
       jpegQuality: '--quality',
       maxPagePixels: '--max-page-pixels',
       maxPages: '--max-pages',

@@ -3,7 +3,7 @@
  * An invalid value stops start-up with one message naming the variable, its value and what
  * is allowed.
  */
-import type { JobOptions } from '../job/options.js';
+import { DEFAULT_JOB_OPTIONS, type JobOptions } from '../job/options.js';
 import { InvalidSettingError, parseIntSetting, parseJobOptions } from './settings.js';
 
 export interface Config {
@@ -44,6 +44,8 @@ export const CONFIG_ENV_VARS = [
   'OUTPUT_PREFIX',
   'FORMAT',
   'DPI',
+  'WIDTH',
+  'HEIGHT',
   'JPEG_QUALITY',
   'MAX_PAGE_PIXELS',
   'MAX_PAGES',
@@ -132,13 +134,18 @@ export function loadConfig(env: Env = process.env): Config {
     {
       format: env['FORMAT'],
       dpi: env['DPI'],
+      width: env['WIDTH'],
+      height: env['HEIGHT'],
       jpegQuality: env['JPEG_QUALITY'],
       maxPagePixels: env['MAX_PAGE_PIXELS'],
       maxPages: env['MAX_PAGES'],
       thumbnailWidth: env['THUMBNAIL_WIDTH'],
       pageText: env['PAGE_TEXT'],
     },
-    { format: 'FORMAT', dpi: 'DPI', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES', thumbnailWidth: 'THUMBNAIL_WIDTH', pageText: 'PAGE_TEXT' },
+    { format: 'FORMAT', dpi: 'DPI', width: 'WIDTH', height: 'HEIGHT', jpegQuality: 'JPEG_QUALITY', maxPagePixels: 'MAX_PAGE_PIXELS', maxPages: 'MAX_PAGES', thumbnailWidth: 'THUMBNAIL_WIDTH', pageText: 'PAGE_TEXT' },
+    DEFAULT_JOB_OPTIONS,
+    // The template always sets DPI: WIDTH/HEIGHT, when set, are the more specific choice.
+    'ignored',
   );
   const uploadConcurrency = env['UPLOAD_CONCURRENCY'] ? parseIntSetting('UPLOAD_CONCURRENCY', env['UPLOAD_CONCURRENCY'], 1, 64) : 4;
   const pageTimeoutMs = env['PAGE_TIMEOUT_MS'] ? parseIntSetting('PAGE_TIMEOUT_MS', env['PAGE_TIMEOUT_MS'], 0, 900_000) : DEFAULT_PAGE_TIMEOUT_MS;

@@ -10,6 +10,8 @@ import { InvalidSettingError, parseJobOptions, type JobOptionsInput } from './se
 /** The metadata keys (as S3 returns them: lowercase, without x-amz-meta-) and the option each sets. */
 export const OBJECT_OPTION_KEYS = {
   'render-dpi': 'dpi',
+  'render-width': 'width',
+  'render-height': 'height',
   'render-format': 'format',
   'render-quality': 'jpegQuality',
   'render-pages': 'pages',

@@ -3,7 +3,7 @@
  * job's options. Every error names the setting as the user wrote it, the value, and what is
  * allowed.
  */
-import { LIMITS, type ImageFormat } from '../engine/options.js';
+import { boxOf, LIMITS, MAX_DPI, type ImageFormat } from '../engine/options.js';
 import { DEFAULT_JOB_OPTIONS, formatPageSelection, MAX_THUMBNAIL_WIDTH, parsePageSelection, type JobOptions } from '../job/options.js';
 
 export { parsePageSelection };
@@ -48,11 +48,28 @@ export function parsePagesSetting(name: string, value: string): string {
 export type JobOptionsInput = Partial<Record<keyof JobOptions, string>>;
 
 /**
+ * What a DPI given beside a box (width, height) means: 'invalid' (an object's metadata, CLI
+ * flags: one source asked for both, so it is an error), or 'ignored' (the function's settings:
+ * the template always sets DPI, and a box is the more specific choice).
+ */
+export type DpiWithBox = 'invalid' | 'ignored';
+
+/**
  * Job options from raw strings, each named as the user knows it (FORMAT, --format or
  * render-format); a missing value takes its value in `base` (the defaults, or the function's
  * settings under an object's metadata).
+ *
+ * Sizing is one choice, a DPI or a box: given a box (either side or both), the pages fit inside
+ * it and `dpi` becomes MAX_DPI, the most a page is drawn at (so the hash does not depend on a
+ * DPI that is not used); given a DPI, there is no box. Either replaces `base`'s sizing whole
+ * (an object's render-width under a function's HEIGHT is a box of that width alone).
  */
-export function parseJobOptions(raw: JobOptionsInput, names: Partial<Record<keyof JobOptions, string>>, base: JobOptions = DEFAULT_JOB_OPTIONS): JobOptions {
+export function parseJobOptions(
+  raw: JobOptionsInput,
+  names: Partial<Record<keyof JobOptions, string>>,
+  base: JobOptions = DEFAULT_JOB_OPTIONS,
+  dpiWithBox: DpiWithBox = 'invalid',
+): JobOptions {
   const given = (field: keyof JobOptions): string | undefined => {
     const value = raw[field];
     return value === undefined || value === '' ? undefined : value;
@@ -62,13 +79,34 @@ export function parseJobOptions(raw: JobOptionsInput, names: Partial<Record<keyo
     const value = given(field);
     return value === undefined ? base[field] : parseIntSetting(name(field), value, LIMITS[field].min, LIMITS[field].max);
   };
+  const box = (field: 'width' | 'height'): number | undefined => {
+    const value = given(field);
+    return value === undefined ? undefined : parseIntSetting(name(field), value, LIMITS[field].min, LIMITS[field].max);
+  };
   const format = given('format');
   const pages = given('pages');
   const thumbnailWidth = given('thumbnailWidth');
   const pageText = given('pageText');
+  const dpi = int('dpi');
+  const width = box('width');
+  const height = box('height');
+  let sizing: Pick<JobOptions, 'dpi' | 'width' | 'height'>;
+  if (width !== undefined || height !== undefined) {
+    if (given('dpi') !== undefined && dpiWithBox === 'invalid') {
+      const boxNames = [width !== undefined ? `${name('width')}=${raw.width}` : '', height !== undefined ? `${name('height')}=${raw.height}` : ''].filter(Boolean).join(' and ');
+      throw new InvalidSettingError(
+        `${name('dpi')}=${JSON.stringify(raw.dpi)} with ${boxNames} is invalid: size pages by a DPI or by a box (width and/or height, in pixels), not both`,
+      );
+    }
+    sizing = { dpi: MAX_DPI, ...boxOf({ width, height }) };
+  } else if (given('dpi') !== undefined) {
+    sizing = { dpi };
+  } else {
+    sizing = { dpi: base.dpi, ...boxOf(base) };
+  }
   return {
     format: format === undefined ? base.format : parseFormatSetting(name('format'), format),
-    dpi: int('dpi'),
+    ...sizing,
     jpegQuality: int('jpegQuality'),
     maxPagePixels: int('maxPagePixels'),
     maxPages: int('maxPages'),

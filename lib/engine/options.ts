@@ -4,7 +4,10 @@ export type ImageFormat = 'png' | 'jpeg';
 /** What the output looks like. These, and only these, feed the manifest's optionsHash. */
 export interface OutputOptions {
   format: ImageFormat;
-  /** Requested resolution, 1..1200. */
+  /**
+   * Requested resolution, 1..1200. With a box (`width`, `height`) it is the most a page is drawn
+   * at instead: the box decides, and a small page is never upscaled past it.
+   */
   dpi: number;
   /** 1..100, used for JPEG only. */
   jpegQuality: number;
@@ -12,6 +15,13 @@ export interface OutputOptions {
   maxPagePixels: number;
   /** Render at most this many pages from the start of the document; 0 = no limit. */
   maxPages: number;
+  /**
+   * Fit-to-box sizing, instead of a DPI: each page is drawn at the DPI that makes it this many
+   * pixels wide (`width`), tall (`height`), or fit inside both, aspect kept (pageGeometry).
+   * Absent: `dpi` decides. Only present when set, so renders without a box hash as before.
+   */
+  width?: number;
+  height?: number;
 }
 
 /** A 1-based inclusive page range; `to` undefined means "to the last page". */
@@ -36,7 +46,12 @@ export interface RenderOptions extends OutputOptions {
 /** The output options alone (a RenderOptions carries more): what travels to the worker. */
 export function outputOptionsOf(options: OutputOptions): OutputOptions {
   const { format, dpi, jpegQuality, maxPagePixels, maxPages } = options;
-  return { format, dpi, jpegQuality, maxPagePixels, maxPages };
+  return { format, dpi, jpegQuality, maxPagePixels, maxPages, ...boxOf(options) };
+}
+
+/** The options' box (`width`, `height`), only the sides that are set: {} without one. */
+export function boxOf(options: Pick<OutputOptions, 'width' | 'height'>): Pick<OutputOptions, 'width' | 'height'> {
+  return { ...(options.width !== undefined ? { width: options.width } : {}), ...(options.height !== undefined ? { height: options.height } : {}) };
 }
 
 export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
@@ -55,7 +70,13 @@ export const LIMITS = {
   maxPages: { min: 0, max: 1_000_000 },
   /** 0 = no thumbnails. */
   thumbnailWidth: { min: 0, max: 2048 },
+  /** A box side: up to JPEG's side limit (PNG has none, WebP's is lower: pageGeometry fits the page to the format's). */
+  width: { min: 1, max: 65535 },
+  height: { min: 1, max: 65535 },
 } as const;
+
+/** The most a page is drawn at with a box: the DPI limit, so a box alone decides and only a tiny page would be held back. */
+export const MAX_DPI = LIMITS.dpi.max;
 
 export function contentTypeOf(format: ImageFormat): string {
   return format === 'png' ? 'image/png' : 'image/jpeg';
@@ -111,6 +132,61 @@ export function pixelRect(box: PageBox, dpi: number): PageBox {
 
 /** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
 export const JPEG_MAX_SIDE = 65535;
+
+/** The longest side an image of `format` can have. */
+export function maxSideOf(format: ImageFormat): number {
+  return format === 'jpeg' ? JPEG_MAX_SIDE : Infinity;
+}
+
+/**
+ * Decimals of a box's DPI. A DPI rounded down to a thousandth still gives the box's side exactly
+ * (the side is short of it by under pageSide/72 * 0.001 px, which pixelRect's tolerance absorbs,
+ * for any page under 1,000 inches), and reads well in the manifest and S3 metadata.
+ */
+const BOX_DPI_SCALE = 1000;
+
+/**
+ * The DPI that fits `box` inside `width` x `height` pixels (either may be absent: that side is
+ * free), aspect kept, at most `maxDpi`. Rounded down to a thousandth; where rounding at an odd
+ * page origin would still overshoot the box by a pixel, a pixel less is aimed at.
+ */
+export function boxDpi(box: PageBox, fit: Pick<OutputOptions, 'width' | 'height'>, maxDpi: number): number {
+  const pageWidth = box[2] - box[0];
+  const pageHeight = box[3] - box[1];
+  const dpiFor = (width: number | undefined, height: number | undefined): number => {
+    const exact = Math.min(maxDpi, width !== undefined ? (72 * width) / pageWidth : Infinity, height !== undefined ? (72 * height) / pageHeight : Infinity);
+    return Math.max(1 / BOX_DPI_SCALE, Math.floor(exact * BOX_DPI_SCALE) / BOX_DPI_SCALE);
+  };
+  const inside = (dpi: number): boolean => {
+    const r = pixelRect(box, dpi);
+    return (fit.width === undefined || r[2] - r[0] <= fit.width) && (fit.height === undefined || r[3] - r[1] <= fit.height);
+  };
+  const dpi = dpiFor(fit.width, fit.height);
+  if (inside(dpi)) return dpi;
+  return dpiFor(fit.width === undefined ? undefined : fit.width - 1, fit.height === undefined ? undefined : fit.height - 1);
+}
+
+/**
+ * A page's image size, the one sizing rule of every render (eager or one page on demand): the
+ * requested DPI, or with a box the DPI that fits the page inside it (boxDpi, at most `dpi`);
+ * then lowered to the largest whole DPI that fits the pixel budget and the format's side limit
+ * (fitPage). The manifest records the DPI used. Only the side limit warns (`warning`, without
+ * the page number), being the format's and not the settings'. `geometry` is null when even
+ * 1 dpi does not fit the pixel budget.
+ */
+export function pageGeometry(
+  box: PageBox,
+  output: Pick<OutputOptions, 'format' | 'dpi' | 'maxPagePixels' | 'width' | 'height'>,
+): { geometry: PageGeometry | null; warning?: string } {
+  const { format, maxPagePixels } = output;
+  const dpi = output.width !== undefined || output.height !== undefined ? boxDpi(box, output, output.dpi) : output.dpi;
+  const geometry = fitPage(box, dpi, maxPagePixels);
+  const maxSide = maxSideOf(format);
+  if (!geometry || Math.max(geometry.width, geometry.height) <= maxSide) return { geometry };
+  const fitted = fitPage(box, geometry.dpi, maxPagePixels, maxSide);
+  if (!fitted) return { geometry: null };
+  return { geometry: fitted, warning: `${format.toUpperCase()} rendered at ${fitted.dpi} dpi: a ${format.toUpperCase()} side is at most ${maxSide} pixels (PNG has no such limit)` };
+}
 
 /**
  * Pixel size of `box` at `dpi`, lowered to the largest whole DPI whose image fits `maxPixels`

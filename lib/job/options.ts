@@ -3,7 +3,7 @@
  * plus the page selection, thumbnails and page text. The manifest records them as `options`,
  * and all of them feed the options hash. One type, passed whole from the edge to the engine.
  */
-import { DEFAULT_OUTPUT_OPTIONS, LIMITS, type OutputOptions, type PageRange } from '../engine/options.js';
+import { boxOf, DEFAULT_OUTPUT_OPTIONS, LIMITS, type OutputOptions, type PageRange } from '../engine/options.js';
 
 export interface JobOptions extends OutputOptions {
   /** Which pages, canonical as formatPageSelection writes it: "1-" is every page. */
@@ -19,10 +19,14 @@ export const DEFAULT_JOB_OPTIONS: JobOptions = { ...DEFAULT_OUTPUT_OPTIONS, page
 /** Widest thumbnail: a preview, never a second full-size image (the engine's limit). */
 export const MAX_THUMBNAIL_WIDTH = LIMITS.thumbnailWidth.max;
 
-/** The options, fields in their canonical order (what the hash and the manifest see). */
+/**
+ * The options, fields in their canonical order (what the hash and the manifest see). A box
+ * (`width`, `height`) comes last and only when set, so every render without one keeps the hash
+ * it had before boxes existed (no stale renders from an upgrade).
+ */
 export function pickJobOptions(options: JobOptions): JobOptions {
   const { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText } = options;
-  return { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText };
+  return { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText, ...boxOf(options) };
 }
 
 /** Parses "1-3,7,10-" into ranges. Throws with a message that quotes the bad part. */

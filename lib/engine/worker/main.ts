@@ -8,7 +8,7 @@
 import './wasm-hook.js';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
-import { fitPage, JPEG_MAX_SIDE, pagesOfLane, selectPages, type PageBox, type PageGeometry } from '../options.js';
+import { pageGeometry, pagesOfLane, selectPages, type PageBox } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
 import { drawPage } from './draw-page.js';
 import { pageExtras } from './extras.js';
@@ -99,20 +99,6 @@ function messageOutput(pageNumber: number, warning: string | undefined): PageOut
   return output;
 }
 
-/**
- * The page's image size: the requested DPI, or the largest that fits the pixel budget and, for
- * JPEG, its side limit (the manifest records the DPI used; the side limit also warns, being
- * the format's and not the settings').
- */
-function pageGeometry(box: PageBox, input: JobInput, pageNumber: number): { geometry: PageGeometry | null; warning?: string } {
-  const { dpi, maxPagePixels, format } = input.output;
-  const geometry = fitPage(box, dpi, maxPagePixels);
-  if (!geometry || format !== 'jpeg' || Math.max(geometry.width, geometry.height) <= JPEG_MAX_SIDE) return { geometry };
-  const fitted = fitPage(box, geometry.dpi, maxPagePixels, JPEG_MAX_SIDE);
-  if (!fitted) return { geometry: null };
-  return { geometry: fitted, warning: `page ${pageNumber}: JPEG rendered at ${fitted.dpi} dpi: a JPEG side is at most ${JPEG_MAX_SIDE} pixels (PNG has no such limit)` };
-}
-
 /** One page, sent as page-begin, bands, page-end (or page-error at any point). */
 async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: number): Promise<void> {
   const started = performance.now();
@@ -121,13 +107,13 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
   try {
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
-    const { geometry, warning } = pageGeometry(box, input, pageNumber);
+    const { geometry, warning } = pageGeometry(box, output);
     if (!geometry) {
       const message = `page box ${(box[2] - box[0]).toFixed(0)}x${(box[3] - box[1]).toFixed(0)} pt exceeds ${output.maxPagePixels} pixels even at 1 dpi`;
       send({ type: 'page-error', pageNumber, error: { code: 'PAGE_TOO_LARGE', message }, wasmHeapBytes: wasmHeapBytes() });
       return;
     }
-    const out = messageOutput(pageNumber, warning);
+    const out = messageOutput(pageNumber, warning && `page ${pageNumber}: ${warning}`);
     await drawPage(page, box, geometry, out, { bandBytes: input.bandBytes, layout: output.format === 'png' ? 'png' : 'packed' });
     // Thumbnail and text from the same page load, before page-end; the page stands without them.
     const extras = pageExtras(page, box, geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
