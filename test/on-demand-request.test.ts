@@ -37,6 +37,16 @@ describe('the page request', () => {
     expect(options).toMatchObject({ format: 'png', dpi: 110, pages: '1-', maxPages: 0, thumbnailWidth: 0, pageText: false });
   });
 
+  it('sizes by a box (width, height: the engine fits the page inside, aspect kept) instead of the function\'s DPI', () => {
+    const { options } = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?width=800')).params, DEFAULT_JOB_OPTIONS);
+    expect(options).toMatchObject({ width: 800, dpi: 1200 });
+    expect(options.height).toBeUndefined();
+    // A DPI replaces a function's box whole.
+    const byDpi = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?dpi=72')).params, { ...DEFAULT_JOB_OPTIONS, width: 500, dpi: 1200 });
+    expect(byDpi.options).toMatchObject({ dpi: 72 });
+    expect(byDpi.options.width).toBeUndefined();
+  });
+
   it('reads page, dpi, format and quality; PNG has one variant whatever the quality', () => {
     const params = parseEnvelope(functionUrlEvent('GET', '/k.pdf?page=7&dpi=300&format=jpeg&quality=60')).params;
     expect(parseOptions(params, DEFAULT_JOB_OPTIONS)).toMatchObject({ page: 7, options: { format: 'jpeg', dpi: 300, jpegQuality: 60 } });
@@ -51,7 +61,9 @@ describe('the page request', () => {
     ['format=tiff', /format="tiff" is invalid: expected/],
     ['quality=101', /quality="101" is invalid/],
     ['page=1&page=2', /"page" is given twice/],
-    ['w=800', /unknown query parameter "w": allowed are page, /],
+    ['w=800', /unknown query parameter "w": allowed are page, width, height, dpi, format, quality, expires, signature/],
+    ['width=800&dpi=100', /dpi="100" with width=800 is invalid: size pages by a DPI or by a box/],
+    ['height=0', /height="0" is invalid: expected a whole number from 1/],
   ])('rejects %s with a 400 that names the field and what is allowed', (query, message) => {
     const error = failure(() => parseOptions(parseEnvelope(functionUrlEvent('GET', `/k.pdf?${query}`)).params, DEFAULT_JOB_OPTIONS));
     expect(error).toMatchObject({ status: 400, code: 'INVALID_REQUEST' });

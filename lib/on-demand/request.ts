@@ -1,9 +1,10 @@
 /**
  * A Function URL request (payload format 2.0) parsed into a typed page request, checked at the
- * edge: `GET /<url-encoded source key>?page=N&dpi=…&format=…&quality=…`. Each bad field is a
- * 400 that names it, its value and what is allowed; the option values go through the same
- * parser as the function's settings and object metadata (lib/config/settings.ts), so a
- * request can ask for exactly what an eager render could.
+ * edge: `GET /<url-encoded source key>?page=N&width=…&height=…&dpi=…&format=…&quality=…`. Each
+ * bad field is a 400 that names it, its value and what is allowed; the option values go through
+ * the same parser as the function's settings and object metadata (lib/config/settings.ts), so a
+ * request can ask for exactly what an eager render could, sized by the same rule: a box
+ * (width and/or height, aspect kept) or a DPI, not both; neither = the function's own sizing.
  */
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import type { Config } from '../config/env.js';
@@ -26,7 +27,7 @@ export interface PageRequest {
 }
 
 /** Query parameter -> the job option it sets (the rest of a job's options are not the request's to choose). */
-export const QUERY_OPTIONS = { format: 'format', dpi: 'dpi', quality: 'jpegQuality' } as const satisfies Record<string, keyof JobOptions>;
+export const QUERY_OPTIONS = { width: 'width', height: 'height', dpi: 'dpi', format: 'format', quality: 'jpegQuality' } as const satisfies Record<string, keyof JobOptions>;
 const KNOWN_PARAMS = ['page', ...Object.keys(QUERY_OPTIONS), EXPIRES_PARAM, SIGNATURE_PARAM];
 /** Pages beyond this are not a document's (MuPDF's own page tree limit is far lower in practice). */
 const MAX_PAGE = 1_000_000;
