@@ -19,6 +19,9 @@ import { createS3Client } from '../lib/s3/client.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { writeManySegmentsPdf } from './fixtures/generated-pdfs.js';
 import { useFaultProxy } from './support/fault-proxy.js';
+import { sqsEventOf } from './support/in-process-dispatcher.js';
+import type { WorkQueue } from '../lib/sqs/work-queue.js';
+import { workMessage, type WorkRequest } from '../lib/work/messages.js';
 import { CORPUS, createBucket, getBytes, listKeys, putObject, resetS3, testConfig, testS3Client } from './support/s3.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
 
@@ -305,5 +308,125 @@ describe('AWS answers over HTTP', () => {
     expect(via.proxy.log.some((line) => line.startsWith('POST') && line.includes('page-0001.png'))).toBe(true);
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
     expect(uploads.Uploads ?? []).toEqual([]);
+  });
+});
+
+describe('the clean-up after a commit is reached by every path that finds the render committed', () => {
+  const via = useFaultProxy();
+  const FANOUT = { ...ENV, FANOUT_PAGES: '5' };
+
+  /** An S3 client that dies (throws, as a killed container stops) right after S3 applied the first request `when` picks. */
+  function dyingAfter(when: (input: { Key?: string; Body?: unknown }, command: string) => boolean): S3Client {
+    const client = createS3Client(config);
+    let died = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (!died && when(args.input as { Key?: string; Body?: unknown }, context.commandName ?? '')) {
+          died = true;
+          throw new Error('the container was killed here');
+        }
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    return client;
+  }
+  const isManifestPut = (prefix: string) => (input: { Key?: string; Body?: unknown }, command: string) => command === 'PutObjectCommand' && input.Key === `${prefix}manifest.json`;
+
+  /** A render queue in memory: what the function sends, delivered by hand. */
+  function memoryQueue(): WorkQueue & { sent: WorkRequest[] } {
+    const sent: WorkRequest[] = [];
+    return { sent, send: async (requests) => void sent.push(...requests) };
+  }
+  const asMessage = (request: WorkRequest) => sqsEventOf([JSON.stringify(workMessage(request))]);
+
+  it('killed after the manifest PUT, before the clean-up: the old generation goes when the redelivered message finds the render up to date', async () => {
+    await upload('incoming/k.pdf', ARABIC);
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/k.pdf'));
+    await upload('incoming/k.pdf', MATPLOTLIB);
+    const event = s3PutEvent(BUCKET, 'incoming/k.pdf');
+    await expect(createRenderHandler(config, dyingAfter(isManifestPut('rendered/k.pdf/')))(event)).rejects.toThrow(/killed/);
+    // The old generation's four pages are still there.
+    expect((await listKeys(s3, BUCKET, 'rendered/k.pdf/')).length).toBe(1 + 1 + 4);
+    expect((await createRenderHandler(config, s3)(event)).records[0]!.outcome).toBe('up-to-date');
+    expect((await expectConsistent('incoming/k.pdf', 'rendered/k.pdf/')).pageCount).toBe(1);
+  });
+
+  it('the range that completes a fan-out set killed after the manifest PUT: its retry finds the render up to date and removes the part records', async () => {
+    await upload('incoming/f.pdf', TRACEMONKEY);
+    const fanout = testConfig(FANOUT);
+    const queue = memoryQueue();
+    await createRenderHandler(fanout, s3, { queue })(s3PutEvent(BUCKET, 'incoming/f.pdf'));
+    expect(queue.sent.map((r) => r.pages?.range)).toEqual([{ from: 6, to: 10, count: 3 }, { from: 11, to: 14, count: 3 }]);
+    await createRenderHandler(fanout, s3, { queue })(asMessage(queue.sent[0]!));
+    const last = asMessage(queue.sent[1]!);
+    const killed = await createRenderHandler(fanout, dyingAfter(isManifestPut('rendered/f.pdf/')), { queue })(last);
+    expect(killed.batchItemFailures).toHaveLength(1);
+    expect((await listKeys(s3, BUCKET, 'rendered/f.pdf/')).filter((k) => k.includes('/part-'))).toHaveLength(3);
+    expect((await createRenderHandler(fanout, s3, { queue })(last)).records[0]!.outcome).toBe('up-to-date');
+    expect((await expectConsistent('incoming/f.pdf', 'rendered/f.pdf/')).pageCount).toBe(14);
+  });
+
+  it('the answer to the manifest PUT lost: the SDK retry gets 412, the duplicate path still removes the old generation', async () => {
+    await upload('incoming/l.pdf', ARABIC);
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/l.pdf'));
+    await upload('incoming/l.pdf', MATPLOTLIB);
+    via.proxy.setRules([{ method: 'PUT', path: /^\/uploads\/rendered\/l\.pdf\/manifest\.json$/, occurrences: [1], fault: { kind: 'lost-response' } }]);
+    const result = await createRenderHandler(config, via.s3)(s3PutEvent(BUCKET, 'incoming/l.pdf'));
+    expect(via.proxy.injected()).toBe(1);
+    // The retried PUT lost its compare-and-swap to the first one: "another delivery committed the same render".
+    expect(result.records[0]).toMatchObject({ outcome: 'up-to-date' });
+    expect((await expectConsistent('incoming/l.pdf', 'rendered/l.pdf/')).pageCount).toBe(1);
+  });
+
+  it('a duplicate range message that rewrites its part after the set was merged: its part is removed again', async () => {
+    await upload('incoming/d.pdf', TRACEMONKEY);
+    const fanout = testConfig(FANOUT);
+    const queue = memoryQueue();
+    await createRenderHandler(fanout, s3, { queue })(s3PutEvent(BUCKET, 'incoming/d.pdf'));
+    // The duplicate of range 2 has passed its up-to-date check; while it draws, ranges 2 and 3 run and merge the set.
+    const racing = createS3Client(fanout);
+    let merged = false;
+    racing.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (!merged && input.Key?.endsWith('/page-0006.png')) {
+          merged = true;
+          for (const request of queue.sent.slice(0, 2)) await createRenderHandler(fanout, s3, { queue })(asMessage(request));
+          expect((await manifestAt('rendered/d.pdf/manifest.json')).status).toBe('complete');
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const duplicate = await createRenderHandler(fanout, racing, { queue })(asMessage(queue.sent[0]!));
+    expect(merged).toBe(true);
+    expect(duplicate.records[0]!.outcome).toBe('range-stored');
+    expect((await expectConsistent('incoming/d.pdf', 'rendered/d.pdf/')).pageCount).toBe(14);
+  });
+
+  it("an old version's render killed after the new version's clean-up: the old message's redelivery removes its generation", async () => {
+    const first = await upload('incoming/o.pdf', ARABIC);
+    const old = s3PutEvent(BUCKET, 'incoming/o.pdf', { eTag: first.etag });
+    // While the old render writes its first page, the new version is uploaded, rendered and committed; then the old render dies.
+    let died = false;
+    const dying = createS3Client(config);
+    dying.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (died || !input.Key?.endsWith('/page-0001.png')) return next(args);
+        died = true;
+        await upload('incoming/o.pdf', MATPLOTLIB);
+        await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/o.pdf'));
+        await next(args);
+        throw new Error('the container was killed here');
+      },
+      { step: 'initialize' },
+    );
+    await expect(createRenderHandler(config, dying)(old)).rejects.toThrow(/killed/);
+    expect((await listKeys(s3, BUCKET, 'rendered/o.pdf/')).length).toBeGreaterThan(2);
+    expect((await createRenderHandler(config, s3)(old)).records[0]!.outcome).toBe('superseded');
+    expect((await expectConsistent('incoming/o.pdf', 'rendered/o.pdf/')).pageCount).toBe(1);
   });
 });

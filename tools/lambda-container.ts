@@ -104,6 +104,8 @@ export interface ContainerOptions {
   memoryMb?: number;
   /** Where the function's logs go; default this process's stderr. */
   logs?: NodeJS.WritableStream;
+  /** The invocation budget in ms; default the function's Timeout in the template (the soak runs shortened budgets). */
+  timeoutMs?: number;
 }
 
 /** A warm Lambda container of one function: start(), invoke() as often as needed, close(). */
@@ -119,6 +121,8 @@ export class LambdaContainer {
     private readonly timeoutMs: number,
     private readonly shaped: ShapedChild,
     private readonly taskRoot: string,
+    /** Where the function's logs go; Lambda's own lines (START, timeouts) go there too. */
+    private readonly logs: NodeJS.WritableStream,
   ) {
     this.exit = shaped.exited.finally(() => {
       this.exited = true;
@@ -128,7 +132,7 @@ export class LambdaContainer {
   static async start(template: Template, fn: TemplateFunction, options: ContainerOptions = {}): Promise<{ container: LambdaContainer; initError?: InvokeOutcome }> {
     const ctx = localContext(template);
     const memoryMb = options.memoryMb ?? Number(resolveIntrinsics(fn.memorySize, template, ctx));
-    const timeoutMs = Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
+    const timeoutMs = options.timeoutMs ?? Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
     const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
     await cp(options.artifactDir ?? join(DIST, fn.logicalId), taskRoot, { recursive: true });
     // Each container's own /tmp, as in Lambda: what one leaves there (the page function's warm
@@ -147,7 +151,7 @@ export class LambdaContainer {
     const logs = options.logs ?? process.stderr;
     shaped.child.stdout!.pipe(logs, { end: false });
     shaped.child.stderr!.pipe(logs, { end: false });
-    const container = new LambdaContainer(fn, memoryMb, timeoutMs, shaped, taskRoot);
+    const container = new LambdaContainer(fn, memoryMb, timeoutMs, shaped, taskRoot, logs);
     const first = await container.next();
     if (typeof first === 'object' && first.type === 'ready') {
       container.initMs = first.initMs;
@@ -201,7 +205,7 @@ export class LambdaContainer {
   async invoke(event: unknown): Promise<InvokeOutcome> {
     const requestId = randomUUID();
     if (this.exited) throw new Error(`${this.fn.logicalId}: the container has ended`);
-    console.error(`START RequestId: ${requestId} Version: $LATEST`);
+    this.logs.write(`START RequestId: ${requestId} Version: $LATEST\n`);
     this.shaped.resetPeak();
     const startedAt = performance.now();
     this.shaped.child.send({ type: 'invoke', event, requestId, deadline: Date.now() + this.timeoutMs }, () => undefined);
@@ -212,7 +216,7 @@ export class LambdaContainer {
     if (message === 'timeout') {
       this.shaped.child.kill('SIGKILL');
       const seconds = (this.timeoutMs / 1000).toFixed(2);
-      console.error(`${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds`);
+      this.logs.write(`${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds\n`);
       const payload = { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${seconds} seconds` };
       return { ok: false, payload, report: this.report(requestId, durationMs, cgroupPeak, 'timeout'), ...(cgroupPeak !== undefined ? { peakBytes: cgroupPeak } : {}), outOfMemory: false };
     }
@@ -224,10 +228,20 @@ export class LambdaContainer {
     }
     const peakBytes = cgroupPeak ?? message.peakRssKb * 1024;
     if (!enforced.enforced && peakBytes > this.memoryMb * 2 ** 20) {
-      console.error(`warning: peak RSS ${mb(peakBytes)} is over MemorySize ${this.memoryMb} MB: Lambda would have stopped the function`);
+      this.logs.write(`warning: peak RSS ${mb(peakBytes)} is over MemorySize ${this.memoryMb} MB: Lambda would have stopped the function\n`);
     }
     const ok = message.type === 'result';
     return { ok, payload: ok ? message.result : message.error, report: this.report(requestId, message.durationMs, peakBytes, ok ? undefined : 'error'), peakBytes, outOfMemory: false };
+  }
+
+  /** True once the runtime process has ended (killed, timed out, out of memory). */
+  get ended(): boolean {
+    return this.exited || this.shaped.child.exitCode !== null || this.shaped.child.signalCode !== null;
+  }
+
+  /** SIGKILL now, mid-invocation if one is running: the host dies, as when Lambda's sandbox is lost. The invocation answers Runtime.ExitError. */
+  kill(): void {
+    this.shaped.child.kill('SIGKILL');
   }
 
   /** Ends the container (as Lambda does when it retires one); resolves with the cgroup's totals. */

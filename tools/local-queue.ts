@@ -94,6 +94,13 @@ export interface PollOptions {
   idleMs?: number;
   /** Called for each invocation's end, for progress output. */
   onInvoked?: (message: Message, ok: boolean) => void;
+  /**
+   * A failed message: 'at-once' makes it visible again at once (locally nobody wants to wait);
+   * 'visibility-timeout' leaves it invisible until the queue's visibility timeout, as Lambda does.
+   */
+  retry?: 'at-once' | 'visibility-timeout';
+  /** When the queue looks empty with nothing in flight: stop only if this says so (messages still invisible or delayed, more work to come). */
+  drained?: () => Promise<boolean>;
 }
 
 export interface PollStats {
@@ -124,7 +131,7 @@ export async function pollQueue(options: PollOptions): Promise<PollStats> {
     } else {
       stats.failures++;
       // Back on the queue at once (Lambda waits for the visibility timeout; locally nobody wants to).
-      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queues.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
+      if (options.retry !== 'visibility-timeout') await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queues.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
     }
     options.onInvoked?.(message, ok);
   };
@@ -149,7 +156,7 @@ export async function pollQueue(options: PollOptions): Promise<PollStats> {
       continue;
     }
     idleSince ??= Date.now();
-    if (Date.now() - idleSince >= (options.idleMs ?? 300)) return stats;
+    if (Date.now() - idleSince >= (options.idleMs ?? 300) && (!options.drained || (await options.drained()))) return stats;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

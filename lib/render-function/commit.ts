@@ -3,12 +3,17 @@
  * current in S3 replaces the manifest, and only by compare-and-swap. A lost race re-reads and
  * decides: the same generation already as far along means done; a newer source means
  * superseded (and this render's own files go, unless the manifest already points at them);
- * anything else is tried again against the new etag. After a commit the other generations go.
+ * anything else is tried again against the new etag. After a commit the other generations go,
+ * and the part records of a final one: on every path that finds the render committed, not only
+ * the one that wrote it (a crash after the PUT, or a PUT whose answer was lost and whose retry
+ * got 412, would otherwise leave them for good). Why not a sweep instead: the clean-up costs one
+ * LIST where it finds the render committed (the commit, a duplicate or late message), while a
+ * sweep of what no manifest points at would list every prefix of the bucket on a schedule.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isLegacy, variantFolderOf, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
-import { deleteGeneration, deleteOtherGenerations } from '../s3/page-store.js';
+import { cleanUpAfterCommit, deleteGeneration } from '../s3/page-store.js';
 import { headCurrent } from '../s3/source.js';
 import type { OutputLocation } from '../s3/layout.js';
 
@@ -41,15 +46,29 @@ export class ManifestCommitter {
       const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
       if (etag !== null) {
         this.expectedEtag = etag;
-        // The page function's variants of these same bytes stay; those of an old source go.
-        await deleteOtherGenerations(this.s3, this.out, manifest.generation, [variantFolderOf(manifest.source.etag)]);
+        await this.cleanUp(manifest);
         return 'committed';
       }
       const { manifest: stored, etag: storedEtag } = await readManifest(this.s3, this.out);
       this.expectedEtag = storedEtag;
-      if (stored && !isLegacy(stored) && stored.generation === manifest.generation && progress(stored) >= progress(manifest)) return 'duplicate';
+      if (stored && !isLegacy(stored) && stored.generation === manifest.generation && progress(stored) >= progress(manifest)) {
+        // Another delivery's commit, or our own whose answer was lost: its clean-up may not have run.
+        await this.cleanUp(stored);
+        return 'duplicate';
+      }
     }
     throw new Error(`the manifest under ${this.out.prefix} kept changing: ${MAX_ATTEMPTS} compare-and-swap attempts lost`);
+  }
+
+  /** A manifest found committed for the current source (a duplicate, redelivered or late message): its clean-up, again. */
+  settle(stored: Manifest): Promise<void> {
+    return this.cleanUp(stored);
+  }
+
+  private async cleanUp(manifest: Manifest): Promise<void> {
+    // The page function's variants of these same bytes stay; those of an old source go.
+    const keep = { generation: manifest.generation, final: progress(manifest) === Number.POSITIVE_INFINITY, alsoKeep: [variantFolderOf(manifest.source.etag)] };
+    await cleanUpAfterCommit(this.s3, this.out, keep, async () => (await headCurrent(this.s3, this.source.bucket, this.source.key))?.etag === manifest.source.etag);
   }
 
   /** A superseded render's files, unless the stored manifest points at them (an earlier checkpoint of ours): the newer render's commit removes those. */

@@ -71,11 +71,16 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
   // Deleted before we got to it: nothing to render, and retrying will not change that.
   const current = await headCurrent(s3, bucket, key);
   if (!current) return { kind: 'ignored', reason: 'the source object no longer exists' };
-  const stale = supersededBy(request, current);
-  if (stale) return { kind: 'superseded', reason: stale };
-
   const out = outputLocation(bucket, key, config);
   if (out.bucket === bucket && prefixesOverlap(config)) return { kind: 'ignored', reason: 'OUTPUT_BUCKET is the source bucket and the prefixes overlap: outputs would trigger renders' };
+  const stale = supersededBy(request, current);
+  if (stale) {
+    // A late or redelivered message for an older object: its render, killed after the current
+    // render's clean-up ran, may have left its generation behind. The current render's clean-up, again.
+    const { manifest: committed } = await readManifest(s3, out);
+    if (committed && !isLegacy(committed) && committed.source.etag === current.etag) await new ManifestCommitter(s3, out, { bucket, key }, undefined).settle(committed);
+    return { kind: 'superseded', reason: stale };
+  }
   // The object's own options (its render-* metadata) over the function's settings.
   const chosen = objectOptions(config.output, current.metadata);
   const options = chosen.ok ? chosen.options : config.output;
@@ -88,7 +93,11 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
   if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
-  if (!deps.force && !request.force && classify(previous.manifest, current, options, false).class === 'ok') return { kind: 'up-to-date', manifestKey: manifestKey(out) };
+  if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {
+    // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
+    await committer.settle(previous.manifest);
+    return { kind: 'up-to-date', manifestKey: manifestKey(out) };
+  }
   if (tooLong === 'outputs') {
     return commitFailed(committer, out, source, options, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
   }

@@ -11,13 +11,13 @@ import { workerCount } from '../engine/render.js';
 import type { JobOptions } from '../job/options.js';
 import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
-import { isPageFailure } from '../job/manifest.js';
+import { isLegacy, isPageFailure } from '../job/manifest.js';
 import { runRenderJob } from '../job/run-job.js';
 import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
 import type { OutputLocation } from '../s3/layout.js';
-import { manifestKey } from '../s3/manifest-store.js';
+import { manifestKey, readManifest } from '../s3/manifest-store.js';
 import { s3PageSink } from '../s3/page-store.js';
-import { deleteParts, readParts, writePart } from '../s3/part-store.js';
+import { readParts, writePart } from '../s3/part-store.js';
 import type { WorkQueue } from '../sqs/work-queue.js';
 import type { PageWork, WorkRequest } from '../work/messages.js';
 import type { ManifestCommitter } from './commit.js';
@@ -173,12 +173,17 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
 async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan['range']>): Promise<RenderObjectOutcome> {
   const parts = await readParts(ctx.s3, ctx.out, ctx.generation);
   if (!setComplete(parts, range.count)) {
+    // A duplicate of this range that ran after the set was merged has just written its part
+    // again: the merge's clean-up has already run, so it is run again. (S3 lists after a write
+    // consistently: a merge whose listing missed this part committed before this read.)
+    const { manifest: stored } = await readManifest(ctx.s3, ctx.out);
+    if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored);
     return { kind: 'range-stored', range: { from: range.from, to: range.to }, ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count: range.count } };
   }
   const manifest = mergeParts(ctx.source, ctx.options, parts);
   const result = await ctx.committer.commit(manifest);
+  // The commit's clean-up removes the part records of a final manifest.
   if (result !== 'committed') return notCommitted(result, ctx.out);
-  await deleteParts(ctx.s3, ctx.out, ctx.generation, parts);
   logDocument(manifest);
   return { kind: 'rendered', manifestKey: manifestKey(ctx.out), manifest };
 }

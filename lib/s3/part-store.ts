@@ -3,7 +3,7 @@
  * (<prefix><generation>/part-0001-0200.json), written by the invocation that rendered the
  * range. The range that finds every part done merges them into the manifest.
  */
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ManifestPage, ManifestPageFailure } from '../job/manifest.js';
 import { isNotFound } from './errors.js';
 import { generationPrefix, type OutputLocation } from './layout.js';
@@ -68,10 +68,4 @@ export async function readParts(s3: S3Client, out: OutputLocation, generation: s
     if (isPart(value)) parts.push(value);
   }
   return parts.sort((a, b) => a.range.from - b.range.from);
-}
-
-/** Once the manifest lists the pages, the parts have served. */
-export async function deleteParts(s3: S3Client, out: OutputLocation, generation: string, parts: readonly RangePart[]): Promise<void> {
-  if (parts.length === 0) return;
-  await s3.send(new DeleteObjectsCommand({ Bucket: out.bucket, Delete: { Objects: parts.map((p) => ({ Key: partKey(out, generation, p.range) })), Quiet: true } }));
 }

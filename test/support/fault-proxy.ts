@@ -1,99 +1,16 @@
 /**
- * A loopback HTTP proxy in front of the test S3 server that injects faults into chosen
- * requests: the bytes still go over real HTTP, and the SDK sees what it would see in AWS.
+ * The loopback fault proxy (tools/fault-proxy.ts) for a describe block: one proxy in front of
+ * the test S3 server for the block, its rules cleared before each test, and an S3 client whose
+ * requests go through it.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createS3Client } from '../../lib/s3/client.js';
+import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy.js';
 import { s3Endpoint } from './s3.js';
 
-export type Fault =
-  /** An S3 error response with this status and code (503 SlowDown, 500 InternalError…). */
-  | { kind: 'status'; status: number; code: string }
-  /** The connection is destroyed before any response. */
-  | { kind: 'reset' };
+export type { Fault, FaultProxy, FaultRule } from '../../tools/fault-proxy.js';
 
-export interface FaultRule {
-  method: string;
-  /** Matched against the decoded path (path-style: /bucket/key). */
-  path: RegExp;
-  /** Which matching requests fail, 1-based (e.g. [3] fails only the third). */
-  occurrences: number[];
-  fault: Fault;
-}
-
-export interface FaultProxy {
-  endpoint: string;
-  /** Requests seen, as "METHOD /path", in order. */
-  log: string[];
-  setRules(rules: FaultRule[]): void;
-  /** How many requests each rule has failed. */
-  injected(): number;
-  close(): Promise<void>;
-}
-
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
-  const upstream = new URL(target);
-  let rules: { rule: FaultRule; seen: number }[] = [];
-  let injected = 0;
-  const log: string[] = [];
-
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    log.push(`${req.method} ${path}`);
-    for (const entry of rules) {
-      if (entry.rule.method !== req.method || !entry.rule.path.test(path)) continue;
-      entry.seen++;
-      if (!entry.rule.occurrences.includes(entry.seen)) continue;
-      injected++;
-      const { fault } = entry.rule;
-      // Drain the request body first, as a real server would have read it.
-      req.resume();
-      req.on('end', () => {
-        if (fault.kind === 'reset') {
-          req.socket.destroy();
-          return;
-        }
-        const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`;
-        res.writeHead(fault.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      });
-      return;
-    }
-    const forward = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (upstreamResponse) => {
-        res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
-        upstreamResponse.pipe(res);
-      },
-    );
-    forward.on('error', () => req.socket.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    log,
-    setRules(next) {
-      rules = next.map((rule) => ({ rule, seen: 0 }));
-      injected = 0;
-    },
-    injected: () => injected,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/**
- * For a describe block: one proxy in front of the test S3 server for the block, its rules
- * cleared before each test, and an S3 client whose requests go through it.
- */
 export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Client } {
   let proxy: FaultProxy | undefined;
   let s3: S3Client | undefined;
@@ -105,6 +22,7 @@ export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Cl
   });
   beforeEach(() => {
     proxy!.setRules([]);
+    proxy!.setDecider(undefined);
     s3 = createS3Client({ s3Endpoint: proxy!.endpoint });
   });
   return {

@@ -1,0 +1,275 @@
+/**
+ * The soak's verdict: invariants checked for every source key against the object now under it,
+ * once the queue has drained and the settle phase has run. Each invariant is one entry of
+ * INVARIANTS; one more (for example "exactly one final event per final commit", once
+ * completion events exist: DESIGN §12) is one more entry, reading `ctx.events`.
+ */
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../../lib/job/manifest.js';
+import { isNotFound } from '../../lib/s3/errors.js';
+import { manifestKey } from '../../lib/s3/manifest-store.js';
+import { outputLocation, type OutputLocation } from '../../lib/s3/layout.js';
+import { plainEtag } from '../../lib/s3/source.js';
+import type { Expected } from './docs.js';
+
+/** A final render's completion event, as an events source reports it (DESIGN §12). */
+export interface FinalEvent {
+  key: string;
+  etag: string;
+  status: string;
+  generation: string;
+}
+
+/** Where the checker reads completion events from, once they exist: the integrator's hook. */
+export interface EventsSource {
+  /** Every final event seen for this source key during the soak. */
+  finalEvents(key: string): Promise<FinalEvent[]>;
+}
+
+export interface CheckContext {
+  s3: S3Client;
+  bucket: string;
+  prefixes: { inputPrefix: string; outputPrefix: string };
+  /** What the object with this etag must end as. */
+  expectedFor(etag: string): Expected | undefined;
+  /** Keys of multipart uploads a kill may have left (the bucket's lifecycle rule removes them: template.yaml). */
+  killedMultipartKeys: ReadonlySet<string>;
+  /** Dead-lettered message bodies, as drained after the run. */
+  deadLetters: readonly string[];
+  events?: EventsSource;
+}
+
+/** What the checker knows about one source key, read once and shared by the invariants. */
+export interface KeyState {
+  key: string;
+  out: OutputLocation;
+  current: { etag: string; size: number } | undefined;
+  manifest: Manifest | undefined;
+  /** Why the manifest could not be read, if so. */
+  manifestProblem?: string;
+  /** Every object under the output prefix that belongs to this key (not to a nested source). */
+  outputs: { key: string; size: number }[];
+}
+
+export interface Violation {
+  key: string;
+  invariant: string;
+  detail: string;
+}
+
+export interface Invariant {
+  name: string;
+  check(state: KeyState, ctx: CheckContext): Promise<string[]>;
+}
+
+/** Bytes a design-allowed leftover holds, by reason: reported with the figures, not as violations. */
+export type Leftovers = Map<string, { count: number; bytes: number }>;
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Width and height from a PNG's IHDR or a JPEG's first SOF marker; undefined when it is neither. */
+export function imageSize(bytes: Buffer): { type: string; width: number; height: number } | undefined {
+  if (bytes.length >= 24 && bytes.subarray(0, 8).equals(PNG_SIGNATURE) && bytes.toString('latin1', 12, 16) === 'IHDR') {
+    return { type: 'image/png', width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+  }
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) {
+    let at = 2;
+    while (at + 9 < bytes.length) {
+      if (bytes[at] !== 0xff) return undefined;
+      const marker = bytes[at + 1]!;
+      const length = bytes.readUInt16BE(at + 2);
+      // SOF0-SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+        return { type: 'image/jpeg', width: bytes.readUInt16BE(at + 7), height: bytes.readUInt16BE(at + 5) };
+      }
+      at += 2 + length;
+    }
+  }
+  return undefined;
+}
+
+const renderedPages = (manifest: Manifest): ManifestPage[] => manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
+
+/** Every key a manifest points at: pages, thumbnails, page text. */
+function listedKeys(manifest: Manifest): string[] {
+  return renderedPages(manifest).flatMap((p) => [p.key, ...(p.thumbnail ? [p.thumbnail.key] : []), ...(p.text ? [p.text.key] : [])]);
+}
+
+async function getBytes(s3: S3Client, bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; metadata: Record<string, string> } | undefined> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return { body: Buffer.from(await response.Body!.transformToByteArray()), ...(response.ContentType ? { contentType: response.ContentType } : {}), metadata: response.Metadata ?? {} };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export const INVARIANTS: Invariant[] = [
+  {
+    name: 'manifest describes the current object',
+    async check(state) {
+      if (!state.current) return [];
+      if (!state.manifest) return [`no manifest for the current object (${state.manifestProblem ?? 'none at all'})`];
+      const problems: string[] = [];
+      if (state.manifest.source.etag !== state.current.etag) problems.push(`manifest etag ${state.manifest.source.etag}, current object ${state.current.etag}`);
+      if (state.manifest.source.size !== state.current.size) problems.push(`manifest size ${state.manifest.source.size}, current object ${state.current.size}`);
+      return problems;
+    },
+  },
+  {
+    name: 'status as expected',
+    async check(state, ctx) {
+      if (!state.current || !state.manifest || state.manifest.source.etag !== state.current.etag) return [];
+      const expected = ctx.expectedFor(state.current.etag);
+      if (!expected) return [`the soak did not upload etag ${state.current.etag}`];
+      const m = state.manifest;
+      if (expected.status === 'failed') {
+        return m.status === 'failed' && m.error?.code === expected.code ? [] : [`expected failed ${expected.code}, found ${m.status}${m.error ? ` ${m.error.code}` : ''}`];
+      }
+      if (m.status !== 'complete') return [`expected complete, found ${m.status}${m.error ? ` ${m.error.code}: ${m.error.message}` : ''}${m.nextPage ? ` (nextPage ${m.nextPage})` : ''}`];
+      const failed = m.pages.filter(isPageFailure);
+      if (failed.length > 0) return [`complete with ${failed.length} failed pages`];
+      const numbers = m.pages.map((p) => p.number);
+      if (numbers.length !== m.pageCount || numbers.some((n, i) => n !== i + 1)) return [`complete but lists pages ${numbers.slice(0, 5).join(',')}… of ${m.pageCount}`];
+      return [];
+    },
+  },
+  {
+    name: 'every listed page exists, decodes and is as listed',
+    async check(state, ctx) {
+      if (!state.manifest) return [];
+      const problems: string[] = [];
+      const m = state.manifest;
+      for (const page of renderedPages(m)) {
+        const got = await getBytes(ctx.s3, ctx.bucket, page.key);
+        if (!got) {
+          problems.push(`page ${page.number} missing: ${page.key}`);
+          continue;
+        }
+        const image = imageSize(got.body);
+        if (!image) problems.push(`page ${page.number} is neither PNG nor JPEG: ${page.key}`);
+        else {
+          if (image.width !== page.width || image.height !== page.height) problems.push(`page ${page.number} is ${image.width}x${image.height}, listed ${page.width}x${page.height}`);
+          if (image.type !== page.contentType) problems.push(`page ${page.number} is ${image.type}, listed ${page.contentType}`);
+        }
+        if (got.body.length !== page.bytes) problems.push(`page ${page.number} has ${got.body.length} bytes, listed ${page.bytes}`);
+        if (got.contentType !== page.contentType) problems.push(`page ${page.number} stored as ${got.contentType}, listed ${page.contentType}`);
+        if (got.metadata['source-etag'] !== m.source.etag || got.metadata['generation'] !== m.generation) {
+          problems.push(`page ${page.number} metadata says etag ${got.metadata['source-etag']} generation ${got.metadata['generation']}`);
+        }
+      }
+      return problems;
+    },
+  },
+  {
+    name: 'nothing unlisted under the output prefix',
+    async check(state) {
+      if (!state.manifest) return state.outputs.length > 0 ? [`${state.outputs.length} objects and no manifest: ${state.outputs.map((o) => o.key).slice(0, 3).join(', ')}`] : [];
+      const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out)]);
+      const extra = state.outputs.filter((o) => !allowed.has(o.key));
+      if (extra.length === 0) return [];
+      const bytes = extra.reduce((sum, o) => sum + o.size, 0);
+      return [`${extra.length} unlisted objects (${bytes} bytes): ${extra.map((o) => o.key.slice(state.out.prefix.length)).slice(0, 4).join(', ')}${extra.length > 4 ? ', …' : ''}`];
+    },
+  },
+  {
+    name: 'no dead-lettered message',
+    async check(state, ctx) {
+      const mine = ctx.deadLetters.filter((body) => bodyKeys(body).includes(state.key));
+      return mine.length > 0 ? [`${mine.length} message(s) in the dead-letter queue: ${mine[0]!.slice(0, 160)}`] : [];
+    },
+  },
+];
+
+/** The source keys a queue message is about. */
+export function bodyKeys(body: string): string[] {
+  try {
+    const value = JSON.parse(body) as { type?: string; key?: string; Records?: { s3?: { object?: { key?: string } } }[] };
+    if (value.type === 'render' && value.key) return [value.key];
+    return (value.Records ?? []).map((r) => decodeURIComponent((r.s3?.object?.key ?? '').replace(/\+/g, ' ')));
+  } catch {
+    return [];
+  }
+}
+
+async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
+  const found: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+    found.push(...(page.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0 })));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return found;
+}
+
+async function stateOf(ctx: CheckContext, key: string, sourceKeys: ReadonlySet<string>): Promise<KeyState> {
+  const out = outputLocation(ctx.bucket, key, { ...ctx.prefixes, outputBucket: undefined });
+  let current: KeyState['current'];
+  try {
+    const head = await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key }));
+    current = { etag: plainEtag(head.ETag), size: head.ContentLength ?? 0 };
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  let manifest: Manifest | undefined;
+  let manifestProblem: string | undefined;
+  const text = await getBytes(ctx.s3, ctx.bucket, manifestKey(out));
+  if (text) {
+    const parsed = parseManifest(text.body.toString('utf8'));
+    if (parsed && !isLegacy(parsed)) manifest = parsed;
+    else manifestProblem = 'not a valid v2 manifest';
+  }
+  // A nested source's outputs (rendered/a.pdf/b.pdf/…) are that source's, not this one's.
+  const nested = [...sourceKeys].filter((k) => k !== key).map((k) => outputLocation(ctx.bucket, k, { ...ctx.prefixes, outputBucket: undefined }).prefix);
+  const outputs = (await listAll(ctx.s3, ctx.bucket, out.prefix)).filter((o) => !nested.some((p) => p.startsWith(out.prefix) && o.key.startsWith(p)));
+  return { key, out, current, manifest, ...(manifestProblem ? { manifestProblem } : {}), outputs };
+}
+
+export interface CheckResult {
+  violations: Violation[];
+  passed: number;
+  failed: number;
+  leftovers: Leftovers;
+}
+
+/** Runs every invariant on every key (source keys are the unit), then the bucket-wide ones. */
+export async function checkInvariants(ctx: CheckContext, sourceKeys: readonly string[], invariants: readonly Invariant[] = INVARIANTS): Promise<CheckResult> {
+  const violations: Violation[] = [];
+  const failedKeys = new Set<string>();
+  const keys = new Set(sourceKeys);
+  for (const key of [...keys].sort()) {
+    const state = await stateOf(ctx, key, keys);
+    for (const invariant of invariants) {
+      for (const detail of await invariant.check(state, ctx)) {
+        violations.push({ key, invariant: invariant.name, detail });
+        failedKeys.add(key);
+      }
+    }
+  }
+  // Incomplete multipart uploads: a kill mid-upload leaves one by design (template.yaml's lifecycle rule aborts it); any other is a violation.
+  const leftovers: Leftovers = new Map();
+  let keyMarker: string | undefined;
+  let uploadMarker: string | undefined;
+  for (;;) {
+    const page = await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.bucket, ...(keyMarker ? { KeyMarker: keyMarker, UploadIdMarker: uploadMarker } : {}) }));
+    for (const upload of page.Uploads ?? []) {
+      const owner = [...keys].find((k) => upload.Key!.startsWith(outputLocation(ctx.bucket, k, { ...ctx.prefixes, outputBucket: undefined }).prefix)) ?? upload.Key!;
+      if (ctx.killedMultipartKeys.has(upload.Key!)) {
+        const parts = await ctx.s3.send(new ListPartsCommand({ Bucket: ctx.bucket, Key: upload.Key!, UploadId: upload.UploadId! }));
+        const entry = leftovers.get('incomplete multipart upload of a killed container') ?? { count: 0, bytes: 0 };
+        entry.count++;
+        entry.bytes += (parts.Parts ?? []).reduce((sum, p) => sum + (p.Size ?? 0), 0);
+        leftovers.set('incomplete multipart upload of a killed container', entry);
+        continue;
+      }
+      violations.push({ key: owner, invariant: 'no incomplete multipart upload', detail: `${upload.Key} (upload ${upload.UploadId})` });
+      failedKeys.add(owner);
+    }
+    if (!page.IsTruncated) break;
+    keyMarker = page.NextKeyMarker;
+    uploadMarker = page.NextUploadIdMarker;
+  }
+  return { violations, passed: keys.size - [...failedKeys].filter((k) => keys.has(k)).length, failed: failedKeys.size, leftovers };
+}

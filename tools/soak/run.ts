@@ -1,0 +1,553 @@
+/**
+ * A seeded fault soak of the built render function, driven as AWS drives it (issue 20):
+ * moto S3 + SQS, the render queue and its dead-letter queue with the template's redrive, and
+ * the local event source mapping (tools/local-queue.ts) running K warm Lambda containers
+ * (tools/lambda-container.ts) of the built artifact, one message per invocation, with partial
+ * batch responses. Each container reaches S3 through its own fault proxy (tools/fault-proxy.ts),
+ * so a fault or a kill is aimed at the invocation that made the request.
+ *
+ * One seed drives every choice, in named streams (tools/soak/prng.ts): the plan of uploads,
+ * duplicates, delayed and late notifications and re-uploads is the same for a seed whatever the
+ * timing; faults and kills are drawn request by request, so they repeat as far as timing allows.
+ * Every choice is logged (choices.log in the run's folder).
+ *
+ * When the queue drains, a settle phase does what the scheduled reprocess would do, once; then
+ * tools/soak/check.ts checks the invariants for every source key.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { createS3Client } from '../../lib/s3/client.js';
+import { s3PutEvent } from '../../lib/s3/event.js';
+import { plainEtag } from '../../lib/s3/source.js';
+import { createSqsClient } from '../../lib/sqs/client.js';
+import { buildAll, DIST } from '../build.js';
+import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from '../fault-proxy.js';
+import { LambdaContainer } from '../lambda-container.js';
+import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../local-queue.js';
+import { startMoto, type LocalS3 } from '../moto.js';
+import { loadTemplate, localContext, resolveIntrinsics, templateFunction, type Template } from '../template.js';
+import { brokenArtifact, type BreakName } from './break.js';
+import { checkInvariants, type EventsSource, type Invariant, INVARIANTS, type Violation } from './check.js';
+import { corpusDocs, generatedDocs, type Expected, type SoakDoc } from './docs.js';
+import { Prng } from './prng.js';
+
+export interface SoakOptions {
+  seed: number;
+  /** Source keys uploaded (each once, some again with new content). */
+  docs: number;
+  /** How long uploads go on; the drain and the settle phase come after. */
+  minutes: number;
+  /** Warm containers, and invocations at once (the mapping's MaximumConcurrency). */
+  concurrency: number;
+  /** Each invocation's budget (the function's Timeout, shortened). Default 8 s: 3 s of drawing past the 5 s reserve. */
+  budgetMs?: number;
+  /** FANOUT_PAGES: small, so fan-out ranges and continuations interleave. */
+  fanoutPages?: number;
+  dpi?: number;
+  /** Documents that take many invocations (the corpus's books): default in soaks of 5 minutes or more. */
+  heavy?: boolean;
+  /** Break the function on purpose (tools/soak/break.ts). */
+  breakName?: BreakName;
+  /** Give up waiting for the queue to drain after this long past the upload phase (a violation). */
+  drainLimitMs?: number;
+  /** Progress lines (default: none). */
+  progress?: (line: string) => void;
+  /** More invariants (the integrator's "one final event per final commit"), and where their events come from. */
+  invariants?: readonly Invariant[];
+  events?: EventsSource;
+  /** Keep the run's folder (logs, choices) instead of removing it after a passing run. */
+  keepWorkDir?: boolean;
+}
+
+export interface SoakResult {
+  violations: Violation[];
+  passed: number;
+  failed: number;
+  figures: [string, string][];
+  /** The report: one line per violation, the figures, then "N passed, M failed". */
+  lines: string[];
+  workDir: string;
+}
+
+const BUCKET = 'soak';
+const INPUT_PREFIX = 'incoming/';
+const OUTPUT_PREFIX = 'rendered/';
+
+/** How often each fault is drawn per S3 request of an invocation that may still fail. */
+const FAULT_RATES: [number, Fault['kind'] | 'slowdown' | 'internal', string][] = [
+  [0.02, 'slowdown', '503 SlowDown'],
+  [0.015, 'internal', '500 InternalError'],
+  [0.01, 'reset', 'connection reset'],
+  [0.008, 'lost-response', 'lost response'],
+  [0.06, 'delay', 'latency'],
+];
+/** Kill chances: per invocation (at a random moment), per manifest PUT before it reaches S3, per manifest PUT after S3 applied it. */
+const KILL_MID_INVOCATION = 0.06;
+const KILL_BEFORE_COMMIT = 0.05;
+const KILL_AFTER_COMMIT = 0.06;
+
+interface Slot {
+  index: number;
+  proxy: FaultProxy;
+  container?: LambdaContainer;
+  /** The invocation running in this container. */
+  invocation?: { receiveCount: number; keys: string[]; multipartKeys: Set<string>; killed: boolean; key: string };
+}
+
+class Counter {
+  readonly counts = new Map<string, number>();
+  add(name: string, n = 1): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + n);
+  }
+  get(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+  total(prefix: string): number {
+    return [...this.counts].filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + v, 0);
+  }
+  describe(prefix: string): string {
+    const parts = [...this.counts].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => `${k.slice(prefix.length)} ${v}`);
+    return parts.length ? ` (${parts.join(', ')})` : '';
+  }
+}
+
+function queueSettings(template: Template): { maxReceiveCount: number; visibilityS: number; timeoutS: number } {
+  const ctx = localContext(template);
+  const queue = template.Resources['RenderQueue']?.Properties as { VisibilityTimeout?: number; RedrivePolicy?: { maxReceiveCount?: number } } | undefined;
+  const maxReceiveCount = Number(queue?.RedrivePolicy?.maxReceiveCount);
+  const visibilityS = Number(queue?.VisibilityTimeout);
+  const timeoutS = Number(resolveIntrinsics(templateFunction(template, 'RenderPdfFunction').timeout, template, ctx));
+  if (!(maxReceiveCount > 0) || !(visibilityS > 0) || !(timeoutS > 0)) throw new Error('template.yaml: RenderQueue needs VisibilityTimeout and RedrivePolicy.maxReceiveCount, RenderPdfFunction a Timeout');
+  return { maxReceiveCount, visibilityS, timeoutS };
+}
+
+/** An SQS request (moto serves SQS on the S3 port, and the function's SQS client follows S3_ENDPOINT): never faulted. */
+const isSqsRequest = (req: ProxiedRequest): boolean => req.headers['x-amz-target'] !== undefined || req.path === '/' || /^\/\d{12}\//.test(req.path);
+
+export async function runSoak(options: SoakOptions): Promise<SoakResult> {
+  const started = Date.now();
+  const budgetMs = options.budgetMs ?? 8_000;
+  const heavy = options.heavy ?? options.minutes >= 5;
+  const workDir = await mkdtemp(join(tmpdir(), `soak-${options.seed}-`));
+  const choices = createWriteStream(join(workDir, 'choices.log'));
+  const functionLogs = createWriteStream(join(workDir, 'function.log'));
+  const elapsed = (): string => ((Date.now() - started) / 1000).toFixed(2).padStart(7);
+  const choose = (line: string): void => void choices.write(`${elapsed()} ${line}\n`);
+  const progress = options.progress ?? (() => undefined);
+  const counts = new Counter();
+
+  const plan = new Prng(options.seed, 'plan');
+  const faults = new Prng(options.seed, 'faults');
+  const kills = new Prng(options.seed, 'kills');
+
+  progress(`soak seed ${options.seed}: building the artifacts`);
+  await buildAll();
+  const renderArtifact = options.breakName ? await brokenArtifact(join(DIST, 'RenderPdfFunction'), workDir, options.breakName) : join(DIST, 'RenderPdfFunction');
+  if (options.breakName) progress(`soak: the function is broken on purpose (${options.breakName})`);
+
+  const template = loadTemplate();
+  const renderFn = templateFunction(template, 'RenderPdfFunction');
+  const reprocessFn = templateFunction(template, 'ReprocessFunction');
+  const { maxReceiveCount, visibilityS, timeoutS } = queueSettings(template);
+  // The template's visibility timeout in proportion to the function's Timeout, at the soak's budget.
+  const visibilityTimeoutS = Math.ceil((budgetMs / 1000) * (visibilityS / timeoutS));
+
+  let moto: LocalS3 | undefined;
+  const slots: Slot[] = [];
+  const pending = new Set<Promise<unknown>>();
+  let lines: string[] = [];
+  let violations: Violation[] = [];
+  let passed = 0;
+  let failed = 0;
+  let figures: [string, string][] = [];
+  try {
+    moto = await startMoto();
+    const s3 = createS3Client({ s3Endpoint: moto.endpoint });
+    const sqs = createSqsClient({ s3Endpoint: moto.endpoint });
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    // Versioned, so an old version's late notification names a version that is not current.
+    await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
+    const queues = await createRenderQueues(sqs, { name: 'SoakRenderQueue', maxReceiveCount, visibilityTimeoutS });
+    await notifyQueueOnUpload(s3, BUCKET, INPUT_PREFIX, queues.queueArn);
+    // S3's test event for the new notification: nothing to render.
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: queues.queueUrl }));
+    choose(`seed ${options.seed}, ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers, budget ${budgetMs} ms, visibility ${visibilityTimeoutS} s, maxReceiveCount ${maxReceiveCount}`);
+
+    // --- The documents and what each etag must end as.
+    const pool = [...corpusDocs(), ...generatedDocs()].filter((d) => heavy || !d.heavy);
+    const expected = new Map<string, Expected>();
+    const bodies = new Map<string, Uint8Array>();
+    const bodyOf = async (doc: SoakDoc): Promise<Uint8Array> => {
+      let body = bodies.get(doc.name);
+      if (!body) bodies.set(doc.name, (body = await doc.body()));
+      return body;
+    };
+    const upload = async (key: string, doc: SoakDoc): Promise<{ etag: string; versionId?: string; size: number }> => {
+      const body = await bodyOf(doc);
+      const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+      const etag = plainEtag(put.ETag);
+      expected.set(etag, doc.expected);
+      counts.add('uploads');
+      choose(`upload ${key} <- ${doc.name} etag ${etag}`);
+      return { etag, ...(put.VersionId ? { versionId: put.VersionId } : {}), size: body.byteLength };
+    };
+    const notify = async (key: string, object: { etag: string; versionId?: string; size: number }, delayS: number, why: string): Promise<void> => {
+      const event = s3PutEvent(BUCKET, key, { eTag: object.etag, size: object.size, ...(object.versionId ? { versionId: object.versionId } : {}) });
+      await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(event), DelaySeconds: delayS }));
+      choose(`${why} ${key} etag ${object.etag} delay ${delayS} s`);
+    };
+    const track = <T>(work: Promise<T>): void => {
+      const tracked: Promise<unknown> = work.catch((err: unknown) => choose(`background work failed: ${(err as Error).message}`)).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+    };
+
+    /** Keys whose re-upload waits for their render's first page (a re-upload while a render is in flight). */
+    const reuploadOnFirstPage = new Map<string, () => Promise<void>>();
+    const killedMultipartKeys = new Set<string>();
+    let chaos = true;
+
+    const reupload = async (key: string, first: { etag: string; versionId?: string; size: number }, doc: SoakDoc, late: boolean): Promise<void> => {
+      await upload(key, doc);
+      counts.add('re-uploads');
+      // The old version's notification after the new one's (S3 does not promise order).
+      if (late) {
+        counts.add('late events');
+        await notify(key, first, 0, 'late notification of the old version');
+      }
+    };
+
+    // --- The plan: the same for a seed whatever the timing.
+    const uploadMs = options.minutes * 60_000;
+    const times = Array.from({ length: options.docs }, () => plan.next() * uploadMs).sort((a, b) => a - b);
+    const schedule: { at: number; run: () => Promise<void> }[] = times.map((at, i) => {
+      const doc = plan.pick(pool);
+      const key = `${INPUT_PREFIX}soak/${String(i).padStart(3, '0')}-${doc.name}`;
+      const duplicate = plan.chance(0.3) ? plan.int(0, 8) : undefined;
+      const again = plan.chance(0.2) ? plan.pick(pool.filter((d) => d.name !== doc.name)) : undefined;
+      const midRender = plan.chance(0.6);
+      const againAfterMs = plan.int(200, 4_000);
+      const late = plan.chance(0.5);
+      return {
+        at,
+        run: async () => {
+          const first = await upload(key, doc);
+          if (duplicate !== undefined) {
+            counts.add('duplicates');
+            track(notify(key, first, duplicate, duplicate > 0 ? 'delayed duplicate notification' : 'duplicate notification'));
+          }
+          if (again) {
+            const go = () => reupload(key, first, again, late);
+            if (midRender && !doc.expected.status.startsWith('failed')) {
+              reuploadOnFirstPage.set(key, go);
+              // If no page is ever written in time (a kill first), the re-upload still comes.
+              track(
+                new Promise((r) => setTimeout(r, 30_000)).then(async () => {
+                  if (reuploadOnFirstPage.get(key) !== go) return;
+                  reuploadOnFirstPage.delete(key);
+                  await go();
+                }),
+              );
+            } else track(new Promise((r) => setTimeout(r, againAfterMs)).then(go));
+          }
+        },
+      };
+    });
+    // A reprocess run in the middle of the uploads, as the schedule could fire any time.
+    const reprocessAt = uploadMs / 2;
+
+    // --- Containers, each behind its own proxy.
+    const killSlot = (slot: Slot, where: string): void => {
+      const inv = slot.invocation;
+      if (!inv || inv.killed || !slot.container) return;
+      inv.killed = true;
+      counts.add(`kill:${where}`);
+      for (const k of inv.multipartKeys) killedMultipartKeys.add(k);
+      choose(`kill container ${slot.index} ${where} (${inv.key}, receive ${inv.receiveCount})`);
+      slot.container.kill();
+    };
+    const decide = (slot: Slot, req: ProxiedRequest): Fault | undefined => {
+      if (isSqsRequest(req)) return undefined;
+      const inv = slot.invocation;
+      const objectKey = req.path.slice(`/${BUCKET}/`.length);
+      if (inv && req.method === 'POST' && /(^|&)uploads(=|&|$)/.test(req.query)) inv.multipartKeys.add(objectKey);
+      if (req.method === 'PUT' && /\/page-\d+\.(png|jpg)$/.test(objectKey)) {
+        for (const [key, go] of reuploadOnFirstPage) {
+          if (!objectKey.startsWith(`${OUTPUT_PREFIX}${key.slice(INPUT_PREFIX.length)}/`)) continue;
+          reuploadOnFirstPage.delete(key);
+          choose(`re-upload ${key} while its render writes ${objectKey}`);
+          track(go());
+        }
+      }
+      // The last receives run without chaos: a message failed maxReceiveCount times by injected faults alone is dead-lettered by design.
+      if (!chaos || !inv || inv.killed || inv.receiveCount >= maxReceiveCount - 1) return undefined;
+      if (req.method === 'PUT' && objectKey.startsWith(OUTPUT_PREFIX) && objectKey.endsWith('/manifest.json') && inv.receiveCount <= maxReceiveCount - 2) {
+        const r = kills.next();
+        if (r < KILL_BEFORE_COMMIT) {
+          // Every page written, the commit not yet at S3.
+          killSlot(slot, 'before-commit');
+          return { kind: 'reset' };
+        }
+        if (r < KILL_BEFORE_COMMIT + KILL_AFTER_COMMIT) return { kind: 'after', after: () => killSlot(slot, 'after-commit') };
+      }
+      let r = faults.next();
+      for (const [rate, kind, name] of FAULT_RATES) {
+        if (r >= rate) {
+          r -= rate;
+          continue;
+        }
+        // A CreateMultipartUpload whose answer is lost leaves an upload no one knows of: the lifecycle rule's, not the function's.
+        if (kind === 'lost-response' && req.method === 'POST' && /(^|&)uploads/.test(req.query)) return undefined;
+        const conditional = req.headers['if-match'] !== undefined || req.headers['if-none-match'] !== undefined;
+        const deletion = req.method === 'DELETE' || (req.method === 'POST' && /(^|&)delete(=|&|$)/.test(req.query));
+        counts.add(`fault:${name}`);
+        if (conditional) counts.add('faulted conditional writes');
+        if (deletion) counts.add('faulted deletes');
+        choose(`fault ${name} on ${req.method} ${objectKey}${req.query ? `?${req.query.slice(0, 40)}` : ''} (container ${slot.index})`);
+        if (kind === 'slowdown') return { kind: 'status', status: 503, code: 'SlowDown' };
+        if (kind === 'internal') return { kind: 'status', status: 500, code: 'InternalError' };
+        if (kind === 'delay') return { kind: 'delay', ms: faults.int(20, 400) };
+        return { kind } as Fault;
+      }
+      return undefined;
+    };
+    const functionEnv = (endpoint: string): Record<string, string> => ({
+      S3_ENDPOINT: endpoint,
+      RENDER_QUEUE_URL: queues.queueUrl,
+      SOURCE_BUCKET: BUCKET,
+      INPUT_PREFIX,
+      OUTPUT_PREFIX,
+      DPI: String(options.dpi ?? 36),
+      FANOUT_PAGES: String(options.fanoutPages ?? 6),
+      // Budgets far above what the soak's documents need: "complete" is the expected end.
+      DOCUMENT_MAX_HOPS: '1000',
+      DOCUMENT_MAX_RENDER_SECONDS: '86400',
+    });
+    for (let index = 0; index < options.concurrency; index++) {
+      const slot: Slot = { index, proxy: await startFaultProxy(moto.endpoint, { keepLog: false }) };
+      slot.proxy.setDecider((req) => decide(slot, req));
+      slots.push(slot);
+    }
+    const startContainer = async (slot: Slot): Promise<LambdaContainer> => {
+      // Each sandbox its own /tmp, as in Lambda: a killed render's job folder dies with its sandbox, not in the machine's /tmp.
+      const sandboxTmp = await mkdtemp(join(workDir, `tmp-${slot.index}-`));
+      const { container, initError } = await LambdaContainer.start(template, renderFn, {
+        artifactDir: renderArtifact,
+        extraEnv: { ...functionEnv(slot.proxy.endpoint), TMPDIR: sandboxTmp },
+        timeoutMs: budgetMs,
+        logs: functionLogs,
+      });
+      if (initError) throw new Error(`the render function did not start: ${JSON.stringify(initError.payload)}`);
+      counts.add('cold starts');
+      return container;
+    };
+    const runReprocess = async (recentSeconds: number, why: string): Promise<void> => {
+      const { container, initError } = await LambdaContainer.start(template, reprocessFn, {
+        extraEnv: { ...functionEnv(moto!.endpoint), RECENT_UPLOAD_SECONDS: String(recentSeconds) },
+        logs: functionLogs,
+      });
+      try {
+        if (initError) throw new Error(`the reprocess function did not start: ${JSON.stringify(initError.payload)}`);
+        const outcome = await container.invoke({});
+        counts.add('reprocess runs');
+        choose(`reprocess (${why}): ${JSON.stringify(outcome.payload).slice(0, 300)}`);
+        if (!outcome.ok) throw new Error(`the reprocess run failed: ${JSON.stringify(outcome.payload)}`);
+      } finally {
+        await container.close();
+      }
+    };
+
+    const free: Slot[] = [...slots];
+    const seenMessages = new Set<string>();
+    const invoke = async (event: SQSEvent) => {
+      const slot = free.pop();
+      if (!slot) throw new Error('the poller ran more invocations than containers');
+      const record = event.Records[0]!;
+      const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+      let key = '?';
+      try {
+        const body = JSON.parse(record.body) as { type?: string; key?: string; pages?: { range?: unknown; hop?: number }; Records?: { s3: { object: { key: string } } }[] };
+        key = body.key ?? body.Records?.[0]?.s3.object.key ?? '?';
+        if (!seenMessages.has(record.messageId)) {
+          seenMessages.add(record.messageId);
+          if (body.type === 'render' && body.pages?.range && body.pages.hop === 0) counts.add('fan-out ranges');
+          else if (body.type === 'render' && body.pages) counts.add('continuations');
+          else if (body.type === 'render') counts.add('reprocess requests');
+          else counts.add('events');
+        }
+      } catch {
+        // A body the function will reject: its own business.
+      }
+      if (receiveCount > 1) counts.add('redeliveries');
+      try {
+        if (!slot.container || slot.container.ended) slot.container = await startContainer(slot);
+        slot.invocation = { receiveCount, keys: [key], multipartKeys: new Set(), killed: false, key };
+        counts.add('invocations');
+        let timer: NodeJS.Timeout | undefined;
+        if (chaos && receiveCount <= maxReceiveCount - 2 && kills.chance(KILL_MID_INVOCATION)) {
+          const at = kills.int(0, budgetMs);
+          timer = setTimeout(() => killSlot(slot, 'mid-invocation'), at);
+        }
+        try {
+          const outcome = await slot.container.invoke(event);
+          if (!outcome.ok) {
+            if ((outcome.payload as { errorType?: string }).errorType === 'Sandbox.Timedout') {
+              counts.add('timeouts');
+              for (const k of slot.invocation.multipartKeys) killedMultipartKeys.add(k);
+            }
+            throw new Error(JSON.stringify(outcome.payload).slice(0, 200));
+          }
+          return outcome.payload as { batchItemFailures?: { itemIdentifier: string }[] };
+        } finally {
+          clearTimeout(timer);
+        }
+      } finally {
+        slot.invocation = undefined;
+        free.push(slot);
+      }
+    };
+
+    let uploadsDone = false;
+    let lastCheck = 0;
+    let lastAnswer = false;
+    const drained = async (): Promise<boolean> => {
+      if (!uploadsDone || pending.size > 0) return false;
+      if (Date.now() - lastCheck < 500) return lastAnswer;
+      lastCheck = Date.now();
+      const { Attributes = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queues.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+        }),
+      );
+      lastAnswer = [Attributes.ApproximateNumberOfMessages, Attributes.ApproximateNumberOfMessagesNotVisible, Attributes.ApproximateNumberOfMessagesDelayed].every((n) => Number(n ?? 0) === 0);
+      return lastAnswer;
+    };
+
+    const poll = (): Promise<unknown> =>
+      pollQueue({ sqs, queues, invoke, concurrency: options.concurrency, retry: 'visibility-timeout', drained, idleMs: 300 });
+
+    // --- Run: uploads on their schedule while the mapping drains the queue.
+    progress(`soak seed ${options.seed}: ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers (log: ${workDir})`);
+    const uploads = (async () => {
+      const t0 = Date.now();
+      let reprocessed = false;
+      for (const step of schedule) {
+        if (!reprocessed && step.at >= reprocessAt) {
+          reprocessed = true;
+          track(runReprocess(2, 'during the soak'));
+        }
+        const wait = step.at - (Date.now() - t0);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await step.run();
+      }
+      if (!reprocessed) track(runReprocess(2, 'during the soak'));
+      uploadsDone = true;
+    })();
+    const drainLimitMs = options.drainLimitMs ?? 10 * 60_000;
+    const withLimit = async (work: Promise<unknown>, what: string): Promise<boolean> => {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), uploadMs + drainLimitMs)));
+      const done = await Promise.race([work.then(() => true), limit]);
+      clearTimeout(timer);
+      if (!done) violations.push({ key: '(queue)', invariant: 'the queue drains', detail: `${what} not done ${Math.round((uploadMs + drainLimitMs) / 1000)} s after the start` });
+      return done;
+    };
+    const drainedInTime = await withLimit(Promise.all([uploads, poll()]), 'the render queue');
+    progress(`soak seed ${options.seed}: queue drained after ${elapsed().trim()} s; settling`);
+
+    // --- Settle: what the scheduled reprocess does, once (every upload is old enough by then). No kills: the end state is being made.
+    chaos = false;
+    if (drainedInTime) {
+      await runReprocess(0, 'settle');
+      await withLimit(poll(), 'the settle phase');
+    }
+    for (const slot of slots) await slot.container?.close().catch(() => undefined);
+
+    // --- The dead-letter queue, then the invariants.
+    const deadLetters: string[] = [];
+    for (;;) {
+      const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queues.deadLetterUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }));
+      if (!Messages?.length) break;
+      for (const m of Messages) {
+        deadLetters.push(m.Body ?? '');
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queues.deadLetterUrl, ReceiptHandle: m.ReceiptHandle! }));
+      }
+    }
+    const keys = await listSourceKeys(s3);
+    progress(`soak seed ${options.seed}: checking ${keys.length} source keys`);
+    const result = await checkInvariants(
+      {
+        s3,
+        bucket: BUCKET,
+        prefixes: { inputPrefix: INPUT_PREFIX, outputPrefix: OUTPUT_PREFIX },
+        expectedFor: (etag) => expected.get(etag),
+        killedMultipartKeys,
+        deadLetters,
+        ...(options.events ? { events: options.events } : {}),
+      },
+      keys,
+      [...INVARIANTS, ...(options.invariants ?? [])],
+    );
+    violations = [...violations, ...result.violations];
+    passed = result.passed;
+    failed = result.failed;
+
+    const faultsInjected = counts.total('fault:');
+    const killsTotal = counts.total('kill:');
+    figures = [
+      ['documents', String(keys.length)],
+      ['uploads', `${counts.get('uploads')} (re-uploads ${counts.get('re-uploads')})`],
+      ['events', `${counts.get('events')} notifications delivered (S3's and the soak's)`],
+      ['duplicates', String(counts.get('duplicates'))],
+      ['late events', String(counts.get('late events'))],
+      ['invocations', `${counts.get('invocations')} (redeliveries ${counts.get('redeliveries')}, cold starts ${counts.get('cold starts')}, timeouts ${counts.get('timeouts')})`],
+      ['kills', `${killsTotal}${counts.describe('kill:')}`],
+      ['faults injected', `${faultsInjected}${counts.describe('fault:')}; on conditional writes ${counts.get('faulted conditional writes')}, on deletes ${counts.get('faulted deletes')}`],
+      ['continuations', String(counts.get('continuations'))],
+      ['fan-out ranges', String(counts.get('fan-out ranges'))],
+      ['reprocess', `${counts.get('reprocess runs')} runs, ${counts.get('reprocess requests')} render requests`],
+      ['dead letters', String(deadLetters.length)],
+      ...[...result.leftovers].map(([why, { count, bytes }]): [string, string] => [`allowed leftovers`, `${count} ${why} (${bytes} bytes)`]),
+      ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
+    ];
+    lines = [
+      ...violations.map((v) => `VIOLATION ${v.key}: ${v.invariant}: ${v.detail}`),
+      ...figures.map(([name, value]) => `${name}: ${value}`),
+      `${passed} passed, ${failed} failed`,
+    ];
+    if (violations.some((v) => v.key === '(queue)') && failed === 0) {
+      // The run did not finish: never a green line.
+      failed = 1;
+      lines[lines.length - 1] = `${passed} passed, ${failed} failed`;
+    }
+    choose(`result: ${passed} passed, ${failed} failed`);
+    return { violations, passed, failed, figures, lines, workDir };
+  } finally {
+    for (const slot of slots) {
+      if (slot.container && !slot.container.ended) slot.container.kill();
+      await slot.proxy.close();
+    }
+    await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 2000))]);
+    await moto?.stop();
+    await new Promise<void>((r) => choices.end(() => r()));
+    await new Promise<void>((r) => (functionLogs as WriteStream).end(() => r()));
+    if (!options.keepWorkDir && failed === 0 && violations.length === 0 && lines.length > 0) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Every PDF under the input prefix: the soak's source keys. */
+async function listSourceKeys(s3: S3Client): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: INPUT_PREFIX, ...(token ? { ContinuationToken: token } : {}) }));
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
