@@ -119,6 +119,12 @@ describe('PageFunction, bundled, on the local S3', () => {
       const head = await page.request(`${PATH}?page=3&width=800`, 'HEAD');
       expect(head.result).toMatchObject({ statusCode: 302, body: '' });
       expect(rendered(head.log)).toBe(false);
+
+      // Another page of the same document: drawn from the copy the container kept in its /tmp.
+      expect(first.log).toContain('"warmSource":false');
+      const other = await page.request(`${PATH}?page=4&width=800`);
+      expect(other.result.headers!['x-page-cache']).toBe('miss');
+      expect(other.log).toContain('"warmSource":true');
     } finally {
       await page.close();
     }
