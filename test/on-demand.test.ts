@@ -190,6 +190,17 @@ describe('PageFunction, bundled, on the local S3', () => {
       const locked = await page.request(`/${encodeURIComponent('incoming/locked.pdf')}?page=1`);
       expect(locked.result.statusCode).toBe(422);
       expect(JSON.parse(String(locked.result.body)).error.code).toBe('ENCRYPTED');
+      expect(locked.log).toContain('"warmSource"');
+
+      // Once the eager render has a manifest, its page count and document error answer without opening the source.
+      const render = createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET }), s3);
+      await render(s3PutEvent(BUCKET, 'incoming/locked.pdf'));
+      await render(s3PutEvent(BUCKET, KEY));
+      const known = await page.request(`/${encodeURIComponent('incoming/locked.pdf')}?page=2&dpi=30`);
+      expect([known.result.statusCode, JSON.parse(String(known.result.body)).error.code]).toEqual([422, 'ENCRYPTED']);
+      const beyond = await page.request(`${PATH}?page=15&dpi=30`);
+      expect([beyond.result.statusCode, JSON.parse(String(beyond.result.body)).error.code]).toEqual([404, 'PAGE_OUT_OF_RANGE']);
+      for (const { log } of [known, beyond]) expect(log).not.toContain('"warmSource"');
     } finally {
       await page.close();
     }
