@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { everyService } from '../lib/aws/endpoint.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from '../tools/build.js';
@@ -37,8 +38,8 @@ const concurrency = Number(values.concurrency);
 const moto = await startMoto();
 try {
   const endpoint = moto.endpoint;
-  const s3 = createS3Client({ s3Endpoint: endpoint });
-  const sqs = createSqsClient({ s3Endpoint: endpoint });
+  const s3 = createS3Client({ endpoints: everyService(endpoint) });
+  const sqs = createSqsClient({ endpoints: everyService(endpoint) });
   await buildAll({ only: ['RenderPdfFunction'] });
   const template = loadTemplate();
   const fn = templateFunction(template, 'RenderPdfFunction');

@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { everyService } from '../lib/aws/endpoint.js';
 import type { PageResult } from '../lib/on-demand/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { buildAll } from '../tools/build.js';
@@ -52,7 +53,7 @@ try {
   const template = loadTemplate();
   const fn = templateFunction(template, 'PageFunction');
   const bucket = localContext(template).parameters['BucketName']!;
-  const s3 = createS3Client({ s3Endpoint: moto.endpoint });
+  const s3 = createS3Client({ endpoints: everyService(moto.endpoint) });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await buildAll({ only: ['PageFunction'] });
   const extraEnv = { S3_ENDPOINT: moto.endpoint, POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'INFO' };

@@ -19,6 +19,8 @@ describe('configuration', () => {
       fanoutPages: 200,
       documentBudget: { maxHops: 10, maxRenderMs: 3_600_000 },
       recentUploadMs: 300_000,
+      // No local endpoint: every client talks to AWS.
+      endpoints: {},
     });
     expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, maxPagePixels: 40_000_000, maxPages: 0 });
   });

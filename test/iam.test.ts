@@ -24,7 +24,7 @@ import { createRenderHandler } from '../lib/render-function/handler.js';
 import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
-import { s3PutEvent } from '../lib/s3/event.js';
+import { eventBridgeObjectCreated, s3PutEvent } from '../lib/s3/event.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { sqsWorkQueue } from '../lib/sqs/work-queue.js';
 import { sqsEventOf } from './support/in-process-dispatcher.js';
@@ -223,5 +223,108 @@ describe('IAM, call by call, against the template\'s policies', () => {
     const allowed: string[] = [];
     for (const request of cases) if ((await decide(template, request, ctx)) === 'Allowed') allowed.push(describeRequest(request));
     expect(allowed).toEqual([]);
+  });
+});
+
+/**
+ * The same check for the other layouts (DESIGN §10): an existing bucket (its uploads arrive as
+ * EventBridge events on the render queue), with outputs in it or in a separate bucket, and a
+ * created bucket with a separate output bucket. Each runs renders (fan-out through the queue,
+ * a re-upload whose older generation is deleted, a deleted source) and a reprocess run, with the
+ * mode's own environment and policies; every call must be allowed, and with an output bucket
+ * no write to the source bucket may be.
+ */
+describe.each<{ name: string; parameters: Record<string, string>; source: string; output: string }>([
+  { name: 'existing bucket, outputs in it', parameters: { SourceBucketMode: 'existing', ExistingBucketName: 'their-pdfs' }, source: 'their-pdfs', output: 'their-pdfs' },
+  { name: 'existing bucket, separate output bucket', parameters: { SourceBucketMode: 'existing', ExistingBucketName: 'their-pdfs', OutputBucketName: 'our-renders' }, source: 'their-pdfs', output: 'our-renders' },
+  { name: 'created bucket, separate output bucket', parameters: { OutputBucketName: 'our-renders' }, source: BUCKET, output: 'our-renders' },
+])('IAM, call by call: $name', ({ parameters, source, output }) => {
+  const recorder = new IamRecorder();
+  const modeCtx = localContext(template, parameters, {});
+  const existing = parameters['SourceBucketMode'] === 'existing';
+  const modeConfig = (logicalId: string, extra: Record<string, string>): Config =>
+    loadConfig({ ...resolvedEnvironment(templateFunction(template, logicalId), template, modeCtx), S3_ENDPOINT: s3Endpoint(), ...extra });
+  /** An upload as this mode delivers it: an EventBridge event, or an S3 notification, in an SQS body. */
+  const upload = (key: string) => sqsEventOf([JSON.stringify(existing ? eventBridgeObjectCreated(source, key) : s3PutEvent(source, key))]);
+  const denied = async (requests: IamRequest[]) => {
+    const allowed: string[] = [];
+    for (const request of requests) if ((await decide(template, request, modeCtx)) === 'Allowed') allowed.push(describeRequest(request));
+    return allowed;
+  };
+
+  beforeAll(async () => {
+    await resetS3();
+    const queueUrl = await createQueue(testSqsClient(), 'RenderQueue');
+    const renderConfig = modeConfig('RenderPdfFunction', { RENDER_QUEUE_URL: queueUrl, FANOUT_PAGES: '2' });
+    expect(renderConfig.sourceBucket).toBe(source);
+    expect(renderConfig.outputBucket ?? source).toBe(output);
+    const render = createRenderHandler(renderConfig, recorder.s3(createS3Client(renderConfig), 'RenderPdfFunction'), {
+      queue: sqsWorkQueue(recorder.sqs(createSqsClient(renderConfig), 'RenderPdfFunction', REGION), queueUrl),
+    });
+    const setup = createS3Client(renderConfig);
+    await createBucket(setup, source);
+    if (output !== source) await createBucket(setup, output);
+    const drainAll = async () => {
+      for (let messages = await drain(testSqsClient(), queueUrl); messages.length > 0; messages = await drain(testSqsClient(), queueUrl)) {
+        for (const message of messages) await render(sqsEventOf([message.Body!]));
+      }
+    };
+    await putObject(setup, source, `${IN}paper.pdf`, await pdf('arabic-rotations-4p.pdf'));
+    expect((await render(upload(`${IN}paper.pdf`))).records[0]?.outcome).toBe('range-stored');
+    await drainAll();
+    await putObject(setup, source, `${IN}paper.pdf`, await pdf('matplotlib-type3.pdf'));
+    expect((await render(upload(`${IN}paper.pdf`))).records[0]?.outcome).toBe('rendered');
+    await putObject(setup, source, `${IN}gone.pdf`, await pdf('matplotlib-type3.pdf'));
+    await setup.send(new DeleteObjectCommand({ Bucket: source, Key: `${IN}gone.pdf` }));
+    expect((await render(upload(`${IN}gone.pdf`))).records[0]?.outcome).toBe('ignored');
+
+    await putObject(setup, source, `${IN}new.pdf`, await pdf('matplotlib-type3.pdf'));
+    const reprocessConfig = modeConfig('ReprocessFunction', { RENDER_QUEUE_URL: queueUrl });
+    const reprocess = createReprocessHandler(reprocessConfig, {
+      s3: recorder.s3(createS3Client(reprocessConfig), 'ReprocessFunction'),
+      dispatcher: new QueueDispatcher(sqsWorkQueue(recorder.sqs(createSqsClient(reprocessConfig), 'ReprocessFunction', REGION), queueUrl)),
+      recentMs: 0,
+    });
+    expect((await reprocess({ force: true })).dispatched).toBeGreaterThan(0);
+    await drainAll();
+  }, 300_000);
+
+  it('recorded reads of the source bucket and writes to the output bucket, from both functions', () => {
+    const touched = (principal: string, action: string, bucket: string) =>
+      recorder.requests.some((r) => r.principal === principal && r.action === action && r.resource.startsWith(`arn:aws:s3:::${bucket}`));
+    for (const action of ['s3:GetObject', 's3:ListBucket']) expect(touched('RenderPdfFunction', action, source), action).toBe(true);
+    for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:ListBucket']) expect(touched('RenderPdfFunction', action, output), action).toBe(true);
+    expect(touched('ReprocessFunction', 's3:ListBucket', source)).toBe(true);
+    expect(touched('ReprocessFunction', 's3:GetObject', output)).toBe(true);
+  });
+
+  it('allows every call the functions made', async () => {
+    const unique = [...new Map(recorder.requests.map((r) => [key(r), r])).values()];
+    const decisions = await Promise.all(unique.map(async (r) => (r.action ? await decide(template, r, modeCtx) : 'unmapped')));
+    expect(unique.flatMap((r, i) => (decisions[i] === 'Allowed' ? [] : [`${decisions[i]}: ${describeRequest(r)}`]))).toEqual([]);
+  });
+
+  it('denies writes to the source bucket when outputs go elsewhere, and writes under InputPrefix always', async () => {
+    const cases: IamRequest[] = [];
+    for (const principal of ['RenderPdfFunction', 'ReprocessFunction']) {
+      const r = (operation: string, action: string, resource: string, context: Record<string, string> = {}) => cases.push({ principal, operation, action, resource, context });
+      const writeTo = (bucket: string, prefix: string) => {
+        r('PutObject', 's3:PutObject', `arn:aws:s3:::${bucket}/${prefix}sample.pdf/manifest.json`);
+        r('DeleteObject', 's3:DeleteObject', `arn:aws:s3:::${bucket}/${prefix}sample.pdf/0123456789abcdef/page-0001.png`);
+        r('AbortMultipartUpload', 's3:AbortMultipartUpload', `arn:aws:s3:::${bucket}/${prefix}sample.pdf/0123456789abcdef/page-0001.png`);
+      };
+      writeTo(source, IN);
+      writeTo(output, IN);
+      if (output !== source) {
+        for (const prefix of [OUT, '', 'other/']) writeTo(source, prefix);
+        // Nothing but the input prefix is read in the source bucket, nothing but the output prefix in the other.
+        r('GetObject', 's3:GetObject', `arn:aws:s3:::${source}/${OUT}sample.pdf/manifest.json`);
+        r('GetObject', 's3:GetObject', `arn:aws:s3:::${output}/${IN}sample.pdf`);
+        r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${source}`, { 's3:prefix': OUT });
+      }
+      r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${source}`, { 's3:prefix': '' });
+      r('GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET === source ? 'someone-elses-bucket' : BUCKET}/${IN}sample.pdf`);
+    }
+    expect(await denied(cases)).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { everyService } from '../lib/aws/endpoint.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { variantFolderOf } from '../lib/job/manifest.js';
 import type { PageResult } from '../lib/on-demand/handler.js';
@@ -224,7 +225,7 @@ describe('PageFunction with signed URLs (Function URL AuthType NONE)', () => {
   it('serves a URL signed with the secret from SSM; a wrong, tampered, unsigned or expired one is a 403 with no render', async () => {
     await resetS3();
     await createBucket(s3, BUCKET);
-    await createSsmClient({ s3Endpoint: s3Endpoint() }).send(new PutParameterCommand({ Name: PARAMETER, Value: SECRET, Type: 'SecureString' }));
+    await createSsmClient({ endpoints: everyService(s3Endpoint()) }).send(new PutParameterCommand({ Name: PARAMETER, Value: SECRET, Type: 'SecureString' }));
     await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
     const page = await PageContainer.start({ PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: PARAMETER });
     try {

@@ -3,6 +3,7 @@
  * only settings lib/config/env.ts reads, the S3 trigger agrees with the handler's own guard, and no
  * policy reaches past the two prefixes.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { VARIANT_TAG } from '../lib/on-demand/render-variant.js';
 import { functionPolicy } from './support/iam-policy.js';
 import { decodeEventKey, skipReason } from '../lib/s3/layout.js';
 import { artifactSize, buildAll, readMetafile } from '../tools/build.js';
+import { samTranslate, type TranslatedTemplate } from '../tools/sam-translate.js';
 import {
   esbuildPlan,
   loadTemplate,
@@ -304,7 +306,8 @@ describe('template.yaml', () => {
   });
 
   it('lets only the bucket of the stack send to the render queue', () => {
-    const policy = template.Resources['RenderQueuePolicy']!.Properties!['PolicyDocument'] as { Statement: Statement[] };
+    // Default parameters: create mode (the existing mode's statement: 'deployment modes' below).
+    const policy = resolve(template.Resources['RenderQueuePolicy']!.Properties!['PolicyDocument']) as { Statement: Statement[] };
     expect(policy.Statement).toHaveLength(1);
     const statement = policy.Statement[0] as Statement & { Principal: unknown };
     expect(statement).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sqs:SendMessage' });
@@ -319,5 +322,118 @@ describe('template.yaml', () => {
     expect(schedules).toHaveLength(1);
     expect(resolve(schedules[0]!.Properties['State'])).toBe('DISABLED');
     expect(JSON.parse(String(schedules[0]!.Properties['Input']))).toEqual(event('schedule.json'));
+  });
+});
+
+/**
+ * The template in both deployment modes, as CloudFormation deploys it: translated offline by the
+ * samtranslator that ships with cfn-lint (tools/sam-translate.py), Conditions evaluated per mode.
+ */
+describe('deployment modes (SAM-translated, per mode)', () => {
+  const EXISTING = { SourceBucketMode: 'existing', ExistingBucketName: 'their-pdfs' };
+  const OUTPUT = 'our-renders';
+  const modes = {
+    create: samTranslate({}),
+    existing: samTranslate(EXISTING),
+    createWithOutput: samTranslate({ OutputBucketName: OUTPUT }),
+    existingWithOutput: samTranslate({ ...EXISTING, OutputBucketName: OUTPUT }),
+  };
+  const resolveIn = (t: TranslatedTemplate, value: unknown) => resolveIntrinsics(value, t, localContext(t, t.parameterValues, {}));
+  const ofType = (t: TranslatedTemplate, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+  /** An EventBridge wildcard: "*" matches any run of characters, everything else itself. */
+  const wildcard = (value: string, pattern: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's').test(value);
+
+  it('is clean under cfn-lint in existing mode with a separate output bucket (the default mode: npm run lint:template)', () => {
+    const run = spawnSync('cfn-lint', ['template.yaml', '--parameters', 'SourceBucketMode=existing', 'ExistingBucketName=their-pdfs', `OutputBucketName=${OUTPUT}`], { cwd: ROOT, encoding: 'utf8' });
+    expect(run.stdout + run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('creates the bucket and its S3 notifications only in create mode; in existing mode no bucket and one rule', () => {
+    for (const t of [modes.create, modes.createWithOutput]) {
+      expect(ofType(t, 'AWS::S3::Bucket').map(([id]) => id)).toEqual(['SourceBucket']);
+      expect(ofType(t, 'AWS::Events::Rule')).toEqual([]);
+    }
+    for (const t of [modes.existing, modes.existingWithOutput]) {
+      expect(ofType(t, 'AWS::S3::Bucket')).toEqual([]);
+      expect(ofType(t, 'AWS::Events::Rule').map(([id]) => id)).toEqual(['SourceBucketEventsRule']);
+      // Nothing refers to a bucket the stack does not have.
+      expect(JSON.stringify(t)).not.toContain('"SourceBucket"');
+    }
+  });
+
+  it('matches Object Created in the existing bucket under InputPrefix for .pdf in any case, and targets the render queue', () => {
+    const t = modes.existing;
+    const rule = t.Resources['SourceBucketEventsRule']!.Properties!;
+    const pattern = resolveIn(t, rule['EventPattern']) as { source: string[]; 'detail-type': string[]; detail: { bucket: { name: string[] }; object: { key: { wildcard: string }[] } } };
+    expect(pattern.source).toEqual(['aws.s3']);
+    expect(pattern['detail-type']).toEqual(['Object Created']);
+    expect(pattern.detail.bucket.name).toEqual(['their-pdfs']);
+    expect(Object.keys(pattern.detail)).toEqual(['bucket', 'object']);
+    const wildcards = pattern.detail.object.key.map((k) => {
+      expect(Object.keys(k)).toEqual(['wildcard']);
+      return k.wildcard;
+    });
+    const matches = (key: string) => wildcards.some((w) => wildcard(key, w));
+    const config = loadConfig({});
+    const keys = ['incoming/a.pdf', 'incoming/b.PDF', 'incoming/c.Pdf', 'incoming/d.pDf', 'incoming/e.pdF', 'incoming/f.PdF', 'incoming/g.PDf', 'incoming/h.pDF', 'incoming/sub/dir/q3 report+final 100% ü.pdf', 'incoming/x*y.pdf'];
+    for (const key of keys) {
+      expect(skipReason(key, config), key).toBeNull();
+      expect(matches(key), key).toBe(true);
+    }
+    for (const key of ['incoming/notes.txt', 'incoming/a.pdf.txt', 'incoming/pdf', 'rendered/a.pdf', 'rendered/a.pdf/manifest.json', 'a.pdf', 'other/incoming/a.pdf', 'Incoming/a.pdf']) {
+      expect(matches(key), key).toBe(false);
+      // Whatever the rule leaves out, the handler would not render either.
+      expect(skipReason(key, config), key).not.toBeNull();
+    }
+    expect(rule['Targets']).toEqual([{ Id: 'RenderQueue', Arn: { 'Fn::GetAtt': ['RenderQueue', 'Arn'] } }]);
+    expect(rule['State']).toBe('ENABLED');
+  });
+
+  it('lets only the rule send to the queue in existing mode, and only the bucket in create mode', () => {
+    const statement = (t: TranslatedTemplate) => {
+      const policy = t.Resources['RenderQueuePolicy']!.Properties!['PolicyDocument'] as { Statement: (Statement & { Principal: unknown })[] };
+      expect(policy.Statement).toHaveLength(1);
+      return policy.Statement[0]!;
+    };
+    const existing = statement(modes.existing);
+    expect(existing).toMatchObject({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['RenderQueue', 'Arn'] } });
+    expect(existing.Condition).toEqual({ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['SourceBucketEventsRule', 'Arn'] } } });
+    const created = statement(modes.create);
+    expect(created).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sqs:SendMessage' });
+    expect(resolveIn(modes.create, created.Condition?.['ArnLike']?.['aws:SourceArn'])).toBe('arn:aws:s3:::example-bucket');
+  });
+
+  it('reads only the source bucket and writes only the output bucket, in both modes', () => {
+    const writes = new Set(['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
+    const cases = [
+      { t: modes.createWithOutput, source: 'example-bucket' },
+      { t: modes.existingWithOutput, source: 'their-pdfs' },
+      { t: modes.existing, source: 'their-pdfs', output: 'their-pdfs' },
+    ];
+    for (const { t, source, output = OUTPUT } of cases) {
+      const env = resolveIn(t, (t.Resources['RenderPdfFunction']!.Properties!['Environment'] as { Variables: unknown }).Variables) as Record<string, string>;
+      expect(env['SOURCE_BUCKET']).toBe(source);
+      expect(env['OUTPUT_BUCKET'] || env['SOURCE_BUCKET']).toBe(output);
+      for (const role of ['RenderPdfFunctionRole', 'ReprocessFunctionRole']) {
+        const policies = t.Resources[role]!.Properties!['Policies'] as { PolicyDocument: { Statement: Statement[] } }[];
+        const s3 = policies.flatMap((p) => resolveIn(t, p.PolicyDocument.Statement) as Statement[]).filter((s) => asList(s.Action).some((a) => a.startsWith('s3:')));
+        const grants = s3.flatMap((s) => asList(s.Action).flatMap((action) => asList(s.Resource).map((resource) => ({ action, resource, prefix: asList(s.Condition?.['StringLike']?.['s3:prefix']) }))));
+        for (const g of grants) {
+          const where = `${role} ${JSON.stringify(g)}`;
+          if (g.action === 's3:ListBucket') {
+            // Source: its input prefix; output: its output prefix.
+            expect([`arn:aws:s3:::${source}|incoming/*`, `arn:aws:s3:::${output}|rendered/*`], where).toContain(`${g.resource}|${g.prefix.join(',')}`);
+          } else if (writes.has(g.action)) {
+            expect(g.resource, where).toBe(`arn:aws:s3:::${output}/rendered/*`);
+          } else {
+            expect([`arn:aws:s3:::${source}/incoming/*`, `arn:aws:s3:::${output}/rendered/*`], where).toContain(g.resource);
+          }
+        }
+        // The reprocess function reads manifests in the output bucket; the render function writes there.
+        expect(grants.some((g) => g.action === 's3:GetObject' && g.resource === `arn:aws:s3:::${output}/rendered/*`), role).toBe(true);
+        if (role === 'RenderPdfFunctionRole') expect(grants.filter((g) => writes.has(g.action)).length, role).toBe(3);
+      }
+    }
   });
 });

@@ -12,15 +12,17 @@
  *
  * --env-vars takes the `sam local invoke --env-vars` file: {"Parameters": {VAR: value} for
  * every function, "<FunctionLogicalId>": {VAR: value}}; like sam, it only overrides variables
- * the template declares. S3_ENDPOINT, AWS credentials and region, and POWERTOOLS_* variables
- * are passed through from the shell, so the function can run against any S3-compatible server.
- * With S3_ENDPOINT set, RENDER_QUEUE_URL is a local queue on that server, and what the function
+ * the template declares. Local endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
+ * S3_ENDPOINT: lib/aws/endpoint.ts), AWS credentials and region, and POWERTOOLS_* variables are
+ * passed through from the shell, so the function can run against any S3-compatible server.
+ * With a local SQS endpoint, RENDER_QUEUE_URL is a local queue on that server, and what the function
  * sends there (reprocess requests, continuations, fan-out ranges) is then run by the render
  * function's artifact, message by message, as the SQS event source mapping would.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readEndpoints } from '../lib/aws/endpoint.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from './build.js';
 import { createRenderQueues, pollQueue } from './local-queue.js';
@@ -53,9 +55,11 @@ interface LocalRenderQueue {
 }
 
 async function startLocalRenderQueue(template: Template, envVars: EnvVarsFile, memoryMb: number | undefined): Promise<LocalRenderQueue | undefined> {
-  const endpoint = process.env['S3_ENDPOINT'];
+  // A local SQS endpoint (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or S3_ENDPOINT).
+  const endpoints = readEndpoints(process.env);
+  const endpoint = endpoints.SQS;
   if (!endpoint) return undefined;
-  const sqs = createSqsClient({ s3Endpoint: endpoint });
+  const sqs = createSqsClient({ endpoints });
   let queues;
   try {
     queues = await createRenderQueues(sqs);

@@ -19,14 +19,14 @@ import { localContext, resolvedEnvironment, resolveIntrinsics, ROOT, type Resolv
 const RUNTIME = join(ROOT, 'tools', 'lambda-runtime.mjs');
 
 /** Shell variables that reach the function (everything else comes from the template). */
-const PASSED_THROUGH = /^(S3_ENDPOINT|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|CONFIG_FILE|SHARED_CREDENTIALS_FILE|REGION|DEFAULT_REGION)|POWERTOOLS_.*|PATH|HOME|LANG)$/;
+const PASSED_THROUGH = /^(S3_ENDPOINT|AWS_ENDPOINT_URL(_[A-Z_]+)?|AWS_IGNORE_CONFIGURED_ENDPOINT_URLS|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|CONFIG_FILE|SHARED_CREDENTIALS_FILE|REGION|DEFAULT_REGION)|POWERTOOLS_.*|PATH|HOME|LANG)$/;
 
 /** A `sam local invoke --env-vars` file: {"Parameters": {VAR: value}, "<FunctionLogicalId>": {VAR: value}}. */
 export type EnvVarsFile = Record<string, Record<string, unknown>>;
 
 /** The function's environment as Lambda would set it, plus what a local run needs. */
-export function functionEnvironment(template: Template, fn: TemplateFunction, envVars: EnvVarsFile = {}, shell: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const ctx = localContext(template, {}, shell);
+export function functionEnvironment(template: Template, fn: TemplateFunction, envVars: EnvVarsFile = {}, shell: NodeJS.ProcessEnv = process.env, parameters: Record<string, string> = {}): Record<string, string> {
+  const ctx = localContext(template, parameters, shell);
   const declared = resolvedEnvironment(fn, template, ctx);
   const env: Record<string, string> = { ...declared };
   for (const [name, value] of Object.entries(shell)) if (PASSED_THROUGH.test(name) && value !== undefined) env[name] = value;
@@ -96,6 +96,8 @@ export interface InvokeOutcome {
 
 export interface ContainerOptions {
   envVars?: EnvVarsFile;
+  /** Template parameter values over their defaults (a deployment mode: SourceBucketMode, ExistingBucketName, OutputBucketName …). */
+  parameters?: Record<string, string>;
   /** Variables set last (a local endpoint, S3_ENDPOINT …). */
   extraEnv?: Record<string, string>;
   /** The built artifact; default dist/<LogicalId> (test/sam-build.test.ts runs the SAM-built one). */
@@ -140,7 +142,7 @@ export class LambdaContainer {
     const ownTmp = join(taskRoot, '.tmp');
     await mkdir(ownTmp);
     const env = {
-      ...functionEnvironment(template, fn, options.envVars ?? {}),
+      ...functionEnvironment(template, fn, options.envVars ?? {}, process.env, options.parameters ?? {}),
       ...(options.extraEnv ?? {}),
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
       LAMBDA_TASK_ROOT: taskRoot,

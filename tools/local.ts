@@ -1,7 +1,11 @@
 /**
  * npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]
- * The main job on an embedded default: starts a local S3 and SQS (moto_server) unless
- * S3_ENDPOINT is set, wires the bucket's uploads to a local render queue as the template does,
+ *                  [--existing-bucket] [--output-bucket name] [--sample-pages N]
+ * The main job on an embedded default: starts a local S3 and SQS (moto_server) unless a local
+ * endpoint is set (AWS_ENDPOINT_URL, or S3_ENDPOINT), wires the bucket's uploads to a local
+ * render queue as the template does (--existing-bucket: as SourceBucketMode=existing does, the
+ * bucket's EventBridge notifications and the template's rule; moto forwards S3 events to
+ * EventBridge and the rule's target is the queue; --output-bucket: outputs in another bucket),
  * uploads each PDF under incoming/, and drives the bundled render handler from the queue the way
  * the SQS event source mapping does (tools/local-queue.ts): fan-out ranges and continuations go
  * through the queue too, and each invocation's outcome is printed. Then it copies the pages and
@@ -22,12 +26,16 @@ import { createS3Client } from '../lib/s3/client.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
 import { readManifest } from '../lib/s3/manifest-store.js';
 import { createSqsClient } from '../lib/sqs/client.js';
+import { readEndpoints } from '../lib/aws/endpoint.js';
 import { buildAll } from './build.js';
+import { enableEventBridge, putSourceRule, SOURCE_RULE, sourceRulePattern } from './local-eventbridge.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue } from './local-queue.js';
 import { writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
+import { loadTemplate, localContext } from './template.js';
 
-const USAGE = 'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …]   (no file: a generated sample PDF)';
+const USAGE =
+  'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …] [--existing-bucket] [--output-bucket name] [--sample-pages N]   (no file: a generated sample PDF, 3 pages or N)';
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
@@ -46,6 +54,9 @@ async function main(): Promise<number> {
       bucket: { type: 'string', default: 'local-pdf-render' },
       concurrency: { type: 'string', default: '4' },
       meta: { type: 'string', multiple: true, default: [] },
+      'existing-bucket': { type: 'boolean', default: false },
+      'output-bucket': { type: 'string' },
+      'sample-pages': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,18 +65,19 @@ async function main(): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) {
-    positionals.push(await writeSamplePdf());
+    positionals.push(await writeSamplePdf(values['sample-pages'] ? { pages: Number(values['sample-pages']) } : {}));
     console.error(`no PDF given: rendering a generated sample (${positionals[0]})`);
   }
   let server: LocalS3 | undefined;
-  if (!process.env['S3_ENDPOINT']) {
+  if (!readEndpoints(process.env).S3) {
     if (!motoAvailable()) {
       console.error(`error: ${MOTO_INSTALL_HINT}`);
       return 1;
     }
     server = await startMoto();
-    process.env['S3_ENDPOINT'] = server.endpoint;
-    console.error(`local S3 (moto_server) on ${server.endpoint}`);
+    // The SDK's own variable: every client (S3, SQS) goes to moto.
+    process.env['AWS_ENDPOINT_URL'] = server.endpoint;
+    console.error(`local S3, SQS and EventBridge (moto_server) on ${server.endpoint}`);
   }
   try {
     // The same environment the function gets: defaults unless the caller set them.
@@ -73,16 +85,31 @@ async function main(): Promise<number> {
     process.env['POWERTOOLS_LOG_LEVEL'] ??= 'WARN';
     const bucket = values.bucket;
     process.env['SOURCE_BUCKET'] ??= bucket;
-    const endpoint = process.env['S3_ENDPOINT']!;
-    const sqs = createSqsClient({ s3Endpoint: endpoint });
+    if (values['output-bucket']) process.env['OUTPUT_BUCKET'] = values['output-bucket'];
+    const endpoints = readEndpoints(process.env);
+    const sqs = createSqsClient({ endpoints });
     const queues = await createRenderQueues(sqs);
     process.env['RENDER_QUEUE_URL'] = queues.queueUrl;
     const config = loadConfig();
     const s3 = createS3Client(config);
     await ensureBucket(s3, bucket);
     if (config.outputBucket) await ensureBucket(s3, config.outputBucket);
-    // As the template wires it: uploads under INPUT_PREFIX notify the render queue.
-    await notifyQueueOnUpload(s3, bucket, config.inputPrefix, queues.queueArn);
+    if (values['existing-bucket']) {
+      // As SourceBucketMode=existing wires it: the bucket's EventBridge notifications on (its
+      // other notification settings kept), and the template's rule, its pattern resolved for
+      // this bucket and prefix, on the default bus with the render queue as its target.
+      const template = loadTemplate();
+      const ctx = localContext(template, { SourceBucketMode: 'existing', ExistingBucketName: bucket, InputPrefix: config.inputPrefix }, {});
+      const eventsEndpoint = endpoints.EventBridge;
+      if (!eventsEndpoint) throw new Error('--existing-bucket needs a local EventBridge: AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_EVENTBRIDGE) pointing at moto');
+      await enableEventBridge(s3, bucket);
+      await putSourceRule(eventsEndpoint, sourceRulePattern(template, ctx), queues.queueArn, ctx.region);
+      console.error(`existing bucket: s3://${bucket} -> EventBridge (rule ${SOURCE_RULE}, the template's pattern) -> render queue`);
+    } else {
+      // As the template wires it: uploads under INPUT_PREFIX notify the render queue.
+      await notifyQueueOnUpload(s3, bucket, config.inputPrefix, queues.queueArn);
+    }
+    if (config.outputBucket) console.error(`outputs go to s3://${config.outputBucket}; s3://${bucket} is only read`);
 
     console.error('building the function bundle…');
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });

@@ -12,7 +12,7 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
-export const MOTO_INSTALL_HINT = 'moto_server was not found: install it with `pip install "moto[server]"` (Python 3), or set S3_ENDPOINT to any S3-compatible server';
+export const MOTO_INSTALL_HINT = 'moto_server was not found: install it with `pip install "moto[server]"` (Python 3), or set AWS_ENDPOINT_URL (or S3_ENDPOINT) to any S3-compatible server';
 
 export function motoAvailable(): boolean {
   return spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;

@@ -1,22 +1,35 @@
 /**
  * A small PDF made on the spot (with MuPDF), so `npm run local` has something to render on a
- * machine with no PDF at hand: three pages, one of them rotated, with text and vector art.
+ * machine with no PDF at hand: three pages, one of them rotated, with text and vector art. Ask
+ * for more pages to see fan-out at work (`npm run local -- --sample-pages 450`).
+ *
+ * Also a command: `npx tsx tools/sample-pdf.ts [file.pdf] [--pages N]` writes one and prints its path.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as mupdf from 'mupdf';
 
-export async function writeSamplePdf(): Promise<string> {
+/** The largest sample: plenty for a fan-out demo, still a few seconds to make. */
+export const MAX_SAMPLE_PAGES = 5000;
+
+export async function writeSamplePdf(options: { pages?: number; path?: string } = {}): Promise<string> {
+  const count = options.pages ?? 3;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SAMPLE_PAGES) throw new Error(`--pages ${count}: expected a whole number from 1 to ${MAX_SAMPLE_PAGES}`);
   const doc = new mupdf.PDFDocument();
   const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
   const resources = doc.addObject({ Font: { F1: font } });
-  const pages: [string, 0 | 90][] = [
-    ['s3-pdf-render sample, page 1', 0],
-    ['page 2: rotated, so landscape', 90],
-    ['page 3: the last one', 0],
-  ];
-  for (const [title, rotate] of pages) {
+  const titles: [string, 0 | 90][] =
+    count === 3
+      ? [
+          ['s3-pdf-render sample, page 1', 0],
+          ['page 2: rotated, so landscape', 90],
+          ['page 3: the last one', 0],
+        ]
+      : Array.from({ length: count }, (_, i) => [`s3-pdf-render sample, page ${i + 1} of ${count}`, i % 7 === 1 ? 90 : 0]);
+  for (const [title, rotate] of titles) {
     const content = [
       '0.15 0.35 0.75 rg 72 600 468 120 re f',
       '0.9 0.5 0.1 RG 6 w 72 72 m 540 560 l S',
@@ -25,8 +38,19 @@ export async function writeSamplePdf(): Promise<string> {
     ].join('\n');
     doc.insertPage(-1, doc.addPage([0, 0, 612, 792], rotate, resources, content));
   }
-  const path = join(await mkdtemp(join(tmpdir(), 'pdf-sample-')), 'sample.pdf');
+  const path = options.path ?? join(await mkdtemp(join(tmpdir(), 'pdf-sample-')), 'sample.pdf');
   await writeFile(path, doc.saveToBuffer('compress').asUint8Array());
   doc.destroy();
   return path;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { pages: { type: 'string', default: '3' } } });
+  writeSamplePdf({ pages: Number(values.pages), ...(positionals[0] ? { path: resolve(positionals[0]) } : {}) }).then(
+    (path) => console.log(path),
+    (err: unknown) => {
+      console.error(`error: ${(err as Error).message}`);
+      process.exitCode = 2;
+    },
+  );
 }

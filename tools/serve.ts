@@ -19,6 +19,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { everyService } from '../lib/aws/endpoint.js';
 import type { PageResult } from '../lib/on-demand/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSsmClient } from '../lib/ssm/client.js';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
   const template = loadTemplate();
   const fn = templateFunction(template, 'PageFunction');
   const { BucketName: bucket, InputPrefix: inputPrefix } = localContext(template).parameters as { BucketName: string; InputPrefix: string };
-  const s3 = createS3Client({ s3Endpoint: endpoint });
+  const s3 = createS3Client({ endpoints: everyService(endpoint) });
   await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
     if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
   });
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   let secret: string | undefined;
   if (values.signed) {
     secret = randomBytes(32).toString('base64url');
-    await createSsmClient({ s3Endpoint: endpoint }).send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: secret, Type: 'SecureString', Overwrite: true }));
+    await createSsmClient({ endpoints: everyService(endpoint) }).send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: secret, Type: 'SecureString', Overwrite: true }));
     Object.assign(extraEnv, { PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: SIGNING_PARAMETER });
   }
 

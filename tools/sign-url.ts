@@ -7,10 +7,11 @@
  * (lib/on-demand/signature.ts, the function's own rule). Prefixed with --base-url (the stack's
  * PageFunctionUrl output) when given. The secret comes from PAGE_SIGNING_SECRET, or else from
  * the SSM parameter --parameter (or PAGE_SIGNING_PARAMETER), read with the shell's AWS
- * credentials (S3_ENDPOINT points it at a local server, as every tool here).
+ * credentials (AWS_ENDPOINT_URL or S3_ENDPOINT point it at a local server, as every tool here).
  */
 import { parseArgs } from 'node:util';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { readEndpoints } from '../lib/aws/endpoint.js';
 import { sign } from '../lib/on-demand/signature.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 
@@ -28,7 +29,7 @@ async function secretFrom(parameter: string | undefined): Promise<string> {
   const fromEnv = process.env['PAGE_SIGNING_SECRET'];
   if (fromEnv) return fromEnv;
   if (!parameter) throw new Error('no secret: set PAGE_SIGNING_SECRET, or name the SSM parameter with --parameter (or PAGE_SIGNING_PARAMETER)');
-  const ssm = createSsmClient({ ...(process.env['S3_ENDPOINT'] ? { s3Endpoint: process.env['S3_ENDPOINT'] } : {}) });
+  const ssm = createSsmClient({ endpoints: readEndpoints() });
   const response = await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }));
   const value = response.Parameter?.Value;
   if (!value) throw new Error(`SSM parameter ${parameter} has no value`);

@@ -24,8 +24,6 @@ export interface Template {
 
 // The intrinsic functions template.yaml uses, short forms (!Ref X, !GetAtt A.B, !Sub …) as their
 // long forms ({"Ref": "X"} …). Any other is a parse error here: add it when the template needs it.
-// If, Equals and Not appear only in Conditions, Rules and ReservedConcurrentExecutions, which the
-// local tools never resolve.
 const INTRINSICS = ['Ref', 'GetAtt', 'Sub', 'If', 'Equals', 'Not'];
 const CFN_TAGS: Tags = INTRINSICS.flatMap((short) => {
   const key = short === 'Ref' ? short : `Fn::${short}`;
@@ -284,9 +282,26 @@ function getAtt(logicalId: string, attribute: string, template: Template, ctx: R
   throw new Error(`!GetAtt ${logicalId}.${attribute} is not supported locally`);
 }
 
-/** Resolves Ref, Fn::Sub and Fn::GetAtt in a template value. */
+/** AWS::NoValue: the property (or list item) it stands for is removed. */
+const NO_VALUE = Symbol('AWS::NoValue');
+
+/** A condition of the template's Conditions section, for the context's parameters. */
+export function conditionHolds(name: string, template: Template, ctx: ResolveContext): boolean {
+  const expression = (template['Conditions'] as JsonObject | undefined)?.[name];
+  if (expression === undefined) throw new Error(`condition ${name}: not in the template's Conditions`);
+  const holds = resolveIntrinsics(expression, template, ctx);
+  if (typeof holds !== 'boolean') throw new Error(`condition ${name} is not a Fn::Equals/Fn::Not expression`);
+  return holds;
+}
+
+/** Resolves Ref, Fn::Sub (both forms), Fn::GetAtt, Fn::If (the template's Conditions), Fn::Equals and Fn::Not in a template value. */
 export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveContext): Json {
-  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, ctx));
+  const resolved = resolveValue(value, template, ctx);
+  return resolved === NO_VALUE ? undefined : resolved;
+}
+
+function resolveValue(value: Json, template: Template, ctx: ResolveContext): Json | typeof NO_VALUE {
+  if (Array.isArray(value)) return value.map((v) => resolveValue(v, template, ctx)).filter((v) => v !== NO_VALUE);
   if (!isObject(value)) return value;
   const keys = Object.keys(value);
   if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
@@ -294,15 +309,29 @@ export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveC
     const arg = value[fn];
     switch (fn) {
       case 'Ref':
+        if (arg === 'AWS::NoValue') return NO_VALUE;
         return ref(String(arg), template, ctx);
+      case 'Fn::If': {
+        const [condition, whenTrue, whenFalse] = arg as [string, Json, Json];
+        return resolveValue(conditionHolds(condition, template, ctx) ? whenTrue : whenFalse, template, ctx);
+      }
+      case 'Fn::Equals': {
+        const [a, b] = (arg as Json[]).map((v) => resolveIntrinsics(v, template, ctx));
+        return String(a) === String(b);
+      }
+      case 'Fn::Not':
+        return !(resolveIntrinsics((arg as Json[])[0], template, ctx) as boolean);
       case 'Fn::GetAtt': {
         const [logicalId, attribute] = Array.isArray(arg) ? (arg as string[]) : splitGetAtt(String(arg));
         return getAtt(String(logicalId), String(attribute), template, ctx);
       }
       case 'Fn::Sub': {
-        if (typeof arg !== 'string') throw new Error('!Sub with a variable map is not supported locally');
-        return arg.replace(/\$\{(!?)([^}]+)\}/g, (_whole, literal: string, name: string) => {
+        // !Sub 'string', or !Sub ['string', {Variable: value}].
+        const [text, variables] = typeof arg === 'string' ? [arg, {}] : (arg as [string, JsonObject]);
+        if (typeof text !== 'string' || !isObject(variables)) throw new Error(`!Sub ${JSON.stringify(arg)}: expected a string or [string, {variables}]`);
+        return text.replace(/\$\{(!?)([^}]+)\}/g, (_whole, literal: string, name: string) => {
           if (literal) return `\${${name}}`;
+          if (name in variables) return String(resolveIntrinsics(variables[name], template, ctx));
           if (name.includes('.') && !name.startsWith('AWS::')) return getAtt(...splitGetAtt(name), template, ctx);
           return ref(name, template, ctx);
         });
@@ -312,7 +341,10 @@ export function resolveIntrinsics(value: Json, template: Template, ctx: ResolveC
     }
   }
   const resolved: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) resolved[key] = resolveIntrinsics(v, template, ctx);
+  for (const [key, v] of Object.entries(value)) {
+    const r = resolveValue(v, template, ctx);
+    if (r !== NO_VALUE) resolved[key] = r;
+  }
   return resolved;
 }
 

@@ -3,6 +3,7 @@
  * An invalid value stops start-up with one message naming the variable, its value and what
  * is allowed.
  */
+import { readEndpoints, type AwsEndpoints } from '../aws/endpoint.js';
 import { DEFAULT_JOB_OPTIONS, type JobOptions } from '../job/options.js';
 import { InvalidSettingError, parseIntSetting, parseJobOptions } from './settings.js';
 
@@ -15,8 +16,11 @@ export interface Config {
   output: JobOptions;
   /** Pages uploaded at once, at most. */
   uploadConcurrency: number;
-  /** S3-compatible endpoint for local use (path-style addressing); undefined in AWS. */
-  s3Endpoint?: string;
+  /**
+   * Local endpoints per AWS service (AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, or the alias
+   * S3_ENDPOINT: lib/aws/endpoint.ts); empty in AWS.
+   */
+  endpoints: AwsEndpoints;
   /** The bucket both functions work on: the render function ignores events for others, the reprocess function scans only it. */
   sourceBucket?: string;
   /**
@@ -160,10 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (renderQueueUrl !== undefined && !/^https?:\/\/[^/]+\/.+/.test(renderQueueUrl)) {
     throw new InvalidSettingError(`RENDER_QUEUE_URL=${JSON.stringify(renderQueueUrl)} is invalid: expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/render`);
   }
-  const s3Endpoint = env['S3_ENDPOINT'] || undefined;
-  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]+/.test(s3Endpoint)) {
-    throw new InvalidSettingError(`S3_ENDPOINT=${JSON.stringify(s3Endpoint)} is invalid: expected a URL such as http://127.0.0.1:5000`);
-  }
+  const endpoints = readEndpoints(env);
   return {
     inputPrefix,
     ...(outputBucket ? { outputBucket } : {}),
@@ -174,7 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
     fanoutPages,
     documentBudget: { maxHops, maxRenderMs: maxRenderSeconds * 1000 },
     recentUploadMs: recentUploadSeconds * 1000,
-    ...(s3Endpoint ? { s3Endpoint } : {}),
+    endpoints,
     ...(renderQueueUrl ? { renderQueueUrl } : {}),
     ...(env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ? { functionMemoryMb: parseIntSetting('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'], 128, 10_240) } : {}),
     ...(sourceBucket ? { sourceBucket } : {}),

@@ -1,7 +1,7 @@
 /**
  * The render function's handler, built from a validated configuration. It takes the render
- * queue's SQS batches (one message in production: batch size 1) and plain S3 events (sam local
- * invoke, or S3 wired to the function directly). Each request is handled on its own: permanent
+ * queue's SQS batches (one message in production: batch size 1), and plain S3 events or S3's
+ * EventBridge events invoked directly (sam local invoke, or S3 or a rule wired to the function). Each request is handled on its own: permanent
  * document errors are recorded in manifests; a malformed event or message, or S3 answering a
  * 4xx that no retry can change, is logged and not retried. A transient error fails its SQS
  * message alone (a partial batch response: SQS redelivers it, then dead-letters it), or, for
@@ -17,7 +17,7 @@ import { createS3Client } from '../s3/client.js';
 import { isPermanentS3Error, s3ErrorCode } from '../s3/errors.js';
 import { createSqsClient } from '../sqs/client.js';
 import { sqsWorkQueue, type WorkQueue } from '../sqs/work-queue.js';
-import { isSqsEvent, parseQueueBody, parseS3Event, type ParsedWork, type WorkRequest } from '../work/messages.js';
+import { isSqsEvent, parseDirectEvent, parseQueueBody, type ParsedWork, type WorkRequest } from '../work/messages.js';
 import { FINISH_RESERVE_MS, OutOfTimeError, renderObject, type RenderObjectDeps, type RenderObjectOutcome } from './render-object.js';
 
 /** Timing knobs and the queue, for tests: how much time is kept back, how often progress is committed, where continuations go. */
@@ -116,7 +116,7 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
         });
         return { records: results, batchItemFailures: response.batchItemFailures };
       }
-      const parsed = parseS3Event(event);
+      const parsed = parseDirectEvent(event);
       logRejected(parsed);
       const transient: string[] = [];
       for (const request of parsed.requests) {

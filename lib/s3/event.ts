@@ -1,4 +1,5 @@
 /** S3 event notifications: parsed and checked at the edge, and built for local runs. */
+import { randomUUID } from 'node:crypto';
 import type { S3Event } from 'aws-lambda';
 import { decodeEventKey, encodeEventKey } from './layout.js';
 
@@ -32,6 +33,39 @@ export function s3PutEvent(bucket: string, key: string, object: { versionId?: st
         },
       },
     ],
+  };
+}
+
+/**
+ * S3's "Object Created" event as EventBridge delivers it (an existing bucket's uploads, through
+ * the stack's rule): the key as it is, not URL-encoded. For tests and local runs.
+ */
+export function eventBridgeObjectCreated(bucket: string, key: string, object: { versionId?: string; size?: number; etag?: string } = {}): Record<string, unknown> {
+  const region = process.env['AWS_REGION'] ?? 'us-east-1';
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    region,
+    resources: [`arn:aws:s3:::${bucket}`],
+    detail: {
+      version: '0',
+      bucket: { name: bucket },
+      object: {
+        key,
+        size: object.size ?? 0,
+        ...(object.etag ? { etag: object.etag } : {}),
+        ...(object.versionId ? { 'version-id': object.versionId } : {}),
+        sequencer: Date.now().toString(16).toUpperCase(),
+      },
+      'request-id': 'local',
+      requester: '123456789012',
+      'source-ip-address': '127.0.0.1',
+      reason: 'PutObject',
+    },
   };
 }
 

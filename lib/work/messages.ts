@@ -1,7 +1,9 @@
 /**
  * The one schema for everything that asks the render function for work (docs/contract.md,
  * "Work distribution"), checked at the edge: an S3 notification (as S3 sends it, or unwrapped
- * from an SQS message body), and the messages this project sends to the render queue itself:
+ * from an SQS message body), an S3 "Object Created" event as EventBridge delivers it (an
+ * existing bucket: the stack's rule targets the render queue, or the event is invoked directly),
+ * and the messages this project sends to the render queue itself:
  * a render request (the reprocess function), a continuation (a document or range out of time),
  * a fan-out range. Anything else is reported, never crashed on.
  */
@@ -77,6 +79,43 @@ function parseWorkMessage(value: Record<string, unknown>): WorkRequest | string 
   };
 }
 
+/** An EventBridge event of S3's (source aws.s3), told apart from S3 notifications and our messages. */
+function isEventBridgeS3Event(value: Record<string, unknown>): boolean {
+  return value['source'] === 'aws.s3' && 'detail-type' in value;
+}
+
+/**
+ * S3's "Object Created" event as EventBridge delivers it. Unlike an S3 notification, whose key
+ * is form-encoded ("+" for a space, %XX for the rest: "The object key name value is URL encoded",
+ * AWS S3 User Guide, notification-content-structure), EventBridge carries the key as it is:
+ * its event structure (ev-events) documents no encoding, and real events show ":" and "="
+ * unescaped where a notification would have %3A and %3D. So the key is taken verbatim: decoding
+ * it would turn "a+b.pdf" into "a b.pdf" and fail on "100%.pdf". moto 5.2 sends it verbatim too.
+ */
+export function parseEventBridgeEvent(value: Record<string, unknown>): ParsedWork {
+  const detailType = value['detail-type'];
+  if (detailType !== 'Object Created') return { requests: [], rejected: [`EventBridge event detail-type ${JSON.stringify(detailType)} is not "Object Created"`] };
+  const detail = value['detail'];
+  const bucket = isRecord(detail) && isRecord(detail['bucket']) ? detail['bucket']['name'] : undefined;
+  const object = isRecord(detail) ? detail['object'] : undefined;
+  if (typeof bucket !== 'string' || bucket === '' || !isRecord(object) || typeof object['key'] !== 'string' || object['key'] === '') {
+    return { requests: [], rejected: ['EventBridge "Object Created" event without detail.bucket.name and detail.object.key strings'] };
+  }
+  // AWS spells it "etag"; moto 5.2 "eTag".
+  const etag = object['etag'] ?? object['eTag'];
+  const versionId = object['version-id'];
+  const { size, sequencer } = object;
+  if (etag !== undefined && etag !== null && typeof etag !== 'string') return { requests: [], rejected: [`detail.object.etag ${JSON.stringify(etag)} is not a string`] };
+  // null: an unversioned bucket (moto sends null; AWS leaves the field out).
+  if (versionId !== undefined && versionId !== null && typeof versionId !== 'string') return { requests: [], rejected: [`detail.object.version-id ${JSON.stringify(versionId)} is not a string`] };
+  if (size !== undefined && !isCount(size, 0)) return { requests: [], rejected: [`detail.object.size ${JSON.stringify(size)} is not a whole number >= 0`] };
+  if (sequencer !== undefined && typeof sequencer !== 'string') return { requests: [], rejected: [`detail.object.sequencer ${JSON.stringify(sequencer)} is not a string`] };
+  return {
+    requests: [{ bucket, key: object['key'], ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}), ...(typeof etag === 'string' && etag !== '' ? { etag } : {}) }],
+    rejected: [],
+  };
+}
+
 /** A direct S3 event (sam local invoke, or S3 wired to the function), possibly marked forceRender by hand. */
 export function parseS3Event(event: unknown): ParsedWork {
   const { records, rejected } = parseRecords(event);
@@ -99,8 +138,15 @@ export function parseQueueBody(body: string): ParsedWork {
     const request = parseWorkMessage(value);
     return typeof request === 'string' ? { requests: [], rejected: [request] } : { requests: [request], rejected: [] };
   }
+  if (isEventBridgeS3Event(value)) return parseEventBridgeEvent(value);
   if ('Records' in value) return parseS3Event(value);
-  return { requests: [], rejected: ['the message is neither an S3 notification nor a render message'] };
+  return { requests: [], rejected: ['the message is neither an S3 notification, an EventBridge S3 event nor a render message'] };
+}
+
+/** A direct invocation that is not an SQS batch: an EventBridge S3 event, or an S3 event notification. */
+export function parseDirectEvent(event: unknown): ParsedWork {
+  if (isRecord(event) && isEventBridgeS3Event(event)) return parseEventBridgeEvent(event);
+  return parseS3Event(event);
 }
 
 export function isSqsEvent(event: unknown): event is { Records: SQSRecord[] } {

@@ -5,6 +5,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { everyService } from '../../lib/aws/endpoint.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy.js';
 import { s3Endpoint } from './s3.js';
@@ -23,7 +24,7 @@ export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Cl
   beforeEach(() => {
     proxy!.setRules([]);
     proxy!.setDecider(undefined);
-    s3 = createS3Client({ s3Endpoint: proxy!.endpoint });
+    s3 = createS3Client({ endpoints: everyService(proxy!.endpoint) });
   });
   return {
     get proxy() {

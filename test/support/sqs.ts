@@ -1,10 +1,11 @@
 /** SQS on the test server (moto serves SQS beside S3): queues for the render queue's tests. */
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { everyService } from '../../lib/aws/endpoint.js';
 import { createSqsClient } from '../../lib/sqs/client.js';
 import { s3Endpoint } from './s3.js';
 
 export function testSqsClient(): SQSClient {
-  return createSqsClient({ s3Endpoint: s3Endpoint() });
+  return createSqsClient({ endpoints: everyService(s3Endpoint()) });
 }
 
 export async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string> = {}): Promise<string> {

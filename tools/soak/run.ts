@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
+import { everyService } from '../../lib/aws/endpoint.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { s3PutEvent } from '../../lib/s3/event.js';
 import { plainEtag } from '../../lib/s3/source.js';
@@ -167,8 +168,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let figures: [string, string][] = [];
   try {
     moto = await startMoto();
-    const s3 = createS3Client({ s3Endpoint: moto.endpoint });
-    const sqs = createSqsClient({ s3Endpoint: moto.endpoint });
+    const s3 = createS3Client({ endpoints: everyService(moto.endpoint) });
+    const sqs = createSqsClient({ endpoints: everyService(moto.endpoint) });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     // Versioned, so an old version's late notification names a version that is not current.
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
