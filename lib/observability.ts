@@ -1,11 +1,53 @@
-/** Structured JSON logs and CloudWatch EMF metrics (Powertools for AWS Lambda). */
+/**
+ * Structured JSON logs and CloudWatch EMF metrics (Powertools for AWS Lambda), and the one home
+ * of the render function's metric names: the template's alarms and dashboard use these
+ * (test/operations.test.ts holds them to it).
+ */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 const SERVICE = 's3-pdf-render';
 
+/** The EMF namespace, and the `service` dimension Powertools adds to every metric. */
+export const METRIC_NAMESPACE = SERVICE;
+export const SERVICE_DIMENSION = { service: SERVICE } as const;
+
+/** The render function's metrics. Each carries only the `service` dimension unless DIMENSIONS says otherwise. */
+export const METRIC = {
+  /** One per page stored. */
+  pagesRendered: 'PagesRendered',
+  bytesOut: 'BytesOut',
+  /** Drawing and encoding time of one page (ms). */
+  renderMs: 'RenderMs',
+  /** One per failure, by its stable code (countFailure). */
+  failures: 'Failures',
+  /** A PutEvents attempt for a completion event that failed (it is retried). */
+  eventPutFailures: 'CompletionEventPutFailures',
+  /** A completion event given up after every attempt: the manifest is committed, the event is not sent. */
+  eventsLost: 'CompletionEventsLost',
+  /** The page function (lib/on-demand/): a request answered from a cached variant or the eager render's page. */
+  cacheHit: 'CacheHit',
+  /** The page function: a request that drew its page. */
+  cacheMiss: 'CacheMiss',
+  /** The page function: one request, from event to answer (ms). */
+  pageLatency: 'PageLatency',
+} as const;
+
+/** The dimension names of each metric, in the order Powertools writes them. */
+export const DIMENSIONS: Record<(typeof METRIC)[keyof typeof METRIC], readonly string[]> = {
+  PagesRendered: ['service'],
+  BytesOut: ['service'],
+  RenderMs: ['service'],
+  Failures: ['service', 'code', 'kind'],
+  CompletionEventPutFailures: ['service'],
+  CompletionEventsLost: ['service'],
+  CacheHit: ['service'],
+  CacheMiss: ['service'],
+  PageLatency: ['service'],
+};
+
 export const logger = new Logger({ serviceName: SERVICE });
-export const metrics = new Metrics({ namespace: SERVICE, serviceName: SERVICE });
+export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE });
 export { MetricUnit };
 
 /** Counts one failure by its stable code, as its own EMF line so the code is a dimension. */
@@ -13,5 +55,5 @@ export function countFailure(code: string, kind: 'document' | 'page' | 'transien
   const single = metrics.singleMetric();
   single.addDimension('code', code);
   single.addDimension('kind', kind);
-  single.addMetric('Failures', MetricUnit.Count, 1);
+  single.addMetric(METRIC.failures, MetricUnit.Count, 1);
 }

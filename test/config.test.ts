@@ -6,6 +6,7 @@ import { DEFAULT_JOB_OPTIONS } from '../lib/job/options.js';
 import { loadConfig } from '../lib/config/env.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
 import { buildAll } from '../tools/build.js';
+import { lambdaNode } from '../tools/lambda-node.js';
 import { decodeEventKey, encodeEventKey, outputLocation, skipReason } from '../lib/s3/layout.js';
 
 describe('configuration', () => {
@@ -47,12 +48,20 @@ describe('configuration', () => {
     [{ DOCUMENT_MAX_HOPS: '0' }, /^DOCUMENT_MAX_HOPS="0" is invalid: expected a whole number from 1 to 1000$/],
     [{ RENDER_QUEUE_URL: 'render-queue' }, /^RENDER_QUEUE_URL="render-queue" is invalid: expected an SQS queue URL/],
     [{ RECENT_UPLOAD_SECONDS: 'soon' }, /^RECENT_UPLOAD_SECONDS="soon" is invalid/],
+    [{ EVENT_BUS: 'my bus' }, /^EVENT_BUS="my bus" is invalid: expected an EventBridge bus name/],
+    [{ EVENT_BUS: 'arn:aws:events:us-east-1:123:event-bus/default' }, /^EVENT_BUS="arn:aws:events:us-east-1:123:event-bus\/default" is invalid/],
   ])('refuses %j with one message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
   it('allows overlapping prefixes when outputs go to another bucket', () => {
     expect(loadConfig({ INPUT_PREFIX: 'x/', OUTPUT_PREFIX: 'x/', OUTPUT_BUCKET: 'images-bucket' }).outputBucket).toBe('images-bucket');
+  });
+
+  it('takes EVENT_BUS as a bus name or ARN; empty turns events off', () => {
+    expect(loadConfig({ EVENT_BUS: 'default' }).eventBus).toBe('default');
+    expect(loadConfig({ EVENT_BUS: 'arn:aws:events:eu-west-1:123456789012:event-bus/renders' }).eventBus).toBe('arn:aws:events:eu-west-1:123456789012:event-bus/renders');
+    expect(loadConfig({ EVENT_BUS: '' }).eventBus).toBeUndefined();
   });
 
   it('accepts jpg as jpeg and trims whitespace', () => {
@@ -63,7 +72,7 @@ describe('configuration', () => {
     // The deployed artifact, as Lambda loads it.
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
     const handler = pathToFileURL(join(dir!, 'handler.mjs')).href;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(handler)})`], {
+    const result = spawnSync(lambdaNode(), ['--input-type=module', '-e', `await import(${JSON.stringify(handler)})`], {
       env: { ...process.env, DPI: 'high' },
       encoding: 'utf8',
     });

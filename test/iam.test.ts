@@ -20,6 +20,7 @@ import { sign } from '../lib/on-demand/signature.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 import { functionUrlEvent } from '../tools/function-url.js';
+import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
@@ -68,7 +69,10 @@ describe('IAM, call by call, against the template\'s policies', () => {
     const renderConfig = configOf('RenderPdfFunction', { RENDER_QUEUE_URL: queueUrl, FANOUT_PAGES: '2' });
     const renderS3 = recorder.s3(createS3Client(renderConfig), 'RenderPdfFunction');
     const renderQueue = sqsWorkQueue(recorder.sqs(createSqsClient(renderConfig), 'RenderPdfFunction', REGION), queueUrl);
-    const render = createRenderHandler(renderConfig, renderS3, { queue: renderQueue });
+    // EVENT_BUS as the template sets it (EmitEvents true): each final commit puts one event.
+    expect(renderConfig.eventBus).toBe('default');
+    const renderEvents = eventBridgeEvents(recorder.events(createEventBridgeClient(renderConfig), 'RenderPdfFunction', REGION), renderConfig.eventBus!);
+    const render = createRenderHandler(renderConfig, renderS3, { queue: renderQueue, events: renderEvents });
     const setup: S3Client = createS3Client(renderConfig);
     await createBucket(setup, BUCKET);
 
@@ -150,7 +154,7 @@ describe('IAM, call by call, against the template\'s policies', () => {
   it('recorded the calls that matter, from both functions', () => {
     const seen = (principal: string) => new Set(recorder.requests.filter((r) => r.principal === principal).map((r) => r.action));
     const render = seen('RenderPdfFunction');
-    for (const action of ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 's3:AbortMultipartUpload', 'sqs:SendMessage']) expect(render, action).toContain(action);
+    for (const action of ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 's3:AbortMultipartUpload', 'sqs:SendMessage', 'events:PutEvents']) expect(render, action).toContain(action);
     const reprocess = seen('ReprocessFunction');
     for (const action of ['s3:ListBucket', 's3:GetObject', 'sqs:SendMessage']) expect(reprocess, action).toContain(action);
     const page = seen('PageFunction');
@@ -186,6 +190,12 @@ describe('IAM, call by call, against the template\'s policies', () => {
     expect(await notAllowed(declared)).toEqual([]);
   });
 
+  it('allows PutEvents on the default bus only while EmitEvents is true', async () => {
+    const put: IamRequest = { principal: 'RenderPdfFunction', operation: 'PutEvents', action: 'events:PutEvents', resource: `arn:aws:events:${REGION}:123456789012:event-bus/default`, context: {} };
+    expect(await decide(template, put)).toBe('Allowed');
+    expect(await decide(template, put, localContext(template, { EmitEvents: 'false' }, {}))).not.toBe('Allowed');
+  });
+
   it('denies what must never happen: writes under InputPrefix, other buckets, other functions, whole-bucket listings', async () => {
     const other = 'someone-elses-bucket';
     const cases: IamRequest[] = [];
@@ -201,6 +211,9 @@ describe('IAM, call by call, against the template\'s policies', () => {
       r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${other}`, { 's3:prefix': IN });
       r('Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:SomeOtherFunction`);
       r('SendMessage', 'sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:SomeOtherQueue`);
+      r('PutEvents', 'events:PutEvents', `arn:aws:events:${REGION}:123456789012:event-bus/someone-elses-bus`);
+      r('PutRule', 'events:PutRule', `arn:aws:events:${REGION}:123456789012:rule/catch-everything`);
+      r('PutTargets', 'events:PutTargets', `arn:aws:events:${REGION}:123456789012:rule/catch-everything`);
     }
     // The page function reads the source and the outputs, and writes variant files only: no
     // manifest, no page of a generation, no delete, no queue, no other parameter.
@@ -216,6 +229,8 @@ describe('IAM, call by call, against the template\'s policies', () => {
     pageCase('SendMessage', 'sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:RenderQueue`);
     pageCase('GetParameter', 'ssm:GetParameter', `arn:aws:ssm:${REGION}:123456789012:parameter/s3-pdf-render/another-secret`);
     pageCase('Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`);
+    // Only the render function announces renders; reprocess puts no events.
+    cases.push({ principal: 'ReprocessFunction', operation: 'PutEvents', action: 'events:PutEvents', resource: `arn:aws:events:${REGION}:123456789012:event-bus/default`, context: {} });
     // Reprocess reads; it never writes outputs. Neither invokes a function: work goes through the queue.
     cases.push({ principal: 'ReprocessFunction', operation: 'PutObject', action: 's3:PutObject', resource: `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/manifest.json`, context: {} });
     cases.push({ principal: 'ReprocessFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, context: {} });

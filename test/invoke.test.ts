@@ -11,6 +11,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAll, DIST } from '../tools/build.js';
 import { functionEnvironment, invokeBuilt } from '../tools/invoke.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
+import { runtimeMajor } from '../tools/lambda-node.js';
 import { shapeUnavailable } from '../tools/lambda-shape.js';
 import { loadTemplate, parseTemplate, ROOT, templateFunction } from '../tools/template.js';
 import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
@@ -181,10 +182,32 @@ describe('npm run invoke', () => {
     }
   });
 
+  it('runs the artifact on the Node of the template\'s runtime when LAMBDA_NODE names it (CI: .ci/run), else on this one', async () => {
+    const { template, fn, dispose } = await scratchFunction(
+      'VersionFunction',
+      '{ Runtime: nodejs24.x, Handler: version.handler, Timeout: 10, MemorySize: 256 }',
+      'export const handler = async () => ({ node: process.version, runtime: process.env.AWS_EXECUTION_ENV });',
+    );
+    try {
+      const outcome = await invokeBuilt(template, fn, {});
+      expect(outcome.ok).toBe(true);
+      const { node, runtime } = outcome.payload as { node: string; runtime: string };
+      expect(runtime).toBe('AWS_Lambda_nodejs24.x');
+      if (process.env['LAMBDA_NODE']) {
+        expect(node.startsWith(`v${runtimeMajor(templateFunction(loadTemplate(), 'RenderPdfFunction').runtime)}.`), node).toBe(true);
+      } else {
+        console.warn(`LAMBDA_NODE is not set: the artifact ran on this machine's Node ${process.version}, not the runtime's`);
+        expect(node).toBe(process.version);
+      }
+    } finally {
+      await dispose();
+    }
+  });
+
   it('stops a handler at its Timeout, as Lambda does', async () => {
     const { template, fn, dispose } = await scratchFunction(
       'SlowFunction',
-      '{ Runtime: nodejs22.x, Handler: slow.handler, Timeout: 1, MemorySize: 256 }',
+      '{ Runtime: nodejs24.x, Handler: slow.handler, Timeout: 1, MemorySize: 256 }',
       'export const handler = async (event, context) => { console.log("remaining", context.getRemainingTimeInMillis()); await new Promise(() => setInterval(() => {}, 1000)); };',
     );
     try {
@@ -207,7 +230,7 @@ describe('npm run invoke', () => {
     }
     const { template, fn, dispose } = await scratchFunction(
       'HungryFunction',
-      '{ Runtime: nodejs22.x, Handler: hungry.handler, Timeout: 60, MemorySize: 256 }',
+      '{ Runtime: nodejs24.x, Handler: hungry.handler, Timeout: 60, MemorySize: 256 }',
       // Touches every page of MB megabytes, then returns.
       'export const handler = async ({ mb }) => { const b = Buffer.alloc(mb * 1048576, 1); return { mb, sum: b[b.length - 1] }; };',
     );

@@ -58,14 +58,14 @@ function statements(logicalId: string): Statement[] {
 const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
 
 describe('template.yaml', () => {
-  it('is a SAM template whose functions run nodejs22.x on arm64', () => {
+  it('is a SAM template whose functions run nodejs24.x on arm64', () => {
     expect(template['Transform']).toBe('AWS::Serverless-2016-10-31');
     // `sam build` runs `npm ci` in its scratch copy: with `npm install --omit=dev` esbuild (a
     // devDependency) would be missing there (test/sam-build.test.ts builds the SAM way).
     for (const fn of functions) expect(fn.buildProperties?.['UseNpmCi'], fn.logicalId).toBe(true);
     expect(functions.map((f) => f.logicalId).sort()).toEqual(['PageFunction', 'RenderPdfFunction', 'ReprocessFunction']);
     for (const fn of functions) {
-      expect(fn.runtime, fn.logicalId).toBe('nodejs22.x');
+      expect(fn.runtime, fn.logicalId).toBe('nodejs24.x');
       expect(fn.properties['Architectures'], fn.logicalId).toEqual(['arm64']);
       expect(fn.properties['RecursiveLoop'], fn.logicalId).toBe('Terminate');
     }
@@ -142,7 +142,10 @@ describe('template.yaml', () => {
     // Both functions must agree on the prefixes and options (reprocess compares manifests with them).
     const render = functionConfig('RenderPdfFunction');
     const reprocess = functionConfig('ReprocessFunction');
-    expect(reprocess).toEqual(render);
+    // …all but EVENT_BUS: only the render function announces finished renders.
+    const { eventBus, ...shared } = render;
+    expect(eventBus).toBe('default');
+    expect(reprocess).toEqual(shared);
     // Both send to the render queue the template creates.
     expect(render.renderQueueUrl).toBe(resolve({ Ref: 'RenderQueue' }));
     // It scans the bucket the template creates.
@@ -211,13 +214,16 @@ describe('template.yaml', () => {
         }
       }
     }
-    // Reprocess reads both prefixes and writes nothing; beyond S3, both functions may only send to the render queue.
+    // Reprocess reads both prefixes and writes nothing; beyond S3, both functions may only send to the render queue,
+    // and the render function put its completion events on the default bus.
     const reprocess = statements('ReprocessFunction');
     expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual([]);
+    const beyondS3 = { RenderPdfFunction: ['sqs:SendMessage', 'events:PutEvents'], ReprocessFunction: ['sqs:SendMessage'] } as Record<string, string[]>;
+    const resourcesOf = { 'sqs:SendMessage': 'arn:aws:sqs:us-east-1:123456789012:RenderQueue', 'events:PutEvents': 'arn:aws:events:us-east-1:123456789012:event-bus/default' } as Record<string, string>;
     for (const fn of functions.filter((f) => f.logicalId !== 'PageFunction')) {
       const other = statements(fn.logicalId).filter((s) => asList(s.Action).some((a) => !a.startsWith('s3:')));
-      expect(other.flatMap((s) => asList(s.Action)), fn.logicalId).toEqual(['sqs:SendMessage']);
-      expect(other.flatMap((s) => asList(s.Resource)), fn.logicalId).toEqual([`arn:aws:sqs:us-east-1:123456789012:RenderQueue`]);
+      expect(other.flatMap((s) => asList(s.Action)), fn.logicalId).toEqual(beyondS3[fn.logicalId]);
+      expect(other.flatMap((s) => asList(s.Resource)), fn.logicalId).toEqual(beyondS3[fn.logicalId]!.map((a) => resourcesOf[a]));
     }
   });
 

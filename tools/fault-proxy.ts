@@ -11,6 +11,8 @@ export type Fault =
   | { kind: 'status'; status: number; code: string }
   /** The connection is destroyed before any response. */
   | { kind: 'reset' }
+  /** Any other answer, byte for byte: a JSON-protocol error (SQS, EventBridge) with its headers, or a 200 that reports failed entries. */
+  | { kind: 'response'; status: number; headers: Record<string, string>; body: string }
   /** The request reaches S3 and is applied, but the answer is lost (the connection is destroyed): the SDK retries it. */
   | { kind: 'lost-response' }
   /** The request waits this long before it is forwarded. */
@@ -22,6 +24,8 @@ export interface FaultRule {
   method: string;
   /** Matched against the decoded path (path-style: /bucket/key). */
   path: RegExp;
+  /** When set, the request's X-Amz-Target must be this (JSON protocols such as SQS's and EventBridge's post every call to "/"). */
+  target?: string;
   /** Which matching requests fail, 1-based (e.g. [3] fails only the third). */
   occurrences: number[];
   fault: Fault;
@@ -105,6 +109,7 @@ export async function startFaultProxy(target: string, options: { keepLog?: boole
     let fault: Fault | undefined;
     for (const entry of rules) {
       if (entry.rule.method !== req.method || !entry.rule.path.test(path)) continue;
+      if (entry.rule.target !== undefined && req.headers['x-amz-target'] !== entry.rule.target) continue;
       entry.seen++;
       if (!entry.rule.occurrences.includes(entry.seen)) continue;
       fault = entry.rule.fault;
@@ -126,6 +131,11 @@ export async function startFaultProxy(target: string, options: { keepLog?: boole
     req.on('end', () => {
       if (answer.kind === 'reset') {
         req.socket.destroy();
+        return;
+      }
+      if (answer.kind === 'response') {
+        res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+        res.end(answer.body);
         return;
       }
       const body = errorBody(answer.code);

@@ -13,6 +13,7 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST } from './build.js';
+import { lambdaNode } from './lambda-node.js';
 import { describeReport, mb, spawnShaped, type ShapedChild, type ShapeReport } from './lambda-shape.js';
 import { localContext, resolvedEnvironment, resolveIntrinsics, ROOT, type ResolveContext, type Template, type TemplateFunction } from './template.js';
 
@@ -148,7 +149,8 @@ export class LambdaContainer {
       LAMBDA_TASK_ROOT: taskRoot,
       TMPDIR: ownTmp,
     };
-    const shaped = spawnShaped(memoryMb, process.execPath, [RUNTIME], { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // The runtime's Node (LAMBDA_NODE: CI runs the artifact on the template's nodejs24.x), else this one.
+    const shaped = spawnShaped(memoryMb, lambdaNode(), [RUNTIME], { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     // The function's logs: stderr, as sam local invoke does, so stdout carries only the result.
     const logs = options.logs ?? process.stderr;
     shaped.child.stdout!.pipe(logs, { end: false });

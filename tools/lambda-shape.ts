@@ -18,6 +18,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lambdaNode } from './lambda-node.js';
 
 /** Lambda: "at 1,769 MB, a function has the equivalent of one vCPU". */
 export const MB_PER_VCPU = 1769;
@@ -236,7 +237,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const [command, ...args] = positionals as [string, ...string[]];
-  const shaped = spawnShaped(memoryMb, command, args, { stdio: 'inherit' });
+  // `node` is the runtime's Node when LAMBDA_NODE says where it is.
+  const shaped = spawnShaped(memoryMb, command === 'node' ? lambdaNode() : command, args, { stdio: 'inherit' });
   const result = await shaped.exited;
   console.error(`lambda shape ${describeReport(result)}${result.signal ? `; ended by ${result.signal}` : ''}`);
   return result.code ?? 1;

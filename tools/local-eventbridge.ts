@@ -3,13 +3,10 @@
  * events to EventBridge rules when the bucket's EventBridge notifications are on, and its rules
  * deliver to SQS): what `SourceBucketMode=existing` deploys, for `npm run local --
  * --existing-bucket` and the tests.
- *
- * EventBridge is called over its JSON protocol (AWSEvents.PutRule, PutTargets) rather than
- * through @aws-sdk/client-eventbridge: two calls to a local server do not justify a dependency
- * here; switch to the SDK client (lib/aws/endpoint.ts localClientConfig('EventBridge', …)) once
- * the project depends on it for its own events.
  */
+import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetBucketNotificationConfigurationCommand, PutBucketNotificationConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createEventBridgeClient } from '../lib/events/eventbridge.js';
 import { resolveIntrinsics, type ResolveContext, type Template } from './template.js';
 
 /** The logical ID of the template's rule (SourceBucketMode existing). */
@@ -33,35 +30,26 @@ export function sourceRulePattern(template: Template, ctx: ResolveContext): Reco
   return resolveIntrinsics(rule.Properties['EventPattern'], template, ctx) as Record<string, unknown>;
 }
 
-async function eventsCall(endpoint: string, action: string, body: unknown, region: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${endpoint.replace(/\/$/, '')}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': `AWSEvents.${action}`,
-      // moto routes a request on its shared port by the service of the credential scope.
-      authorization: `AWS4-HMAC-SHA256 Credential=test/20260101/${region}/events/aws4_request, SignedHeaders=host, Signature=0`,
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`EventBridge ${action} at ${endpoint}: HTTP ${response.status} ${text.slice(0, 300)}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
 /**
  * The template's rule on the local server's default bus, targeting the render queue. Returns
  * the rule's ARN (what the queue policy allows in existing mode).
  */
 export async function putSourceRule(endpoint: string, pattern: Record<string, unknown>, queueArn: string, region = 'us-east-1', name = SOURCE_RULE): Promise<string> {
-  const { RuleArn } = await eventsCall(endpoint, 'PutRule', { Name: name, EventPattern: JSON.stringify(pattern), State: 'ENABLED' }, region);
-  const targets = await eventsCall(endpoint, 'PutTargets', { Rule: name, Targets: [{ Id: 'RenderQueue', Arn: queueArn }] }, region);
-  if (targets['FailedEntryCount']) throw new Error(`EventBridge PutTargets: ${JSON.stringify(targets['FailedEntries'])}`);
+  const events = localEvents(endpoint, region);
+  const { RuleArn } = await events.send(new PutRuleCommand({ Name: name, EventPattern: JSON.stringify(pattern), State: 'ENABLED' }));
+  const targets = await events.send(new PutTargetsCommand({ Rule: name, Targets: [{ Id: 'RenderQueue', Arn: queueArn }] }));
+  if (targets.FailedEntryCount) throw new Error(`EventBridge PutTargets: ${JSON.stringify(targets.FailedEntries)}`);
   return String(RuleArn);
 }
 
 /** Removes the rule again (moto keeps rules across its S3 reset). */
 export async function deleteSourceRule(endpoint: string, region = 'us-east-1', name = SOURCE_RULE): Promise<void> {
-  await eventsCall(endpoint, 'RemoveTargets', { Rule: name, Ids: ['RenderQueue'] }, region).catch(() => undefined);
-  await eventsCall(endpoint, 'DeleteRule', { Name: name }, region).catch(() => undefined);
+  const events = localEvents(endpoint, region);
+  await events.send(new RemoveTargetsCommand({ Rule: name, Ids: ['RenderQueue'] })).catch(() => undefined);
+  await events.send(new DeleteRuleCommand({ Name: name })).catch(() => undefined);
+}
+
+/** The project's EventBridge client on the local server, with retries (these are set-up calls, not completion events). */
+function localEvents(endpoint: string, region: string) {
+  return createEventBridgeClient({ endpoints: { EventBridge: endpoint } }, { region, maxAttempts: 3 });
 }

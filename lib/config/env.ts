@@ -39,6 +39,8 @@ export interface Config {
   pageTimeoutMs: number;
   /** The function's memory as Lambda reports it (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): its vCPU share decides how many workers draw. */
   functionMemoryMb?: number;
+  /** The EventBridge bus (name or ARN) that each final commit announces itself on (lib/events); undefined = no events. */
+  eventBus?: string;
 }
 
 /** Every environment variable the functions read, so the template can be checked against it. */
@@ -64,6 +66,7 @@ export const CONFIG_ENV_VARS = [
   'DOCUMENT_MAX_RENDER_SECONDS',
   'RECENT_UPLOAD_SECONDS',
   'SOURCE_BUCKET',
+  'EVENT_BUS',
 ] as const;
 
 /**
@@ -123,6 +126,19 @@ export function prefixesOverlap(config: Pick<Config, 'inputPrefix' | 'outputPref
   return config.outputPrefix.startsWith(config.inputPrefix) || config.inputPrefix.startsWith(config.outputPrefix);
 }
 
+/** An EventBridge bus as PutEvents takes it: a name (`default`, `orders`, `aws.partner/…`) or a bus ARN. */
+const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
+
+function eventBusSetting(value: string | undefined): string | undefined {
+  const bus = value || undefined;
+  if (bus !== undefined && !EVENT_BUS.test(bus)) {
+    throw new InvalidSettingError(
+      `EVENT_BUS=${JSON.stringify(bus)} is invalid: expected an EventBridge bus name (1-256 characters: A-Z, a-z, 0-9, ".", "-", "_", "/") or a bus ARN such as arn:aws:events:us-east-1:123456789012:event-bus/default; empty turns completion events off`,
+    );
+  }
+  return bus;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const inputPrefix = prefixSetting('INPUT_PREFIX', env['INPUT_PREFIX'], 'incoming/');
   const outputPrefix = prefixSetting('OUTPUT_PREFIX', env['OUTPUT_PREFIX'], 'rendered/');
@@ -165,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new InvalidSettingError(`RENDER_QUEUE_URL=${JSON.stringify(renderQueueUrl)} is invalid: expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/render`);
   }
   const endpoints = readEndpoints(env);
+  const eventBus = eventBusSetting(env['EVENT_BUS']);
   return {
     inputPrefix,
     ...(outputBucket ? { outputBucket } : {}),
@@ -179,5 +196,6 @@ export function loadConfig(env: Env = process.env): Config {
     ...(renderQueueUrl ? { renderQueueUrl } : {}),
     ...(env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'] ? { functionMemoryMb: parseIntSetting('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'], 128, 10_240) } : {}),
     ...(sourceBucket ? { sourceBucket } : {}),
+    ...(eventBus ? { eventBus } : {}),
   };
 }

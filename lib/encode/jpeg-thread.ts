@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { readerRoom, type ImageEncoder } from './image-encoder.js';
+import { transferOf } from './transfer.js';
 import type { JpegImage } from './jpeg-encoder.js';
 import { threadScript } from './thread-script.js';
 
@@ -85,8 +86,7 @@ class EncoderThread {
     return new Promise<void>((resolve, reject) => {
       queue.push({ onData, resolve, reject });
       // A band's own buffer moves to the thread; a view of a larger one is copied.
-      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-      this.post({ type: 'rows', id, rows, bytes, last }, whole ? [bytes.buffer as ArrayBuffer] : []);
+      this.post({ type: 'rows', id, rows, bytes, last }, transferOf(bytes));
     });
   }
 

@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { errorMessage } from './error-message.js';
 import { JpegEncoder } from './jpeg-encoder.js';
+import { transferOf } from './transfer.js';
 import type { JpegReply, JpegRequest } from './jpeg-thread.js';
 
 const port = parentPort!;
@@ -13,7 +14,8 @@ const encoders = new Map<number, JpegEncoder>();
 const refused = new Map<number, string>();
 
 function reply(message: JpegReply): void {
-  port.postMessage(message, message.type === 'data' ? [message.bytes.buffer as ArrayBuffer] : []);
+  // The last band's bytes come from Buffer.concat: pooled (so copied, not moved) when small.
+  port.postMessage(message, message.type === 'data' ? transferOf(message.bytes) : []);
 }
 
 port.on('message', (request: JpegRequest) => {

@@ -16,7 +16,7 @@ import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'a
 import type { PageConfig } from '../config/page.js';
 import { errorMessage } from '../engine/errors.js';
 import type { ManifestSource } from '../job/manifest.js';
-import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
+import { countFailure, logger, METRIC, metrics, MetricUnit } from '../observability.js';
 import { createS3Client } from '../s3/client.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { MAX_KEY_BYTES, outputLocation } from '../s3/layout.js';
@@ -122,7 +122,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
 
     function done(result: PageResult, served: Served): PageResult {
       log['cache'] = served;
-      metrics.addMetric(served === 'miss' ? 'CacheMiss' : 'CacheHit', MetricUnit.Count, 1);
+      metrics.addMetric(served === 'miss' ? METRIC.cacheMiss : METRIC.cacheHit, MetricUnit.Count, 1);
       return result;
     }
   }
@@ -140,7 +140,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
     }
     const ms = Math.round(performance.now() - started);
     logger.info('page request', { ...log, status: result.statusCode, ms });
-    metrics.addMetric('PageLatency', MetricUnit.Milliseconds, ms);
+    metrics.addMetric(METRIC.pageLatency, MetricUnit.Milliseconds, ms);
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     // HEAD: the same status and headers, no body.
     return event.requestContext?.http?.method === 'HEAD' ? { ...result, body: '' } : result;

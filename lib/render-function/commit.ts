@@ -11,6 +11,7 @@
  * sweep of what no manifest points at would list every prefix of the bucket on a schedule.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { CommitListener } from '../events/completion.js';
 import { isLegacy, variantFolderOf, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
 import { cleanUpAfterCommit, deleteGeneration } from '../s3/page-store.js';
@@ -34,6 +35,8 @@ export class ManifestCommitter {
     private readonly source: { bucket: string; key: string },
     /** The manifest's etag when the render started; undefined when there was none. */
     private expectedEtag: string | undefined,
+    /** Told of each commit that won, before the clean-up (lib/events announces the final ones; it never throws). */
+    private readonly onCommitted?: CommitListener,
   ) {}
 
   async commit(manifest: Manifest): Promise<CommitResult> {
@@ -46,13 +49,21 @@ export class ManifestCommitter {
       const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
       if (etag !== null) {
         this.expectedEtag = etag;
+        await this.onCommitted?.(manifest);
         await this.cleanUp(manifest);
         return 'committed';
       }
       const { manifest: stored, etag: storedEtag } = await readManifest(this.s3, this.out);
       this.expectedEtag = storedEtag;
       if (stored && !isLegacy(stored) && stored.generation === manifest.generation && progress(stored) >= progress(manifest)) {
-        // Another delivery's commit, or our own whose answer was lost: its clean-up may not have run.
+        // Our own PUT, applied but its answer lost (the SDK's retry then got 412): the stored
+        // manifest is ours to the millisecond, so it was this render that committed, and it announces it.
+        if (JSON.stringify(stored) === JSON.stringify(manifest)) {
+          await this.onCommitted?.(manifest);
+          await this.cleanUp(manifest);
+          return 'committed';
+        }
+        // Another delivery's commit: its clean-up may not have run.
         await this.cleanUp(stored);
         return 'duplicate';
       }

@@ -13,6 +13,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { countFailure, logger, metrics } from '../observability.js';
 import { errorMessage } from '../engine/errors.js';
+import type { CompletionEvents } from '../events/completion.js';
+import { createEventBridgeClient, eventBridgeEvents } from '../events/eventbridge.js';
 import { createS3Client } from '../s3/client.js';
 import { isPermanentS3Error, s3ErrorCode } from '../s3/errors.js';
 import { createSqsClient } from '../sqs/client.js';
@@ -20,8 +22,8 @@ import { sqsWorkQueue, type WorkQueue } from '../sqs/work-queue.js';
 import { isSqsEvent, parseDirectEvent, parseQueueBody, type ParsedWork, type WorkRequest } from '../work/messages.js';
 import { FINISH_RESERVE_MS, OutOfTimeError, renderObject, type RenderObjectDeps, type RenderObjectOutcome } from './render-object.js';
 
-/** Timing knobs and the queue, for tests: how much time is kept back, how often progress is committed, where continuations go. */
-export type RenderTuning = Pick<RenderObjectDeps, 'reserveMs' | 'checkpointMs' | 'queue'>;
+/** Timing knobs, the queue and the events port, for tests: how much time is kept back, how often progress is committed, where continuations and completion events go. */
+export type RenderTuning = Pick<RenderObjectDeps, 'reserveMs' | 'checkpointMs' | 'queue' | 'events'>;
 
 export interface RecordResult {
   bucket: string;
@@ -49,6 +51,7 @@ export type RenderHandler = (event: RenderEvent | null | unknown, context?: Part
 export function createRenderHandler(config: Config, s3: S3Client = createS3Client(config), tuning: RenderTuning = {}): RenderHandler {
   const reserveMs = tuning.reserveMs ?? FINISH_RESERVE_MS;
   const queue: WorkQueue | undefined = tuning.queue ?? (config.renderQueueUrl ? sqsWorkQueue(createSqsClient(config), config.renderQueueUrl) : undefined);
+  const events: CompletionEvents | undefined = tuning.events ?? (config.eventBus ? eventBridgeEvents(createEventBridgeClient(config), config.eventBus) : undefined);
 
   /** One request: its result, or a thrown transient error (the caller decides how it is retried). */
   async function handle(request: WorkRequest, timeLeftMs: (() => number) | undefined): Promise<RecordResult> {
@@ -56,7 +59,7 @@ export function createRenderHandler(config: Config, s3: S3Client = createS3Clien
     // A request started with no more than the reserve left could only end half done.
     if (timeLeftMs && timeLeftMs() <= reserveMs) throw new OutOfTimeError(`out of time before starting ${key}: it is retried`);
     try {
-      const outcome = await renderObject(request, { s3, config, ...tuning, ...(queue ? { queue } : {}), ...(timeLeftMs ? { timeLeftMs } : {}) });
+      const outcome = await renderObject(request, { s3, config, ...tuning, ...(queue ? { queue } : {}), ...(events ? { events } : {}), ...(timeLeftMs ? { timeLeftMs } : {}) });
       if (outcome.kind === 'ignored') logger.info('request ignored', { bucket, key, reason: outcome.reason });
       if (outcome.kind === 'up-to-date') logger.info('already rendered with these options; skipped', { bucket, key, reason: outcome.reason });
       return {

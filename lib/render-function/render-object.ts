@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prefixesOverlap, type Config } from '../config/env.js';
+import { completionAnnouncer, type CompletionEvents } from '../events/completion.js';
 import { classify } from '../job/freshness.js';
 import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
 import type { JobOptions } from '../job/options.js';
@@ -41,6 +42,8 @@ export interface RenderObjectDeps {
   reserveMs?: number;
   /** The render queue: continuations and fan-out ranges go there. Without it, no fan-out, and out of time throws. */
   queue?: WorkQueue;
+  /** Where final commits are announced (EVENT_BUS); without it, none are. */
+  events?: CompletionEvents;
 }
 
 /** Time kept back to finish uploads and commit the manifest: the page deadline is this far before the end. */
@@ -90,7 +93,8 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
 
   const previous = await readManifest(s3, out);
   const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
-  const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag);
+  const announce = completionAnnouncer(deps.events, { bucket: out.bucket, key: manifestKey(out) }, previous.manifest);
+  const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announce);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
   if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
   if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {

@@ -13,7 +13,7 @@ import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
 import { isLegacy, isPageFailure } from '../job/manifest.js';
 import { runRenderJob } from '../job/run-job.js';
-import { countFailure, logger, metrics, MetricUnit } from '../observability.js';
+import { countFailure, logger, METRIC, metrics, MetricUnit } from '../observability.js';
 import type { OutputLocation } from '../s3/layout.js';
 import { manifestKey, readManifest } from '../s3/manifest-store.js';
 import { s3PageSink } from '../s3/page-store.js';
@@ -110,9 +110,9 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
           logger.warn('page failed', { ...log, page: page.number, code: page.error.code, detail: page.error.message });
           countFailure(page.error.code, 'page');
         } else {
-          metrics.addMetric('PagesRendered', MetricUnit.Count, 1);
-          metrics.addMetric('BytesOut', MetricUnit.Bytes, page.bytes);
-          if (timing) metrics.addMetric('RenderMs', MetricUnit.Milliseconds, timing.renderMs);
+          metrics.addMetric(METRIC.pagesRendered, MetricUnit.Count, 1);
+          metrics.addMetric(METRIC.bytesOut, MetricUnit.Bytes, page.bytes);
+          if (timing) metrics.addMetric(METRIC.renderMs, MetricUnit.Milliseconds, timing.renderMs);
         }
       },
     });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeJpeg, JpegEncoder } from '../../lib/encode/jpeg-encoder.js';
 import { createJpegEncoder, jpegThreadCount } from '../../lib/encode/jpeg-thread.js';
 import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from '../engine/helpers.js';
+import { transferOf } from '../../lib/encode/transfer.js';
 
 /** Gradients, a hard-edged colored square, a one-pixel grid and blank margins: smooth areas, edges, flat blocks. */
 function testImage(width: number, height: number): Uint8Array {
@@ -114,6 +115,22 @@ describe('baseline JPEG encoder', () => {
 });
 
 describe('JPEG encoder threads', () => {
+  it('move a band\'s own buffer, and copy a view of a larger one or of Node\'s Buffer pool (which Node 21+ refuses to transfer)', async () => {
+    const { MessageChannel } = await import('node:worker_threads');
+    const own = new Uint8Array(16);
+    const pooled = Buffer.concat([Buffer.from('small'), Buffer.from('band')]);
+    expect(transferOf(own)).toEqual([own.buffer]);
+    expect(transferOf(own.subarray(4))).toEqual([]);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
+    expect(transferOf(pooled)).toEqual([]);
+    // What the JPEG thread posts: on every Node, the bytes arrive and nothing else is detached.
+    const { port1, port2 } = new MessageChannel();
+    const received = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
+    port1.postMessage(pooled, transferOf(pooled));
+    expect(Buffer.from(await received).toString()).toBe('smallband');
+    port1.close();
+  });
+
   it('pages encoded side by side on the threads, in bands: each the bytes of encodeJpeg, and no more threads than CPUs', async () => {
     const [width, height] = [200, 150];
     const images = [1, 3, 3, 1, 3].map((channels, i) => {

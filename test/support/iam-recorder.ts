@@ -8,6 +8,7 @@
  * and condition keys" pages). An operation it does not know is recorded as unmapped, so a new
  * call fails the IAM test until it is mapped here, never slips through.
  */
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -87,6 +88,16 @@ export function ssmIamRequests(operation: string, input: Input, region: string):
   return [{ operation, resource, context: {} }];
 }
 
+/** The IAM requests of one EventBridge operation: PutEvents is authorised per entry, on each entry's bus (a name or an ARN). */
+export function eventsIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
+  const bus = (name: string) => (name.startsWith('arn:') ? name : `arn:aws:events:${region}:${ACCOUNT}:event-bus/${name || 'default'}`);
+  if (operation === 'PutEvents') {
+    const entries = (input['Entries'] as { EventBusName?: string }[] | undefined) ?? [];
+    return entries.map((entry) => ({ operation, action: 'events:PutEvents', resource: bus(str(entry.EventBusName)), context: {} }));
+  }
+  return [{ operation, resource: bus(''), context: {} }];
+}
+
 /** Where recorded requests go; one per end-to-end run. */
 export class IamRecorder {
   readonly requests: IamRequest[] = [];
@@ -121,6 +132,19 @@ export class IamRecorder {
       (next, context) => async (args) => {
         const operation = String(context.commandName).replace(/Command$/, '');
         for (const request of sqsIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
+        return next(args);
+      },
+      { step: 'initialize', name: 'iamRecorder', override: true },
+    );
+    return client;
+  }
+
+  /** Records the EventBridge calls of `client` as made by `principal`. */
+  events(client: EventBridgeClient, principal: string, region: string): EventBridgeClient {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName).replace(/Command$/, '');
+        for (const request of eventsIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
         return next(args);
       },
       { step: 'initialize', name: 'iamRecorder', override: true },

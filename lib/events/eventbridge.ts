@@ -1,0 +1,35 @@
+/**
+ * Completion events on EventBridge: one PutEvents entry per event, on the configured bus.
+ * A local endpoint (AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL or S3_ENDPOINT) comes from
+ * lib/aws/endpoint.ts, as for the S3 and SQS clients (moto serves EventBridge on the same port).
+ */
+import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import { localClientConfig } from '../aws/endpoint.js';
+import type { Config } from '../config/env.js';
+import { EVENT_SOURCE, type CompletionEvents } from './completion.js';
+
+/**
+ * One client per container. It does not retry by itself (completionAnnouncer does, and counts
+ * each failure), and it gives up on a request after 2 s: the event is sent after the commit,
+ * in the time kept back to finish, and must not hold the invocation long.
+ */
+export function createEventBridgeClient(config: Pick<Config, 'endpoints'>, overrides: EventBridgeClientConfig = {}): EventBridgeClient {
+  return new EventBridgeClient({ maxAttempts: 1, requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 }, ...localClientConfig('EventBridge', config.endpoints), ...overrides });
+}
+
+export function eventBridgeEvents(client: Pick<EventBridgeClient, 'send'>, eventBus: string): CompletionEvents {
+  return {
+    async put(event) {
+      const result = await client.send(
+        new PutEventsCommand({
+          Entries: [{ EventBusName: eventBus, Source: EVENT_SOURCE, DetailType: event.detailType, Time: event.time, Detail: JSON.stringify(event.detail) }],
+        }),
+      );
+      // PutEvents answers 200 with per-entry failures (throttling, internal errors): not taken.
+      if (result.FailedEntryCount) {
+        const entry = result.Entries?.[0];
+        throw new Error(`EventBridge refused the event on bus ${eventBus}: ${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? ''}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * Completion events (docs/contract.md, "Completion events") end to end on the local server:
+ * uploads notify the render queue, the local event source mapping drives the bundled handler
+ * with EVENT_BUS=default, and a rule on the default bus sends every `s3-pdf-render` event to a
+ * queue this test reads, as a consumer's rule would. Faults in PutEvents come over HTTP from the
+ * loopback fault proxy, in front of the same server, through the in-process handler.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DETAIL_TYPE } from '../lib/events/completion.js';
+import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
+import { createRenderHandler } from '../lib/render-function/handler.js';
+import { logger, METRIC, metrics } from '../lib/observability.js';
+import { workMessage } from '../lib/work/messages.js';
+import { buildAll } from '../tools/build.js';
+import { createRenderQueues, notifyQueueOnUpload, pollQueue, type LocalQueues } from '../tools/local-queue.js';
+import { loadBundledHandler, type BundledHandler } from './support/bundle.js';
+import { subscribeToRenders, type ReceivedEvent } from './support/events.js';
+import { startFaultProxy, type FaultProxy } from '../tools/fault-proxy.js';
+import { sqsEventOf } from './support/in-process-dispatcher.js';
+import { readV2Manifest, renderedPages } from './support/manifests.js';
+import { CORPUS, createBucket, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+import { drain, testSqsClient } from './support/sqs.js';
+
+const BUCKET = 'announced';
+
+let bundle: string;
+let s3: S3Client;
+let sqs: SQSClient;
+let queues: LocalQueues;
+let events: { take(): Promise<ReceivedEvent[]> };
+
+beforeAll(async () => {
+  bundle = (await buildAll({ only: ['RenderPdfFunction'] }))['RenderPdfFunction']!;
+});
+
+beforeEach(async () => {
+  await resetS3();
+  s3 = testS3Client();
+  sqs = testSqsClient();
+  await createBucket(s3, BUCKET);
+  queues = await createRenderQueues(sqs, { maxReceiveCount: 2, visibilityTimeoutS: 60 });
+  await notifyQueueOnUpload(s3, BUCKET, 'incoming/', queues.queueArn);
+  await drain(sqs, queues.queueUrl);
+  events = await subscribeToRenders(sqs);
+});
+
+const loadHandler = (env: Record<string, string> = {}): Promise<BundledHandler> =>
+  loadBundledHandler(bundle, { S3_ENDPOINT: s3Endpoint(), RENDER_QUEUE_URL: queues.queueUrl, SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default', ...env });
+
+/** Drains the render queue through `handler`, one invocation at a time; the events each invocation put, in order. */
+async function runQueue(handler: BundledHandler, budgetMs = 900_000) {
+  const perInvocation: ReceivedEvent[][] = [];
+  const stats = await pollQueue({
+    sqs,
+    queues,
+    concurrency: 1,
+    invoke: async (event) => {
+      const deadline = Date.now() + budgetMs;
+      try {
+        return await handler(event, { awsRequestId: `local-${perInvocation.length}`, getRemainingTimeInMillis: () => deadline - Date.now() });
+      } finally {
+        perInvocation.push(await events.take());
+      }
+    },
+  });
+  return { ...stats, perInvocation, all: perInvocation.flat() };
+}
+
+describe('completion events from the bundled handler', () => {
+  it('an upload that renders puts exactly one Render Completed, with the manifest in its detail; a duplicate of its S3 event puts none', async () => {
+    const { etag } = await putObject(s3, BUCKET, 'incoming/reports/q3.pdf', await readFile(join(CORPUS, 'arabic-rotations-4p.pdf')));
+    const handler = await loadHandler();
+    const run = await runQueue(handler);
+    expect(run).toMatchObject({ invocations: 1, failures: 0 });
+    expect(run.all).toHaveLength(1);
+    const manifest = await readV2Manifest(s3, BUCKET, 'rendered/reports/q3.pdf/manifest.json');
+    expect(run.all[0]).toMatchObject({
+      source: 's3-pdf-render',
+      'detail-type': 'Render Completed',
+      time: manifest.finishedAt.replace(/\.\d+Z$/, 'Z'),
+      detail: {
+        bucket: BUCKET,
+        key: 'incoming/reports/q3.pdf',
+        etag,
+        versionId: null,
+        status: 'complete',
+        pageCount: 4,
+        pagesRendered: 4,
+        errorCode: null,
+        manifestBucket: BUCKET,
+        manifestKey: 'rendered/reports/q3.pdf/manifest.json',
+        generation: manifest.generation,
+        durationMs: manifest.durationMs,
+      },
+    });
+
+    // S3 delivers at least once: the same event again is up to date, and says nothing.
+    await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/reports/q3.pdf', etag })) }));
+    const again = await runQueue(handler);
+    expect(again).toMatchObject({ invocations: 1, failures: 0 });
+    expect(again.all).toEqual([]);
+  });
+
+  it('a document that cannot be rendered puts one Render Failed with its code; rendering it again to the same result puts none', async () => {
+    const { etag } = await putObject(s3, BUCKET, 'incoming/notes.pdf', 'these are plain-text notes, not a PDF');
+    const handler = await loadHandler();
+    const run = await runQueue(handler);
+    expect(run.all).toHaveLength(1);
+    expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Failed', detail: { key: 'incoming/notes.pdf', status: 'failed', errorCode: 'NOT_PDF', pageCount: 0, pagesRendered: 0 } });
+
+    // A failed manifest is not "up to date": a duplicate delivery renders it again, to the same result, and says nothing.
+    await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/notes.pdf', etag })) }));
+    const again = await runQueue(handler);
+    expect(again).toMatchObject({ invocations: 1, failures: 0 });
+    expect(again.all).toEqual([]);
+    expect((await readV2Manifest(s3, BUCKET, 'rendered/notes.pdf/manifest.json')).error?.code).toBe('NOT_PDF');
+  });
+
+  it('a document carried by continuations announces nothing until its last hop', async () => {
+    await putObject(s3, BUCKET, 'incoming/long.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
+    // A second of drawing per invocation past the 5 s reserve: several hops (as many as the machine needs).
+    const run = await runQueue(await loadHandler({ DPI: '150', DOCUMENT_MAX_HOPS: '100' }), 5_000 + 1_000);
+    expect(run.invocations).toBeGreaterThan(1);
+    expect(run.failures).toBe(0);
+    expect(run.perInvocation.slice(0, -1).flat()).toEqual([]);
+    expect(run.perInvocation.at(-1)).toHaveLength(1);
+    // Complete on a quiet machine; on a loaded one a page may not fit its hop's time and fail: the event says what the manifest says.
+    const manifest = await readV2Manifest(s3, BUCKET, 'rendered/long.pdf/manifest.json');
+    expect(manifest.nextPage).toBeUndefined();
+    expect(run.all[0]).toMatchObject({ 'detail-type': DETAIL_TYPE[manifest.status], detail: { status: manifest.status, pageCount: 14, pagesRendered: renderedPages(manifest).length } });
+  }, 600_000);
+
+  it('a document stopped by its budget announces Render Partial once, on the hop that gives up', async () => {
+    await putObject(s3, BUCKET, 'incoming/capped.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
+    const run = await runQueue(await loadHandler({ DPI: '150', DOCUMENT_MAX_HOPS: '2' }), 5_000 + 500);
+    expect(run).toMatchObject({ invocations: 2, failures: 0 });
+    expect(run.perInvocation[0]).toEqual([]);
+    expect(run.perInvocation[1]).toHaveLength(1);
+    const manifest = await readV2Manifest(s3, BUCKET, 'rendered/capped.pdf/manifest.json');
+    expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Partial', detail: { status: 'partial', pageCount: 14, pagesRendered: manifest.pages.length } });
+  });
+
+  it('a document fanned out into ranges announces once, from the range that completes the set', async () => {
+    await putObject(s3, BUCKET, 'incoming/fanned.pdf', await readFile(join(CORPUS, 'tracemonkey-paper-14p.pdf')));
+    const run = await runQueue(await loadHandler({ FANOUT_PAGES: '5' }));
+    // Range 1 (which sends ranges 2 and 3), then the two others: only the last one commits.
+    expect(run).toMatchObject({ invocations: 3, failures: 0 });
+    expect(run.perInvocation.map((events) => events.length)).toEqual([0, 0, 1]);
+    expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Completed', detail: { key: 'incoming/fanned.pdf', status: 'complete', pageCount: 14, pagesRendered: 14 } });
+  });
+
+  it('with EVENT_BUS empty, nothing is put', async () => {
+    await putObject(s3, BUCKET, 'incoming/quiet.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    const run = await runQueue(await loadHandler({ EVENT_BUS: '' }));
+    expect(run).toMatchObject({ invocations: 1, failures: 0 });
+    expect(run.all).toEqual([]);
+  });
+});
+
+describe('a PutEvents that fails', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy(s3Endpoint());
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The in-process handler, its events going through the fault proxy (only PutEvents does: S3 and SQS go straight to the server). */
+  function handlerThroughProxy() {
+    const config = testConfig({ SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default' });
+    return createRenderHandler(config, s3, { events: eventBridgeEvents(createEventBridgeClient({ endpoints: { EventBridge: proxy.endpoint } }), 'default') });
+  }
+  const render = (key: string) => handlerThroughProxy()(sqsEventOf([JSON.stringify(workMessage({ bucket: BUCKET, key }))]));
+  const serverError = { kind: 'response' as const, status: 500, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: 'InternalException', message: 'injected by the test proxy' }) };
+  // PutEvents answers 200 and reports the entry it did not take.
+  const entryFailed = {
+    kind: 'response' as const,
+    status: 200,
+    headers: { 'content-type': 'application/x-amz-json-1.1' },
+    body: JSON.stringify({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'injected by the test proxy' }] }),
+  };
+
+  function observe() {
+    const counted = vi.spyOn(metrics, 'addMetric');
+    const warned = vi.spyOn(logger, 'warn');
+    const errors = vi.spyOn(logger, 'error');
+    return {
+      count: (name: string) => counted.mock.calls.filter(([metric]) => metric === name).length,
+      warnings: () => warned.mock.calls.map(([message]) => message),
+      errors: () => errors.mock.calls.map(([message]) => message),
+    };
+  }
+
+  it('is retried within the invocation: the commit stands, one event arrives, each failure is logged and counted', async () => {
+    await putObject(s3, BUCKET, 'incoming/a.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    proxy.setRules([
+      { method: 'POST', path: /^\/$/, occurrences: [1], fault: serverError },
+      // Each rule counts the requests that reach it: the first rule's fault ends the first one.
+      { method: 'POST', path: /^\/$/, occurrences: [1], fault: entryFailed },
+    ]);
+    const seen = observe();
+    const result = await render('incoming/a.pdf');
+    expect(result.batchItemFailures).toEqual([]);
+    expect(result.records).toMatchObject([{ outcome: 'rendered', status: 'complete' }]);
+    expect(proxy.injected()).toBe(2);
+    expect(proxy.log.filter((l) => l === 'POST /')).toHaveLength(3);
+    expect(await events.take()).toMatchObject([{ 'detail-type': 'Render Completed', detail: { key: 'incoming/a.pdf' } }]);
+    expect(seen.count(METRIC.eventPutFailures)).toBe(2);
+    expect(seen.count(METRIC.eventsLost)).toBe(0);
+    expect(seen.warnings().filter((m) => m === 'completion event not accepted')).toHaveLength(2);
+  });
+
+  it('that never succeeds loses the event, not the commit: logged and counted as lost, the invocation succeeds, the render is not redone', async () => {
+    await putObject(s3, BUCKET, 'incoming/b.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    proxy.setRules([{ method: 'POST', path: /^\/$/, occurrences: [1, 2, 3, 4, 5], fault: serverError }]);
+    const seen = observe();
+    const result = await render('incoming/b.pdf');
+    expect(result.batchItemFailures).toEqual([]);
+    expect(result.records).toMatchObject([{ outcome: 'rendered', status: 'complete' }]);
+    expect(proxy.injected()).toBe(3);
+    expect((await readV2Manifest(s3, BUCKET, 'rendered/b.pdf/manifest.json')).status).toBe('complete');
+    expect(await events.take()).toEqual([]);
+    expect(seen.count(METRIC.eventPutFailures)).toBe(3);
+    expect(seen.count(METRIC.eventsLost)).toBe(1);
+    expect(seen.errors()).toContain('completion event lost: the manifest is committed, the event was not sent');
+  });
+});
