@@ -53,6 +53,9 @@ export interface ShapeRow {
   /** PNG runs only: our JPEG pages, and its pages/s over our PNG pages/s. */
   oursJpeg?: Measure;
   jpegRatio?: number;
+  /** PNG runs only: our WebP pages, and its pages/s over our PNG pages/s. */
+  oursWebp?: Measure;
+  webpRatio?: number;
   /** PNG runs only: the drawing alone, ours and mutool's. */
   oursDraw?: Measure;
   mutoolDraw?: Measure;
@@ -70,6 +73,8 @@ interface Measure {
   oomKills: number;
   costPer1000Pages: number;
   failures: string[];
+  /** Bytes of the pages written by the last job, over all files. */
+  outputBytes: number;
 }
 
 const median = (xs: number[]): number => {
@@ -119,6 +124,8 @@ interface FileResult {
   pageMs: number[];
   peakBytes: number;
   oomKills: number;
+  /** Bytes of the page images the last job wrote (manifest aside). */
+  outputBytes: number;
   failure?: string;
 }
 
@@ -134,8 +141,12 @@ async function oursOnFile(child: string, file: string, memoryMb: number, dpi: nu
     const failure = report.oomKills > 0 ? 'OOM killed' : !result ? `exit ${report.code ?? report.signal}: ${stderr.trim().split('\n').pop() ?? ''}` : result.error ?? (result.failedPages ? `${result.failedPages} pages failed` : undefined);
     const warm = result && result.jobMs.length > 1 ? result.jobMs.slice(1) : (result?.jobMs ?? []);
     const pages = result?.pages ?? 0;
+    const outputBytes = readdirSync(out)
+      .filter((name) => name.startsWith('page-'))
+      .reduce((sum, name) => sum + statSync(join(out, name)).size, 0);
     return {
       pages,
+      outputBytes,
       ms: median(warm),
       cpuMs: report.cpuMs ?? 0,
       cpuPages: pages * (result?.jobMs.length ?? 0),
@@ -175,6 +186,8 @@ async function mutoolOnFile(mutool: string, file: string, memoryMb: number, dpi:
   const oomKills = results.reduce((sum, r) => sum + r.report.oomKills, 0);
   return {
     pages: last.pages,
+    // Not kept: mutool's PNG bytes are not ours to compare here.
+    outputBytes: 0,
     ms: median(results.map((r) => r.ms)),
     cpuMs: results.reduce((sum, r) => sum + (r.report.cpuMs ?? 0), 0),
     cpuPages: results.reduce((sum, r) => sum + r.pages, 0),
@@ -201,6 +214,7 @@ function measure(memoryMb: number, results: FileResult[], names: string[], files
     oomKills: results.reduce((sum, r) => sum + r.oomKills, 0),
     costPer1000Pages: costPer1000Pages(memoryMb, ms / pages, pages / files),
     failures: results.flatMap((r, i) => (r.failure ? [`${names[i]}: ${r.failure}`] : [])),
+    outputBytes: sum((r) => r.outputBytes),
   };
 }
 
@@ -224,6 +238,7 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
     const ours: FileResult[] = [];
     const mutool: FileResult[] = [];
     const oursJpeg: FileResult[] = [];
+    const oursWebp: FileResult[] = [];
     const oursDraw: FileResult[] = [];
     const mutoolDraw: FileResult[] = [];
     for (const [i, file] of opts.files.entries()) {
@@ -231,12 +246,13 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
       if (opts.mutool) mutool.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs));
       if (extras) {
         oursJpeg.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'jpeg', opts.runs));
+        oursWebp.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'webp', opts.runs));
         oursDraw.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'png', opts.runs, true));
         if (opts.mutool) mutoolDraw.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs, true));
       }
       const ms = (r: FileResult[]): string => `${r.at(-1)!.pages} pages in ${Math.round(r.at(-1)!.ms)} ms`;
       opts.log(
-        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
+        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, WebP ${ms(oursWebp)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
       );
     }
     const row: ShapeRow = {
@@ -257,6 +273,8 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
     if (extras) {
       row.oursJpeg = measure(memoryMb, oursJpeg, names, opts.files.length);
       row.jpegRatio = row.oursJpeg.pagesPerSec / row.ours.pagesPerSec;
+      row.oursWebp = measure(memoryMb, oursWebp, names, opts.files.length);
+      row.webpRatio = row.oursWebp.pagesPerSec / row.ours.pagesPerSec;
       row.oursDraw = measure(memoryMb, oursDraw, names, opts.files.length);
       if (opts.mutool) row.mutoolDraw = measure(memoryMb, mutoolDraw, names, opts.files.length);
     }
@@ -268,7 +286,7 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
 
 export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions, 'dpi' | 'format' | 'runs' | 'files'>, cpus: number): string {
   const MiB = (n: number) => `${Math.round(n / 2 ** 20)}`;
-  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours JPEG p/s', 'JPEG/PNG', 'ours draw p/s', 'mutool PAM p/s', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p', 'ours CPU ms/p', 'mutool CPU ms/p', 'throttled'];
+  const header = ['MemorySize', 'vCPU', 'ours p/s', 'mutool p/s', 'ratio', 'ours JPEG p/s', 'JPEG/PNG', 'ours WebP p/s', 'WebP/PNG', 'MB PNG/JPEG/WebP', 'ours draw p/s', 'mutool PAM p/s', 'ours p95 ms', 'mutool p95 ms', 'ours peak MiB', 'mutool peak MiB', 'OOM', 'ours $/1000 p', 'mutool $/1000 p', 'ours CPU ms/p', 'mutool CPU ms/p', 'throttled'];
   const body = rows.map((r) => [
     `${r.memoryMb} MB`,
     `${r.vcpus.toFixed(2)}${r.vcpus > cpus ? ` (>${cpus} here)` : ''}`,
@@ -277,6 +295,9 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
     r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
     r.oursJpeg ? r.oursJpeg.pagesPerSec.toFixed(2) : '-',
     r.jpegRatio !== undefined ? r.jpegRatio.toFixed(2) : '-',
+    r.oursWebp ? r.oursWebp.pagesPerSec.toFixed(2) : '-',
+    r.webpRatio !== undefined ? r.webpRatio.toFixed(2) : '-',
+    [r.ours, r.oursJpeg, r.oursWebp].map((m) => (m ? (m.outputBytes / 1e6).toFixed(1) : '-')).join('/'),
     r.oursDraw ? r.oursDraw.pagesPerSec.toFixed(2) : '-',
     r.mutoolDraw ? r.mutoolDraw.pagesPerSec.toFixed(2) : '-',
     r.ours.p95PageMs.toFixed(0),
@@ -298,6 +319,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
         ['ours', r.ours],
         ['mutool', r.mutool],
         ['ours JPEG', r.oursJpeg],
+        ['ours WebP', r.oursWebp],
         ['ours draw', r.oursDraw],
         ['mutool PAM', r.mutoolDraw],
       ] as const
@@ -307,7 +329,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
     `power tuning: ${opts.files.length} files, ${rows[0]?.pages ?? 0} pages, ${opts.format} at ${opts.dpi} dpi; ours: median of ${opts.runs} warm job(s) after a cold one, mutool: median of ${opts.runs} after a warm-up; each in a cgroup of MemorySize MB and MemorySize/${MB_PER_VCPU} vCPU`,
     `cost: Lambda arm64 ${PRICES.region}, $${PRICES.perGbSecond} per GB-s + $${(PRICES.perRequest * 1e6).toFixed(2)} per 1M requests (one per document), prices as of ${PRICES.asOf}; ratio = ours p/s / mutool p/s; p95 = 95th percentile page drawing time`,
     `CPU ms/p = CPU time per page (cpuacct; ours: over its cold and warm jobs); throttled = share of the wall time the quota held the process back (ours/mutool): near 0%, the machine's other load, not the shape, set the pace`,
-    `PNG runs also measure, in the same shapes: ours JPEG (quality 85; JPEG/PNG = its p/s over ours PNG p/s), and drawing alone, the floor: ours draw (the render worker's drawing, nothing encoded or written) and mutool PAM (mutool draw -F pam -o /dev/null)`,
+    `PNG runs also measure, in the same shapes: ours JPEG (quality 85; JPEG/PNG = its p/s over ours PNG p/s), ours WebP (quality 80; WebP/PNG likewise), the bytes of each format's pages, and drawing alone, the floor: ours draw (the render worker's drawing, nothing encoded or written) and mutool PAM (mutool draw -F pam -o /dev/null)`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),

@@ -6,7 +6,7 @@
  * the page to its last band drawn), for the p95 page time. It draws with as many workers as the
  * function would at --memory-mb (workerCount(memoryMb), as render-pages.ts asks with Lambda's
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE). Prints one JSON line.
- *   node shape-child.mjs <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]
+ *   node shape-child.mjs <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg|webp] [--runs N] [--draw-only]
  * --draw-only: the floor under our pages, every page drawn as the render worker draws it
  * (draw-page.ts: MuPDF in WebAssembly, the copy out of its memory, gray detection) and thrown
  * away, no encoding or writing, in one thread.
@@ -47,7 +47,7 @@ const { values, positionals } = parseArgs({
   },
 });
 const file = positionals[0];
-if (!file || !values.out) throw new Error('usage: shape-child.ts <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg] [--runs N] [--draw-only]');
+if (!file || !values.out) throw new Error('usage: shape-child.ts <file.pdf> --out <dir> --memory-mb N [--dpi N] [--format png|jpeg|webp] [--runs N] [--draw-only]');
 const format = parseFormatSetting('--format', values.format!);
 const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, format, dpi: Number(values.dpi) };
 const memoryMb = Number(values['memory-mb']);

@@ -23,7 +23,7 @@ describe('configuration', () => {
       // No local endpoint: every client talks to AWS.
       endpoints: {},
     });
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, maxPagePixels: 40_000_000, maxPages: 0 });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, webpQuality: 80, maxPagePixels: 40_000_000, maxPages: 0 });
   });
 
   it.each([
@@ -32,7 +32,7 @@ describe('configuration', () => {
     [{ DPI: '150dpi' }, /^DPI="150dpi" is invalid/],
     [{ DPI: '72.5' }, /^DPI="72.5" is invalid/],
     [{ JPEG_QUALITY: '101' }, /^JPEG_QUALITY="101" is invalid: expected a whole number from 1 to 100$/],
-    [{ FORMAT: 'gif' }, /^FORMAT="gif" is invalid: expected "png" or "jpeg"$/],
+    [{ FORMAT: 'gif' }, /^FORMAT="gif" is invalid: expected "png", "jpeg" or "webp"$/],
     [{ MAX_PAGE_PIXELS: '-5' }, /^MAX_PAGE_PIXELS="-5" is invalid/],
     [{ MAX_PAGES: 'all' }, /^MAX_PAGES="all" is invalid/],
     [{ INPUT_PREFIX: 'incoming' }, /^INPUT_PREFIX="incoming" is invalid: a prefix must end with "\/"/],

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { DETAIL_TYPE } from '../lib/events/completion.js';
 import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
+import { createS3Client } from '../lib/s3/client.js';
 import { logger, METRIC, metrics } from '../lib/observability.js';
 import { workMessage } from '../lib/work/messages.js';
 import { buildAll } from '../tools/build.js';
@@ -216,6 +217,18 @@ describe('a PutEvents that fails', () => {
     expect(seen.count(METRIC.eventPutFailures)).toBe(2);
     expect(seen.count(METRIC.eventsLost)).toBe(0);
     expect(seen.warnings().filter((m) => m === 'completion event not accepted')).toHaveLength(2);
+  });
+
+  it('announces a commit whose PUT answer was lost (the SDK retry gets 412): the stored manifest is this render\'s own', async () => {
+    await putObject(s3, BUCKET, 'incoming/lost.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    proxy.setRules([{ method: 'PUT', path: /^\/announced\/rendered\/lost\.pdf\/manifest\.json$/, occurrences: [1], fault: { kind: 'lost-response' } }]);
+    const config = testConfig({ SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default' });
+    const viaProxy = createS3Client({ endpoints: { S3: proxy.endpoint } });
+    const handler = createRenderHandler(config, viaProxy, { events: eventBridgeEvents(createEventBridgeClient({ endpoints: { EventBridge: proxy.endpoint } }), 'default') });
+    const result = await handler(sqsEventOf([JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/lost.pdf' }))]));
+    expect(proxy.injected()).toBe(1);
+    expect(result.records).toMatchObject([{ outcome: 'rendered', status: 'complete' }]);
+    expect(await events.take()).toMatchObject([{ 'detail-type': 'Render Completed', detail: { key: 'incoming/lost.pdf' } }]);
   });
 
   it('that never succeeds loses the event, not the commit: logged and counted as lost, the invocation succeeds, the render is not redone', async () => {

@@ -368,15 +368,16 @@ describe('the clean-up after a commit is reached by every path that finds the re
     expect((await expectConsistent('incoming/f.pdf', 'rendered/f.pdf/')).pageCount).toBe(14);
   });
 
-  it('the answer to the manifest PUT lost: the SDK retry gets 412, the duplicate path still removes the old generation', async () => {
+  it('the answer to the manifest PUT lost: the SDK retry gets 412, the render knows the stored manifest for its own and still removes the old generation', async () => {
     await upload('incoming/l.pdf', ARABIC);
     await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/l.pdf'));
     await upload('incoming/l.pdf', MATPLOTLIB);
     via.proxy.setRules([{ method: 'PUT', path: /^\/uploads\/rendered\/l\.pdf\/manifest\.json$/, occurrences: [1], fault: { kind: 'lost-response' } }]);
     const result = await createRenderHandler(config, via.s3)(s3PutEvent(BUCKET, 'incoming/l.pdf'));
     expect(via.proxy.injected()).toBe(1);
-    // The retried PUT lost its compare-and-swap to the first one: "another delivery committed the same render".
-    expect(result.records[0]).toMatchObject({ outcome: 'up-to-date' });
+    // The retried PUT lost its compare-and-swap to the first one, which was this render's own:
+    // the stored manifest is ours to the millisecond, so the render reports (and announces) its commit.
+    expect(result.records[0]).toMatchObject({ outcome: 'rendered', status: 'complete' });
     expect((await expectConsistent('incoming/l.pdf', 'rendered/l.pdf/')).pageCount).toBe(1);
   });
 

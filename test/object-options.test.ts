@@ -4,7 +4,7 @@
  * at the edge: a bad value is INVALID_OPTIONS naming the key; an unknown render-* key a warning.
  */
 import { readFile } from 'node:fs/promises';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { objectOptions } from '../lib/config/object-options.js';
 import { loadConfig, type Config } from '../lib/config/env.js';
@@ -15,7 +15,7 @@ import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { RENDERER } from '../lib/job/version.js';
 import { CORPUS, createBucket, getBytes, listKeys, getText, resetS3, testConfig, testS3Client } from './support/s3.js';
-import { decodePng } from './engine/helpers.js';
+import { decodePng, decodeWebp } from './engine/helpers.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
 
 const BUCKET = 'meta';
@@ -84,7 +84,7 @@ describe('per-object options from S3 metadata', () => {
       warnings: [],
     });
     for (const [key, value, message] of [
-      ['render-format', 'tiff', 'expected "png" or "jpeg"'],
+      ['render-format', 'tiff', 'expected "png", "jpeg" or "webp"'],
       ['render-quality', '0', 'expected a whole number from 1 to 100'],
       ['render-pages', '3-1', 'expected pages such as "1-3,7,10-"'],
       ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2048'],
@@ -175,6 +175,39 @@ describe('fit-to-box sizing (render-width, render-height, WIDTH, HEIGHT)', () =>
     expect(classify(manifest, source, loadConfig({ WIDTH: '600' }).output, false)).toMatchObject({ class: 'stale', reason: 'rendered with other options' });
     expect(classify(manifest, source, loadConfig({ WIDTH: '800', HEIGHT: '800' }).output, false)).toMatchObject({ class: 'stale' });
     expect(classify(manifest, source, loadConfig({}).output, false)).toMatchObject({ class: 'stale' });
+  });
+});
+
+describe('WebP through S3 (render-format=webp, FORMAT=webp)', () => {
+  it('render-format=webp with render-width=800: .webp pages of image/webp, 800 px wide, that decode; the manifest records WebP and its quality', async () => {
+    await upload('incoming/web.pdf', 'arabic-rotations-4p.pdf', { 'render-format': 'webp', 'render-width': '800' });
+    expect((await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/web.pdf'))).records[0]).toMatchObject({ status: 'complete' });
+    const manifest = await manifestOf('web.pdf');
+    expect(manifest.options).toMatchObject({ format: 'webp', webpQuality: 80, width: 800 });
+    const pages = renderedPages(manifest);
+    expect(pages).toHaveLength(4);
+    for (const page of pages) {
+      expect(page.key).toMatch(/\/page-000\d\.webp$/);
+      expect(page).toMatchObject({ width: 800, contentType: 'image/webp' });
+      const webp = await getBytes(s3, BUCKET, page.key);
+      expect(webp.byteLength).toBe(page.bytes);
+      expect(await decodeWebp(webp)).toMatchObject({ width: page.width, height: page.height });
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: page.key }));
+      expect(head.ContentType).toBe('image/webp');
+      expect(head.Metadata?.['dpi']).toBe(String(page.dpi));
+    }
+  });
+
+  it('WEBP_QUALITY feeds the hash of WebP renders only: a WebP render goes stale when it changes, a PNG one does not', () => {
+    const source = { etag: '"0123"' };
+    const manifestOf = (env: Record<string, string>): Manifest => {
+      const rendered = loadConfig(env).output;
+      return { schemaVersion: 2, status: 'complete', source, renderer: { name: 's3-pdf-render', version: RENDERER.version, mupdf: '' }, options: rendered, optionsHash: optionsHash(rendered) } as unknown as Manifest;
+    };
+    expect(classify(manifestOf({ FORMAT: 'webp' }), source, loadConfig({ FORMAT: 'webp', WEBP_QUALITY: '60' }).output, false)).toMatchObject({ class: 'stale' });
+    expect(classify(manifestOf({ FORMAT: 'webp' }), source, loadConfig({ FORMAT: 'webp', WEBP_QUALITY: '80' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(classify(manifestOf({}), source, loadConfig({ WEBP_QUALITY: '60' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(() => loadConfig({ WEBP_QUALITY: '0' })).toThrow(/^WEBP_QUALITY="0" is invalid: expected a whole number from 1 to 100$/);
   });
 });
 

@@ -47,6 +47,14 @@ describe('the page request', () => {
     expect(byDpi.options.width).toBeUndefined();
   });
 
+  it('gives quality to the format asked for: WebP\'s for webp, JPEG\'s for jpeg', () => {
+    const webp = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=webp&quality=55')).params, DEFAULT_JOB_OPTIONS);
+    expect(webp.options).toMatchObject({ format: 'webp', webpQuality: 55, jpegQuality: DEFAULT_JOB_OPTIONS.jpegQuality });
+    const jpeg = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=jpeg&quality=55')).params, DEFAULT_JOB_OPTIONS);
+    expect(jpeg.options).toMatchObject({ format: 'jpeg', jpegQuality: 55, webpQuality: DEFAULT_JOB_OPTIONS.webpQuality });
+    expect(() => parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=webp&quality=0')).params, DEFAULT_JOB_OPTIONS)).toThrow(/quality="0" is invalid/);
+  });
+
   it('reads page, dpi, format and quality; PNG has one variant whatever the quality', () => {
     const params = parseEnvelope(functionUrlEvent('GET', '/k.pdf?page=7&dpi=300&format=jpeg&quality=60')).params;
     expect(parseOptions(params, DEFAULT_JOB_OPTIONS)).toMatchObject({ page: 7, options: { format: 'jpeg', dpi: 300, jpegQuality: 60 } });
@@ -59,6 +67,7 @@ describe('the page request', () => {
     ['page=two', /page="two" is invalid/],
     ['dpi=1201', /dpi="1201" is invalid: expected a whole number from 1 to 1200/],
     ['format=tiff', /format="tiff" is invalid: expected/],
+    ['format=gif&quality=50', /format="gif" is invalid/],
     ['quality=101', /quality="101" is invalid/],
     ['page=1&page=2', /"page" is given twice/],
     ['w=800', /unknown query parameter "w": allowed are page, width, height, dpi, format, quality, expires, signature/],
@@ -204,7 +213,7 @@ describe('the warm source cache', () => {
 describe('where a variant lives', () => {
   it('in a folder of the source etag that the generation clean-up recognises', () => {
     const out = outputLocation('b', 'incoming/a.pdf', { inputPrefix: 'incoming/', outputPrefix: 'rendered/' });
-    for (const format of ['png', 'jpeg'] as const) {
+    for (const format of ['png', 'jpeg', 'webp'] as const) {
       const key = variantKey(out, 'etag-1', 3, { ...DEFAULT_JOB_OPTIONS, format });
       const match = GENERATION_FILE_PATTERN.exec(key.slice(out.prefix.length));
       expect(match?.[1], key).toBe(variantFolderOf('etag-1'));

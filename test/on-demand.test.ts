@@ -22,6 +22,7 @@ import { buildAll } from '../tools/build.js';
 import { functionUrlEvent } from '../tools/function-url.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
 import { loadTemplate, templateFunction } from '../tools/template.js';
+import { decodeWebp } from './engine/helpers.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
 import { CORPUS, createBucket, listKeys, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
 
@@ -69,13 +70,15 @@ class PageContainer {
 const rendered = (log: string): boolean => log.includes('"page rendered"');
 const metric = (log: string, name: string): boolean => new RegExp(`"Metrics":\\[[^\\]]*"Name":"${name}"`).test(log);
 
-async function fetchImage(result: PageResult): Promise<{ png: PNG; location: string }> {
+/** Follows the redirect and decodes the image (PNG with pngjs, WebP with libwebp's decoder): a torn or wrong file throws. */
+async function fetchImage(result: PageResult, type: 'image/png' | 'image/webp' = 'image/png'): Promise<{ png: { width: number; height: number }; location: string }> {
   expect(result.statusCode, String(result.body)).toBe(302);
   const location = String(result.headers!['location']);
   const response = await fetch(location);
   expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toBe('image/png');
-  return { png: PNG.sync.read(Buffer.from(await response.arrayBuffer())), location };
+  expect(response.headers.get('content-type')).toBe(type);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return { png: type === 'image/png' ? PNG.sync.read(Buffer.from(bytes)) : await decodeWebp(bytes), location };
 }
 
 const variantKeys = async (s3: S3Client) => (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => /\/variant-\d{4}-/.test(k));
@@ -97,33 +100,33 @@ describe('PageFunction, bundled, on the local S3', () => {
     await page?.close();
   });
 
-  it('renders page 3 at the size asked, then serves it from the cache without rendering; HEAD answers alike', async () => {
+  it('renders page 3 as a WebP 800 px wide, then serves it from the cache without rendering; HEAD answers alike', async () => {
     await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
     try {
-      const first = await page.request(`${PATH}?page=3&width=800&format=png`);
+      const first = await page.request(`${PATH}?page=3&width=800&format=webp`);
       expect(first.result.headers!['x-page-cache']).toBe('miss');
       expect(rendered(first.log)).toBe(true);
       expect(metric(first.log, 'CacheMiss')).toBe(true);
-      const { png, location } = await fetchImage(first.result);
+      const { png, location } = await fetchImage(first.result, 'image/webp');
       // A Letter page (612 x 792 pt) 800 px wide, its aspect kept (to the pixel rounding).
       expect(png.width).toBe(800);
       expect(Math.abs(png.height - (800 * 792) / 612)).toBeLessThanOrEqual(1);
-      expect(location).toContain(`/variant-0003-`);
+      expect(location).toMatch(/\/variant-0003-[0-9a-f]{16}\.webp\?/);
 
-      const second = await page.request(`${PATH}?format=png&page=3&width=800`);
+      const second = await page.request(`${PATH}?format=webp&page=3&width=800`);
       expect(second.result.headers!['x-page-cache']).toBe('hit');
       expect(rendered(second.log)).toBe(false);
       expect(metric(second.log, 'CacheHit')).toBe(true);
-      expect((await fetchImage(second.result)).png.width).toBe(800);
+      expect((await fetchImage(second.result, 'image/webp')).png.width).toBe(800);
       expect(await variantKeys(s3)).toHaveLength(1);
 
-      const head = await page.request(`${PATH}?page=3&width=800`, 'HEAD');
+      const head = await page.request(`${PATH}?page=3&width=800&format=webp`, 'HEAD');
       expect(head.result).toMatchObject({ statusCode: 302, body: '' });
       expect(rendered(head.log)).toBe(false);
 
       // Another page of the same document: drawn from the copy the container kept in its /tmp.
       expect(first.log).toContain('"warmSource":false');
-      const other = await page.request(`${PATH}?page=4&width=800`);
+      const other = await page.request(`${PATH}?page=4&width=800&format=webp&quality=60`);
       expect(other.result.headers!['x-page-cache']).toBe('miss');
       expect(other.log).toContain('"warmSource":true');
     } finally {

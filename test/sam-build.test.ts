@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAll, files } from '../tools/build.js';
 import { invokeBuilt } from '../tools/invoke.js';
 import { loadTemplate, ROOT, samEsbuildArgs, templateFunction, templateFunctions } from '../tools/template.js';
-import { CORPUS, createBucket, getText, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, getBytes, getText, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
+import { decodeWebp } from './engine/helpers.js';
 
 /**
  * aws-lambda-builders' NodejsNpmEsbuildWorkflow.EXCLUDED_FILES (ignored at every depth, as
@@ -91,7 +92,7 @@ describe('sam build, the way the SAM CLI does it, from a fresh copy', () => {
 
   it('passes BuildProperties to esbuild as SAM does (UseNpmCi and EntryPoints are SAM\'s own)', () => {
     const args = samEsbuildArgs(templateFunction(template, 'RenderPdfFunction'), '/out');
-    expect(args.slice(0, 6)).toEqual(['functions/render-pdf/handler.ts', 'functions/render-pdf/render-worker.ts', 'functions/render-pdf/jpeg-worker.ts', '--bundle', '--platform=node', '--outdir=/out']);
+    expect(args.slice(0, 6)).toEqual(['functions/render-pdf/handler.ts', 'functions/render-pdf/render-worker.ts', 'functions/render-pdf/encoder-worker.ts', '--bundle', '--platform=node', '--outdir=/out']);
     expect(args).toEqual(expect.arrayContaining(['--format=esm', '--out-extension:.js=.mjs', '--target=es2022', '--minify', '--loader:.wasm=file']));
     expect(args.some((a) => a.startsWith('--banner:js=import { createRequire'))).toBe(true);
     expect(args.filter((a) => /npm|entry|sourcemap/i.test(a))).toEqual([]);
@@ -121,5 +122,21 @@ describe('sam build, the way the SAM CLI does it, from a fresh copy', () => {
     const manifest = JSON.parse(await getText(s3, 'example-bucket', 'rendered/sample.pdf/manifest.json')) as { status: string; pages: { width: number }[] };
     expect(manifest.status).toBe('complete');
     expect(manifest.pages[0]!.width).toBeGreaterThan(0);
+  });
+
+  it('renders WebP with the SAM-built artifact: libwebp\'s .wasm loads from beside the bundle, not from node_modules or the network', async () => {
+    await resetS3();
+    await createBucket(s3, 'example-bucket');
+    await putObject(s3, 'example-bucket', 'incoming/sample.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    expect((await readdir(built['RenderPdfFunction']!)).filter((f) => /^webp_enc_simd-\w+\.wasm$/.test(f))).toHaveLength(1);
+    const event = JSON.parse(await readFile(join(ROOT, 'events', 's3-put.json'), 'utf8')) as unknown;
+    const fn = templateFunction(template, 'RenderPdfFunction');
+    const outcome = await invokeBuilt(template, fn, event, { extraEnv: { S3_ENDPOINT: s3Endpoint(), FORMAT: 'webp' }, artifactDir: built[fn.logicalId]! });
+    expect(outcome.ok, JSON.stringify(outcome.payload)).toBe(true);
+    const manifest = JSON.parse(await getText(s3, 'example-bucket', 'rendered/sample.pdf/manifest.json')) as { status: string; pages: { key: string; width: number; height: number }[] };
+    expect(manifest.status).toBe('complete');
+    const [page] = manifest.pages;
+    expect(page!.key).toMatch(/\.webp$/);
+    expect(await decodeWebp(await getBytes(s3, 'example-bucket', page!.key))).toMatchObject({ width: page!.width, height: page!.height });
   });
 });

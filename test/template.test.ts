@@ -92,22 +92,22 @@ describe('template.yaml', () => {
       const files = readdirSync(dir).sort();
       expect(files).toContain('handler.mjs');
       expect(files).toContain('render-worker.mjs');
-      expect(files).toContain('jpeg-worker.mjs');
+      expect(files).toContain('encoder-worker.mjs');
       expect(files.filter((f) => /^mupdf-wasm.*\.wasm$/.test(f))).toHaveLength(1);
       const size = await artifactSize(dir);
       expect(size.zipped).toBeLessThan(15 * 2 ** 20);
       expect(size.unzipped).toBeLessThan(250 * 2 ** 20);
     });
 
-    it('keeps MuPDF out of the reprocess artifact (esbuild metafile: no mupdf, nothing of lib/engine/ or lib/encode/ but three leaves that import only each other)', async () => {
+    it('keeps MuPDF out of the reprocess artifact (esbuild metafile: no mupdf, nothing of lib/engine/ or lib/encode/ but four leaves that import only each other)', async () => {
       const inputs = async (logicalId: string) => (await readMetafile(logicalId)).inputs;
       const reprocess = await inputs('ReprocessFunction');
       expect(Object.keys(reprocess).filter((input) => input.includes('node_modules/mupdf/'))).toEqual([]);
-      // The engine's option types (read by lib/config) and errorMessage (lib/reprocess/run.ts, which
-      // lib/engine/errors.ts re-exports from lib/encode/) are plain TypeScript that imports
-      // nothing else: allowed, as long as they import only each other. Any other file of
-      // lib/engine/ or lib/encode/ fails here.
-      const leaves = ['lib/engine/errors.ts', 'lib/engine/options.ts', 'lib/encode/error-message.ts'];
+      // The engine's option types (read by lib/config), the formats' limits they use, and
+      // errorMessage (lib/reprocess/run.ts, which lib/engine/errors.ts re-exports from
+      // lib/encode/) are plain TypeScript that imports nothing else: allowed, as long as they
+      // import only each other. Any other file of lib/engine/ or lib/encode/ fails here.
+      const leaves = ['lib/engine/errors.ts', 'lib/engine/options.ts', 'lib/encode/error-message.ts', 'lib/encode/formats.ts'];
       const engine = Object.keys(reprocess).filter((input) => input.startsWith('lib/engine/') || input.startsWith('lib/encode/'));
       expect(engine.filter((input) => !leaves.includes(input))).toEqual([]);
       for (const leaf of engine) expect(reprocess[leaf]!.imports.filter((i) => !leaves.includes(i.path)), leaf).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg] [--quality Q]
+ * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--webp-quality Q]
  *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]
  * Renders a local PDF into <dir>: page-0001.png … (thumb-0001.jpg, text-0001.json when asked)
  * and manifest.json (written last). The same options as the function's settings and an
@@ -18,7 +18,7 @@ import { errorMessage } from '../lib/engine/errors.js';
 import { parseJobOptions } from '../lib/config/settings.js';
 
 const USAGE =
-  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
+  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--webp-quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
 
 async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       height: { type: 'string' },
       format: { type: 'string' },
       quality: { type: 'string' },
+      'webp-quality': { type: 'string' },
       pages: { type: 'string' },
       'max-page-pixels': { type: 'string' },
       'max-pages': { type: 'string' },
@@ -65,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       width: values.width,
       height: values.height,
       jpegQuality: values.quality,
+      webpQuality: values['webp-quality'],
       maxPagePixels: values['max-page-pixels'],
       maxPages: values['max-pages'],
       pages: values.pages,
@@ -77,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
       width: '--width',
       height: '--height',
       jpegQuality: '--quality',
+      webpQuality: '--webp-quality',
       maxPagePixels: '--max-page-pixels',
       maxPages: '--max-pages',
       pages: '--pages',

@@ -14,6 +14,7 @@ export const OBJECT_OPTION_KEYS = {
   'render-height': 'height',
   'render-format': 'format',
   'render-quality': 'jpegQuality',
+  'render-webp-quality': 'webpQuality',
   'render-pages': 'pages',
   'render-thumbnail-width': 'thumbnailWidth',
   'render-text': 'pageText',

@@ -27,7 +27,8 @@ export function parseFormatSetting(name: string, value: string): ImageFormat {
   const v = value.trim().toLowerCase();
   if (v === 'png') return 'png';
   if (v === 'jpeg' || v === 'jpg') return 'jpeg';
-  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png" or "jpeg"`);
+  if (v === 'webp') return 'webp';
+  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png", "jpeg" or "webp"`);
 }
 
 export function parseBooleanSetting(name: string, value: string): boolean {
@@ -75,7 +76,7 @@ export function parseJobOptions(
     return value === undefined || value === '' ? undefined : value;
   };
   const name = (field: keyof JobOptions): string => names[field] ?? field;
-  const int = (field: 'dpi' | 'jpegQuality' | 'maxPagePixels' | 'maxPages') => {
+  const int = (field: 'dpi' | 'jpegQuality' | 'webpQuality' | 'maxPagePixels' | 'maxPages') => {
     const value = given(field);
     return value === undefined ? base[field] : parseIntSetting(name(field), value, LIMITS[field].min, LIMITS[field].max);
   };
@@ -108,6 +109,7 @@ export function parseJobOptions(
     format: format === undefined ? base.format : parseFormatSetting(name('format'), format),
     ...sizing,
     jpegQuality: int('jpegQuality'),
+    webpQuality: int('webpQuality'),
     maxPagePixels: int('maxPagePixels'),
     maxPages: int('maxPages'),
     pages: pages === undefined ? base.pages : parsePagesSetting(name('pages'), pages),

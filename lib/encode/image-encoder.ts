@@ -1,6 +1,6 @@
 /**
  * What the session streams a page's rows into and reads its file from: PNG (png-encoder.ts,
- * deflate on libuv's thread pool) or JPEG (jpeg-thread.ts, an encoder thread). Either way the
+ * deflate on libuv's thread pool) or JPEG and WebP (encoder-thread.ts, an encoder thread). Either way the
  * drawing thread only draws.
  */
 import type { Readable, Writable } from 'node:stream';

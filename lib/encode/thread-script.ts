@@ -1,6 +1,6 @@
 /**
  * Where a worker thread's script is. Deployed, every thread's entry is bundled beside the
- * handler (render-worker.mjs, jpeg-worker.mjs: template.yaml's EntryPoints). From source (tests,
+ * handler (render-worker.mjs, encoder-worker.mjs: template.yaml's EntryPoints). From source (tests,
  * scripts) it is the TypeScript file, loaded through tsx's loader registered inside the thread.
  * Here rather than in lib/engine/ because both start threads (the engine its MuPDF workers, the
  * encoders their encoder threads) and lib/encode/ imports nothing of the engine's.

@@ -142,6 +142,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     return new WorkerSession(takeWorker({ wasmModule, stackGuard }), input, {
       format: options.format,
       jpegQuality: options.jpegQuality,
+      webpQuality: options.webpQuality,
       pageTimeoutMs: options.pageTimeoutMs,
       deadline: control.deadline,
       onLog: control.onLog,

@@ -1,5 +1,8 @@
 /** What the engine can be asked for (format, resolution, pixel budget, pages) and the page geometry it derives from it. */
-export type ImageFormat = 'png' | 'jpeg';
+import { maxPixelsOf, maxSideOf, WEBP_DEFAULT_QUALITY, type ImageFormat } from '../encode/formats.js';
+
+export { JPEG_MAX_SIDE, WEBP_MAX_PIXELS, WEBP_MAX_SIDE } from '../encode/formats.js';
+export type { ImageFormat };
 
 /** What the output looks like. These, and only these, feed the manifest's optionsHash. */
 export interface OutputOptions {
@@ -11,6 +14,8 @@ export interface OutputOptions {
   dpi: number;
   /** 1..100, used for JPEG only. */
   jpegQuality: number;
+  /** 1..100, used for WebP only (libwebp's lossy quality). */
+  webpQuality: number;
   /** Largest output image in pixels; a page above it is rendered at the DPI that fits. */
   maxPagePixels: number;
   /** Render at most this many pages from the start of the document; 0 = no limit. */
@@ -45,8 +50,8 @@ export interface RenderOptions extends OutputOptions {
 
 /** The output options alone (a RenderOptions carries more): what travels to the worker. */
 export function outputOptionsOf(options: OutputOptions): OutputOptions {
-  const { format, dpi, jpegQuality, maxPagePixels, maxPages } = options;
-  return { format, dpi, jpegQuality, maxPagePixels, maxPages, ...boxOf(options) };
+  const { format, dpi, jpegQuality, webpQuality, maxPagePixels, maxPages } = options;
+  return { format, dpi, jpegQuality, webpQuality, maxPagePixels, maxPages, ...boxOf(options) };
 }
 
 /** The options' box (`width`, `height`), only the sides that are set: {} without one. */
@@ -58,6 +63,7 @@ export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
   format: 'png',
   dpi: 150,
   jpegQuality: 85,
+  webpQuality: WEBP_DEFAULT_QUALITY,
   maxPagePixels: 40_000_000,
   maxPages: 0,
 };
@@ -65,6 +71,7 @@ export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
 export const LIMITS = {
   dpi: { min: 1, max: 1200 },
   jpegQuality: { min: 1, max: 100 },
+  webpQuality: { min: 1, max: 100 },
   /** 2^31 pixels would overflow MuPDF's int pixmap sizes long before memory runs out. */
   maxPagePixels: { min: 1, max: 2_000_000_000 },
   maxPages: { min: 0, max: 1_000_000 },
@@ -79,12 +86,14 @@ export const LIMITS = {
 export const MAX_DPI = LIMITS.dpi.max;
 
 export function contentTypeOf(format: ImageFormat): string {
-  return format === 'png' ? 'image/png' : 'image/jpeg';
+  return format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : 'image/webp';
 }
 
 export function extensionOf(format: ImageFormat): string {
-  return format === 'png' ? 'png' : 'jpg';
+  return format === 'png' ? 'png' : format === 'jpeg' ? 'jpg' : 'webp';
 }
+
+const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
 
 /** One of a job's workers drawing side by side: the index-th of count. */
 export interface LaneShare {
@@ -130,13 +139,6 @@ export function pixelRect(box: PageBox, dpi: number): PageBox {
   return [x0, y0, Math.max(x0 + 1, Math.ceil(box[2] * s - 0.001)), Math.max(y0 + 1, Math.ceil(box[3] * s - 0.001))];
 }
 
-/** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
-export const JPEG_MAX_SIDE = 65535;
-
-/** The longest side an image of `format` can have. */
-export function maxSideOf(format: ImageFormat): number {
-  return format === 'jpeg' ? JPEG_MAX_SIDE : Infinity;
-}
 
 /**
  * Decimals of a box's DPI. A DPI rounded down to a thousandth still gives the box's side exactly
@@ -169,10 +171,10 @@ export function boxDpi(box: PageBox, fit: Pick<OutputOptions, 'width' | 'height'
 /**
  * A page's image size, the one sizing rule of every render (eager or one page on demand): the
  * requested DPI, or with a box the DPI that fits the page inside it (boxDpi, at most `dpi`);
- * then lowered to the largest whole DPI that fits the pixel budget and the format's side limit
- * (fitPage). The manifest records the DPI used. Only the side limit warns (`warning`, without
- * the page number), being the format's and not the settings'. `geometry` is null when even
- * 1 dpi does not fit the pixel budget.
+ * then lowered to the largest whole DPI that fits the pixel budget and the format's limits
+ * (fitPage: a side, and WebP's pixels). The manifest records the DPI used. Only the format's
+ * limits warn (`warning`, without the page number), being the format's and not the settings'.
+ * `geometry` is null when even 1 dpi does not fit the pixel budget.
  */
 export function pageGeometry(
   box: PageBox,
@@ -182,10 +184,13 @@ export function pageGeometry(
   const dpi = output.width !== undefined || output.height !== undefined ? boxDpi(box, output, output.dpi) : output.dpi;
   const geometry = fitPage(box, dpi, maxPagePixels);
   const maxSide = maxSideOf(format);
-  if (!geometry || Math.max(geometry.width, geometry.height) <= maxSide) return { geometry };
-  const fitted = fitPage(box, geometry.dpi, maxPagePixels, maxSide);
+  const maxPixels = maxPixelsOf(format);
+  if (!geometry || (Math.max(geometry.width, geometry.height) <= maxSide && geometry.width * geometry.height <= maxPixels)) return { geometry };
+  const fitted = fitPage(box, geometry.dpi, Math.min(maxPagePixels, maxPixels), maxSide);
   if (!fitted) return { geometry: null };
-  return { geometry: fitted, warning: `${format.toUpperCase()} rendered at ${fitted.dpi} dpi: a ${format.toUpperCase()} side is at most ${maxSide} pixels (PNG has no such limit)` };
+  const name = FORMAT_NAMES[format];
+  const limit = maxPixels < Infinity ? `${maxSide} pixels a side and ${maxPixels} pixels (the encoder holds the whole page)` : `${maxSide} pixels`;
+  return { geometry: fitted, warning: `${name} rendered at ${fitted.dpi} dpi: a ${name} ${maxPixels < Infinity ? 'page' : 'side'} is at most ${limit} (PNG has no such limit)` };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * One worker's session, from its 'open' message to its end: the message and streaming state
  * machine. Bands become page bodies through the format's encoder (PNG: encode/png-encoder.ts, JPEG:
- * encode/jpeg-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
+ * encode/encoder-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
  * its limit or the job's deadline, and everything else becomes a queue of events that always
  * ends (done, failed, crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
  * one ended (job.ts).
@@ -11,7 +11,7 @@ import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
 import type { ImageEncoder } from '../encode/image-encoder.js';
-import { createJpegEncoder } from '../encode/jpeg-thread.js';
+import { createJpegEncoder, createWebpEncoder } from '../encode/encoder-thread.js';
 import { createPngEncoder } from '../encode/png-encoder.js';
 import { encodeThumbnail } from '../encode/thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
@@ -28,6 +28,7 @@ export type SessionEvent =
 export interface SessionOptions {
   format: ImageFormat;
   jpegQuality: number;
+  webpQuality: number;
   /** A page still drawing after this is ended (page-timeout); 0 or undefined = no limit. */
   pageTimeoutMs: number | undefined;
   /** A Date.now() epoch: a page still drawing then is ended (deadline). */
@@ -150,8 +151,13 @@ export class WorkerSession {
     finished.catch(() => undefined);
     const { width, height } = message;
     const channels = message.color === 'gray' ? 1 : 3;
+    const { format } = this.options;
     const encoder =
-      this.options.format === 'png' ? createPngEncoder(width, height, channels) : createJpegEncoder({ width, height, channels, quality: this.options.jpegQuality });
+      format === 'png'
+        ? createPngEncoder(width, height, channels)
+        : format === 'jpeg'
+          ? createJpegEncoder({ width, height, channels, quality: this.options.jpegQuality })
+          : createWebpEncoder({ width, height, channels, quality: this.options.webpQuality });
     const streaming: StreamingPage = { pageNumber: message.pageNumber, encoder, resolve, reject };
     const body = encoder.output;
     this.streaming = streaming;

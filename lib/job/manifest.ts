@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PageError } from '../engine/errors.js';
-import { pickJobOptions, type JobOptions } from './options.js';
+import { pickJobOptions, type JobOptions, type RecordedOptions } from './options.js';
 import { majorVersion, RENDERER } from './version.js';
 
 export type ManifestStatus = 'complete' | 'partial' | 'failed';
@@ -46,7 +46,7 @@ export interface Manifest {
   status: ManifestStatus;
   source: ManifestSource;
   renderer: { name: string; version: string; mupdf: string };
-  options: JobOptions;
+  options: RecordedOptions;
   optionsHash: string;
   /** Where this render's outputs live under the output prefix (generationOf). */
   generation: string;
@@ -64,7 +64,7 @@ export interface Manifest {
 }
 
 /** A stable hash of everything that changes the outputs. */
-export function optionsHash(options: JobOptions): string {
+export function optionsHash(options: RecordedOptions): string {
   const canonical = JSON.stringify(Object.values(pickJobOptions(options)));
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
@@ -101,7 +101,7 @@ export function pageFileName(pageNumber: number, extension: string, kind: 'page'
 export type ManifestFields = Pick<Manifest, 'status' | 'pageCount' | 'pages' | 'warnings'> & Partial<Manifest>;
 
 /** A manifest of `source` rendered with `options`, started at `startedAt` and finished now. */
-export function buildManifest(source: ManifestSource, options: JobOptions, startedAt: Date, fields: ManifestFields): Manifest {
+export function buildManifest(source: ManifestSource, options: RecordedOptions, startedAt: Date, fields: ManifestFields): Manifest {
   const picked = pickJobOptions(options);
   const hash = optionsHash(picked);
   const finishedAt = new Date();
@@ -121,7 +121,7 @@ export function buildManifest(source: ManifestSource, options: JobOptions, start
 }
 
 /** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
-export function failedManifest(source: ManifestSource, options: JobOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
+export function failedManifest(source: ManifestSource, options: RecordedOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
   return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
 }
 

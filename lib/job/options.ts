@@ -19,14 +19,29 @@ export const DEFAULT_JOB_OPTIONS: JobOptions = { ...DEFAULT_OUTPUT_OPTIONS, page
 /** Widest thumbnail: a preview, never a second full-size image (the engine's limit). */
 export const MAX_THUMBNAIL_WIDTH = LIMITS.thumbnailWidth.max;
 
+/** The options as the manifest records them and the hash sees them: WebP's quality only for WebP. */
+export type RecordedOptions = Omit<JobOptions, 'webpQuality'> & Partial<Pick<JobOptions, 'webpQuality'>>;
+
 /**
  * The options, fields in their canonical order (what the hash and the manifest see). A box
- * (`width`, `height`) comes last and only when set, so every render without one keeps the hash
- * it had before boxes existed (no stale renders from an upgrade).
+ * (`width`, `height`) and WebP's quality (for a WebP render) come last and only when they
+ * apply, so every PNG or JPEG render without a box keeps the hash it had before either existed
+ * (no stale renders from an upgrade), and WEBP_QUALITY never makes a PNG render stale.
  */
-export function pickJobOptions(options: JobOptions): JobOptions {
-  const { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText } = options;
-  return { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText, ...boxOf(options) };
+export function pickJobOptions(options: RecordedOptions): RecordedOptions {
+  const { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText, webpQuality } = options;
+  return {
+    format,
+    dpi,
+    jpegQuality,
+    maxPagePixels,
+    maxPages,
+    pages,
+    thumbnailWidth,
+    pageText,
+    ...boxOf(options),
+    ...(format === 'webp' && webpQuality !== undefined ? { webpQuality } : {}),
+  };
 }
 
 /** Parses "1-3,7,10-" into ranges. Throws with a message that quotes the bad part. */

@@ -89,6 +89,8 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       input.filePath,
       {
         ...options,
+        // The manifest records WebP's quality for WebP only; the engine always takes it.
+        webpQuality: input.options.webpQuality,
         pages: input.options.selection ?? parsePageSelection(options.pages),
         ...(input.options.pageTimeoutMs ? { pageTimeoutMs: input.options.pageTimeoutMs } : {}),
       },

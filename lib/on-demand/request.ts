@@ -27,8 +27,10 @@ export interface PageRequest {
 }
 
 /** Query parameter -> the job option it sets (the rest of a job's options are not the request's to choose). */
-export const QUERY_OPTIONS = { width: 'width', height: 'height', dpi: 'dpi', format: 'format', quality: 'jpegQuality' } as const satisfies Record<string, keyof JobOptions>;
-const KNOWN_PARAMS = ['page', ...Object.keys(QUERY_OPTIONS), EXPIRES_PARAM, SIGNATURE_PARAM];
+export const QUERY_OPTIONS = { width: 'width', height: 'height', dpi: 'dpi', format: 'format' } as const satisfies Record<string, keyof JobOptions>;
+/** `quality` sets the quality of the format asked for: JPEG's or WebP's (PNG has none). */
+const QUALITY_PARAM = 'quality';
+const KNOWN_PARAMS = ['page', ...Object.keys(QUERY_OPTIONS), QUALITY_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM];
 /** Pages beyond this are not a document's (MuPDF's own page tree limit is far lower in practice). */
 const MAX_PAGE = 1_000_000;
 
@@ -69,12 +71,17 @@ export function parseOptions(params: readonly [string, string][], base: JobOptio
   try {
     const rawPage = value('page');
     const page = rawPage === undefined ? 1 : parseIntSetting('page', rawPage, 1, MAX_PAGE);
-    const raw = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, value(param)]));
-    const names = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, param]));
+    const raw: Partial<Record<keyof JobOptions, string>> = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, value(param)]));
+    const names: Partial<Record<keyof JobOptions, string>> = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, param]));
     const single: JobOptions = { ...base, pages: '1-', maxPages: 0, thumbnailWidth: 0, pageText: false };
+    const format = parseJobOptions({ format: raw.format }, names, single).format;
+    const qualityField = format === 'webp' ? 'webpQuality' : 'jpegQuality';
+    raw[qualityField] = value(QUALITY_PARAM);
+    names[qualityField] = QUALITY_PARAM;
     const options = parseJobOptions(raw, names, single);
-    // PNG has no quality: one variant whatever the request says, the same as the eager render's.
-    if (options.format === 'png') options.jpegQuality = base.jpegQuality;
+    // The other formats' qualities do not change this image: one variant whatever they are (PNG has none).
+    if (format !== 'jpeg') options.jpegQuality = base.jpegQuality;
+    if (format !== 'webp') options.webpQuality = base.webpQuality;
     return { page, options };
   } catch (err) {
     if (err instanceof InvalidSettingError) throw invalid(err.message);

@@ -8,9 +8,9 @@
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DOCUMENT_ERROR_CODES } from '../engine/errors.js';
-import { extensionOf, outputOptionsOf } from '../engine/options.js';
+import { boxOf, extensionOf } from '../engine/options.js';
 import { isLegacy, isPageFailure, optionsHash, variantFolderOf, type StoredManifest } from '../job/manifest.js';
-import type { JobOptions } from '../job/options.js';
+import type { JobOptions, RecordedOptions } from '../job/options.js';
 import { majorVersion, RENDERER } from '../job/version.js';
 import { isNotFound } from '../s3/errors.js';
 import { generationPrefix, type OutputLocation } from '../s3/layout.js';
@@ -31,12 +31,11 @@ export async function variantExists(s3: S3Client, bucket: string, key: string): 
   }
 }
 
-/** The options that decide an image's pixels and bytes (not which pages a render covers). */
-function imageOptions(options: JobOptions): string {
-  const image = { ...outputOptionsOf(options), maxPages: 0 };
-  // PNG ignores the quality.
-  if (image.format === 'png') image.jpegQuality = 0;
-  return JSON.stringify(image);
+/** The options that decide an image's pixels and bytes (not which pages a render covers): only the format's own quality counts. */
+function imageOptions(options: RecordedOptions): string {
+  const { format, dpi, maxPagePixels } = options;
+  const quality = format === 'jpeg' ? options.jpegQuality : format === 'webp' ? options.webpQuality : undefined;
+  return JSON.stringify({ format, dpi, maxPagePixels, quality, ...boxOf(options) });
 }
 
 /** What the eager render's manifest already says about a page, for these source bytes and options. */

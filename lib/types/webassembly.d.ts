@@ -5,6 +5,7 @@ declare namespace WebAssembly {
     constructor(bytes: BufferSource);
   }
   class Instance {
+    constructor(module: Module, imports?: Imports);
     readonly exports: Record<string, unknown>;
   }
   class Memory {

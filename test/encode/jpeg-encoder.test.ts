@@ -2,13 +2,13 @@
  * The streaming baseline JPEG encoder (lib/encode/jpeg-encoder.ts): sizes that are not
  * multiples of the MCU, gray and RGB, quality, and rows given in any bands, decoded
  * by MuPDF (an independent decoder) and compared with MuPDF's own encoder; and the encoder
- * threads that run it off the drawing thread (lib/encode/jpeg-thread.ts).
+ * threads that run it off the drawing thread (lib/encode/encoder-thread.ts).
  */
 import { availableParallelism } from 'node:os';
 import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, JpegEncoder } from '../../lib/encode/jpeg-encoder.js';
-import { createJpegEncoder, jpegThreadCount } from '../../lib/encode/jpeg-thread.js';
+import { createJpegEncoder, encoderThreadCount } from '../../lib/encode/encoder-thread.js';
 import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from '../engine/helpers.js';
 import { transferOf } from '../../lib/encode/transfer.js';
 
@@ -152,8 +152,8 @@ describe('JPEG encoder threads', () => {
       }),
     );
     for (const { bytes, expected } of encoded) expect(Buffer.from(bytes).equals(expected)).toBe(true);
-    expect(jpegThreadCount()).toBeGreaterThanOrEqual(1);
-    expect(jpegThreadCount()).toBeLessThanOrEqual(Math.max(1, availableParallelism()));
+    expect(encoderThreadCount()).toBeGreaterThanOrEqual(1);
+    expect(encoderThreadCount()).toBeLessThanOrEqual(Math.max(1, availableParallelism()));
   });
 
   it('an image the thread cannot encode fails its writes and output with the reason; the next page encodes', async () => {

@@ -5,7 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mupdf from 'mupdf';
 import { PNG } from 'pngjs';
@@ -229,6 +230,33 @@ export function decodeJpeg(jpeg: Uint8Array): { width: number; height: number; r
     pixmap.destroy();
     image.destroy();
   }
+}
+
+let webpDecoder: Promise<(webp: Uint8Array) => Promise<{ width: number; height: number; data: Uint8ClampedArray }>> | undefined;
+
+/**
+ * A WebP decoded by libwebp's decoder (@jsquash/webp's, compiled from node_modules: MuPDF reads
+ * no WebP), as RGB; throws on a damaged file.
+ */
+export async function decodeWebp(webp: Uint8Array): Promise<{ width: number; height: number; rgb: Uint8Array }> {
+  webpDecoder ??= (async () => {
+    const { default: decode, init } = await import('@jsquash/webp/decode.js');
+    const wasm = join(dirname(createRequire(import.meta.url).resolve('@jsquash/webp')), 'codec/dec/webp_dec.wasm');
+    await init(await WebAssembly.compile(readFileSync(wasm)));
+    return async (bytes: Uint8Array) => {
+      // A copy: a Buffer's .buffer may be Node's shared pool, far larger than the file.
+      const image = await decode(new Uint8Array(bytes).buffer);
+      return { width: image.width, height: image.height, data: image.data as Uint8ClampedArray };
+    };
+  })();
+  const { width, height, data } = await (await webpDecoder)(webp);
+  const rgb = new Uint8Array(width * height * 3);
+  for (let from = 0, to = 0; from < data.length; from += 4, to += 3) {
+    rgb[to] = data[from]!;
+    rgb[to + 1] = data[from + 1]!;
+    rgb[to + 2] = data[from + 2]!;
+  }
+  return { width, height, rgb };
 }
 
 /** The mean absolute difference of two images' samples. */

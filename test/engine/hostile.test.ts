@@ -18,7 +18,8 @@ import {
   writeLargeFilePdf,
   writeManySegmentsPdf,
 } from '../fixtures/generated-pdfs.js';
-import { CORPUS_DIR, collect, decodePng, jpegSize } from './helpers.js';
+import { CORPUS_DIR, collect, decodePng, decodeWebp, jpegSize } from './helpers.js';
+import { WEBP_MAX_PIXELS, WEBP_MAX_SIDE } from '../../lib/encode/formats.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hostile-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,6 +114,33 @@ describe('hostile inputs', () => {
     expect(page.dpi).toBeLessThan(400);
     expect(page.warning).toBe(`page 1: JPEG rendered at ${page.dpi} dpi: a JPEG side is at most 65535 pixels (PNG has no such limit)`);
     expect(jpegSize(page.bytes)).toMatchObject({ width: page.width, height: page.height });
+  });
+
+  it('a poster page as WebP is drawn in bands, at the DPI that fits WebP\'s pixel budget, and says so; the heap stays bounded', { timeout: 180_000 }, async () => {
+    // 36 Mpx at 150 dpi: over the 16 Mpx a WebP page may have (libwebp holds the whole page).
+    const job = await startRender(join(CORPUS_DIR, 'go-poster-3294pt.pdf'), options({ format: 'webp' }));
+    const [page] = await collect(job);
+    if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
+    expect(page.dpi).toBeLessThan(150);
+    expect(page.width * page.height).toBeLessThanOrEqual(WEBP_MAX_PIXELS);
+    expect(page.warning).toBe(
+      `page 1: WebP rendered at ${page.dpi} dpi: a WebP page is at most ${WEBP_MAX_SIDE} pixels a side and ${WEBP_MAX_PIXELS} pixels (the encoder holds the whole page) (PNG has no such limit)`,
+    );
+    const decoded = await decodeWebp(page.bytes);
+    expect([decoded.width, decoded.height]).toEqual([page.width, page.height]);
+    // MuPDF's heap holds bands and the poster's images, never the encoder's whole page.
+    expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
+  });
+
+  it('a WebP page wider than a WebP can be (16383 px) is drawn at the DPI that fits, and says so', { timeout: 120_000 }, async () => {
+    // A 14400 x 50 pt banner: 20000 px wide at 100 dpi, 1.4 Mpx.
+    const job = await startRender(await generated('banner.pdf', (p) => writeGiantPagePdf(p, 50)), options({ format: 'webp', dpi: 100 }));
+    const [page] = await collect(job);
+    if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
+    expect(page.width).toBeLessThanOrEqual(WEBP_MAX_SIDE);
+    expect(page.dpi).toBeLessThan(100);
+    expect(page.warning).toMatch(new RegExp(`^page 1: WebP rendered at ${page.dpi} dpi: a WebP page is at most ${WEBP_MAX_SIDE} pixels a side`));
+    expect(await decodeWebp(page.bytes)).toMatchObject({ width: page.width, height: page.height });
   });
 
   it('a 300 MB file is read through the file, never held: the heap stays far below the file size', { timeout: 180_000 }, async () => {

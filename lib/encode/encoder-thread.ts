@@ -1,8 +1,9 @@
 /**
- * JPEG off the drawing thread: a page's rows go, band by band, to an encoder thread
- * (jpeg-worker.ts, the streaming encoder of jpeg-encoder.ts), and its JPEG bytes come back in
- * order into the page's output, while the render worker draws on. The PNG side of the same
- * arrangement is zlib on libuv's thread pool (png-encoder.ts).
+ * JPEG and WebP off the drawing thread: a page's rows go, band by band, to an encoder thread
+ * (encoder-worker.ts: the streaming encoder of jpeg-encoder.ts, or webp-encoder.ts, which
+ * gathers the page), and its bytes come back in order into the page's output, while the render
+ * worker draws on. The PNG side of the same arrangement is zlib on libuv's thread pool
+ * (png-encoder.ts).
  *
  * Encoder threads hold no WebAssembly and no document: they are kept from job to job (idle
  * ones never keep the process alive), so their JIT stays warm; the first JPEG page of a
@@ -16,17 +17,21 @@ import { readerRoom, type ImageEncoder } from './image-encoder.js';
 import { transferOf } from './transfer.js';
 import type { JpegImage } from './jpeg-encoder.js';
 import { threadScript } from './thread-script.js';
+import type { WebpImage } from './webp-encoder.js';
+
+/** A page for an encoder thread: its format and what its encoder needs. */
+export type PageImage = { format: 'jpeg'; image: JpegImage } | { format: 'webp'; image: WebpImage };
 
 /** Main thread to encoder thread. `rows`: packed rows (rows.ts); `last` asks for the image's end too. */
-export type JpegRequest =
-  | { type: 'begin'; id: number; image: JpegImage }
+export type EncoderRequest =
+  | { type: 'begin'; id: number; page: PageImage }
   | { type: 'rows'; id: number; rows: number; bytes: Uint8Array; last: boolean }
   | { type: 'cancel'; id: number };
 
 /** Encoder thread to main thread: one answer per 'rows', in order. */
-export type JpegReply = { type: 'data'; id: number; bytes: Uint8Array } | { type: 'error'; id: number; message: string };
+export type EncoderReply = { type: 'data'; id: number; bytes: Uint8Array } | { type: 'error'; id: number; message: string };
 
-const SCRIPT = threadScript('jpeg-worker.mjs', new URL('./jpeg-worker.ts', import.meta.url));
+const SCRIPT = threadScript('encoder-worker.mjs', new URL('./encoder-worker.ts', import.meta.url));
 
 interface Pending {
   onData: (bytes: Uint8Array) => void;
@@ -34,16 +39,21 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** How errors name a page's encoder: "JPEG encoder: …", "WebP encoder: …". */
+const LABELS = { jpeg: 'JPEG', webp: 'WebP' } as const;
+
 class EncoderThread {
   private readonly worker: Worker;
   /** Per open page, its 'rows' requests not answered yet, in order. */
   private readonly pages = new Map<number, Pending[]>();
+  /** Per open page, its format's label. */
+  private readonly labels = new Map<number, string>();
   alive = true;
 
   constructor() {
     this.worker = new Worker(SCRIPT.script, { eval: SCRIPT.eval, stdout: false, stderr: false });
     this.worker.unref();
-    this.worker.on('message', (reply: JpegReply) => {
+    this.worker.on('message', (reply: EncoderReply) => {
       const pending = this.pages.get(reply.id)?.shift();
       if (!pending) return;
       if (reply.type === 'data') {
@@ -52,8 +62,8 @@ class EncoderThread {
       } else {
         // The thread has dropped the page already: its other rows in flight fail with it.
         const rest = this.pages.get(reply.id) ?? [];
+        const err = new Error(`${this.labels.get(reply.id)} encoder: ${reply.message}`);
         this.close(reply.id, false);
-        const err = new Error(`JPEG encoder: ${reply.message}`);
         for (const failed of [pending, ...rest]) failed.reject(err);
       }
     });
@@ -65,24 +75,25 @@ class EncoderThread {
       for (const queue of this.pages.values()) for (const pending of queue) pending.reject(new Error(message));
       this.pages.clear();
     };
-    this.worker.on('error', (err) => died(`JPEG encoder thread failed: ${err.message}`));
-    this.worker.on('exit', (code) => died(`JPEG encoder thread exited with code ${code}`));
+    this.worker.on('error', (err) => died(`encoder thread failed: ${err.message}`));
+    this.worker.on('exit', (code) => died(`encoder thread exited with code ${code}`));
   }
 
   get openPages(): number {
     return this.pages.size;
   }
 
-  open(id: number, image: JpegImage): void {
+  open(id: number, page: PageImage): void {
     this.pages.set(id, []);
+    this.labels.set(id, LABELS[page.format]);
     // A thread with a page open keeps the process alive until the page is out.
     this.worker.ref();
-    this.post({ type: 'begin', id, image });
+    this.post({ type: 'begin', id, page });
   }
 
   rows(id: number, bytes: Uint8Array, rows: number, last: boolean, onData: Pending['onData']): Promise<void> {
     const queue = this.pages.get(id);
-    if (!queue || !this.alive) return Promise.reject(new Error('JPEG encoder: the page is no longer open'));
+    if (!queue || !this.alive) return Promise.reject(new Error(`${this.labels.get(id) ?? 'image'} encoder: the page is no longer open`));
     return new Promise<void>((resolve, reject) => {
       queue.push({ onData, resolve, reject });
       // A band's own buffer moves to the thread; a view of a larger one is copied.
@@ -92,12 +103,13 @@ class EncoderThread {
 
   /** The page is done or given up: forgotten here, and (`cancel`) told to the thread, which forgets a finished or failed page itself. */
   close(id: number, cancel = true): void {
+    this.labels.delete(id);
     if (!this.pages.delete(id)) return;
     if (cancel && this.alive) this.post({ type: 'cancel', id });
     if (this.pages.size === 0) this.worker.unref();
   }
 
-  private post(request: JpegRequest, transfer: ArrayBuffer[] = []): void {
+  private post(request: EncoderRequest, transfer: ArrayBuffer[] = []): void {
     this.worker.postMessage(request, transfer);
   }
 }
@@ -115,24 +127,40 @@ function threadFor(): EncoderThread {
 }
 
 /** Encoder threads alive now (idle ones included): for tests. */
-export function jpegThreadCount(): number {
+export function encoderThreadCount(): number {
   return threads.length;
 }
 
-/** A page's JPEG encoder: packed rows in (gray or RGB as `image.channels`), the JPEG file out. */
+/** A page's JPEG encoder: packed rows in (gray or RGB as `image.channels`), the JPEG file out as its rows are coded. */
 export function createJpegEncoder(image: JpegImage): ImageEncoder {
+  return createThreadEncoder({ format: 'jpeg', image });
+}
+
+/**
+ * A page's WebP encoder: packed rows in (gray or RGB), gathered on the thread; the WebP file
+ * out when the last rows are in. Each band is answered as soon as it is gathered, so the
+ * worker's credits come back and it draws on; only the last band's credit waits for the
+ * encoding, which bounds the pages a worker has gathered behind it to its credits.
+ */
+export function createWebpEncoder(image: WebpImage): ImageEncoder {
+  return createThreadEncoder({ format: 'webp', image });
+}
+
+function createThreadEncoder(page: PageImage): ImageEncoder {
+  const { image } = page;
+  const label = LABELS[page.format];
   const output = new PassThrough({ highWaterMark: 1 << 20 });
   const thread = threadFor();
   const id = nextId++;
   const rowBytes = image.width * image.channels;
   let bytesOut = 0;
   let rowsIn = 0;
-  thread.open(id, image);
+  thread.open(id, page);
   const emit = (bytes: Uint8Array, last: boolean): void => {
     if (output.destroyed) return;
     bytesOut += bytes.byteLength;
     if (last) output.end(bytes);
-    else output.write(bytes);
+    else if (bytes.byteLength > 0) output.write(bytes);
   };
   return {
     output,
@@ -140,8 +168,8 @@ export function createJpegEncoder(image: JpegImage): ImageEncoder {
       return bytesOut;
     },
     async writeRows(rows, rowCount) {
-      if (rowsIn + rowCount > image.height) throw new Error(`JPEG encoder: ${rowsIn + rowCount} rows for an image of ${image.height}`);
-      if (rows.byteLength !== rowCount * rowBytes) throw new Error(`JPEG encoder: ${rows.byteLength} bytes for ${rowCount} rows of ${rowBytes}`);
+      if (rowsIn + rowCount > image.height) throw new Error(`${label} encoder: ${rowsIn + rowCount} rows for an image of ${image.height}`);
+      if (rows.byteLength !== rowCount * rowBytes) throw new Error(`${label} encoder: ${rows.byteLength} bytes for ${rowCount} rows of ${rowBytes}`);
       rowsIn += rowCount;
       const last = rowsIn === image.height;
       // Answers come in order, and each is written out as it comes: the file is in order.
@@ -150,7 +178,7 @@ export function createJpegEncoder(image: JpegImage): ImageEncoder {
       await readerRoom(output);
     },
     end() {
-      if (rowsIn !== image.height) this.fail(new Error(`JPEG encoder: ended after ${rowsIn} of ${image.height} rows`));
+      if (rowsIn !== image.height) this.fail(new Error(`${label} encoder: ended after ${rowsIn} of ${image.height} rows`));
     },
     fail(err) {
       thread.close(id);
