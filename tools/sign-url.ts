@@ -1,5 +1,5 @@
 /**
- * npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg]
+ * npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp]
  *                          [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]
  *
  * A signed page URL for a page function whose Function URL is public (PageUrlAuthType NONE):
@@ -16,7 +16,7 @@ import { sign } from '../lib/on-demand/signature.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 
 const USAGE =
-  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]';
+  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]';
 
 /** The signed path and query for `key` (decoded, e.g. incoming/a.pdf) with `options` (page, width…), valid until `expires` (Unix seconds). */
 export function signedPath(secret: string, key: string, options: [string, string][], expires: number): string {
