@@ -23,14 +23,17 @@ import { functionUrlEvent } from '../tools/function-url.js';
 import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
+import type { BatchResponse } from '../lib/batch/event.js';
+import { createReprocessFunction } from '../lib/reprocess/entry.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
+import { encodeEventKey } from '../lib/s3/layout.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { eventBridgeObjectCreated, s3PutEvent } from '../lib/s3/event.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { sqsWorkQueue } from '../lib/sqs/work-queue.js';
 import { sqsEventOf } from './support/in-process-dispatcher.js';
 import { createQueue, drain, testSqsClient } from './support/sqs.js';
-import { loadTemplate, localContext, resolvedEnvironment, templateFunction } from '../tools/template.js';
+import { loadTemplate, localContext, resolvedEnvironment, resolveIntrinsics, templateFunction } from '../tools/template.js';
 import { decide } from './support/iam-policy.js';
 import { IamRecorder, s3IamRequests, type IamRequest } from './support/iam-recorder.js';
 import { CORPUS, createBucket, putObject, resetS3, s3Endpoint } from './support/s3.js';
@@ -121,7 +124,23 @@ describe('IAM, call by call, against the template\'s policies', () => {
     expect(summary.dispatched).toBeGreaterThan(0);
     for (const message of await drain(testSqsClient(), queueUrl)) await render(sqsEventOf([message.Body!]));
 
-    // 4. The page function, signed URLs on: a miss (download, render, conditional PUT with its
+    // 4. The same function as S3 Batch Operations' task (schema 2.0): a forced object, and one deleted since.
+    const task = createReprocessFunction(reprocessConfig, {
+      s3: recorder.s3(createS3Client(reprocessConfig), 'ReprocessFunction'),
+      dispatcher: new QueueDispatcher(sqsWorkQueue(recorder.sqs(createSqsClient(reprocessConfig), 'ReprocessFunction', REGION), queueUrl)),
+      recentMs: 0,
+    });
+    const batchTask = (taskId: string, key: string) => ({ taskId, s3Key: encodeEventKey(key), s3VersionId: null, s3Bucket: BUCKET });
+    const answer = (await task({
+      invocationSchemaVersion: '2.0',
+      invocationId: 'inv',
+      job: { id: 'job', userArguments: { force: 'true' } },
+      tasks: [batchTask('t1', `${IN}new.pdf`), batchTask('t2', `${IN}gone.pdf`)],
+    })) as BatchResponse;
+    expect(answer.results.map((r) => `${r.resultCode} ${r.resultString}`)).toEqual(['Succeeded dispatched:stale', 'Succeeded deleted']);
+    await drain(testSqsClient(), queueUrl);
+
+    // 5. The page function, signed URLs on: a miss (download, render, conditional PUT with its
     //    tag), a hit, the eager render's own page, a missing key and an out-of-range page. Each
     //    redirect is a presigned GET made with the function's credentials: recorded as its GetObject.
     const pageConfig = loadPageConfig({ ...resolvedEnvironment(templateFunction(template, 'PageFunction'), template, ctx), S3_ENDPOINT: s3Endpoint() });
@@ -341,5 +360,83 @@ describe.each<{ name: string; parameters: Record<string, string>; source: string
       r('GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET === source ? 'someone-elses-bucket' : BUCKET}/${IN}sample.pdf`);
     }
     expect(await denied(cases)).toEqual([]);
+  });
+});
+
+describe('IAM of a backfill on S3 Batch Operations: the role the service assumes, and the operator who creates the job', () => {
+  const ROLE = 'BatchOperationsRole';
+  const roleArn = `arn:aws:iam::123456789012:role/${ROLE}`;
+  const taskFunctionArn = `arn:aws:lambda:${REGION}:123456789012:function:ReprocessFunction`;
+  const REPORTS = ctx.parameters['BatchReportPrefix']!;
+  const INVENTORY = ctx.parameters['InventoryPrefix']!;
+  /** docs/backfill-operator-policy.json, its placeholders filled in as for this stack. */
+  const operatorPolicy = async () => {
+    const text = await readFile(new URL('../docs/backfill-operator-policy.json', import.meta.url), 'utf8');
+    const values: Record<string, string> = { Region: REGION, AccountId: '123456789012', BatchOperationsRoleArn: roleArn, BucketName: BUCKET, InventoryPrefix: INVENTORY };
+    return JSON.parse(text.replace(/\$\{(\w+)\}/g, (_, name: string) => values[name]!)) as { Version: string; Statement: unknown[] };
+  };
+  const r = (principal: string, operation: string, action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal, operation, action, resource, context });
+
+  it('lets the role do exactly what a job does: invoke the task function, read the source list and objects and the inventory, write reports', async () => {
+    const calls = [
+      r(ROLE, 'Invoke', 'lambda:InvokeFunction', taskFunctionArn),
+      r(ROLE, 'ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${BUCKET}`, { 's3:prefix': `${IN}reports/` }),
+      r(ROLE, 'GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET}/${IN}reports/q3.pdf`),
+      r(ROLE, 'GetObject', 's3:GetObjectVersion', `arn:aws:s3:::${BUCKET}/${IN}reports/q3.pdf`),
+      r(ROLE, 'GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET}/${INVENTORY}${BUCKET}/all/2026-01-01T01-00Z/manifest.json`),
+      r(ROLE, 'PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${REPORTS}job-0f1e/results/6217b0fa.csv`),
+    ];
+    expect(await notAllowed(calls)).toEqual([]);
+  });
+
+  it('denies the role anything else: other functions, writes outside the report prefix, outputs, deletes, the queue, other buckets', async () => {
+    const other = 'someone-elses-bucket';
+    const cases = [
+      r(ROLE, 'Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`),
+      r(ROLE, 'Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:SomeOtherFunction`),
+      r(ROLE, 'PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${IN}evil.pdf`),
+      r(ROLE, 'PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}reports/q3.pdf/manifest.json`),
+      r(ROLE, 'PutObject', 's3:PutObject', `arn:aws:s3:::${other}/${REPORTS}x.csv`),
+      r(ROLE, 'GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET}/${OUT}reports/q3.pdf/manifest.json`),
+      r(ROLE, 'GetObject', 's3:GetObject', `arn:aws:s3:::${other}/${IN}a.pdf`),
+      r(ROLE, 'ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${other}`),
+      r(ROLE, 'DeleteObject', 's3:DeleteObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
+      r(ROLE, 'SendMessage', 'sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:RenderQueue`),
+      r(ROLE, 'CreateJob', 's3:CreateJob', '*'),
+      r(ROLE, 'PassRole', 'iam:PassRole', roleArn),
+    ];
+    const allowed: string[] = [];
+    for (const request of cases) if ((await decide(template, request)) === 'Allowed') allowed.push(describeRequest(request));
+    expect(allowed).toEqual([]);
+  });
+
+  it('is assumable by S3 Batch Operations of this account only', () => {
+    const trust = resolveIntrinsics(template.Resources[ROLE]!.Properties!['AssumeRolePolicyDocument'] as never, template, ctx) as { Statement: Record<string, unknown>[] };
+    expect(trust.Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'batchoperations.s3.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } } },
+    ]);
+  });
+
+  it('gives the operator of docs/backfill-operator-policy.json CreateJob and PassRole of that role to Batch Operations, and nothing else', async () => {
+    const policy = await operatorPolicy();
+    const operator = (action: string, resource: string, context: Record<string, string> = {}) => r('BackfillOperator', action, action, resource, context);
+    const decideAll = async (requests: IamRequest[]) => Promise.all(requests.map(async (q) => `${await decide(template, q, ctx, policy)} ${q.action} ${q.resource} ${JSON.stringify(q.context)}`));
+    const allowed = [
+      operator('s3:CreateJob', '*'),
+      operator('iam:PassRole', roleArn, { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' }),
+      operator('s3:DescribeJob', `arn:aws:s3:${REGION}:123456789012:job/0f1e`),
+      operator('s3:UpdateJobStatus', `arn:aws:s3:${REGION}:123456789012:job/0f1e`),
+      operator('s3:GetObject', `arn:aws:s3:::${BUCKET}/${INVENTORY}${BUCKET}/all/2026-01-01T01-00Z/manifest.json`),
+    ];
+    expect((await decideAll(allowed)).filter((d) => !d.startsWith('Allowed'))).toEqual([]);
+    const denied = [
+      operator('iam:PassRole', roleArn, { 'iam:PassedToService': 'lambda.amazonaws.com' }),
+      operator('iam:PassRole', `arn:aws:iam::123456789012:role/AdminRole`, { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' }),
+      operator('lambda:InvokeFunction', taskFunctionArn),
+      operator('s3:PutObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
+      operator('s3:GetObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
+      operator('sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:RenderQueue`),
+    ];
+    expect((await decideAll(denied)).filter((d) => d.startsWith('Allowed'))).toEqual([]);
   });
 });

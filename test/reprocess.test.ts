@@ -18,6 +18,7 @@ import { createQueue, drain, testSqsClient } from './support/sqs.js';
 import { InProcessDispatcher } from './support/in-process-dispatcher.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { parseReprocessInput, type ReprocessInput } from '../lib/reprocess/input.js';
+import { s3CheckpointStore } from '../lib/reprocess/checkpoint.js';
 import { reprocess, type ClassifiedPdf } from '../lib/reprocess/run.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
@@ -431,6 +432,57 @@ describe('a bucket of 2,000 PDFs', () => {
     expect(summary.moreRemain).toBe(true);
     expect(summary.scanned).toBeGreaterThan(250);
     expect(summary.scanned).toBeLessThan(COUNT);
+  });
+
+  it('resumes from a checkpoint where a run ran out of time, and starts over once a run reaches the end', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/');
+    const seen: string[][] = [];
+    const runs = [];
+    // Each run has time for about 700 PDFs; the fourth finds the checkpoint cleared and starts over.
+    for (let run = 0; run < 4; run++) {
+      let clock = 0;
+      const keys: string[] = [];
+      runs.push(
+        await reprocess(SRC, input(), {
+          s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint,
+          onClassified: (item) => keys.push(item.key),
+          timeLeftMs: () => (++clock <= 700 ? 60_000 : 1_000),
+        }),
+      );
+      seen.push(keys.sort());
+    }
+    expect(runs.map((r) => r.complete)).toEqual([false, false, true, false]);
+    // Each run starts after the last key the one before it took: no key twice, none left out.
+    expect(runs[0]!.startAfter).toBeNull();
+    expect(runs[1]!.startAfter).toBe(runs[0]!.nextStartAfter);
+    expect(runs[1]!.startAfter).toBe(seen[0]!.at(-1));
+    expect(runs[2]!.nextStartAfter).toBeNull();
+    expect(runs[3]!.startAfter).toBeNull();
+    const covered = seen.slice(0, 3).flat();
+    expect(covered).toHaveLength(COUNT);
+    expect(new Set(covered).size).toBe(COUNT);
+    expect(seen[3]![0]).toBe(bulkKey(0));
+  });
+
+  it('resumes before the first PDF left over its limit, so the next run dispatches the next ones and none twice', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
+    await checkpoint.write(null);
+    const first = new RecordingDispatcher(1);
+    const second = new RecordingDispatcher(1);
+    const one = await reprocess(SRC, input({ prefix: 'bulk/00', limit: 40 }), { s3, config, recentMs: 0, dispatcher: first, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
+    const two = await reprocess(SRC, input({ prefix: 'bulk/00', limit: 40 }), { s3, config, recentMs: 0, dispatcher: second, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
+    expect(one).toMatchObject({ complete: true, dispatched: 40, remaining: 60, nextStartAfter: bulkKey(39) });
+    expect(two).toMatchObject({ startAfter: bulkKey(39), scanned: 60, dispatched: 40, nextStartAfter: bulkKey(79) });
+    expect(second.keys.filter((k) => first.keys.includes(k))).toEqual([]);
+    expect(second.keys.sort()[0]).toBe(bulkKey(40));
+  });
+
+  it('neither reads nor writes the checkpoint in a dry run', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/');
+    await checkpoint.write(bulkKey(1000));
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint });
+    expect(summary).toMatchObject({ scanned: COUNT, startAfter: null, nextStartAfter: null });
+    expect(await checkpoint.read()).toBe(bulkKey(1000));
   });
 });
 

@@ -206,6 +206,11 @@ describe('template.yaml', () => {
             continue;
           }
           for (const resource of asList(s.Resource)) {
+            // The reprocess function's one write: its resume checkpoint (lib/reprocess/checkpoint.ts).
+            if (fn.logicalId === 'ReprocessFunction' && action === 's3:PutObject') {
+              expect(resource, where).toBe(`arn:aws:s3:::${bucket}/${outputPrefix}.reprocess/*`);
+              continue;
+            }
             // The page function writes variant files only (lib/on-demand/variant.ts), under the output prefix.
             expect([objects.input, objects.output, `${objects.output}/variant-*`], where).toContain(resource);
             // Nothing is ever written under INPUT_PREFIX: no trigger loop, even by IAM.
@@ -214,10 +219,10 @@ describe('template.yaml', () => {
         }
       }
     }
-    // Reprocess reads both prefixes and writes nothing; beyond S3, both functions may only send to the render queue,
+    // Reprocess reads both prefixes and writes only its checkpoint; beyond S3, both functions may only send to the render queue,
     // and the render function put its completion events on the default bus.
     const reprocess = statements('ReprocessFunction');
-    expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual([]);
+    expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual(['s3:PutObject']);
     const beyondS3 = { RenderPdfFunction: ['sqs:SendMessage', 'events:PutEvents'], ReprocessFunction: ['sqs:SendMessage'] } as Record<string, string[]>;
     const resourcesOf = { 'sqs:SendMessage': 'arn:aws:sqs:us-east-1:123456789012:RenderQueue', 'events:PutEvents': 'arn:aws:events:us-east-1:123456789012:event-bus/default' } as Record<string, string>;
     for (const fn of functions.filter((f) => f.logicalId !== 'PageFunction')) {

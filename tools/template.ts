@@ -278,6 +278,8 @@ function getAtt(logicalId: string, attribute: string, template: Template, ctx: R
   if (attribute === 'Arn') {
     if (type === 'AWS::Serverless::Function') return `arn:aws:lambda:${ctx.region}:${ctx.accountId}:function:${logicalId}`;
     if (type === 'AWS::SQS::Queue') return `arn:aws:sqs:${ctx.region}:${ctx.accountId}:${logicalId}`;
+    // Locally a role's name is its logical ID, like a function's.
+    if (type === 'AWS::IAM::Role') return `arn:aws:iam::${ctx.accountId}:role/${logicalId}`;
   }
   throw new Error(`!GetAtt ${logicalId}.${attribute} is not supported locally`);
 }

@@ -44,3 +44,13 @@ export function objectOptions(base: JobOptions, metadata: Record<string, string>
     throw err;
   }
 }
+
+/**
+ * The options a render of this object uses: its render-* metadata over `base`, or `base` when the
+ * metadata is invalid (the render then commits a failed INVALID_OPTIONS manifest with `base`'s
+ * options hash). The render function and the batch task both classify with this.
+ */
+export function effectiveObjectOptions(base: JobOptions, metadata: Record<string, string> | undefined): JobOptions {
+  const chosen = objectOptions(base, metadata);
+  return chosen.ok ? chosen.options : base;
+}

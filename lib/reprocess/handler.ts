@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import type { Config } from '../config/env.js';
 import { logger } from '../observability.js';
 import { createS3Client } from '../s3/client.js';
+import { s3CheckpointStore } from './checkpoint.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
 import { InvalidReprocessInputError, parseReprocessInput } from './input.js';
 import { publishSummaryMetrics, reprocess, type ReprocessDeps, type ReprocessSummary } from './run.js';
@@ -51,6 +52,7 @@ export function createReprocessHandler(config: Config, options: ReprocessHandler
       s3,
       config,
       dispatcher,
+      checkpoint: s3CheckpointStore(s3, config, bucket, config.inputPrefix + input.prefix),
       ...tuning,
       ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
     });

@@ -25,9 +25,11 @@ export async function* listPdfs(
   prefix: string,
   config: Pick<Config, 'inputPrefix'>,
   pageSize = MAX_PAGE_SIZE,
+  /** List only keys after this one (where an earlier run stopped: checkpoint.ts). */
+  startAfter?: string,
 ): AsyncGenerator<ListedPdf, void, undefined> {
   const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput> =>
-    s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: pageSize, ...(token ? { ContinuationToken: token } : {}) }));
+    s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: pageSize, ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}) }));
   let pending: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage(undefined);
   while (pending) {
     const page: ListObjectsV2CommandOutput = await pending;

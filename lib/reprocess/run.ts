@@ -11,6 +11,7 @@ import { errorMessage } from '../engine/errors.js';
 import { classify, RENDER_CLASSES, type Classification, type RenderClass } from '../job/freshness.js';
 import { outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
+import type { CheckpointStore } from './checkpoint.js';
 import type { Dispatcher } from './dispatch.js';
 import type { ReprocessInput } from './input.js';
 import { listPdfs, MAX_PAGE_SIZE, type ListedPdf } from './list.js';
@@ -30,6 +31,8 @@ export interface ReprocessDeps {
   recentMs?: number;
   /** Called for each PDF once classified (and dispatched, when it is). */
   onClassified?: (item: ClassifiedPdf) => void;
+  /** Where a real run resumes and records where the next one resumes (checkpoint.ts); dry runs neither read nor write it. */
+  checkpoint?: CheckpointStore;
 }
 
 export type Action = 'dispatched' | 'dispatch-failed' | 'not-dispatched' | 'would-dispatch' | 'over-limit' | 'left-to-its-event';
@@ -65,6 +68,10 @@ export interface ReprocessSummary {
   complete: boolean;
   /** True when a later run has work to do: remaining > 0 or the listing was not finished. */
   moreRemain: boolean;
+  /** This run listed the keys after this one (its checkpoint); null: from the first key. */
+  startAfter: string | null;
+  /** The checkpoint it left for the next run: null when it reached the end with nothing over its limit, and in dry runs (the next run starts from the first key). */
+  nextStartAfter: string | null;
   durationMs: number;
 }
 
@@ -109,11 +116,18 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   let complete = true;
   let stop = false;
   const dispatchSlot = limiter(Math.max(dispatcher.concurrency, 1));
-  const source = listPdfs(s3, bucket, prefix, config, pageSize);
+  const checkpoint = input.dryRun ? undefined : deps.checkpoint;
+  const startAfter = (await checkpoint?.read()) ?? null;
+  const source = listPdfs(s3, bucket, prefix, config, pageSize, startAfter ?? undefined);
+  // Keys in listing order: the last one taken, and the first one left over the limit (with the key
+  // before it), so that the next run resumes where this one's work stopped, not after it.
+  let taken = 0;
+  let lastTaken: string | null = startAfter;
+  let rewind: { index: number; startAfter: string | null } | undefined;
 
   logger.info('reprocess started', { bucket, prefix, dryRun: input.dryRun, force: input.force, limit: input.limit, dispatcher: dispatcher.kind });
 
-  async function handle(pdf: ListedPdf): Promise<void> {
+  async function handle(pdf: ListedPdf, index: number, before: string | null): Promise<void> {
     let classification: Classification;
     try {
       classification = classify((await readManifest(s3, outputLocation(bucket, pdf.key, config))).manifest, pdf, config.output, input.force);
@@ -130,7 +144,10 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       action = 'left-to-its-event';
     } else if (classification.dispatch) {
       needsWork++;
-      if (attempts >= input.limit) action = 'over-limit';
+      if (attempts >= input.limit) {
+        action = 'over-limit';
+        if (!rewind || index < rewind.index) rewind = { index, startAfter: before };
+      }
       else if (input.dryRun) {
         attempts++;
         action = 'would-dispatch';
@@ -165,7 +182,9 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       }
       const next = await source.next();
       if (next.done) return;
-      await handle(next.value);
+      const before = lastTaken;
+      lastTaken = next.value.key;
+      await handle(next.value, taken++, before);
     }
   }
   const results = await Promise.allSettled(
@@ -181,6 +200,16 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   if (!complete) await source.return();
 
   const remaining = needsWork - dispatched;
+  // Every key taken has been handled by now (workers finish the PDF in hand before stopping).
+  // Without a checkpoint (dry runs) nothing is left for the next run: it starts from the first key.
+  const nextStartAfter = !checkpoint ? null : rewind ? rewind.startAfter : complete ? null : lastTaken;
+  if (checkpoint) {
+    try {
+      await checkpoint.write(nextStartAfter);
+    } catch (err) {
+      logger.error('the checkpoint could not be written: the next run starts where this one started', { bucket, prefix, nextStartAfter, error: errorMessage(err) });
+    }
+  }
   return {
     bucket,
     prefix,
@@ -199,6 +228,8 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     remaining,
     complete,
     moreRemain: remaining > 0 || !complete,
+    startAfter,
+    nextStartAfter,
     durationMs: Math.round(performance.now() - started),
   };
 }

@@ -21,6 +21,8 @@ export interface SourceObject {
   size: number;
   /** User metadata (x-amz-meta-*), keys lowercase: per-object render options live here. */
   metadata: Record<string, string>;
+  /** Epoch ms, when S3 says (the batch task leaves recent uploads to their own events). */
+  lastModified?: number;
 }
 
 /** The object now under the key, or undefined when there is none. */
@@ -32,6 +34,7 @@ export async function headCurrent(s3: S3Client, bucket: string, key: string): Pr
       ...(head.VersionId ? { versionId: head.VersionId } : {}),
       size: head.ContentLength ?? 0,
       metadata: head.Metadata ?? {},
+      ...(head.LastModified ? { lastModified: head.LastModified.getTime() } : {}),
     };
   } catch (err) {
     if (isNotFound(err)) return undefined;

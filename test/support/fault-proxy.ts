@@ -10,6 +10,7 @@ import { createS3Client } from '../../lib/s3/client.js';
 import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy.js';
 import { s3Endpoint } from './s3.js';
 
+import type { Fault } from '../../tools/fault-proxy.js';
 export type { Fault, FaultProxy, FaultRule } from '../../tools/fault-proxy.js';
 
 export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Client } {
@@ -35,3 +36,14 @@ export function useFaultProxy(): { readonly proxy: FaultProxy; readonly s3: S3Cl
     },
   };
 }
+
+/**
+ * SQS's answer to a throttled call in its JSON protocol (the SDK's default for SQS): 400 with
+ * the error's shape in __type, and the query-compatible code in x-amzn-query-error.
+ */
+export const SQS_THROTTLED: Fault = {
+  kind: 'response',
+  status: 400,
+  headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': 'RequestThrottled;Sender', 'x-amzn-requestid': '00000000-0000-0000-0000-000000000000' },
+  body: JSON.stringify({ __type: 'com.amazonaws.sqs#RequestThrottled', message: 'Request is throttled.' }),
+};

@@ -22,12 +22,28 @@ export function functionPolicy(template: Template, logicalId: string, ctx: Resol
   return { Version: '2012-10-17', Statement: statements };
 }
 
-/** The decision for one request by the role of `request.principal`; throws on a simulation error. */
-export async function decide(template: Template, request: IamRequest, ctx?: ResolveContext): Promise<Decision> {
+/** An AWS::IAM::Role's inline policies (its Policies[].PolicyDocument), resolved, as one policy. */
+export function rolePolicy(template: Template, logicalId: string, ctx: ResolveContext = localContext(template, {}, {})): { Version: string; Statement: unknown[] } {
+  const role = template.Resources[logicalId];
+  if (role?.Type !== 'AWS::IAM::Role') throw new Error(`${logicalId} is not an AWS::IAM::Role`);
+  const policies = (role.Properties as { Policies?: { PolicyDocument: { Statement: unknown } }[] } | undefined)?.Policies ?? [];
+  return { Version: '2012-10-17', Statement: policies.flatMap((p) => resolveIntrinsics(p.PolicyDocument.Statement as never, template, ctx) as unknown[]) };
+}
+
+/** The identity policy of a principal: a role of the template, or a function's role. */
+function principalPolicy(template: Template, principal: string, ctx?: ResolveContext): { Version: string; Statement: unknown[] } {
+  return template.Resources[principal]?.Type === 'AWS::IAM::Role' ? rolePolicy(template, principal, ctx) : functionPolicy(template, principal, ctx);
+}
+
+/**
+ * The decision for one request by the role of `request.principal` (or by `policy`, an identity
+ * policy given outright, such as the one a backfill operator needs); throws on a simulation error.
+ */
+export async function decide(template: Template, request: IamRequest, ctx?: ResolveContext, policy?: { Version: string; Statement: unknown[] }): Promise<Decision> {
   if (!request.action) throw new Error(`${request.operation} has no IAM action mapped (test/support/iam-recorder.ts)`);
   const result = await runSimulation(
     {
-      identityPolicies: [{ name: `${request.principal}Policy`, policy: functionPolicy(template, request.principal, ctx) }],
+      identityPolicies: [{ name: `${request.principal}Policy`, policy: policy ?? principalPolicy(template, request.principal, ctx) }],
       serviceControlPolicies: [],
       resourceControlPolicies: [],
       request: {
