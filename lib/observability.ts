@@ -25,6 +25,12 @@ export const METRIC = {
   eventPutFailures: 'CompletionEventPutFailures',
   /** A completion event given up after every attempt: the manifest is committed, the event is not sent. */
   eventsLost: 'CompletionEventsLost',
+  /** The page function (lib/on-demand/): a request answered from a cached variant or the eager render's page. */
+  cacheHit: 'CacheHit',
+  /** The page function: a request that drew its page. */
+  cacheMiss: 'CacheMiss',
+  /** The page function: one request, from event to answer (ms). */
+  pageLatency: 'PageLatency',
 } as const;
 
 /** The dimension names of each metric, in the order Powertools writes them. */
@@ -35,6 +41,9 @@ export const DIMENSIONS: Record<(typeof METRIC)[keyof typeof METRIC], readonly s
   Failures: ['service', 'code', 'kind'],
   CompletionEventPutFailures: ['service'],
   CompletionEventsLost: ['service'],
+  CacheHit: ['service'],
+  CacheMiss: ['service'],
+  PageLatency: ['service'],
 };
 
 export const logger = new Logger({ serviceName: SERVICE });

@@ -1,16 +1,25 @@
 /**
  * IAM checked call by call. An end-to-end run against the local S3 server records every AWS
- * call the two functions make (SDK middleware on the clients their handler factories are given:
+ * call the three functions make (SDK middleware on the clients their handler factories are given:
  * test/support/iam-recorder.ts), as IAM would see it: action, resource ARN, condition keys.
  * Each is evaluated against the template's own policies, parameters resolved, with
  * @cloud-copilot/iam-simulate (test/support/iam-policy.ts): every call must be allowed. Then
  * what must never be allowed is checked to be denied.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../lib/config/env.js';
+import { loadPageConfig } from '../lib/config/page.js';
+import { createPageHandler } from '../lib/on-demand/handler.js';
+import { ssmSecret } from '../lib/on-demand/secret.js';
+import { sign } from '../lib/on-demand/signature.js';
+import { SourceCache } from '../lib/on-demand/source-cache.js';
+import { createSsmClient } from '../lib/ssm/client.js';
+import { functionUrlEvent } from '../tools/function-url.js';
 import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { QueueDispatcher } from '../lib/reprocess/dispatch.js';
@@ -26,11 +35,13 @@ import { sqsEventOf } from './support/in-process-dispatcher.js';
 import { createQueue, drain, testSqsClient } from './support/sqs.js';
 import { loadTemplate, localContext, resolvedEnvironment, resolveIntrinsics, templateFunction } from '../tools/template.js';
 import { decide } from './support/iam-policy.js';
-import { IamRecorder, type IamRequest } from './support/iam-recorder.js';
+import { IamRecorder, s3IamRequests, type IamRequest } from './support/iam-recorder.js';
 import { CORPUS, createBucket, putObject, resetS3, s3Endpoint } from './support/s3.js';
 
 const template = loadTemplate();
-const ctx = localContext(template, {}, {});
+/** The page function's signing secret, named as a deployment with signed URLs names it. */
+const SIGNING_PARAMETER = '/s3-pdf-render/url-secret';
+const ctx = localContext(template, { PageUrlSigningParameter: SIGNING_PARAMETER }, {});
 const BUCKET = ctx.parameters['BucketName']!;
 const REGION = ctx.region;
 const { InputPrefix: IN, OutputPrefix: OUT } = ctx.parameters as { InputPrefix: string; OutputPrefix: string };
@@ -46,7 +57,7 @@ const describeRequest = (r: IamRequest) => `${r.principal} ${r.operation} -> ${r
 /** The IAM requests that are not allowed, each described. */
 async function notAllowed(requests: IamRequest[]): Promise<string[]> {
   const unique = [...new Map(requests.map((r) => [key(r), r])).values()];
-  const decisions = await Promise.all(unique.map(async (r) => (r.action ? await decide(template, r) : 'unmapped')));
+  const decisions = await Promise.all(unique.map(async (r) => (r.action ? await decide(template, r, ctx) : 'unmapped')));
   return unique.flatMap((r, i) => (decisions[i] === 'Allowed' ? [] : [`${decisions[i]}: ${describeRequest(r)}`]));
 }
 
@@ -128,6 +139,35 @@ describe('IAM, call by call, against the template\'s policies', () => {
     })) as BatchResponse;
     expect(answer.results.map((r) => `${r.resultCode} ${r.resultString}`)).toEqual(['Succeeded dispatched:stale', 'Succeeded deleted']);
     await drain(testSqsClient(), queueUrl);
+
+    // 5. The page function, signed URLs on: a miss (download, render, conditional PUT with its
+    //    tag), a hit, the eager render's own page, a missing key and an out-of-range page. Each
+    //    redirect is a presigned GET made with the function's credentials: recorded as its GetObject.
+    const pageConfig = loadPageConfig({ ...resolvedEnvironment(templateFunction(template, 'PageFunction'), template, ctx), S3_ENDPOINT: s3Endpoint() });
+    await createSsmClient(pageConfig).send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: 'an-iam-test-secret-of-32-chars!!', Type: 'SecureString', Overwrite: true }));
+    const page = createPageHandler(pageConfig, {
+      s3: recorder.s3(createS3Client(pageConfig), 'PageFunction'),
+      secret: ssmSecret(recorder.ssm(createSsmClient(pageConfig), 'PageFunction', REGION), SIGNING_PARAMETER),
+      cache: new SourceCache(await mkdtemp(join(tmpdir(), 'iam-page-')), 2 ** 30),
+    });
+    const later = String(Math.floor(Date.now() / 1000) + 600);
+    const ask = async (key: string, params: [string, string][]) => {
+      const all: [string, string][] = [...params, ['expires', later]];
+      const query = new URLSearchParams([...all, ['signature', sign('an-iam-test-secret-of-32-chars!!', key, all)]]);
+      const result = await page(functionUrlEvent('GET', `/${encodeURIComponent(key)}?${query}`));
+      if (result.statusCode === 302) {
+        const location = new URL(String(result.headers!['location']));
+        const [bucket, ...rest] = location.pathname.slice(1).split('/');
+        for (const request of s3IamRequests('GetObject', { Bucket: bucket, Key: decodeURIComponent(rest.join('/')) })) recorder.requests.push({ principal: 'PageFunction', ...request });
+      }
+      return result;
+    };
+    const miss = await ask(`${IN}paper.pdf`, [['page', '1'], ['dpi', '30']]);
+    expect(miss.headers!['x-page-cache'], String(miss.body)).toBe('miss');
+    expect((await ask(`${IN}paper.pdf`, [['page', '1'], ['dpi', '30']])).headers!['x-page-cache']).toBe('hit');
+    expect((await ask(`${IN}paper.pdf`, [['page', '1']])).headers!['x-page-cache']).toBe('eager');
+    expect((await ask(`${IN}missing.pdf`, [])).statusCode).toBe(404);
+    expect((await ask(`${IN}paper.pdf`, [['page', '99']])).statusCode).toBe(404);
   }, 300_000);
 
   it('recorded the calls that matter, from both functions', () => {
@@ -136,6 +176,8 @@ describe('IAM, call by call, against the template\'s policies', () => {
     for (const action of ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 's3:AbortMultipartUpload', 'sqs:SendMessage', 'events:PutEvents']) expect(render, action).toContain(action);
     const reprocess = seen('ReprocessFunction');
     for (const action of ['s3:ListBucket', 's3:GetObject', 'sqs:SendMessage']) expect(reprocess, action).toContain(action);
+    const page = seen('PageFunction');
+    for (const action of ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 's3:PutObjectTagging', 'ssm:GetParameter']) expect(page, action).toContain(action);
     // The operations behind them, including the multipart ones.
     const operations = new Set(recorder.requests.map((r) => r.operation));
     for (const operation of ['HeadObject', 'GetObject', 'PutObject', 'CreateMultipartUpload', 'UploadPart', 'AbortMultipartUpload', 'ListObjectsV2', 'DeleteObjects', 'SendMessageBatch']) expect(operations, operation).toContain(operation);
@@ -192,6 +234,20 @@ describe('IAM, call by call, against the template\'s policies', () => {
       r('PutRule', 'events:PutRule', `arn:aws:events:${REGION}:123456789012:rule/catch-everything`);
       r('PutTargets', 'events:PutTargets', `arn:aws:events:${REGION}:123456789012:rule/catch-everything`);
     }
+    // The page function reads the source and the outputs, and writes variant files only: no
+    // manifest, no page of a generation, no delete, no queue, no other parameter.
+    const pageCase = (operation: string, action: string, resource: string, context: Record<string, string> = {}) => cases.push({ principal: 'PageFunction', operation, action, resource, context });
+    pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${IN}sample.pdf`);
+    pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/manifest.json`);
+    pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/3f2a9c0d41b7e655/page-0001.png`);
+    pageCase('DeleteObject', 's3:DeleteObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/3f2a9c0d41b7e655/variant-0001-0123456789abcdef.png`);
+    pageCase('GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET}/private/secrets.pdf`);
+    pageCase('GetObject', 's3:GetObject', `arn:aws:s3:::${other}/${IN}sample.pdf`);
+    pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${other}/${OUT}sample.pdf/3f2a9c0d41b7e655/variant-0001-0123456789abcdef.png`);
+    pageCase('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${BUCKET}`, { 's3:prefix': '' });
+    pageCase('SendMessage', 'sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:RenderQueue`);
+    pageCase('GetParameter', 'ssm:GetParameter', `arn:aws:ssm:${REGION}:123456789012:parameter/s3-pdf-render/another-secret`);
+    pageCase('Invoke', 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`);
     // Only the render function announces renders; reprocess puts no events.
     cases.push({ principal: 'ReprocessFunction', operation: 'PutEvents', action: 'events:PutEvents', resource: `arn:aws:events:${REGION}:123456789012:event-bus/default`, context: {} });
     // Reprocess reads; it never writes outputs. Neither invokes a function: work goes through the queue.
@@ -199,7 +255,7 @@ describe('IAM, call by call, against the template\'s policies', () => {
     cases.push({ principal: 'ReprocessFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, context: {} });
     cases.push({ principal: 'RenderPdfFunction', operation: 'Invoke', action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, context: {} });
     const allowed: string[] = [];
-    for (const request of cases) if ((await decide(template, request)) === 'Allowed') allowed.push(describeRequest(request));
+    for (const request of cases) if ((await decide(template, request, ctx)) === 'Allowed') allowed.push(describeRequest(request));
     expect(allowed).toEqual([]);
   });
 });

@@ -89,8 +89,8 @@ describe('metric names have one source of truth', () => {
     for (const [name, dimensions] of written) expect(dimensions, name).toEqual(DIMENSIONS[name as keyof typeof DIMENSIONS]);
   });
 
-  it('the render function and the events module name their metrics through METRIC, never a string of their own', () => {
-    for (const dir of ['lib/render-function', 'lib/events']) {
+  it('the render function, the events module and the page function name their metrics through METRIC, never a string of their own', () => {
+    for (const dir of ['lib/render-function', 'lib/events', 'lib/on-demand']) {
       for (const file of readdirSync(join(ROOT, dir))) {
         const source = readFileSync(join(ROOT, dir, file), 'utf8');
         expect(source, `${dir}/${file}`).not.toMatch(/addMetric\(\s*['"`]/);

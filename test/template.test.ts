@@ -8,6 +8,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config/env.js';
+import { loadPageConfig, PAGE_CONFIG_ENV_VARS } from '../lib/config/page.js';
+import { VARIANT_TAG } from '../lib/on-demand/render-variant.js';
+import { functionPolicy } from './support/iam-policy.js';
 import { decodeEventKey, skipReason } from '../lib/s3/layout.js';
 import { artifactSize, buildAll, readMetafile } from '../tools/build.js';
 import { samTranslate, type TranslatedTemplate } from '../tools/sam-translate.js';
@@ -32,6 +35,8 @@ const event = (name: string): unknown => JSON.parse(readFileSync(join(ROOT, 'eve
 
 /** The config a function gets from its template environment (defaults of every parameter). */
 const functionConfig = (logicalId: string) => loadConfig(resolvedEnvironment(templateFunction(template, logicalId), template, ctx));
+/** The variables each function's own config reads: the page function reads its PAGE_* settings too. */
+const readsEnv = (logicalId: string): readonly string[] => (logicalId === 'PageFunction' ? [...CONFIG_ENV_VARS, ...PAGE_CONFIG_ENV_VARS] : CONFIG_ENV_VARS);
 
 interface Statement {
   Effect: string;
@@ -58,7 +63,7 @@ describe('template.yaml', () => {
     // `sam build` runs `npm ci` in its scratch copy: with `npm install --omit=dev` esbuild (a
     // devDependency) would be missing there (test/sam-build.test.ts builds the SAM way).
     for (const fn of functions) expect(fn.buildProperties?.['UseNpmCi'], fn.logicalId).toBe(true);
-    expect(functions.map((f) => f.logicalId).sort()).toEqual(['RenderPdfFunction', 'ReprocessFunction']);
+    expect(functions.map((f) => f.logicalId).sort()).toEqual(['PageFunction', 'RenderPdfFunction', 'ReprocessFunction']);
     for (const fn of functions) {
       expect(fn.runtime, fn.logicalId).toBe('nodejs24.x');
       expect(fn.properties['Architectures'], fn.logicalId).toEqual(['arm64']);
@@ -127,12 +132,13 @@ describe('template.yaml', () => {
     for (const fn of functions) {
       for (const [name, value] of Object.entries(fn.environment)) {
         if (name in PROCESS_ENV) expect(value, `${fn.logicalId}: ${name}`).toBe(PROCESS_ENV[name as keyof typeof PROCESS_ENV]);
-        else expect(CONFIG_ENV_VARS, `${fn.logicalId}: ${name}`).toContain(name);
+        else expect(readsEnv(fn.logicalId), `${fn.logicalId}: ${name}`).toContain(name);
       }
       // The process-level settings the memory tests run under are the deployed ones.
       for (const [name, value] of Object.entries(PROCESS_ENV)) expect(fn.environment[name], `${fn.logicalId}: ${name}`).toBe(value);
       expect(() => functionConfig(fn.logicalId), fn.logicalId).not.toThrow();
     }
+    expect(() => loadPageConfig(resolvedEnvironment(templateFunction(template, 'PageFunction'), template, ctx))).not.toThrow();
     // Both functions must agree on the prefixes and options (reprocess compares manifests with them).
     const render = functionConfig('RenderPdfFunction');
     const reprocess = functionConfig('ReprocessFunction');
@@ -205,9 +211,10 @@ describe('template.yaml', () => {
               expect(resource, where).toBe(`arn:aws:s3:::${bucket}/${outputPrefix}.reprocess/*`);
               continue;
             }
-            expect([objects.input, objects.output], where).toContain(resource);
+            // The page function writes variant files only (lib/on-demand/variant.ts), under the output prefix.
+            expect([objects.input, objects.output, `${objects.output}/variant-*`], where).toContain(resource);
             // Nothing is ever written under INPUT_PREFIX: no trigger loop, even by IAM.
-            if (writes.has(action)) expect(resource, where).toBe(objects.output);
+            if (writes.has(action)) expect(resource.startsWith(objects.output.slice(0, -1)), where).toBe(true);
           }
         }
       }
@@ -218,11 +225,40 @@ describe('template.yaml', () => {
     expect(reprocess.flatMap((s) => asList(s.Action)).filter((a) => writes.has(a))).toEqual(['s3:PutObject']);
     const beyondS3 = { RenderPdfFunction: ['sqs:SendMessage', 'events:PutEvents'], ReprocessFunction: ['sqs:SendMessage'] } as Record<string, string[]>;
     const resourcesOf = { 'sqs:SendMessage': 'arn:aws:sqs:us-east-1:123456789012:RenderQueue', 'events:PutEvents': 'arn:aws:events:us-east-1:123456789012:event-bus/default' } as Record<string, string>;
-    for (const fn of functions) {
+    for (const fn of functions.filter((f) => f.logicalId !== 'PageFunction')) {
       const other = statements(fn.logicalId).filter((s) => asList(s.Action).some((a) => !a.startsWith('s3:')));
       expect(other.flatMap((s) => asList(s.Action)), fn.logicalId).toEqual(beyondS3[fn.logicalId]);
       expect(other.flatMap((s) => asList(s.Resource)), fn.logicalId).toEqual(beyondS3[fn.logicalId]!.map((a) => resourcesOf[a]));
     }
+  });
+
+  it('gives the page function a Function URL with the AuthType parameter, NONE only with a signing parameter, and its own memory, concurrency and log group', () => {
+    const page = templateFunction(template, 'PageFunction');
+    expect(page.properties['FunctionUrlConfig']).toMatchObject({ AuthType: { Ref: 'PageUrlAuthType' } });
+    expect(template.Parameters?.['PageUrlAuthType']).toMatchObject({ Default: 'AWS_IAM', AllowedValues: ['AWS_IAM', 'NONE'] });
+    expect(page.properties['MemorySize']).toEqual({ Ref: 'PageMemorySize' });
+    expect(page.properties['ReservedConcurrentExecutions']).toEqual({ 'Fn::If': ['HasPageReservedConcurrency', { Ref: 'PageReservedConcurrency' }, { Ref: 'AWS::NoValue' }] });
+    // The rule CloudFormation checks before creating anything, and the function's own check at start-up.
+    const rule = (template['Rules'] as Record<string, { RuleCondition: unknown; Assertions: { Assert: unknown }[] }>)['PublicPageUrlIsSigned']!;
+    expect(rule.RuleCondition).toEqual({ 'Fn::Equals': [{ Ref: 'PageUrlAuthType' }, 'NONE'] });
+    expect(rule.Assertions[0]!.Assert).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'PageUrlSigningParameter' }, ''] }] });
+    const env = resolvedEnvironment(page, template, localContext(template, { PageUrlAuthType: 'NONE' }, {}));
+    expect(() => loadPageConfig(env)).toThrow(/PAGE_URL_AUTH_TYPE="NONE" requires PAGE_SIGNING_PARAMETER/);
+    const signed = resolvedEnvironment(page, template, localContext(template, { PageUrlAuthType: 'NONE', PageUrlSigningParameter: '/s3-pdf-render/url-secret' }, {}));
+    expect(loadPageConfig(signed).page).toMatchObject({ authType: 'NONE', signingParameter: '/s3-pdf-render/url-secret' });
+    // Its one SSM permission: GetParameter of that parameter.
+    const ssm = statements('PageFunction').filter((s) => asList(s.Action).some((a) => !a.startsWith('s3:')));
+    expect(ssm.flatMap((s) => asList(s.Action))).toEqual(['ssm:GetParameter']);
+    const withParameter = functionPolicy(template, 'PageFunction', localContext(template, { PageUrlSigningParameter: '/s3-pdf-render/url-secret' }, {})).Statement as Statement[];
+    expect(withParameter.filter((s) => asList(s.Action).includes('ssm:GetParameter')).map((s) => s.Resource)).toEqual(['arn:aws:ssm:us-east-1:123456789012:parameter/s3-pdf-render/url-secret']);
+  });
+
+  it('expires the page function\'s variants by their tag under the output prefix, never the eager pages', () => {
+    const rules = (template.Resources['SourceBucket']?.Properties?.['LifecycleConfiguration'] as { Rules: Record<string, unknown>[] }).Rules;
+    const expiry = rules.filter((r) => r['ExpirationInDays'] !== undefined);
+    expect(expiry).toEqual([
+      { Id: expect.any(String), Status: 'Enabled', Prefix: { Ref: 'OutputPrefix' }, TagFilters: [{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }], ExpirationInDays: { Ref: 'PageCacheExpirationDays' } },
+    ]);
   });
 
   it('lets the render function list both prefixes, so a HEAD of a deleted source is a 404, not a 403', () => {

@@ -9,7 +9,7 @@
  * test/sam-build.test.ts and test/lambda-shape.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST } from './build.js';
@@ -138,7 +138,17 @@ export class LambdaContainer {
     const timeoutMs = options.timeoutMs ?? Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
     const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
     await cp(options.artifactDir ?? join(DIST, fn.logicalId), taskRoot, { recursive: true });
-    const env = { ...functionEnvironment(template, fn, options.envVars ?? {}, process.env, options.parameters ?? {}), ...(options.extraEnv ?? {}), AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb), LAMBDA_TASK_ROOT: taskRoot };
+    // Each container's own /tmp, as in Lambda: what one leaves there (the page function's warm
+    // source cache) is not another's.
+    const ownTmp = join(taskRoot, '.tmp');
+    await mkdir(ownTmp);
+    const env = {
+      ...functionEnvironment(template, fn, options.envVars ?? {}, process.env, options.parameters ?? {}),
+      ...(options.extraEnv ?? {}),
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
+      LAMBDA_TASK_ROOT: taskRoot,
+      TMPDIR: ownTmp,
+    };
     // The runtime's Node (LAMBDA_NODE: CI runs the artifact on the template's nodejs24.x), else this one.
     const shaped = spawnShaped(memoryMb, lambdaNode(), [RUNTIME], { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     // The function's logs: stderr, as sam local invoke does, so stdout carries only the result.

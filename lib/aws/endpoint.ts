@@ -15,7 +15,7 @@
 import { InvalidSettingError } from '../config/settings.js';
 
 /** The SDK serviceIds this project talks to. */
-export const AWS_SERVICES = ['S3', 'SQS', 'EventBridge', 'CloudWatch'] as const;
+export const AWS_SERVICES = ['S3', 'SQS', 'EventBridge', 'CloudWatch', 'SSM'] as const;
 export type AwsService = (typeof AWS_SERVICES)[number];
 
 /** A local endpoint per service; a service absent talks to AWS. */

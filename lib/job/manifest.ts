@@ -78,6 +78,15 @@ export function generationOf(etag: string, hash: string, rendererVersion: string
   return createHash('sha256').update(`${etag}\n${hash}\n${majorVersion(rendererVersion)}`).digest('hex').slice(0, 16);
 }
 
+/**
+ * The folder of the page function's cached variants of one source (lib/on-demand/variant.ts):
+ * named like a generation, so the clean-up after an eager commit of another source removes it,
+ * and kept by a commit of the same source bytes and renderer major (commit.ts).
+ */
+export function variantFolderOf(etag: string, rendererVersion: string = RENDERER.version): string {
+  return createHash('sha256').update(`variants\n${etag}\n${majorVersion(rendererVersion)}`).digest('hex').slice(0, 16);
+}
+
 export const GENERATION_PATTERN = /^[0-9a-f]{16}$/;
 
 export function isPageFailure(page: ManifestPage | ManifestPageFailure): page is ManifestPageFailure {

@@ -12,7 +12,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommitListener } from '../events/completion.js';
-import { isLegacy, type Manifest } from '../job/manifest.js';
+import { isLegacy, variantFolderOf, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
 import { cleanUpAfterCommit, deleteGeneration } from '../s3/page-store.js';
 import { headCurrent } from '../s3/source.js';
@@ -77,7 +77,8 @@ export class ManifestCommitter {
   }
 
   private async cleanUp(manifest: Manifest): Promise<void> {
-    const keep = { generation: manifest.generation, final: progress(manifest) === Number.POSITIVE_INFINITY };
+    // The page function's variants of these same bytes stay; those of an old source go.
+    const keep = { generation: manifest.generation, final: progress(manifest) === Number.POSITIVE_INFINITY, alsoKeep: [variantFolderOf(manifest.source.etag)] };
     await cleanUpAfterCommit(this.s3, this.out, keep, async () => (await headCurrent(this.s3, this.source.bucket, this.source.key))?.etag === manifest.source.etag);
   }
 

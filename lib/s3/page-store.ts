@@ -86,7 +86,8 @@ const DELETE_BATCH = 1000;
 
 /**
  * The clean-up once `keep` is the committed generation: every other generation's files and v1
- * pages, and, when the committed manifest is final, `keep`'s own fan-out part records.
+ * pages (but the folders `keep.alsoKeep` names: the page function's variants of the same source
+ * bytes), and, when the committed manifest is final, `keep`'s own fan-out part records.
  * Idempotent, so every path that finds the current render committed runs it (the commit, a
  * lost compare-and-swap to the same render, a duplicate or redelivered message that finds it up
  * to date): a crash between the manifest PUT and the clean-up is repaired by the retry.
@@ -99,10 +100,10 @@ const DELETE_BATCH = 1000;
 export async function cleanUpAfterCommit(
   s3: S3Client,
   out: OutputLocation,
-  keep: { generation: string; final: boolean },
+  keep: { generation: string; final: boolean; alsoKeep?: readonly string[] },
   stillCurrent: () => Promise<boolean>,
 ): Promise<number> {
-  const doomed = (await listOutputs(s3, out)).filter((f) => (f.generation === keep.generation ? keep.final && PART_FILE_PATTERN.test(f.rel.slice(f.generation.length + 1)) : true));
+  const doomed = (await listOutputs(s3, out)).filter((f) => (f.generation === keep.generation ? keep.final && PART_FILE_PATTERN.test(f.rel.slice(f.generation.length + 1)) : !(f.generation !== undefined && keep.alsoKeep?.includes(f.generation))));
   if (doomed.length === 0) return 0;
   if (!(await stillCurrent())) return 0;
   return deleteKeys(s3, out, doomed.map((f) => f.key));

@@ -10,6 +10,7 @@
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface IamRequest {
@@ -45,6 +46,8 @@ export function s3IamRequests(operation: string, input: Input): Omit<IamRequest,
     case 'GetObject':
       return [{ operation, action: versioned('s3:GetObject', 's3:GetObjectVersion'), resource: object(key), context: {} }, missingIs404];
     case 'PutObject':
+      // Tags given with the object (x-amz-tagging) are authorised as s3:PutObjectTagging too.
+      return [{ operation, action: 's3:PutObject', resource: object(key), context: {} }, ...(input['Tagging'] ? [{ operation, action: 's3:PutObjectTagging', resource: object(key), context: {} }] : [])];
     case 'CreateMultipartUpload':
     case 'UploadPart':
     case 'CompleteMultipartUpload':
@@ -77,6 +80,14 @@ export function sqsIamRequests(operation: string, input: Input, region: string):
   return [{ operation, resource: arn, context: {} }];
 }
 
+/** The IAM requests of one SSM operation: a parameter's ARN drops the name's leading "/" into "parameter/…". */
+export function ssmIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
+  const name = str(input['Name']);
+  const resource = `arn:aws:ssm:${region}:${ACCOUNT}:parameter${name.startsWith('/') ? name : `/${name}`}`;
+  if (operation === 'GetParameter') return [{ operation, action: 'ssm:GetParameter', resource, context: {} }];
+  return [{ operation, resource, context: {} }];
+}
+
 /** The IAM requests of one EventBridge operation: PutEvents is authorised per entry, on each entry's bus (a name or an ARN). */
 export function eventsIamRequests(operation: string, input: Input, region: string): Omit<IamRequest, 'principal'>[] {
   const bus = (name: string) => (name.startsWith('arn:') ? name : `arn:aws:events:${region}:${ACCOUNT}:event-bus/${name || 'default'}`);
@@ -97,6 +108,18 @@ export class IamRecorder {
       (next, context) => async (args) => {
         const operation = String(context.commandName).replace(/Command$/, '');
         for (const request of s3IamRequests(operation, args.input as Input)) this.requests.push({ principal, ...request });
+        return next(args);
+      },
+      { step: 'initialize', name: 'iamRecorder', override: true },
+    );
+    return client;
+  }
+
+  ssm(client: SSMClient, principal: string, region: string): SSMClient {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName).replace(/Command$/, '');
+        for (const request of ssmIamRequests(operation, args.input as Input, region)) this.requests.push({ principal, ...request });
         return next(args);
       },
       { step: 'initialize', name: 'iamRecorder', override: true },

@@ -1,0 +1,65 @@
+/**
+ * The page function's own settings (docs/on-demand.md), read once at cold start on top of the
+ * render settings every function shares (env.ts): how requests are authenticated, how long a
+ * presigned redirect lives, and how much of /tmp the warm source cache may take. An invalid
+ * value stops start-up with one message naming the variable, its value and what is allowed.
+ */
+import { loadConfig, type Config } from './env.js';
+import { InvalidSettingError, parseIntSetting } from './settings.js';
+
+export type PageUrlAuthType = 'AWS_IAM' | 'NONE';
+
+export interface PageConfig extends Config {
+  sourceBucket: string;
+  page: {
+    /** The Function URL's AuthType: NONE is accepted only with signed URLs (signingParameter). */
+    authType: PageUrlAuthType;
+    /**
+     * The SSM parameter (SecureString) holding the URL-signing secret. When set, every request
+     * must carry a valid `signature` and an unexpired `expires` (lib/on-demand/signature.ts).
+     */
+    signingParameter?: string;
+    /** Lifetime of the presigned GET a request is redirected to. */
+    presignSeconds: number;
+    /** Bytes of /tmp the warm source cache keeps at most (least recently used PDFs go first). */
+    sourceCacheBytes: number;
+  };
+}
+
+/** The variables loadPageConfig reads besides CONFIG_ENV_VARS (test/template.test.ts holds the template to them). */
+export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB'] as const;
+
+/**
+ * A redirect outlives its use by little: 300 s covers a slow client following it, and a
+ * leaked one stops working soon. The browser caches the 302 itself for less (handler.ts).
+ */
+export const DEFAULT_PRESIGN_SECONDS = 300;
+/** Of the template's 2,048 MB of ephemeral storage: the rest is left for a source too large to keep. */
+export const DEFAULT_SOURCE_CACHE_MB = 1024;
+
+type Env = Record<string, string | undefined>;
+
+export function loadPageConfig(env: Env = process.env): PageConfig {
+  const base = loadConfig(env);
+  // A URL names a key, not a bucket: the function serves one bucket's PDFs.
+  if (!base.sourceBucket) throw new InvalidSettingError('SOURCE_BUCKET is required by the page function: the bucket whose PDFs its URLs name');
+  const rawAuth = env['PAGE_URL_AUTH_TYPE'] || 'AWS_IAM';
+  if (rawAuth !== 'AWS_IAM' && rawAuth !== 'NONE') {
+    throw new InvalidSettingError(`PAGE_URL_AUTH_TYPE=${JSON.stringify(rawAuth)} is invalid: expected "AWS_IAM" or "NONE"`);
+  }
+  const signingParameter = env['PAGE_SIGNING_PARAMETER'] || undefined;
+  if (signingParameter !== undefined && !/^(\/[a-zA-Z0-9_.-]+)+$/.test(signingParameter)) {
+    throw new InvalidSettingError(`PAGE_SIGNING_PARAMETER=${JSON.stringify(signingParameter)} is invalid: expected an SSM parameter name such as /s3-pdf-render/url-secret`);
+  }
+  // A public URL without signatures would let anyone render any PDF of the bucket at any size.
+  if (rawAuth === 'NONE' && !signingParameter) {
+    throw new InvalidSettingError('PAGE_URL_AUTH_TYPE="NONE" requires PAGE_SIGNING_PARAMETER: a public Function URL only serves signed URLs');
+  }
+  const presignSeconds = env['PAGE_PRESIGN_SECONDS'] ? parseIntSetting('PAGE_PRESIGN_SECONDS', env['PAGE_PRESIGN_SECONDS'], 10, 3600) : DEFAULT_PRESIGN_SECONDS;
+  const cacheMb = env['PAGE_SOURCE_CACHE_MB'] ? parseIntSetting('PAGE_SOURCE_CACHE_MB', env['PAGE_SOURCE_CACHE_MB'], 0, 10_240) : DEFAULT_SOURCE_CACHE_MB;
+  return {
+    ...base,
+    sourceBucket: base.sourceBucket,
+    page: { authType: rawAuth, ...(signingParameter ? { signingParameter } : {}), presignSeconds, sourceCacheBytes: cacheMb * 2 ** 20 },
+  };
+}
