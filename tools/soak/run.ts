@@ -51,6 +51,8 @@ export interface SoakOptions {
   dpi?: number;
   /** Documents that take many invocations (the corpus's books): default in soaks of 5 minutes or more. */
   heavy?: boolean;
+  /** Another build of the render function (default: dist/RenderPdfFunction, built first). */
+  renderArtifact?: string;
   /** Break the function on purpose (tools/soak/break.ts). */
   breakName?: BreakName;
   /** Give up waiting for the queue to drain after this long past the upload phase (a violation). */
@@ -96,7 +98,7 @@ interface Slot {
   proxy: FaultProxy;
   container?: LambdaContainer;
   /** The invocation running in this container. */
-  invocation?: { receiveCount: number; keys: string[]; multipartKeys: Set<string>; killed: boolean; key: string };
+  invocation?: { receiveCount: number; key: string; multipartKeys: Set<string>; killed: boolean };
 }
 
 class Counter {
@@ -147,7 +149,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
   progress(`soak seed ${options.seed}: building the artifacts`);
   await buildAll();
-  const renderArtifact = options.breakName ? await brokenArtifact(join(DIST, 'RenderPdfFunction'), workDir, options.breakName) : join(DIST, 'RenderPdfFunction');
+  const built = options.renderArtifact ?? join(DIST, 'RenderPdfFunction');
+  const renderArtifact = options.breakName ? await brokenArtifact(built, workDir, options.breakName) : built;
   if (options.breakName) progress(`soak: the function is broken on purpose (${options.breakName})`);
 
   const template = loadTemplate();
@@ -385,7 +388,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       if (receiveCount > 1) counts.add('redeliveries');
       try {
         if (!slot.container || slot.container.ended) slot.container = await startContainer(slot);
-        slot.invocation = { receiveCount, keys: [key], multipartKeys: new Set(), killed: false, key };
+        slot.invocation = { receiveCount, key, multipartKeys: new Set(), killed: false };
         counts.add('invocations');
         let timer: NodeJS.Timeout | undefined;
         if (chaos && receiveCount <= maxReceiveCount - 2 && kills.chance(KILL_MID_INVOCATION)) {
