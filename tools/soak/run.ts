@@ -92,6 +92,8 @@ const FAULT_RATES: [number, Fault['kind'] | 'slowdown' | 'internal', string][] =
 const KILL_MID_INVOCATION = 0.06;
 const KILL_BEFORE_COMMIT = 0.05;
 const KILL_AFTER_COMMIT = 0.06;
+/** The share of uploads that are heavy documents, where they are in the pool. */
+const HEAVY_SHARE = 0.05;
 
 interface Slot {
   index: number;
@@ -169,7 +171,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let failed = 0;
   let figures: [string, string][] = [];
   try {
-    moto = await startMoto();
+    // moto takes a while to start on a loaded machine: a slow start is not what the soak is about.
+    for (let attempt = 1; !moto; attempt++) {
+      try {
+        moto = await startMoto();
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        progress(`soak: moto did not start (${(err as Error).message.split('\n')[0]}); again`);
+      }
+    }
     const s3 = createS3Client({ s3Endpoint: moto.endpoint });
     const sqs = createSqsClient({ s3Endpoint: moto.endpoint });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -183,6 +193,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // --- The documents and what each etag must end as.
     const pool = [...corpusDocs(), ...generatedDocs()].filter((d) => heavy || !d.heavy);
+    const light = pool.filter((d) => !d.heavy);
+    const weighty = pool.filter((d) => d.heavy);
+    // Heavy documents (books of hundreds of pages: tens of fan-out ranges each) are one upload in twenty.
+    const pickDoc = (): SoakDoc => (weighty.length > 0 && plan.chance(HEAVY_SHARE) ? plan.pick(weighty) : plan.pick(light));
     const expected = new Map<string, Expected>();
     const bodies = new Map<string, Uint8Array>();
     const bodyOf = async (doc: SoakDoc): Promise<Uint8Array> => {
@@ -228,7 +242,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const uploadMs = options.minutes * 60_000;
     const times = Array.from({ length: options.docs }, () => plan.next() * uploadMs).sort((a, b) => a - b);
     const schedule: { at: number; run: () => Promise<void> }[] = times.map((at, i) => {
-      const doc = plan.pick(pool);
+      const doc = pickDoc();
       const key = `${INPUT_PREFIX}soak/${String(i).padStart(3, '0')}-${doc.name}`;
       const duplicate = plan.chance(0.3) ? plan.int(0, 8) : undefined;
       const again = plan.chance(0.2) ? plan.pick(pool.filter((d) => d.name !== doc.name)) : undefined;
