@@ -23,6 +23,7 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, Rec
 import type { SQSEvent } from 'aws-lambda';
 import { createS3Client } from '../../lib/s3/client.js';
 import { s3PutEvent } from '../../lib/s3/event.js';
+import { decodeEventKey } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
 import { createSqsClient } from '../../lib/sqs/client.js';
 import { buildAll, DIST } from '../build.js';
@@ -388,7 +389,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       let key = '?';
       try {
         const body = JSON.parse(record.body) as { type?: string; key?: string; pages?: { range?: unknown; hop?: number }; Records?: { s3: { object: { key: string } } }[] };
-        key = body.key ?? body.Records?.[0]?.s3.object.key ?? '?';
+        key = body.key ?? (body.Records?.[0] ? decodeEventKey(body.Records[0].s3.object.key) : '?');
         if (!seenMessages.has(record.messageId)) {
           seenMessages.add(record.messageId);
           if (body.type === 'render' && body.pages?.range && body.pages.hop === 0) counts.add('fan-out ranges');
