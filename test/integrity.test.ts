@@ -431,3 +431,32 @@ describe('the clean-up after a commit is reached by every path that finds the re
     expect((await expectConsistent('incoming/o.pdf', 'rendered/o.pdf/')).pageCount).toBe(1);
   });
 });
+
+describe('a fan-out range outlived by a newer version', () => {
+  it('a range still drawing when a new version is rendered and committed: once its part is stored it finds itself superseded and removes its generation', async () => {
+    await upload('incoming/s.pdf', TRACEMONKEY);
+    const fanout = testConfig({ ...ENV, FANOUT_PAGES: '5' });
+    const sent: WorkRequest[] = [];
+    const queue: WorkQueue = { send: async (requests) => void sent.push(...requests) };
+    await createRenderHandler(fanout, s3, { queue })(s3PutEvent(BUCKET, 'incoming/s.pdf'));
+    // Range 2 writes its first page; meanwhile the new version is uploaded, rendered and committed (its clean-up runs now).
+    let replaced = false;
+    const racing = createS3Client(fanout);
+    racing.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (!replaced && input.Key?.endsWith('/page-0006.png')) {
+          replaced = true;
+          await upload('incoming/s.pdf', MATPLOTLIB);
+          await createRenderHandler(fanout, s3, { queue })(s3PutEvent(BUCKET, 'incoming/s.pdf'));
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const range = await createRenderHandler(fanout, racing, { queue })(sqsEventOf([JSON.stringify(workMessage(sent[0]!))]));
+    expect(replaced).toBe(true);
+    expect(range.records[0]!.outcome).toBe('superseded');
+    expect((await expectConsistent('incoming/s.pdf', 'rendered/s.pdf/')).pageCount).toBe(1);
+  });
+});

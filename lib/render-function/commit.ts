@@ -82,6 +82,19 @@ export class ManifestCommitter {
     await cleanUpAfterCommit(this.s3, this.out, keep, async () => (await headCurrent(this.s3, this.source.bucket, this.source.key))?.etag === manifest.source.etag);
   }
 
+  /**
+   * For work that commits nothing yet (a fan-out range whose set is not complete): if the source
+   * was replaced meanwhile, this render's files go, as a superseded commit's do. Asked after the
+   * files were written: a newer render whose clean-up listed the prefix before they existed
+   * committed after the new upload, so this HEAD sees that upload.
+   */
+  async discardIfSuperseded(sourceEtag: string, generation: string): Promise<boolean> {
+    const current = await headCurrent(this.s3, this.source.bucket, this.source.key);
+    if (current && current.etag === sourceEtag) return false;
+    await this.discard(generation);
+    return true;
+  }
+
   /** A superseded render's files, unless the stored manifest points at them (an earlier checkpoint of ours): the newer render's commit removes those. */
   private async discard(generation: string): Promise<void> {
     const { manifest: stored } = await readManifest(this.s3, this.out);

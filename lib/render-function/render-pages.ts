@@ -178,6 +178,9 @@ async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan[
     // consistently: a merge whose listing missed this part committed before this read.)
     const { manifest: stored } = await readManifest(ctx.s3, ctx.out);
     if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored);
+    // A range commits nothing, so nothing else tells it that a newer upload was rendered and
+    // cleaned up while it drew: its pages and part would stay for good.
+    else if (await ctx.committer.discardIfSuperseded(ctx.source.etag, ctx.generation)) return notCommitted('superseded', ctx.out);
     return { kind: 'range-stored', range: { from: range.from, to: range.to }, ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count: range.count } };
   }
   const manifest = mergeParts(ctx.source, ctx.options, parts);

@@ -35,6 +35,8 @@ const HOPELESS: Record<string, string> = {
 /** Documents that take more than a few short invocations at the soak's DPI, or a lot of memory. */
 const HEAVY_PAGES = 30;
 const HEAVY_BYTES = 2_000_000;
+/** Small files with huge images: one page takes several seconds to decode, longer than a short budget's drawing time on a loaded machine. */
+const HEAVY_IMAGES = new Set(['multipage-9000px-image.pdf', 'huge-8400pt-mono.pdf']);
 
 export function corpusDocs(): SoakDoc[] {
   const lines = readFileSync(join(CORPUS_DIR, 'MANIFEST.tsv'), 'utf8').trim().split('\n');
@@ -57,7 +59,7 @@ export function corpusDocs(): SoakDoc[] {
     return {
       name,
       expected: want,
-      heavy: Number(cells[pages]) > HEAVY_PAGES || Number(cells[bytes]) > HEAVY_BYTES,
+      heavy: Number(cells[pages]) > HEAVY_PAGES || Number(cells[bytes]) > HEAVY_BYTES || HEAVY_IMAGES.has(name),
       body: () => readFile(join(CORPUS_DIR, name)),
     };
   });

@@ -24,6 +24,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { everyService } from '../../lib/aws/endpoint.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { s3PutEvent } from '../../lib/s3/event.js';
+import { decodeEventKey } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
 import { createSqsClient } from '../../lib/sqs/client.js';
 import { buildAll, DIST } from '../build.js';
@@ -52,6 +53,8 @@ export interface SoakOptions {
   dpi?: number;
   /** Documents that take many invocations (the corpus's books): default in soaks of 5 minutes or more. */
   heavy?: boolean;
+  /** Another build of the render function (default: dist/RenderPdfFunction, built first). */
+  renderArtifact?: string;
   /** Break the function on purpose (tools/soak/break.ts). */
   breakName?: BreakName;
   /** Give up waiting for the queue to drain after this long past the upload phase (a violation). */
@@ -91,13 +94,15 @@ const FAULT_RATES: [number, Fault['kind'] | 'slowdown' | 'internal', string][] =
 const KILL_MID_INVOCATION = 0.06;
 const KILL_BEFORE_COMMIT = 0.05;
 const KILL_AFTER_COMMIT = 0.06;
+/** The share of uploads that are heavy documents, where they are in the pool. */
+const HEAVY_SHARE = 0.05;
 
 interface Slot {
   index: number;
   proxy: FaultProxy;
   container?: LambdaContainer;
   /** The invocation running in this container. */
-  invocation?: { receiveCount: number; keys: string[]; multipartKeys: Set<string>; killed: boolean; key: string };
+  invocation?: { receiveCount: number; key: string; multipartKeys: Set<string>; killed: boolean };
 }
 
 class Counter {
@@ -148,7 +153,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
   progress(`soak seed ${options.seed}: building the artifacts`);
   await buildAll();
-  const renderArtifact = options.breakName ? await brokenArtifact(join(DIST, 'RenderPdfFunction'), workDir, options.breakName) : join(DIST, 'RenderPdfFunction');
+  const built = options.renderArtifact ?? join(DIST, 'RenderPdfFunction');
+  const renderArtifact = options.breakName ? await brokenArtifact(built, workDir, options.breakName) : built;
   if (options.breakName) progress(`soak: the function is broken on purpose (${options.breakName})`);
 
   const template = loadTemplate();
@@ -167,7 +173,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let failed = 0;
   let figures: [string, string][] = [];
   try {
-    moto = await startMoto();
+    // moto takes a while to start on a loaded machine: a slow start is not what the soak is about.
+    for (let attempt = 1; !moto; attempt++) {
+      try {
+        moto = await startMoto();
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        progress(`soak: moto did not start (${(err as Error).message.split('\n')[0]}); again`);
+      }
+    }
     const s3 = createS3Client({ endpoints: everyService(moto.endpoint) });
     const sqs = createSqsClient({ endpoints: everyService(moto.endpoint) });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -181,6 +195,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // --- The documents and what each etag must end as.
     const pool = [...corpusDocs(), ...generatedDocs()].filter((d) => heavy || !d.heavy);
+    const light = pool.filter((d) => !d.heavy);
+    const weighty = pool.filter((d) => d.heavy);
+    // Heavy documents (books of hundreds of pages: tens of fan-out ranges each) are one upload in twenty.
+    const pickDoc = (): SoakDoc => (weighty.length > 0 && plan.chance(HEAVY_SHARE) ? plan.pick(weighty) : plan.pick(light));
     const expected = new Map<string, Expected>();
     const bodies = new Map<string, Uint8Array>();
     const bodyOf = async (doc: SoakDoc): Promise<Uint8Array> => {
@@ -226,7 +244,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const uploadMs = options.minutes * 60_000;
     const times = Array.from({ length: options.docs }, () => plan.next() * uploadMs).sort((a, b) => a - b);
     const schedule: { at: number; run: () => Promise<void> }[] = times.map((at, i) => {
-      const doc = plan.pick(pool);
+      const doc = pickDoc();
       const key = `${INPUT_PREFIX}soak/${String(i).padStart(3, '0')}-${doc.name}`;
       const duplicate = plan.chance(0.3) ? plan.int(0, 8) : undefined;
       const again = plan.chance(0.2) ? plan.pick(pool.filter((d) => d.name !== doc.name)) : undefined;
@@ -372,7 +390,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       let key = '?';
       try {
         const body = JSON.parse(record.body) as { type?: string; key?: string; pages?: { range?: unknown; hop?: number }; Records?: { s3: { object: { key: string } } }[] };
-        key = body.key ?? body.Records?.[0]?.s3.object.key ?? '?';
+        key = body.key ?? (body.Records?.[0] ? decodeEventKey(body.Records[0].s3.object.key) : '?');
         if (!seenMessages.has(record.messageId)) {
           seenMessages.add(record.messageId);
           if (body.type === 'render' && body.pages?.range && body.pages.hop === 0) counts.add('fan-out ranges');
@@ -386,7 +404,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       if (receiveCount > 1) counts.add('redeliveries');
       try {
         if (!slot.container || slot.container.ended) slot.container = await startContainer(slot);
-        slot.invocation = { receiveCount, keys: [key], multipartKeys: new Set(), killed: false, key };
+        slot.invocation = { receiveCount, key, multipartKeys: new Set(), killed: false };
         counts.add('invocations');
         let timer: NodeJS.Timeout | undefined;
         if (chaos && receiveCount <= maxReceiveCount - 2 && kills.chance(KILL_MID_INVOCATION)) {

@@ -2,7 +2,8 @@
  * `npm run soak -- --seed N [--docs N] [--minutes M] [--concurrency K]`: the seeded fault soak
  * (tools/soak/run.ts). Prints one line per violation, the figures, then "N passed, M failed"
  * (source keys are the unit); exits non-zero on any failure. SOAK_BREAK=<name> (or --break)
- * runs it against a deliberately broken copy of the bundle (tools/soak/break.ts).
+ * runs it against a deliberately broken copy of the bundle (tools/soak/break.ts); --artifact DIR
+ * soaks another build of the render function (an older commit's dist/RenderPdfFunction).
  */
 import { parseArgs } from 'node:util';
 import { BREAKS, isBreakName } from './break.js';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'budget-ms': { type: 'string' },
     'fanout-pages': { type: 'string' },
     break: { type: 'string' },
+    artifact: { type: 'string' },
     keep: { type: 'boolean' },
   },
 });
@@ -43,6 +45,7 @@ const result = await runSoak({
   ...(values['budget-ms'] ? { budgetMs: positive('budget-ms', values['budget-ms'], 8000) } : {}),
   ...(values['fanout-pages'] ? { fanoutPages: positive('fanout-pages', values['fanout-pages'], 6) } : {}),
   ...(breakName ? { breakName } : {}),
+  ...(values.artifact ? { renderArtifact: values.artifact } : {}),
   keepWorkDir: values.keep ?? false,
   progress: (line) => console.error(line),
 });
