@@ -19,6 +19,11 @@ export const BREAKS = {
     pattern: /\?\{IfNoneMatch:"\*"\}:\{IfMatch:\w+\}/g,
     replacement: '?{}:{}',
   },
+  /** Every won compare-and-swap announced twice: a second completion event for one commit. */
+  'announce-twice': {
+    pattern: /return this\.expectedEtag=(\w+),await this\.onCommitted\?\.\((\w+)\),/g,
+    replacement: 'return this.expectedEtag=$1,await this.onCommitted?.($2),await this.onCommitted?.($2),',
+  },
 } as const;
 
 export type BreakName = keyof typeof BREAKS;

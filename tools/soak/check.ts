@@ -20,10 +20,16 @@ export interface FinalEvent {
   generation: string;
 }
 
-/** Where the checker reads completion events from, once they exist: the integrator's hook. */
+/** Where the checker reads completion events from (a rule on the bus that fills a queue). */
 export interface EventsSource {
   /** Every final event seen for this source key during the soak. */
   finalEvents(key: string): Promise<FinalEvent[]>;
+  /**
+   * True when an invocation about this key was killed or timed out: the kill may have fallen
+   * between its manifest commit and its PutEvents, and an event is sent once, by the invocation
+   * that committed (at most once across a crash: docs/contract.md, "Completion events").
+   */
+  mayHaveLost(key: string): boolean;
 }
 
 export interface CheckContext {
@@ -171,6 +177,19 @@ export const INVARIANTS: Invariant[] = [
       if (extra.length === 0) return [];
       const bytes = extra.reduce((sum, o) => sum + o.size, 0);
       return [`${extra.length} unlisted objects (${bytes} bytes): ${extra.map((o) => o.key.slice(state.out.prefix.length)).slice(0, 4).join(', ')}${extra.length > 4 ? ', …' : ''}`];
+    },
+  },
+  {
+    name: 'one final event per final commit',
+    async check(state, ctx) {
+      const m = state.manifest;
+      if (!ctx.events || !state.current || !m || isLegacy(m) || m.source.etag !== state.current.etag) return [];
+      if (m.status === 'partial' && m.nextPage !== undefined) return [];
+      const mine = (await ctx.events.finalEvents(state.key)).filter((e) => e.etag === m.source.etag && e.generation === m.generation);
+      if (mine.length > 1) return [`${mine.length} final events for one commit (${mine.map((e) => e.status).join(', ')})`];
+      if (mine.length === 0 && !ctx.events.mayHaveLost(state.key)) return [`no final event for the ${m.status} manifest of generation ${m.generation}, and no invocation of it was killed`];
+      if (mine.length === 1 && mine[0]!.status !== m.status) return [`the event says ${mine[0]!.status}, the manifest ${m.status}`];
+      return [];
     },
   },
   {

@@ -19,9 +19,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { everyService } from '../../lib/aws/endpoint.js';
+import { EVENT_SOURCE, type CompletionDetail } from '../../lib/events/completion.js';
+import { createEventBridgeClient } from '../../lib/events/eventbridge.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { s3PutEvent } from '../../lib/s3/event.js';
 import { decodeEventKey } from '../../lib/s3/layout.js';
@@ -34,7 +37,7 @@ import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../local-que
 import { startMoto, type LocalS3 } from '../moto.js';
 import { loadTemplate, localContext, resolveIntrinsics, templateFunction, type Template } from '../template.js';
 import { brokenArtifact, type BreakName } from './break.js';
-import { checkInvariants, type EventsSource, type Invariant, INVARIANTS, type Violation } from './check.js';
+import { checkInvariants, type EventsSource, type FinalEvent, type Invariant, INVARIANTS, type Violation } from './check.js';
 import { corpusDocs, generatedDocs, type Expected, type SoakDoc } from './docs.js';
 import { Prng } from './prng.js';
 
@@ -189,6 +192,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
     const queues = await createRenderQueues(sqs, { name: 'SoakRenderQueue', maxReceiveCount, visibilityTimeoutS });
     await notifyQueueOnUpload(s3, BUCKET, INPUT_PREFIX, queues.queueArn);
+    // Completion events (EVENT_BUS=default, as the template sets it): the sample rule of
+    // docs/contract.md sends every s3-pdf-render event to a queue read after the run.
+    const eventsQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'SoakRenderEvents' }))).QueueUrl!;
+    const eventsQueueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: eventsQueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
+    const eventBridge = createEventBridgeClient(
+      { endpoints: everyService(moto.endpoint) },
+      { maxAttempts: 3 },
+    );
+    await eventBridge.send(new PutRuleCommand({ Name: 'soak-render-events', EventBusName: 'default', EventPattern: JSON.stringify({ source: [EVENT_SOURCE] }) }));
+    await eventBridge.send(new PutTargetsCommand({ Rule: 'soak-render-events', EventBusName: 'default', Targets: [{ Id: 'queue', Arn: eventsQueueArn }] }));
     // S3's test event for the new notification: nothing to render.
     await sqs.send(new PurgeQueueCommand({ QueueUrl: queues.queueUrl }));
     choose(`seed ${options.seed}, ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers, budget ${budgetMs} ms, visibility ${visibilityTimeoutS} s, maxReceiveCount ${maxReceiveCount}`);
@@ -228,6 +241,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     /** Keys whose re-upload waits for their render's first page (a re-upload while a render is in flight). */
     const reuploadOnFirstPage = new Map<string, () => Promise<void>>();
     const killedMultipartKeys = new Set<string>();
+    /** Source keys one of whose invocations was killed or timed out (its completion event may be lost). */
+    const interrupted = new Set<string>();
     let chaos = true;
 
     const reupload = async (key: string, first: { etag: string; versionId?: string; size: number }, doc: SoakDoc, late: boolean): Promise<void> => {
@@ -284,6 +299,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const inv = slot.invocation;
       if (!inv || inv.killed || !slot.container) return;
       inv.killed = true;
+      interrupted.add(inv.key);
       counts.add(`kill:${where}`);
       for (const k of inv.multipartKeys) killedMultipartKeys.add(k);
       choose(`kill container ${slot.index} ${where} (${inv.key}, receive ${inv.receiveCount})`);
@@ -416,6 +432,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           if (!outcome.ok) {
             if ((outcome.payload as { errorType?: string }).errorType === 'Sandbox.Timedout') {
               counts.add('timeouts');
+              interrupted.add(slot.invocation.key);
               for (const k of slot.invocation.multipartKeys) killedMultipartKeys.add(k);
             }
             throw new Error(JSON.stringify(outcome.payload).slice(0, 200));
@@ -497,6 +514,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await sqs.send(new DeleteMessageCommand({ QueueUrl: queues.deadLetterUrl, ReceiptHandle: m.ReceiptHandle! }));
       }
     }
+    // --- The completion events, every one the rule delivered.
+    const finalEvents = new Map<string, FinalEvent[]>();
+    let eventsReceived = 0;
+    for (;;) {
+      const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }));
+      if (!Messages?.length) break;
+      for (const m of Messages) {
+        const { detail } = JSON.parse(m.Body ?? '{}') as { detail: CompletionDetail };
+        eventsReceived++;
+        finalEvents.set(detail.key, [...(finalEvents.get(detail.key) ?? []), { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation }]);
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: eventsQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
+      }
+    }
+    counts.add('completion events', eventsReceived);
+    const soakEvents: EventsSource = { finalEvents: async (key) => finalEvents.get(key) ?? [], mayHaveLost: (key) => interrupted.has(key) };
     const keys = await listSourceKeys(s3);
     progress(`soak seed ${options.seed}: checking ${keys.length} source keys`);
     const result = await checkInvariants(
@@ -507,7 +539,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         expectedFor: (etag) => expected.get(etag),
         killedMultipartKeys,
         deadLetters,
-        ...(options.events ? { events: options.events } : {}),
+        events: options.events ?? soakEvents,
       },
       keys,
       [...INVARIANTS, ...(options.invariants ?? [])],
@@ -530,6 +562,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       ['continuations', String(counts.get('continuations'))],
       ['fan-out ranges', String(counts.get('fan-out ranges'))],
       ['reprocess', `${counts.get('reprocess runs')} runs, ${counts.get('reprocess requests')} render requests`],
+      ['completion events', `${counts.get('completion events')} (keys with a kill or timeout, whose event may be lost: ${interrupted.size})`],
       ['dead letters', String(deadLetters.length)],
       ...[...result.leftovers].map(([why, { count, bytes }]): [string, string] => [`allowed leftovers`, `${count} ${why} (${bytes} bytes)`]),
       ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
