@@ -6,14 +6,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { PNG } from 'pngjs';
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseManifest, type Manifest } from '../lib/job/manifest.js';
 import { buildAll } from '../tools/build.js';
+import { loadBundledHandler } from './support/bundle.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue, type LocalQueues } from '../tools/local-queue.js';
 import { drain, testSqsClient } from './support/sqs.js';
 import { CORPUS, createBucket, getBytes, getText, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
@@ -26,8 +26,6 @@ let bundle: string;
 let s3: S3Client;
 let sqs: SQSClient;
 let queues: LocalQueues;
-let loads = 0;
-
 beforeAll(async () => {
   bundle = (await buildAll({ only: ['RenderPdfFunction'] }))['RenderPdfFunction']!;
 });
@@ -44,16 +42,8 @@ beforeEach(async () => {
 });
 
 /** The bundled handler as a fresh container loads it, configured from `env` (validated at load, as at a cold start). */
-async function loadHandler(env: Record<string, string>): Promise<Handler> {
-  vi.stubEnv('S3_ENDPOINT', s3Endpoint());
-  vi.stubEnv('RENDER_QUEUE_URL', queues.queueUrl);
-  vi.stubEnv('SOURCE_BUCKET', BUCKET);
-  vi.stubEnv('DPI', '40');
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  // A new module instance per load: the configuration is read when the module is evaluated.
-  const module = (await import(`${pathToFileURL(join(bundle, 'handler.mjs')).href}?container=${++loads}`)) as { handler: Handler };
-  vi.unstubAllEnvs();
-  return module.handler;
+function loadHandler(env: Record<string, string>): Promise<Handler> {
+  return loadBundledHandler(bundle, { S3_ENDPOINT: s3Endpoint(), RENDER_QUEUE_URL: queues.queueUrl, SOURCE_BUCKET: BUCKET, DPI: '40', ...env }) as Promise<Handler>;
 }
 
 /** Runs the queue through `handler` until it stays empty; each invocation gets `budgetMs` of Lambda time. */
@@ -156,11 +146,9 @@ describe('the render queue, drained by the local event source mapping', () => {
 
   it('a transient failure leaves the message for its next receive, and after maxReceiveCount it is dead-lettered', async () => {
     // Every S3 call fails: port 9 has no server.
-    vi.stubEnv('S3_ENDPOINT', 'http://127.0.0.1:9');
-    const module = (await import(`${pathToFileURL(join(bundle, 'handler.mjs')).href}?container=${++loads}`)) as { handler: Handler };
-    vi.unstubAllEnvs();
+    const handler = (await loadBundledHandler(bundle, { S3_ENDPOINT: 'http://127.0.0.1:9' })) as Handler;
     await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify({ type: 'render', bucket: BUCKET, key: 'incoming/a.pdf' }) }));
-    const run = await runQueue(module.handler, { concurrency: 1 });
+    const run = await runQueue(handler, { concurrency: 1 });
     expect(run).toMatchObject({ invocations: 2, failures: 2, deadLetters: 1 });
   });
 });
