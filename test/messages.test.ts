@@ -81,12 +81,13 @@ describe('an EventBridge event invoked directly', () => {
 describe('local endpoints (lib/aws/endpoint.ts)', () => {
   it('follows the SDK: AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, then the alias S3_ENDPOINT', () => {
     expect(readEndpoints({})).toEqual({});
-    expect(readEndpoints({ S3_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({ S3: 'http://127.0.0.1:1', SQS: 'http://127.0.0.1:1', EventBridge: 'http://127.0.0.1:1', CloudWatch: 'http://127.0.0.1:1' });
+    expect(readEndpoints({ S3_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({ S3: 'http://127.0.0.1:1', SQS: 'http://127.0.0.1:1', EventBridge: 'http://127.0.0.1:1', CloudWatch: 'http://127.0.0.1:1', SSM: 'http://127.0.0.1:1' });
     expect(readEndpoints({ AWS_ENDPOINT_URL: 'http://127.0.0.1:2', S3_ENDPOINT: 'http://127.0.0.1:1', AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:3', AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:4' })).toEqual({
       S3: 'http://127.0.0.1:2',
       SQS: 'http://127.0.0.1:3',
       EventBridge: 'http://127.0.0.1:4',
       CloudWatch: 'http://127.0.0.1:2',
+      SSM: 'http://127.0.0.1:2',
     });
     // As the SDK: AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops its own variables (not this project's alias).
     expect(readEndpoints({ AWS_ENDPOINT_URL: 'http://127.0.0.1:2', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toEqual({});
