@@ -3,7 +3,7 @@
  *
  * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
  * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
- * ../shared/corpus (--quick: a handful).
+ * test/corpus (--quick: a handful).
  * - Ours: one child process per file (bench/render-child.ts, the bundled artifact), run like a
  *   Lambda container: a cold job (fresh process, WebAssembly compiled on first use), then --runs
  *   warm jobs (default 3), each in a fresh worker with a fresh MuPDF, as deployed. Speed is the
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
+import { CORPUS_DIR } from '../tools/corpus.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
 import { powerTuning, powerTuningTable, PRICES } from './power-tuning.js';
 import { availableParallelism } from 'node:os';
@@ -36,7 +37,7 @@ import type { ChildResult } from './render-child.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const CORPUS = process.env['CORPUS_DIR'] ?? join(REPO, '..', 'shared', 'corpus');
+const CORPUS = CORPUS_DIR;
 // MUTOOL=/path/to/mutool picks one; MUTOOL= (empty) runs without the comparison.
 const MUTOOL = process.env['MUTOOL'] !== undefined ? process.env['MUTOOL'] || undefined : ['/usr/bin/mutool', '/usr/local/bin/mutool'].find(existsSync);
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;

@@ -15,11 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import * as mupdf from 'mupdf';
+import { CORPUS_DIR } from '../tools/corpus.js';
 import { encodeJpeg } from '../lib/encode/jpeg-encoder.js';
 import { PNG_DEFLATE_LEVEL } from '../lib/encode/png-encoder.js';
 import { copyGrayRows, copyRows } from '../lib/encode/rows.js';
 
-const CORPUS = process.env['CORPUS_DIR'] ?? fileURLToPath(new URL('../../shared/corpus/', import.meta.url));
+const CORPUS = CORPUS_DIR;
 /** Text, scans, a poster, photos: [file, pages from the start]. */
 const DEFAULT_FILES: [string, number][] = [
   ['tracemonkey-paper-14p.pdf', 6],

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OUTPUT_OPTIONS, type PageRange, type RenderOptions } from '../lib/engine/options.js';
 import { startRender } from '../lib/engine/render.js';
 
-const CORPUS_DIR = process.env['CORPUS_DIR'] ?? join(import.meta.dirname, '..', '..', 'shared', 'corpus');
+import { CORPUS_DIR } from '../tools/corpus.js';
 
 const { values } = parseArgs({
   options: {

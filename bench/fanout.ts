@@ -19,6 +19,7 @@ import { everyService } from '../lib/aws/endpoint.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { buildAll } from '../tools/build.js';
+import { corpusFile } from '../tools/corpus.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../tools/local-queue.js';
 import { startMoto } from '../tools/moto.js';
@@ -32,7 +33,7 @@ const { values, positionals } = parseArgs({
     dpi: { type: 'string', default: '150' },
   },
 });
-const file = positionals[0] ?? join(import.meta.dirname, '../../shared/corpus/freeculture-book-352p.pdf');
+const file = positionals[0] ?? corpusFile('freeculture-book-352p.pdf');
 const concurrency = Number(values.concurrency);
 
 const moto = await startMoto();

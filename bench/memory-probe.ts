@@ -16,14 +16,15 @@ import { parseArgs } from 'node:util';
 import { parsePageSelection } from '../lib/config/settings.js';
 import { DEFAULT_OUTPUT_OPTIONS, selectPages, type PageRange, type RenderOptions } from '../lib/engine/options.js';
 import { startRender } from '../lib/engine/render.js';
+import { corpusFile } from '../tools/corpus.js';
 
 const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '20' },
     dpi: { type: 'string', default: '150' },
     direct: { type: 'boolean', default: false },
-    heavy: { type: 'string', default: '../shared/corpus/go-poster-3294pt.pdf' },
-    light: { type: 'string', default: '../shared/corpus/tracemonkey-paper-14p.pdf' },
+    heavy: { type: 'string', default: corpusFile('go-poster-3294pt.pdf') },
+    light: { type: 'string', default: corpusFile('tracemonkey-paper-14p.pdf') },
     'light-pages': { type: 'string', default: '1-3' },
   },
 });

@@ -21,13 +21,14 @@ import { everyService } from '../lib/aws/endpoint.js';
 import type { PageResult } from '../lib/on-demand/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { buildAll } from '../tools/build.js';
+import { CORPUS_DIR } from '../tools/corpus.js';
 import { functionUrlEvent } from '../tools/function-url.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
 import { shapeUnavailable } from '../tools/lambda-shape.js';
 import { startMoto } from '../tools/moto.js';
 import { loadTemplate, localContext, templateFunction } from '../tools/template.js';
 
-const CORPUS = join(import.meta.dirname, '../../shared/corpus');
+const CORPUS = CORPUS_DIR;
 /** Papers, a scan, a 9000 px image and a long book: each with two pages or more. */
 const DEFAULT_FILES = ['tracemonkey-paper-14p.pdf', 'arabic-rotations-4p.pdf', 'federal-register-15p.pdf', 'ccitt-scan-18p-rotated.pdf', 'multipage-9000px-image.pdf', 'freeculture-book-352p.pdf'];
 

@@ -1,9 +1,10 @@
 /**
- * Every PDF of the shared corpus (read in place from ../shared/corpus) reaches the outcome
+ * Every PDF of the shared corpus (read in place from test/corpus) reaches the outcome
  * MANIFEST.tsv expects, through the render core, at a low DPI so the whole corpus stays fast.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { relative } from 'node:path';
 import { isPageFailure, type ManifestPage } from '../../lib/job/manifest.js';
 import { DEFAULT_JOB_OPTIONS } from '../../lib/job/options.js';
 import { runRenderJob, type PageSink } from '../../lib/job/run-job.js';
@@ -12,6 +13,7 @@ import { DEFAULT_OUTPUT_OPTIONS, type PageRange, type RenderOptions } from '../.
 import { startRender } from '../../lib/engine/render.js';
 import {
   CORPUS_DIR,
+  REPO_ROOT,
   collect,
   decodePng,
   errorCodeOf,
@@ -70,10 +72,13 @@ async function renderToMemory(entry: CorpusEntry, opts: RenderOptions) {
 }
 
 describe('corpus', () => {
-  it('is present in place and matches MANIFEST.tsv', () => {
+  it('is in the repository (test/corpus) and matches MANIFEST.tsv, byte counts included', () => {
     expect(corpus.length).toBe(42);
-    for (const entry of corpus) expect(existsSync(entry.path), entry.path).toBe(true);
-    expect(CORPUS_DIR).not.toContain('/work/main/');
+    for (const entry of corpus) {
+      expect(existsSync(entry.path), entry.path).toBe(true);
+      expect(statSync(entry.path).size, entry.file).toBe(entry.bytes);
+    }
+    if (!process.env['CORPUS_DIR']) expect(relative(REPO_ROOT, CORPUS_DIR)).toMatch(/^test[/\\]corpus[/\\]?$/);
   });
 
   describe.each(corpus.filter((e) => e.expected === 'renders' || e.expected === 'broken-but-repairable').map((e) => [e.file, e] as const))(

@@ -16,8 +16,8 @@ import { PageFailedError, type FailedPage, type PageStats, type RenderedPage, ty
 /** The repository root (test/engine/ is two levels down). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** ../shared/corpus relative to the repository; CORPUS_DIR overrides it (e.g. for a scratch copy of the repo). */
-export const CORPUS_DIR = process.env['CORPUS_DIR'] ?? join(REPO_ROOT, '..', 'shared', 'corpus');
+export { CORPUS_DIR } from '../../tools/corpus.js';
+import { CORPUS_DIR } from '../../tools/corpus.js';
 
 export type Expected = 'renders' | 'needs-password' | 'broken-but-repairable' | 'unreadable';
 

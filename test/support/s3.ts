@@ -4,7 +4,10 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../lib/config/env.js';
 import { createS3Client } from '../../lib/s3/client.js';
 
-export const CORPUS = new URL('../../../shared/corpus/', import.meta.url).pathname;
+import { CORPUS_DIR } from '../../tools/corpus.js';
+
+/** The corpus folder, with a trailing slash (tests join file names onto it). */
+export const CORPUS = CORPUS_DIR.endsWith('/') ? CORPUS_DIR : `${CORPUS_DIR}/`;
 
 export function s3Endpoint(): string {
   return inject('s3Endpoint');

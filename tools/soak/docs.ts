@@ -1,5 +1,5 @@
 /**
- * What the soak uploads: the corpus (../shared/corpus, read in place; MANIFEST.tsv says which
+ * What the soak uploads: the corpus (test/corpus, read in place; MANIFEST.tsv says which
  * files render and which are hopeless) and PDFs made on the spot (tiny, long, broken,
  * encrypted), each with the outcome its manifest must end in.
  */
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import * as mupdf from 'mupdf';
 import { ROOT } from '../template.js';
 
-export const CORPUS_DIR = join(ROOT, '..', 'shared', 'corpus');
+export { CORPUS_DIR } from '../corpus.js';
+import { CORPUS_DIR } from '../corpus.js';
 
 export type Expected = { status: 'complete' } | { status: 'failed'; code: string };
 
