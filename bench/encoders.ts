@@ -5,7 +5,8 @@
  * once at 150 dpi (MuPDF.js toPixmap, RGB; gray pages as gray rows, as the engine sends them),
  * then encoded --rounds times (default 2, the last one timed) by each candidate:
  * - ours: JPEG (lib/encode/jpeg-encoder.ts, q85), zlib level 6 on the PNG scanlines (what the
- *   PNG encoder runs), libwebp in WebAssembly (@jsquash/webp, method 4, q80);
+ *   PNG encoder runs); libwebp in WebAssembly (@jsquash/webp, method 4, q80), which WebP pages
+ *   used before sharp, took 288 ms/Mpx where sharp's WebP took 183 at the same effort;
  * - MuPDF's JPEG (Pixmap.asJPEG, q85: whole page, progressive, optimized Huffman);
  * - sharp (libvips, native): JPEG (libjpeg-turbo's path: mozjpeg off), PNG, WebP at several
  *   efforts, AVIF at several efforts, with libvips' threads set by --threads (default 1: time
@@ -23,7 +24,6 @@ import { CORPUS_DIR } from '../tools/corpus.js';
 import { encodeJpeg } from '../lib/encode/jpeg-encoder.js';
 import { PNG_DEFLATE_LEVEL } from '../lib/encode/png-encoder.js';
 import { copyGrayRows, copyRows } from '../lib/encode/rows.js';
-import { WebpEncoder } from '../lib/encode/webp-encoder.js';
 
 /** Text, scans, a poster, photos: [file, pages from the start]. */
 const DEFAULT_FILES: [string, number][] = [
@@ -58,11 +58,6 @@ interface Page {
 
 type Encode = (page: Page) => Uint8Array | Promise<Uint8Array>;
 
-const wasmWebp = async (page: Page): Promise<Uint8Array> => {
-  const encoder = new WebpEncoder({ width: page.width, height: page.height, channels: page.channels, quality: 80 });
-  encoder.write(page.pixels, page.height);
-  return encoder.end();
-};
 const raw = (page: Page) => sharp(page.pixels, { raw: { width: page.width, height: page.height, channels: page.channels } });
 
 const CANDIDATES: [string, Encode][] = [
@@ -73,7 +68,6 @@ const CANDIDATES: [string, Encode][] = [
   ['MuPDF JPEG 85', (p) => p.pixmap.asJPEG(85, false)],
   ['sharp JPEG 85 4:4:4', (p) => raw(p).jpeg({ quality: 85, chromaSubsampling: '4:4:4', mozjpeg: false }).toBuffer()],
   ['sharp JPEG 85 4:2:0', (p) => raw(p).jpeg({ quality: 85, chromaSubsampling: '4:2:0', mozjpeg: false }).toBuffer()],
-  ['wasm WebP 80 m4', wasmWebp],
   ['sharp WebP 80 e4', (p) => raw(p).webp({ quality: 80, effort: 4 }).toBuffer()],
   ['sharp WebP 80 e2', (p) => raw(p).webp({ quality: 80, effort: 2 }).toBuffer()],
   ['sharp WebP 80 e1', (p) => raw(p).webp({ quality: 80, effort: 1 }).toBuffer()],

@@ -87,12 +87,19 @@ export async function encodeImage(format: SharpFormat, pixels: Uint8Array, image
 
 /** A page's encoder for `format`: packed rows in, gathered; the file out when the last rows are in. */
 export function createSharpEncoder(format: SharpFormat, image: RasterImage): ImageEncoder {
-  checkImage(format, image);
   const label = formatLabelOf(format);
   const { width, height, channels } = image;
   const rowBytes = width * channels;
   const output = new PassThrough({ highWaterMark: 1 << 20 });
-  let pixels: Buffer | undefined = Buffer.allocUnsafe(rowBytes * height);
+  // A page its format cannot hold fails at its first rows, as any encoder failure does (the
+  // session fails the page): nothing is allocated for it.
+  let refused: Error | undefined;
+  try {
+    checkImage(format, image);
+  } catch (err) {
+    refused = err as Error;
+  }
+  let pixels: Buffer | undefined = refused ? undefined : Buffer.allocUnsafe(rowBytes * height);
   let bytesOut = 0;
   let rowsIn = 0;
   return {
@@ -101,6 +108,7 @@ export function createSharpEncoder(format: SharpFormat, image: RasterImage): Ima
       return bytesOut;
     },
     async writeRows(rows, rowCount) {
+      if (refused) throw refused;
       if (!pixels) throw new Error(`${label} encoder: the page is no longer open`);
       if (rowsIn + rowCount > height) throw new Error(`${label} encoder: ${rowsIn + rowCount} rows for an image of ${height}`);
       if (rows.byteLength !== rowCount * rowBytes) throw new Error(`${label} encoder: ${rows.byteLength} bytes for ${rowCount} rows of ${rowBytes}`);
