@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
+import { layersNodePath } from '../tools/build.js';
 import { CORPUS_DIR } from '../tools/corpus.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
 import { powerTuning, powerTuningTable, PRICES } from './power-tuning.js';
@@ -131,6 +132,8 @@ async function buildChild(): Promise<string> {
     outdir,
     logLevel: 'error',
   });
+  // sharp from the function's layer, as Lambda finds it (NODE_PATH), for the children spawned.
+  process.env['NODE_PATH'] = await layersNodePath('RenderPdfFunction');
   return join(outdir, 'render-child.mjs');
 }
 const CHILD = await buildChild();

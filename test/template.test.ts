@@ -21,6 +21,7 @@ import {
   resolvedEnvironment,
   resolveIntrinsics,
   ROOT,
+  functionLayerIds,
   templateFunction,
   templateFunctions,
   type ResolveContext,
@@ -99,7 +100,7 @@ describe('template.yaml', () => {
       expect(size.unzipped).toBeLessThan(250 * 2 ** 20);
     });
 
-    it('keeps MuPDF out of the reprocess artifact (esbuild metafile: no mupdf, nothing of lib/engine/ or lib/encode/ but four leaves that import only each other)', async () => {
+    it('keeps MuPDF and the image library out of the reprocess artifact (esbuild metafile: no mupdf, no sharp, nothing of lib/engine/ or lib/encode/ but four leaves that import only each other)', async () => {
       const inputs = async (logicalId: string) => (await readMetafile(logicalId)).inputs;
       const reprocess = await inputs('ReprocessFunction');
       expect(Object.keys(reprocess).filter((input) => input.includes('node_modules/mupdf/'))).toEqual([]);
@@ -115,6 +116,12 @@ describe('template.yaml', () => {
       const render = Object.keys(await inputs('RenderPdfFunction'));
       expect(render.some((input) => input.includes('node_modules/mupdf/'))).toBe(true);
       expect(render).toContain('lib/engine/worker/main.ts');
+      // No image library either: sharp's loader, sharp (its layer) and the WebAssembly encoders.
+      expect(Object.keys(reprocess).filter((input) => /node_modules\/(sharp|@img|@jsquash)\/|lib\/encode\/sharp-encoder/.test(input))).toEqual([]);
+      expect(render).toContain('lib/encode/sharp-encoder.ts');
+      expect(readFileSync(join(outputs['ReprocessFunction']!, 'handler.mjs'), 'utf8')).not.toMatch(/sharp/);
+      expect(readFileSync(join(outputs['RenderPdfFunction']!, 'handler.mjs'), 'utf8')).toMatch(/"sharp"|'sharp'/);
+      expect(functionLayerIds(templateFunction(template, 'ReprocessFunction'))).toEqual([]);
     });
 
     it('uses esbuild settings mupdf needs: ESM, .mjs, top-level await, the .wasm as a file', () => {

@@ -50,6 +50,21 @@ export async function buildAll(options: BuildAllOptions = {}): Promise<Record<st
 }
 
 /**
+ * NODE_PATH for running `logicalId`'s bundle outside the local container (benches): its layers,
+ * built for this machine into dist/<LayerId>/ if they are not yet, as Lambda puts them on it.
+ */
+export async function layersNodePath(logicalId: string): Promise<string> {
+  const template = loadTemplate();
+  const ids = functionLayerIds(templateFunctions(template).find((fn) => fn.logicalId === logicalId)!);
+  const dirs: string[] = [];
+  for (const layer of templateLayers(template).filter((l) => ids.includes(l.logicalId))) {
+    await buildLayer(layer, join(DIST, layer.logicalId), process.arch);
+    dirs.push(join(DIST, layer.logicalId, 'nodejs', 'node_modules'));
+  }
+  return dirs.join(':');
+}
+
+/**
  * Builds `layer` into `outdir` with its Makefile, as SAM's makefile builder runs it
  * (`make build-<LogicalId>` with ARTIFACTS_DIR), for npm's `cpu` (NPM_CPU; default the
  * template's BuildArchitecture). Skipped when `outdir` already holds a build of the same
