@@ -72,6 +72,7 @@ const CANDIDATES: [string, Encode][] = [
   ['sharp WebP 80 e2', (p) => raw(p).webp({ quality: 80, effort: 2 }).toBuffer()],
   ['sharp WebP 80 e1', (p) => raw(p).webp({ quality: 80, effort: 1 }).toBuffer()],
   ['sharp WebP 80 e0', (p) => raw(p).webp({ quality: 80, effort: 0 }).toBuffer()],
+
   ['sharp AVIF 50 e0', (p) => raw(p).avif({ quality: 50, effort: 0 }).toBuffer()],
   ['sharp AVIF 50 e2', (p) => raw(p).avif({ quality: 50, effort: 2 }).toBuffer()],
   ['sharp AVIF 60 e0', (p) => raw(p).avif({ quality: 60, effort: 0 }).toBuffer()],

@@ -119,8 +119,8 @@ describe('template.yaml', () => {
       // No image library either: sharp's loader, sharp (its layer) and the WebAssembly encoders.
       expect(Object.keys(reprocess).filter((input) => /node_modules\/(sharp|@img|@jsquash)\/|lib\/encode\/sharp-encoder/.test(input))).toEqual([]);
       expect(render).toContain('lib/encode/sharp-encoder.ts');
-      expect(readFileSync(join(outputs['ReprocessFunction']!, 'handler.mjs'), 'utf8')).not.toMatch(/sharp/);
-      expect(readFileSync(join(outputs['RenderPdfFunction']!, 'handler.mjs'), 'utf8')).toMatch(/"sharp"|'sharp'/);
+      expect(readFileSync(join(outputs['ReprocessFunction']!, 'handler.mjs'), 'utf8')).not.toMatch(/\("sharp"\)/);
+      expect(readFileSync(join(outputs['RenderPdfFunction']!, 'handler.mjs'), 'utf8')).toMatch(/\("sharp"\)/);
       expect(functionLayerIds(templateFunction(template, 'ReprocessFunction'))).toEqual([]);
     });
 
