@@ -1,6 +1,6 @@
 /**
  * Structured JSON logs and CloudWatch EMF metrics (Powertools for AWS Lambda), and the one home
- * of the render function's metric names: the template's alarms and dashboard use these
+ * of the render and page functions' metric names: the template's alarms and dashboard use these
  * (test/operations.test.ts holds them to it).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -31,6 +31,14 @@ export const METRIC = {
   cacheMiss: 'CacheMiss',
   /** The page function: one request, from event to answer (ms). */
   pageLatency: 'PageLatency',
+  /**
+   * The page function: a request answered 422, the document's own problem (ENCRYPTED, TOO_LARGE…),
+   * by its code. Its own metric: a viewer asking again for a broken PDF must not trip the render
+   * function's FailuresAlarm.
+   */
+  pageDocumentErrors: 'PageDocumentErrors',
+  /** The page function: a request answered 5xx (PageServerErrorsAlarm). */
+  pageServerErrors: 'PageServerErrors',
 } as const;
 
 /** The dimension names of each metric, in the order Powertools writes them. */
@@ -44,11 +52,20 @@ export const DIMENSIONS: Record<(typeof METRIC)[keyof typeof METRIC], readonly s
   CacheHit: ['service'],
   CacheMiss: ['service'],
   PageLatency: ['service'],
+  PageDocumentErrors: ['service', 'code'],
+  PageServerErrors: ['service'],
 };
 
 export const logger = new Logger({ serviceName: SERVICE });
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE });
 export { MetricUnit };
+
+/** The page function's 422: counted by its stable code, as its own EMF line so the code is a dimension. */
+export function countPageDocumentError(code: string): void {
+  const single = metrics.singleMetric();
+  single.addDimension('code', code);
+  single.addMetric(METRIC.pageDocumentErrors, MetricUnit.Count, 1);
+}
 
 /** Counts one failure by its stable code, as its own EMF line so the code is a dimension. */
 export function countFailure(code: string, kind: 'document' | 'page' | 'transient'): void {
