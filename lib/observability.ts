@@ -25,6 +25,12 @@ export const METRIC = {
   eventPutFailures: 'CompletionEventPutFailures',
   /** A completion event given up after every attempt: the manifest is committed, the event is not sent. */
   eventsLost: 'CompletionEventsLost',
+  /**
+   * An EventBridge key holding %XX, by the form that named an object (`form`: `as-given`,
+   * `decoded`, or `neither`): whether EventBridge percent-encodes keys is undocumented, and the
+   * first deployment's counts tell (docs/contract.md, "Work distribution").
+   */
+  eventBridgeKeyForm: 'EventBridgeKeyForm',
   /** The page function (lib/on-demand/): a request answered from a cached variant or the eager render's page. */
   cacheHit: 'CacheHit',
   /** The page function: a request that drew its page. */
@@ -49,6 +55,7 @@ export const DIMENSIONS: Record<(typeof METRIC)[keyof typeof METRIC], readonly s
   Failures: ['service', 'code', 'kind'],
   CompletionEventPutFailures: ['service'],
   CompletionEventsLost: ['service'],
+  EventBridgeKeyForm: ['service', 'form'],
   CacheHit: ['service'],
   CacheMiss: ['service'],
   PageLatency: ['service'],
@@ -65,6 +72,13 @@ export function countPageDocumentError(code: string): void {
   const single = metrics.singleMetric();
   single.addDimension('code', code);
   single.addMetric(METRIC.pageDocumentErrors, MetricUnit.Count, 1);
+}
+
+/** Which form of an EventBridge key holding %XX named an object, as its own EMF line so the form is a dimension. */
+export function countEventBridgeKeyForm(form: 'as-given' | 'decoded' | 'neither'): void {
+  const single = metrics.singleMetric();
+  single.addDimension('form', form);
+  single.addMetric(METRIC.eventBridgeKeyForm, MetricUnit.Count, 1);
 }
 
 /** Counts one failure by its stable code, as its own EMF line so the code is a dimension. */

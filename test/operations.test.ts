@@ -66,10 +66,12 @@ describe('metric names have one source of truth', () => {
   it('the code writes its metrics with the namespace and dimensions lib/observability.ts declares', () => {
     // A child process with metrics on (the test run turns them off): each of the render function's metrics, as the code writes it.
     const script = `
-      import { countFailure, countPageDocumentError, METRIC, metrics, MetricUnit } from './lib/observability.ts';
+      import { countEventBridgeKeyForm, countFailure, countPageDocumentError, METRIC, metrics, MetricUnit } from './lib/observability.ts';
       countFailure('NOT_PDF', 'document');
       countPageDocumentError('ENCRYPTED');
-      for (const name of Object.values(METRIC)) if (name !== METRIC.failures && name !== METRIC.pageDocumentErrors) metrics.addMetric(name, MetricUnit.Count, 1);
+      countEventBridgeKeyForm('decoded');
+      const own = [METRIC.failures, METRIC.pageDocumentErrors, METRIC.eventBridgeKeyForm];
+      for (const name of Object.values(METRIC)) if (!own.includes(name)) metrics.addMetric(name, MetricUnit.Count, 1);
       metrics.publishStoredMetrics();`;
     const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: ROOT,
