@@ -1,8 +1,8 @@
 /**
  * Nothing of a replaced source survives its successor's commit: for every image format of the
  * formats table (lib/encode/formats.ts), with thumbnails, page text and the page function's
- * variants in every format, each kind of output of the old source is gone once the new one
- * commits. Against the local S3 (moto), through the real render handler and page handler.
+ * variants in every format, and the completion event's marker, each kind of output of the old
+ * source is gone once the new one commits. Against the local S3 (moto), through the real render handler and page handler.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,8 @@ const kindOf = (key: string): string => key.split('/').pop()!.replace(/-\d{4,}(-
 describe('a replaced source leaves nothing behind', () => {
   it.each(IMAGE_FORMATS.map((format) => [format]))('%s pages with thumbnails, text and variants of every format: all gone after the new commit', async (format: ImageFormat) => {
     const config = testConfig(ENV);
-    const render = createRenderHandler(config, s3);
+    // Completion events on (a bus that takes everything): each commit leaves its marker, which goes with its generation.
+    const render = createRenderHandler(config, s3, { events: { put: async () => undefined } });
     const page = createPageHandler(loadPageConfig({ S3_ENDPOINT: s3Endpoint(), ...ENV }), { s3, cache: new SourceCache(join(cacheDir, format), 64 * 2 ** 20) });
     const key = `incoming/sweep/${format}.pdf`;
     const prefix = `rendered/sweep/${format}.pdf/`;
@@ -66,7 +67,7 @@ describe('a replaced source leaves nothing behind', () => {
     const before = await listKeys(s3, BUCKET, prefix);
     // Every kind of output is there to be swept: pages, thumbnails, text, variants of each format.
     const extension = (f: ImageFormat) => FILE_EXTENSION[f];
-    expect(new Set(before.map(kindOf))).toEqual(new Set(['manifest.json', `page.${extension(format)}`, 'thumb.jpg', 'text.json', ...IMAGE_FORMATS.map((f) => `variant.${extension(f)}`)]));
+    expect(new Set(before.map(kindOf))).toEqual(new Set(['manifest.json', 'announced.json', `page.${extension(format)}`, 'thumb.jpg', 'text.json', ...IMAGE_FORMATS.map((f) => `variant.${extension(f)}`)]));
 
     await upload('matplotlib-type3.pdf');
     expect((await render(s3PutEvent(BUCKET, key))).records[0]).toMatchObject({ outcome: 'rendered', status: 'complete' });
