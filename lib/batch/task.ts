@@ -18,9 +18,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
-import { effectiveObjectOptions } from '../config/object-options.js';
 import { errorMessage } from '../engine/errors.js';
-import { classify, type Classification } from '../job/freshness.js';
+import { classifyObject, type Classification } from '../job/freshness.js';
 import { isLegacy } from '../job/manifest.js';
 import { logger, metrics, MetricUnit } from '../observability.js';
 import type { Dispatcher } from '../reprocess/dispatch.js';
@@ -109,7 +108,7 @@ async function runTask(task: BatchTask, args: BatchArguments, deps: BatchTaskDep
   const out = outputLocation(bucket, key, config);
   const { manifest } = await readManifest(s3, out);
   // The options the render function would use for this object: its render-* metadata over the settings.
-  const classification = classify(manifest, current, effectiveObjectOptions(config.output, current.metadata), args.force);
+  const classification = await classifyObject(manifest, current, config.output, args.force, current.metadata);
   if (!classification.dispatch) return succeeded(classification.class === 'ok' ? 'ok' : settledString(classification, manifest && !isLegacy(manifest) ? manifest.error?.code : undefined));
   if (current.lastModified !== undefined && current.lastModified > recentBefore) return succeeded(`left-to-its-event:${classification.class}`);
   if (args.dryRun) return succeeded(`would-dispatch:${classification.class}`);

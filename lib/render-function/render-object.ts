@@ -14,8 +14,8 @@ import { prefixesOverlap, type Config } from '../config/env.js';
 import { completionAnnouncer, type CompletionEvents } from '../events/completion.js';
 import { classify } from '../job/freshness.js';
 import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
-import type { JobOptions } from '../job/options.js';
-import { objectOptions } from '../config/object-options.js';
+import type { JobOptions, OptionsSource } from '../job/options.js';
+import { objectOptions, optionsSourceOf } from '../config/object-options.js';
 import { countEventBridgeKeyForm, countFailure, logger } from '../observability.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
@@ -113,6 +113,7 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
   // The object's own options (its render-* metadata) over the function's settings.
   const chosen = objectOptions(config.output, current.metadata);
   const options = chosen.ok ? chosen.options : config.output;
+  const optionsSource = optionsSourceOf(current.metadata);
   const generation = generationOf(current.etag, optionsHash(options));
   const tooLong = keyLengthProblem(out, generation);
   if (tooLong === 'manifest') return { kind: 'ignored', reason: `its output keys would exceed S3's ${MAX_KEY_BYTES} bytes, manifest.json included: nothing can be written` };
@@ -122,7 +123,7 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
   const announcer = completionAnnouncer(deps.events, { s3, out }, previous, deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs } : {});
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announcer);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
-  if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
+  if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
   if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {
     // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
     // Killed between the commit and PutEvents, or out of attempts: the event is sent again unless its marker says it went.
@@ -130,12 +131,12 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
     return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   }
   if (tooLong === 'outputs') {
-    return commitFailed(committer, out, source, options, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
+    return commitFailed(committer, out, source, options, optionsSource, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
   }
   const workRoot = tmpdir();
   const free = await freeBytes(workRoot);
   if (current.size > free) {
-    return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
+    return commitFailed(committer, out, source, options, optionsSource, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
   }
   const plan = await planPages(s3, request, previous.manifest, out, generation);
 
@@ -149,7 +150,7 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
     } catch (err) {
       if (isPreconditionFailed(err)) return { kind: 'superseded', reason: 'the key was overwritten before the download' };
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-        return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file (${current.size} bytes) did not fit in ${workRoot}`);
+        return commitFailed(committer, out, source, options, optionsSource, 'TOO_LARGE', `the file (${current.size} bytes) did not fit in ${workRoot}`);
       }
       throw err;
     }
@@ -160,6 +161,7 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
       request,
       source,
       options,
+      optionsSource,
       warnings: chosen.warnings,
       out,
       generation,
@@ -183,10 +185,11 @@ async function commitFailed(
   out: OutputLocation,
   source: ManifestSource,
   options: JobOptions,
+  optionsSource: OptionsSource,
   code: string,
   message: string,
 ): Promise<RenderObjectOutcome> {
-  const manifest = failedManifest(source, options, { code, message }, new Date());
+  const manifest = failedManifest(source, options, { code, message }, new Date(), optionsSource);
   const result = await committer.commit(manifest);
   if (result !== 'committed') return notCommitted(result, out);
   logger.error('document failed', { bucket: source.bucket, key: source.key, code, detail: message });
