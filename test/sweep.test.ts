@@ -15,6 +15,8 @@ import { createPageHandler } from '../lib/on-demand/handler.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
+import { outputLocation } from '../lib/s3/layout.js';
+import { writeMarker } from '../lib/s3/marker-store.js';
 import { functionUrlEvent } from '../tools/function-url.js';
 import { readV2Manifest } from './support/manifests.js';
 import { CORPUS, createBucket, listKeys, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
@@ -75,5 +77,20 @@ describe('a replaced source leaves nothing behind', () => {
     expect(current.generation).not.toBe(old.generation);
     const left = (await listKeys(s3, BUCKET, prefix)).filter((k) => k !== `${prefix}manifest.json` && !k.startsWith(`${prefix}${current.generation}/`));
     expect(left, 'outputs of the replaced source').toEqual([]);
+  });
+
+  it('a completion marker written after a newer render committed and cleaned up is removed at once, not left behind', async () => {
+    const config = testConfig(ENV);
+    const key = 'incoming/sweep/marker.pdf';
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: await readFile(join(CORPUS, 'matplotlib-type3.pdf')) }));
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, key));
+    const out = outputLocation(BUCKET, key, config);
+    const current = await readV2Manifest(s3, BUCKET, `${out.prefix}manifest.json`);
+    // An older render's announcement, late: its generation is no longer the committed one.
+    await writeMarker(s3, out, 'a0a0a0a0a0a0a0a0', 'a0a0a0a0a0a0a0a0-complete-old');
+    expect(await listKeys(s3, BUCKET, `${out.prefix}a0a0a0a0a0a0a0a0/`)).toEqual([]);
+    // The committed generation's marker stays.
+    await writeMarker(s3, out, current.generation, `${current.generation}-complete-x`);
+    expect(await listKeys(s3, BUCKET, `${out.prefix}${current.generation}/`)).toContain(`${out.prefix}${current.generation}/announced.json`);
   });
 });
