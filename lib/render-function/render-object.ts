@@ -16,7 +16,7 @@ import { classify } from '../job/freshness.js';
 import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
 import type { JobOptions, OptionsSource } from '../job/options.js';
 import { objectOptions, optionsSourceOf } from '../config/object-options.js';
-import { countFailure, logger } from '../observability.js';
+import { countEventBridgeKeyForm, countFailure, logger } from '../observability.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
 import { manifestKey, readManifest } from '../s3/manifest-store.js';
@@ -64,16 +64,42 @@ function supersededBy(request: WorkRequest, current: SourceObject): string | nul
 export type { RenderObjectOutcome };
 export { OutOfTimeError } from './outcome.js';
 
-export async function renderObject(request: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
-  const { s3, config } = deps;
-  const { bucket, key } = request;
-  if (config.sourceBucket && bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
-  const skip = skipReason(key, config);
-  if (skip) return { kind: 'ignored', reason: skip };
+/**
+ * The object a request names, and the request with the key that named it: the key as given,
+ * then, for an EventBridge key holding %XX, its percent-decoded form (lib/work/messages.ts).
+ * Which form matched is logged and counted. A string: why nothing is rendered (a key that is
+ * not ours, or deleted before we got to it: retrying will not change that).
+ */
+async function locateSource(s3: S3Client, asked: WorkRequest, config: Config): Promise<{ request: WorkRequest; current: SourceObject } | string> {
+  const { decodedKey, ...request } = asked;
+  const skip = skipReason(request.key, config);
+  const current = skip ? undefined : await headCurrent(s3, request.bucket, request.key);
+  if (decodedKey === undefined) return current ? { request, current } : (skip ?? 'the source object no longer exists');
+  const report = (form: 'as-given' | 'decoded' | 'neither'): void => {
+    logger.info('EventBridge key holding %XX', { bucket: request.bucket, key: request.key, decodedKey, form });
+    countEventBridgeKeyForm(form);
+  };
+  if (current) {
+    report('as-given');
+    return { request, current };
+  }
+  const decodedSkip = skipReason(decodedKey, config);
+  const decoded = decodedSkip ? undefined : await headCurrent(s3, request.bucket, decodedKey);
+  if (decoded) {
+    report('decoded');
+    return { request: { ...request, key: decodedKey }, current: decoded };
+  }
+  report('neither');
+  return skip ?? decodedSkip ?? 'the source object no longer exists';
+}
 
-  // Deleted before we got to it: nothing to render, and retrying will not change that.
-  const current = await headCurrent(s3, bucket, key);
-  if (!current) return { kind: 'ignored', reason: 'the source object no longer exists' };
+export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
+  const { s3, config } = deps;
+  if (config.sourceBucket && asked.bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${asked.bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
+  const located = await locateSource(s3, asked, config);
+  if (typeof located === 'string') return { kind: 'ignored', reason: located };
+  const { request, current } = located;
+  const { bucket, key } = request;
   const out = outputLocation(bucket, key, config);
   if (out.bucket === bucket && prefixesOverlap(config)) return { kind: 'ignored', reason: 'OUTPUT_BUCKET is the source bucket and the prefixes overlap: outputs would trigger renders' };
   const stale = supersededBy(request, current);
