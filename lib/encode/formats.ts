@@ -10,6 +10,13 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'av
 /** The formats sharp (libvips) encodes (sharp-encoder.ts); PNG is ours (png-encoder.ts), faster at smaller bytes. */
 export type SharpFormat = Exclude<ImageFormat, 'png'>;
 
+/**
+ * The file extension of each format's pages and variants. The clean-ups recognise a generation's
+ * files by these (lib/s3/layout.ts GENERATION_FILE_PATTERN): a format missing here would leave its
+ * pages behind for good, so the Record makes a new format name its extension.
+ */
+export const FILE_EXTENSION: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp', avif: 'avif' };
+
 /** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
 export const JPEG_MAX_SIDE = 65535;
 
@@ -21,10 +28,10 @@ export const AVIF_MAX_SIDE = WEBP_MAX_SIDE;
 
 /**
  * The most pixels a WebP page may have: 16 Mpx (4096 x 4096; Letter or A4 at 300 dpi is under
- * 9 Mpx). libwebp takes the whole page: measured, ~15.5 bytes a pixel while it encodes
- * (webp-encoder.ts), so ~250 MiB for the page being encoded and 64 MiB for each page gathered
- * behind it; two encoder threads and a worker's pages in flight stay well inside the template's
- * 2,048 MB. At the 40 Mpx of MAX_PAGE_PIXELS one page alone would take ~620 MiB.
+ * 9 Mpx). libwebp takes the whole page: the rows gathered (3 bytes a pixel for RGB,
+ * sharp-encoder.ts) and libwebp's YUV 4:2:0 picture and working memory beside them. Chosen when
+ * libwebp ran in WebAssembly (measured then: ~15.5 bytes a pixel while it encoded, ~250 MiB at
+ * 16 Mpx); kept for the native one, and for AVIF, whose encoder needs more.
  */
 export const WEBP_MAX_PIXELS = 16_777_216;
 
