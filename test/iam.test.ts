@@ -122,6 +122,8 @@ describe('IAM, call by call, against the template\'s policies', () => {
     });
     const summary = await reprocess({ force: true });
     expect(summary.dispatched).toBeGreaterThan(0);
+    // The schedule's run: the one that reads and writes its checkpoint.
+    expect(await reprocess({ scheduled: true })).toMatchObject({ scheduled: true, nextStartAfter: null });
     for (const message of await drain(testSqsClient(), queueUrl)) await render(sqsEventOf([message.Body!]));
 
     // 4. The same function as S3 Batch Operations' task (schema 2.0): a forced object, and one deleted since.
@@ -320,6 +322,7 @@ describe.each<{ name: string; parameters: Record<string, string>; source: string
       recentMs: 0,
     });
     expect((await reprocess({ force: true })).dispatched).toBeGreaterThan(0);
+    expect(await reprocess({ scheduled: true })).toMatchObject({ scheduled: true });
     await drainAll();
   }, 300_000);
 
@@ -436,6 +439,36 @@ describe('IAM of a backfill on S3 Batch Operations: the role the service assumes
       operator('s3:PutObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
       operator('s3:GetObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
       operator('sqs:SendMessage', `arn:aws:sqs:${REGION}:123456789012:RenderQueue`),
+    ];
+    expect((await decideAll(denied)).filter((d) => d.startsWith('Allowed'))).toEqual([]);
+  });
+});
+
+describe('IAM of a caller of the page function URL (AuthType AWS_IAM)', () => {
+  const pageArn = `arn:aws:lambda:${REGION}:123456789012:function:PageFunction`;
+  /** docs/page-caller-policy.json, its placeholder filled in as for this stack. */
+  const callerPolicy = async () => {
+    const text = await readFile(new URL('../docs/page-caller-policy.json', import.meta.url), 'utf8');
+    return JSON.parse(text.replace(/\$\{PageFunctionArn\}/g, pageArn)) as { Version: string; Statement: unknown[] };
+  };
+  const caller = (action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal: 'PageCaller', operation: action, action, resource, context });
+
+  it('grants both lambda:InvokeFunctionUrl and lambda:InvokeFunction (required since October 2025), through the URL only, on the page function only', async () => {
+    const policy = await callerPolicy();
+    const decideAll = async (requests: IamRequest[]) => Promise.all(requests.map(async (q) => `${await decide(template, q, ctx, policy)} ${q.action} ${q.resource} ${JSON.stringify(q.context)}`));
+    // What a SigV4-signed GET of the URL is authorized as: both actions.
+    const allowed = [
+      caller('lambda:InvokeFunctionUrl', pageArn, { 'lambda:FunctionUrlAuthType': 'AWS_IAM' }),
+      caller('lambda:InvokeFunction', pageArn, { 'lambda:InvokedViaFunctionUrl': 'true' }),
+    ];
+    expect((await decideAll(allowed)).filter((d) => !d.startsWith('Allowed'))).toEqual([]);
+    const denied = [
+      // A direct Invoke, not through the URL.
+      caller('lambda:InvokeFunction', pageArn),
+      caller('lambda:InvokeFunction', pageArn, { 'lambda:InvokedViaFunctionUrl': 'false' }),
+      caller('lambda:InvokeFunctionUrl', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, { 'lambda:FunctionUrlAuthType': 'AWS_IAM' }),
+      caller('lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, { 'lambda:InvokedViaFunctionUrl': 'true' }),
+      caller('s3:GetObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
     ];
     expect((await decideAll(denied)).filter((d) => d.startsWith('Allowed'))).toEqual([]);
   });

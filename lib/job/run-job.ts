@@ -18,7 +18,7 @@ import {
   type ManifestFields,
   type ManifestSource,
 } from './manifest.js';
-import { formatPageSelection, parsePageSelection, pickJobOptions, type JobOptions } from './options.js';
+import { formatPageSelection, parsePageSelection, pickJobOptions, type JobOptions, type OptionsSource } from './options.js';
 
 export interface PageSink {
   /** Stores one page under `fileName` and returns the key or path it was stored at. */
@@ -34,6 +34,8 @@ export interface RenderJobInput {
     /** The pages this invocation draws (a continuation, a fan-out range); default: options.pages. */
     selection?: PageRange[];
   };
+  /** Recorded in the manifest: where `options` came from (settings or object metadata). */
+  optionsSource?: OptionsSource;
   /** Said in the manifest's warnings before anything the render adds (unknown object metadata…). */
   warnings?: readonly string[];
   sink: PageSink;
@@ -74,7 +76,8 @@ export interface RenderJobResult {
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
   const options = pickJobOptions(input.options);
-  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
+  const recorded = input.optionsSource ? { optionsSource: input.optionsSource } : {};
+  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, { ...recorded, ...fields });
 
   const pages: (ManifestPage | ManifestPageFailure)[] = [...(input.kept ?? [])];
 
@@ -99,7 +102,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {
       return {
-        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt),
+        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt, input.optionsSource),
         stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
       };
     }

@@ -8,7 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { workerCount } from '../engine/render.js';
-import type { JobOptions } from '../job/options.js';
+import type { JobOptions, OptionsSource } from '../job/options.js';
 import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
 import { isLegacy, isPageFailure } from '../job/manifest.js';
@@ -43,6 +43,8 @@ export interface RenderPagesContext {
   request: WorkRequest;
   source: ManifestSource;
   options: JobOptions;
+  /** Where `options` came from, for the manifest. */
+  optionsSource: OptionsSource;
   /** For the manifest, before what the render adds (unknown object metadata…). */
   warnings: string[];
   out: OutputLocation;
@@ -77,6 +79,7 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
             : selectionWithin(ctx.options.pages, plan.from),
         ...(config.pageTimeoutMs ? { pageTimeoutMs: config.pageTimeoutMs } : {}),
       },
+      optionsSource: ctx.optionsSource,
       warnings: ctx.warnings,
       kept: plan.kept,
       concurrency: config.uploadConcurrency,
@@ -176,14 +179,14 @@ async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan[
     // A duplicate of this range that ran after the set was merged has just written its part
     // again: the merge's clean-up has already run, so it is run again. (S3 lists after a write
     // consistently: a merge whose listing missed this part committed before this read.)
-    const { manifest: stored } = await readManifest(ctx.s3, ctx.out);
-    if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored);
+    const { manifest: stored, etag: storedEtag } = await readManifest(ctx.s3, ctx.out);
+    if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored, storedEtag);
     // A range commits nothing, so nothing else tells it that a newer upload was rendered and
     // cleaned up while it drew: its pages and part would stay for good.
     else if (await ctx.committer.discardIfSuperseded(ctx.source.etag, ctx.generation)) return notCommitted('superseded', ctx.out);
     return { kind: 'range-stored', range: { from: range.from, to: range.to }, ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count: range.count } };
   }
-  const manifest = mergeParts(ctx.source, ctx.options, parts);
+  const manifest = mergeParts(ctx.source, ctx.options, parts, ctx.optionsSource);
   const result = await ctx.committer.commit(manifest);
   // The commit's clean-up removes the part records of a final manifest.
   if (result !== 'committed') return notCommitted(result, ctx.out);
