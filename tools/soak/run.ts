@@ -105,11 +105,11 @@ const FAULT_RATES: [number, Fault['kind'] | 'slowdown' | 'internal', string][] =
  * does not know; a lost answer likewise.
  */
 const EVENT_FAULT_RATES: [number, 'internal' | 'throttled' | 'entry-throttled' | 'slow' | 'lost-response', string][] = [
-  [0.06, 'internal', '500 InternalException'],
-  [0.06, 'throttled', '400 ThrottlingException'],
-  [0.05, 'entry-throttled', '200 with a throttled entry'],
-  [0.06, 'slow', 'answer after the client timeout'],
-  [0.05, 'lost-response', 'lost answer'],
+  [0.08, 'internal', '500 InternalException'],
+  [0.08, 'throttled', '400 ThrottlingException'],
+  [0.06, 'entry-throttled', '200 with a throttled entry'],
+  [0.08, 'slow', 'answer after the client timeout'],
+  [0.08, 'lost-response', 'lost answer'],
 ];
 /** The answer of a slow PutEvents: past the client's 2 s request timeout. */
 const SLOW_EVENT_ANSWER_MS = 2_600;
@@ -462,6 +462,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       INPUT_PREFIX,
       OUTPUT_PREFIX,
       DPI: String(options.dpi ?? 36),
+      // The run's format: keys without render-format metadata end in it (the page function's too).
+      FORMAT: runFormat,
       FANOUT_PAGES: String(options.fanoutPages ?? 6),
       // Budgets far above what the soak's documents need: "complete" is the expected end.
       DOCUMENT_MAX_HOPS: '1000',
@@ -604,7 +606,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
                 counts.add(`dispatches up to date ${phase}`);
                 if (phase !== 'run') note(upToDateDispatches, r.key, `dispatched in the ${phase} phase, skipped as up to date (${r.reason ?? ''})`);
               } else if (phase !== 'run' && ['rendered', 'continued', 'range-stored'].includes(r.outcome)) {
-                note(renderedBySettle, r.key, `the ${phase} pass dispatched it and the render function ${r.outcome} it${r.status ? ` (${r.status})` : ''}: its own events had not`);
+                note(renderedBySettle, r.key, `the ${phase} pass dispatched it and the render function ${r.outcome} it${r.status ? ` (${r.status})` : ''}: its own events had not, or the pass asked again for a result already there`);
               }
             }
           }
