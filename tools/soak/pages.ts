@@ -131,7 +131,7 @@ export async function startPageRequester(options: {
           const keys = options.keys();
           if (again !== undefined && last.has(again)) await ask(again, last.get(again)!);
           else if (keys.length > 0) await ask(options.rng.pick(keys), draw());
-          await new Promise((r) => setTimeout(r, options.rng.int(100, 700)));
+          await new Promise((r) => setTimeout(r, options.rng.int(200, 1200)));
         }
       })();
       return running;

@@ -81,6 +81,8 @@ export interface SoakResult {
   passed: number;
   failed: number;
   figures: [string, string][];
+  /** How much of each path of issue 27 the run drove (CI holds its seeds to all of them). */
+  coverage: { formats: number; intakes: number; pageRequests: number; pageImages: number; batchTasks: number; putEvents: number; eventFaults: number };
   /** The report: one line per violation, the figures, then "N passed, M failed". */
   lines: string[];
   workDir: string;
@@ -222,6 +224,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let passed = 0;
   let failed = 0;
   let figures: [string, string][] = [];
+  let coverage: SoakResult['coverage'] = { formats: 0, intakes: 0, pageRequests: 0, pageImages: 0, batchTasks: 0, putEvents: 0, eventFaults: 0 };
   try {
     // moto takes a while to start on a loaded machine: a slow start is not what the soak is about.
     for (let attempt = 1; !moto; attempt++) {
@@ -604,7 +607,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
               // During the run a dispatch can race the upload's own event; after the drain nothing can.
               if (r.outcome === 'up-to-date') {
                 counts.add(`dispatches up to date ${phase}`);
-                if (phase !== 'run') note(upToDateDispatches, r.key, `dispatched in the ${phase} phase, skipped as up to date (${r.reason ?? ''})`);
+                if (phase !== 'run') note(upToDateDispatches, r.key, `dispatched in the ${phase} phase, skipped as up to date${r.reason ? ` (${r.reason})` : ''}`);
               } else if (phase !== 'run' && ['rendered', 'continued', 'range-stored'].includes(r.outcome)) {
                 note(renderedBySettle, r.key, `the ${phase} pass dispatched it and the render function ${r.outcome} it${r.status ? ` (${r.status})` : ''}: its own events had not, or the pass asked again for a result already there`);
               }
@@ -791,8 +794,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       failed = 1;
       lines[lines.length - 1] = `${passed} passed, ${failed} failed`;
     }
+    coverage = {
+      formats: [...counts.counts.keys()].filter((k) => k.startsWith('format:')).length,
+      intakes: [...counts.counts.keys()].filter((k) => k.startsWith('key intake:')).length,
+      pageRequests: pageFigures.requests,
+      pageImages: pageFigures.byStatus['302'] ?? 0,
+      batchTasks: counts.get('batch tasks'),
+      putEvents: counts.get('PutEvents requests'),
+      eventFaults: counts.total('event fault:'),
+    };
     choose(`result: ${passed} passed, ${failed} failed`);
-    return { violations, passed, failed, figures, lines, workDir };
+    return { violations, passed, failed, figures, coverage, lines, workDir };
   } finally {
     for (const slot of slots) {
       if (slot.container && !slot.container.ended) slot.container.kill();
