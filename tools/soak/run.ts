@@ -389,7 +389,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const inv = slot.invocation;
       counts.add('PutEvents requests');
       if (!chaos || !inv || inv.killed || inv.receiveCount >= maxReceiveCount - 1) return undefined;
-      if (inv.receiveCount <= maxReceiveCount - 2 && kills.chance(KILL_AFTER_EVENT)) return { kind: 'after', after: () => killSlot(slot, 'after-event') };
+      if (inv.receiveCount <= maxReceiveCount - 2 && eventFaults.chance(KILL_AFTER_EVENT)) return { kind: 'after', after: () => killSlot(slot, 'after-event') };
       let r = eventFaults.next();
       for (const [rate, kind, name] of EVENT_FAULT_RATES) {
         if (r >= rate) {
