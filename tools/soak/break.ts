@@ -51,7 +51,7 @@ export const BREAKS = {
   },
   /** The clean-up's pattern without page variants: an old source's variants stay behind. */
   'cleanup-keeps-variants': {
-    pattern: /\|variant-\\d\{4,\}-\[0-9a-f\]\{16\}\\\.\(\?:png\|jpg\|webp\)/g,
+    pattern: /\|variant-\\\\d\{4,\}-\[0-9a-f\]\{16\}\\\\\.\(\?:\$\{\w+\}\)/g,
     replacement: '',
   },
   /** The schedule and the batch task classify every up-to-date render as stale: dispatched, then skipped as up to date. */
