@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -34,7 +35,7 @@ import { motoAvailable, MOTO_INSTALL_HINT, startMoto } from './moto.js';
 import { signedPath } from './sign-url.js';
 import { localContext, loadTemplate, templateFunction } from './template.js';
 
-const USAGE = 'usage: npm run serve -- [file.pdf…] [--port 8787] [--containers 1] [--signed]';
+const USAGE = 'usage: npm run serve -- [file.pdf…] [--port 8787 (0: any free port)] [--containers 1] [--signed]';
 const SIGNING_PARAMETER = '/s3-pdf-render/local-url-secret';
 
 /** Warm containers, each taking one request at a time; requests wait for a free one. */
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
     return 0;
   }
   // Every flag and file checked, and the port taken, before moto starts or the bundle is built.
-  const port = parseIntSetting('--port', values.port, 1, 65535);
+  const port = parseIntSetting('--port', values.port, 0, 65535);
   const count = parseIntSetting('--containers', values.containers, 1, 8);
   for (const file of positionals) {
     const found = await stat(file).catch(() => undefined);
@@ -151,7 +152,8 @@ async function main(): Promise<number> {
   if (failed) throw new Error(`PageFunction did not start: ${JSON.stringify(failed.initError!.payload)}`);
   pool = new ContainerPool(started.map((s) => s.container));
 
-  const base = `http://127.0.0.1:${port}`;
+  // --port 0: a free port, as the system chose it.
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   console.error(`\nPageFunction on ${base} (${count} container${count === 1 ? '' : 's'}, ${values.signed ? 'signed URLs only' : 'unsigned, as AWS_IAM after SigV4'}); Ctrl-C stops it.`);
   const example: [string, string][] = [
     ['page', '1'],

@@ -28,15 +28,15 @@ export const BREAKS = {
     pattern: /\?\{IfNoneMatch:"\*"\}:\{IfMatch:\w+\}/g,
     replacement: '?{}:{}',
   },
-  /** Every won compare-and-swap announced twice: a second completion event for one commit. */
-  'announce-twice': {
-    pattern: /return this\.expectedEtag=(\w+),await this\.onCommitted\?\.\((\w+)\),/g,
-    replacement: 'return this.expectedEtag=$1,await this.onCommitted?.($2),await this.onCommitted?.($2),',
+  /** A won compare-and-swap never announced (the message then succeeds, so no redelivery repairs it): a final commit without its event. */
+  'announce-nothing': {
+    pattern: /this\.expectedEtag=(\w+),await this\.finish\((\w+),this\.announcer\?\.committed\(\2,\1\)\),"committed"/g,
+    replacement: 'this.expectedEtag=$1,await this.finish($2,void 0),"committed"',
   },
-  /** No commit announced at all: "every final commit announced" goes red. */
-  'announce-never': {
-    pattern: /return this\.expectedEtag=(\w+),await this\.onCommitted\?\.\((\w+)\),/g,
-    replacement: 'return this.expectedEtag=$1,',
+  /** Every copy of an event with an id of its own (renderIdOf made random): "one renderId per commit" goes red where an event is sent twice. */
+  'renderid-per-copy': {
+    pattern: /return`\$\{(\w+)\.generation\}-\$\{\1\.status\}-\$\{(\w+)\((\w+)\)\}`/g,
+    replacement: 'return`${$1.generation}-${$1.status}-${$2($3)}-${Math.random().toString(36).slice(2,8)}`',
   },
   /** Event keys taken without their URL decoding: keys with a space or "%" are never found by their own event (the settle pass renders them). */
   'event-key-undecoded': {

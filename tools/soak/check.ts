@@ -1,14 +1,14 @@
 /**
  * The soak's verdict: invariants checked for every source key against the object now under it,
  * once the queue has drained and the settle phase has run. Each invariant is one entry of
- * INVARIANTS; one more (for example "exactly one final event per final commit", once
- * completion events exist: DESIGN §12) is one more entry, reading `ctx.events`.
+ * INVARIANTS; the completion events' ("every final commit announced at least once", DESIGN §12)
+ * reads `ctx.events`.
  */
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isLegacy, isPageFailure, parseManifest, variantFolderOf, type Manifest, type ManifestPage } from '../../lib/job/manifest.js';
 import { isNotFound } from '../../lib/s3/errors.js';
 import { manifestKey } from '../../lib/s3/manifest-store.js';
-import { outputLocation, type OutputLocation } from '../../lib/s3/layout.js';
+import { announcedKey, outputLocation, type OutputLocation } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
 import { PNG } from 'pngjs';
 import type { Expected } from './docs.js';
@@ -58,8 +58,6 @@ export interface CheckContext {
   deadLetters: readonly string[];
   events?: EventsSource;
   paths?: PathRecords;
-  /** Marker keys of the current commit that may sit next to its manifest (the completion event's). */
-  markerKeys?(state: KeyState): string[];
 }
 
 /** What the checker knows about one source key, read once and shared by the invariants. */
@@ -243,15 +241,16 @@ export const INVARIANTS: Invariant[] = [
     name: 'nothing unlisted under the output prefix',
     async check(state, ctx) {
       if (!state.manifest) return state.outputs.length > 0 ? [`${state.outputs.length} objects and no manifest: ${state.outputs.map((o) => o.key).slice(0, 3).join(', ')}`] : [];
-      const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out), ...(ctx.markerKeys?.(state) ?? [])]);
-      // The page function's variants of the current source (any page, any options) are its cache, not leftovers.
+      const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out), announcedKey(state.out, state.manifest.generation)]);
+      // The completion event's marker of the committed generation is the one file no manifest lists;
+      // the page function's variants of the current source (any page, any options) are its cache, not leftovers.
       const variants = state.current ? `${state.out.prefix}${variantFolderOf(state.current.etag)}/` : undefined;
       const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/variant-\d{4,}-[0-9a-f]{16}\.\w+$/.test(o.key)));
       if (extra.length === 0) return [];
       const bytes = extra.reduce((sum, o) => sum + o.size, 0);
       const kinds = new Map<string, number>();
       for (const o of extra) {
-        const kind = /\/(page|thumb|text|part|variant)-[^/]*$/.exec(o.key)?.[1] ?? 'other';
+        const kind = /\/(?:(page|thumb|text|part|variant)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
       const byKind = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
@@ -278,6 +277,8 @@ export const INVARIANTS: Invariant[] = [
       if (!state.current || !m || isLegacy(m) || m.source.etag !== state.current.etag) return problems;
       if (m.status === 'partial' && m.nextPage !== undefined) return problems;
       const mine = all.filter((e) => e.etag === m.source.etag && e.generation === m.generation && e.status === m.status);
+      const wrong = all.filter((e) => e.etag === m.source.etag && e.generation === m.generation && e.status !== m.status);
+      if (wrong.length > 0) problems.push(`an event says ${wrong[0]!.status}, the manifest ${m.status}`);
       if (mine.length === 0) problems.push(`no completion event for the ${m.status} manifest of generation ${m.generation}${ctx.events.interrupted?.(state.key) ? ' (an invocation of the key was killed or timed out)' : ''}`);
       const missing = mine.filter((e) => e.renderId === undefined).length;
       if (missing > 0) problems.push(`${missing} of ${mine.length} events for the final commit carry no detail.renderId`);

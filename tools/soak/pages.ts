@@ -71,6 +71,8 @@ export async function startPageRequester(options: {
   /** Keys uploaded so far. */
   keys: () => readonly string[];
   choose: (line: string) => void;
+  /** Requests at most (the drain after the uploads can be long: a page request there adds CPU, not cover). */
+  maxRequests: number;
 }): Promise<PageRequester> {
   const { container, initError } = await LambdaContainer.start(options.template, options.fn, { artifactDir: options.artifactDir, extraEnv: options.env, logs: options.logs });
   if (initError) throw new Error(`the page function did not start: ${JSON.stringify(initError.payload)}`);
@@ -126,7 +128,7 @@ export async function startPageRequester(options: {
   return {
     run() {
       running = (async () => {
-        while (!stopped) {
+        while (!stopped && answers.length < options.maxRequests) {
           const again = repeats.shift();
           const keys = options.keys();
           if (again !== undefined && last.has(again)) await ask(again, last.get(again)!);

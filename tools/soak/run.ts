@@ -655,6 +655,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       rng: pageRng,
       keys: () => [...uploadsOf.keys()],
       choose,
+      // Six a document: most during the uploads and the first renders, where re-uploads and commits race them.
+      maxRequests: options.docs * 6,
     });
     const pagesRunning = pages.run();
     const uploads = (async () => {
@@ -726,7 +728,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       for (const m of Messages) {
         const { detail } = JSON.parse(m.Body ?? '{}') as { detail: CompletionDetail };
         eventsReceived++;
-        const renderId = (detail as { renderId?: unknown }).renderId;
+        // An event without a renderId is reported by the invariant, not crashed on.
+        const renderId: unknown = detail.renderId;
         finalEvents.set(detail.key, [
           ...(finalEvents.get(detail.key) ?? []),
           { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation, ...(typeof renderId === 'string' ? { renderId } : {}) },
