@@ -10,6 +10,7 @@ export const REQUIRED_TOOLS = [
   { command: 'cfn-lint', args: ['--version'], install: 'pip install cfn-lint', why: 'the template checks' },
   { command: 'mutool', args: ['-v'], install: 'apt-get install mupdf-tools', why: 'the page-size oracle and the bench reference' },
   { command: 'zip', args: ['-v'], install: 'apt-get install zip', why: "the artifact's zipped size" },
+  { command: 'make', args: ['--version'], install: 'apt-get install make', why: 'the sharp layer (layers/sharp/Makefile, as sam build runs it)' },
 ] as const;
 
 /** The message for the tools that are missing, or undefined when every one is there. */
