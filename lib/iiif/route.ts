@@ -5,6 +5,8 @@
  *   /iiif/3/{identifier}/info.json
  *   /iiif/3/{identifier}/{region}/{size}/{rotation}/{quality}.{format}
  *   /iiif/3/{url-encoded key}/manifest                     (Presentation 3.0)
+ *   /iiif/3/{url-encoded key}/source.pdf                   -> 302 to the PDF (the manifest's rendering)
+ *   /iiif/3/{identifier}/text.json                         -> 302 to the page's text, where the eager render wrote it
  *
  * each optionally with a document token first: /iiif/3/~{token}/… (signed mode). The identifier
  * is the URL-encoded source key with the page as Cantaloupe writes it, `incoming%2Fq3.pdf;3`
@@ -20,7 +22,9 @@ export type IiifRoute =
   | { kind: 'base'; key: string; page: number; identifier: string; token?: string }
   | { kind: 'info'; key: string; page: number; identifier: string; token?: string }
   | { kind: 'image'; key: string; page: number; identifier: string; token?: string; segments: [string, string, string, string] }
-  | { kind: 'manifest'; key: string; identifier: string; token?: string };
+  | { kind: 'text'; key: string; page: number; identifier: string; token?: string }
+  | { kind: 'manifest'; key: string; identifier: string; token?: string }
+  | { kind: 'source'; key: string; identifier: string; token?: string };
 
 export function isIiifPath(rawPath: string): boolean {
   return rawPath.startsWith(IIIF_PREFIX) || rawPath === IIIF_PREFIX.slice(0, -1);
@@ -63,6 +67,8 @@ export function parseIiifRoute(rawPath: string): IiifRoute {
   if (segments.length === 0 || (segments.length === 1 && segments[0] === '')) return { kind: 'base', identifier, ...parseIdentifier(identifier), ...withToken };
   if (segments.length === 1 && segments[0] === 'info.json') return { kind: 'info', identifier, ...parseIdentifier(identifier), ...withToken };
   if (segments.length === 1 && segments[0] === 'manifest') return { kind: 'manifest', identifier, key: decode(identifier, 'identifier'), ...withToken };
+  if (segments.length === 1 && segments[0] === 'source.pdf') return { kind: 'source', identifier, key: decode(identifier, 'identifier'), ...withToken };
+  if (segments.length === 1 && segments[0] === 'text.json') return { kind: 'text', identifier, ...parseIdentifier(identifier), ...withToken };
   if (segments.length === 4) {
     return { kind: 'image', identifier, ...parseIdentifier(identifier), ...withToken, segments: segments.map((s) => decode(s, 'parameter')) as [string, string, string, string] };
   }

@@ -54,10 +54,11 @@ export function generationPrefix(out: OutputLocation, generation: string): strin
 /**
  * A file of a generation, relative to the output prefix: <16 hex>/page-0001.png, a fan-out part
  * record and the like, and the page function's cached variants (<16 hex>/variant-0003-<options
- * hash>.png, in a folder named by variantFolderOf), so the clean-up after a commit removes the
+ * hash>.png, in a folder named by variantFolderOf; IIIF images iiif-0003-<request hash>.jpg and
+ * the document's page sizes iiif-pages.json beside them), so the clean-up after a commit removes the
  * variants of an old source like its pages.
  */
-export const GENERATION_FILE_PATTERN = /^([0-9a-f]{16})\/(?:(?:page|thumb|text)-\d{4,}\.(?:png|jpg|json)|part-\d{4,}-\d{4,}\.json|variant-\d{4,}-[0-9a-f]{16}\.(?:png|jpg|webp))$/;
+export const GENERATION_FILE_PATTERN = /^([0-9a-f]{16})\/(?:(?:page|thumb|text)-\d{4,}\.(?:png|jpg|json)|part-\d{4,}-\d{4,}\.json|variant-\d{4,}-[0-9a-f]{16}\.(?:png|jpg|webp)|iiif-\d{4,}-[0-9a-f]{16}\.(?:png|jpg|webp)|iiif-pages\.json)$/;
 /** A page image of a schema v1 render, directly under the output prefix. */
 export const LEGACY_PAGE_FILE_PATTERN = /^page-\d{4,}\.(?:png|jpg)$/;
 
