@@ -96,7 +96,7 @@ async function main(): Promise<void> {
 
     // 1. One scheduled run's classification rate (dry run: no dispatch, no checkpoint).
     const viaProxy = createS3Client({ endpoints: everyService(proxy.endpoint) });
-    const scheduled = await reprocess(BUCKET, { prefix: '', force: false, dryRun: true, limit: 100_000 }, { s3: viaProxy, config, recentMs: 0, dispatcher: { kind: 'none', concurrency: 1, dispatch: async () => undefined } });
+    const scheduled = await reprocess(BUCKET, { prefix: '', force: false, dryRun: true, limit: 100_000, scheduled: false }, { s3: viaProxy, config, recentMs: 0, dispatcher: { kind: 'none', concurrency: 1, dispatch: async () => undefined } });
     const scheduledRate = scheduled.scanned / (scheduled.durationMs / 1000);
 
     // 2. The backfill through the stand-in runner and the built artifact.

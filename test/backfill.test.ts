@@ -226,8 +226,14 @@ describe('the S3 Batch Operations event, at the edge', () => {
     expect(badArgs.results[0]).toMatchObject({ resultCode: 'PermanentFailure', resultString: 'invalid:user argument "force" must be "true" or "false"; got "yes"' });
     const badKey = (await fn(event({ tasks: [{ ...task, s3Key: 'incoming/100%.pdf' }] }))) as BatchResponse;
     expect(badKey.results[0]).toMatchObject({ resultCode: 'PermanentFailure', resultString: expect.stringContaining('is not URL-encoded') });
+  });
+
+  it('answers a task for another bucket than SOURCE_BUCKET PermanentFailure, naming both, so a misdirected job trips its failure threshold', async () => {
+    const fn = createReprocessFunction(testConfig({ SOURCE_BUCKET: 'my-bucket' }), { recentMs: 0 });
     const otherBucket = (await fn(event({ tasks: [{ ...task, s3Bucket: 'someone-else' }] }))) as BatchResponse;
-    expect(otherBucket.results[0]).toMatchObject({ resultCode: 'Succeeded', resultString: 'skipped:bucket someone-else is not SOURCE_BUCKET my-bucket' });
+    expect(otherBucket.results).toEqual([
+      { taskId: 't1', resultCode: 'PermanentFailure', resultString: 'invalid:bucket someone-else is not SOURCE_BUCKET my-bucket: this function renders only that bucket (create the job on its objects)' },
+    ]);
   });
 
   it('calls throttling, 5xx and resets temporary, and a 4xx that retrying cannot change permanent', () => {

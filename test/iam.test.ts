@@ -122,6 +122,8 @@ describe('IAM, call by call, against the template\'s policies', () => {
     });
     const summary = await reprocess({ force: true });
     expect(summary.dispatched).toBeGreaterThan(0);
+    // The schedule's run: the one that reads and writes its checkpoint.
+    expect(await reprocess({ scheduled: true })).toMatchObject({ scheduled: true, nextStartAfter: null });
     for (const message of await drain(testSqsClient(), queueUrl)) await render(sqsEventOf([message.Body!]));
 
     // 4. The same function as S3 Batch Operations' task (schema 2.0): a forced object, and one deleted since.
@@ -320,6 +322,7 @@ describe.each<{ name: string; parameters: Record<string, string>; source: string
       recentMs: 0,
     });
     expect((await reprocess({ force: true })).dispatched).toBeGreaterThan(0);
+    expect(await reprocess({ scheduled: true })).toMatchObject({ scheduled: true });
     await drainAll();
   }, 300_000);
 

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, ListMultipartUploadsCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as mupdf from 'mupdf';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -136,6 +136,31 @@ describe('generations and the compare-and-swap commit', () => {
     expect(interleaved).toBe(true);
     expect(result.records[0]!.outcome).toBe('superseded');
     expect((await expectConsistent('incoming/r.pdf', 'rendered/r.pdf/')).pageCount).toBe(1);
+  });
+
+  it('the manifest deleted between our read and our conditional write (S3 answers 404): a lost race, re-read and committed in the same invocation', async () => {
+    await upload('incoming/gone.pdf', ARABIC);
+    await createRenderHandler(config, s3)(s3PutEvent(BUCKET, 'incoming/gone.pdf'));
+    await upload('incoming/gone.pdf', MATPLOTLIB);
+    let deleted = false;
+    const racing = createS3Client(config);
+    racing.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string; Body?: unknown; IfMatch?: string };
+        if (!deleted && input.Key === 'rendered/gone.pdf/manifest.json' && input.IfMatch !== undefined) {
+          // Someone (an operator, a lifecycle rule) deletes the manifest this render read.
+          deleted = true;
+          await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'rendered/gone.pdf/manifest.json' }));
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const result = await createRenderHandler(config, racing)(s3PutEvent(BUCKET, 'incoming/gone.pdf'));
+    expect(deleted).toBe(true);
+    // Not an error left to a redelivery 90 minutes later: the render commits now.
+    expect(result.records[0]).toMatchObject({ outcome: 'rendered', status: 'complete' });
+    expect((await expectConsistent('incoming/gone.pdf', 'rendered/gone.pdf/')).pageCount).toBe(1);
   });
 
   it('three concurrent deliveries of one event: one consistent result, nothing of other generations', async () => {

@@ -6,9 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { readEndpoints } from '../lib/aws/endpoint.js';
 import { loadConfig } from '../lib/config/env.js';
+import { logger } from '../lib/observability.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { eventBridgeObjectCreated, s3PutEvent } from '../lib/s3/event.js';
 import { outputLocation, skipReason } from '../lib/s3/layout.js';
@@ -20,12 +21,13 @@ import { CORPUS, createBucket, putObject, resetS3, testConfig, testS3Client } fr
 const KEYS = ['incoming/q3 report+final.pdf', 'incoming/100% done.pdf', 'incoming/%41%2B already-encoded.pdf', 'incoming/résumé/日本語 ü.PDF', 'incoming/a+b+c.pdf', 'incoming/sub/../escape.pdf', 'incoming/x..y/ok..pdf'];
 
 describe('EventBridge "Object Created" events in the message schema', () => {
-  it('names the same object as the S3 notification for every key: verbatim in one, form-encoded in the other', () => {
+  it('names the same object as the S3 notification for every key: as given in one (with its decoded form where it holds %XX), form-encoded in the other', () => {
     for (const key of KEYS) {
       const viaEventBridge = parseQueueBody(JSON.stringify(eventBridgeObjectCreated('b-1', key, { etag: 'abc', versionId: 'v1', size: 10 })));
       const viaNotification = parseQueueBody(JSON.stringify(s3PutEvent('b-1', key, { eTag: 'abc', versionId: 'v1', size: 10 })));
-      expect(viaEventBridge, key).toEqual({ requests: [{ bucket: 'b-1', key, etag: 'abc', versionId: 'v1' }], rejected: [] });
-      expect(viaNotification, key).toEqual(viaEventBridge);
+      const decodedKey = key === 'incoming/%41%2B already-encoded.pdf' ? 'incoming/A+ already-encoded.pdf' : undefined;
+      expect(viaEventBridge, key).toEqual({ requests: [{ bucket: 'b-1', key, etag: 'abc', versionId: 'v1', ...(decodedKey ? { decodedKey } : {}) }], rejected: [] });
+      expect(viaNotification, key).toEqual({ requests: [{ bucket: 'b-1', key, etag: 'abc', versionId: 'v1' }], rejected: [] });
       // Directly invoked, too.
       expect(parseDirectEvent(eventBridgeObjectCreated('b-1', key, { etag: 'abc', versionId: 'v1' })), key).toEqual(viaEventBridge);
     }
@@ -75,6 +77,47 @@ describe('an EventBridge event invoked directly', () => {
     expect(result.records).toMatchObject([{ bucket: 'direct-b', key, outcome: 'rendered', status: 'complete' }]);
     const manifest = await readV2Manifest(s3, 'direct-b', `${outputLocation('direct-b', key, config).prefix}manifest.json`);
     expect(manifest.source.key).toBe(key);
+  });
+});
+
+describe('EventBridge keys in both encodings, on moto', () => {
+  beforeAll(resetS3);
+  /** Percent-encoding as Powertools and field reports describe EventBridge's: each segment encoded, "/" kept. */
+  const percentEncoded = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
+  const ODD_KEYS = ['incoming/Q3 report.pdf', 'incoming/a+b+c.pdf', 'incoming/100% done.pdf', 'incoming/résumé/日本語 ü.pdf', 'incoming/%41%2B already-encoded.pdf'];
+
+  it('renders the object whether the key comes percent-encoded or as it is ("+" stays "+"), and logs and counts which form matched', async () => {
+    const s3 = testS3Client();
+    await createBucket(s3, 'keys-b');
+    const config = testConfig();
+    const render = createRenderHandler(config, s3);
+    const pdf = await readFile(join(CORPUS, 'matplotlib-type3.pdf'));
+    const forms = vi.spyOn(logger, 'info');
+    try {
+      for (const key of ODD_KEYS) {
+        await putObject(s3, 'keys-b', key, pdf);
+        const encoded = percentEncoded(key);
+        forms.mockClear();
+        // Encoded: the key as given is not found; its decoded form is, and renders.
+        expect((await render(eventBridgeObjectCreated('keys-b', encoded))).records, key).toMatchObject([{ outcome: 'rendered', status: 'complete' }]);
+        expect(forms).toHaveBeenCalledWith('EventBridge key holding %XX', expect.objectContaining({ key: encoded, decodedKey: key, form: 'decoded' }));
+        const manifest = await readV2Manifest(s3, 'keys-b', `${outputLocation('keys-b', key, config).prefix}manifest.json`);
+        expect(manifest.source.key).toBe(key);
+        // As it is: the same object, now up to date (a key that itself holds %XX matched as given).
+        forms.mockClear();
+        expect((await render(eventBridgeObjectCreated('keys-b', key))).records, key).toMatchObject([{ outcome: 'up-to-date' }]);
+        const asGiven = forms.mock.calls.filter(([message]) => message === 'EventBridge key holding %XX');
+        expect(asGiven.map(([, fields]) => (fields as { form: string }).form), key).toEqual(key.includes('%41') ? ['as-given'] : []);
+      }
+      // Neither form names an object: ignored, and counted as such.
+      forms.mockClear();
+      expect((await render(eventBridgeObjectCreated('keys-b', 'incoming/no%20such.pdf'))).records).toMatchObject([{ outcome: 'ignored' }]);
+      expect(forms).toHaveBeenCalledWith('EventBridge key holding %XX', expect.objectContaining({ form: 'neither' }));
+      // A decoded form with a ".." segment meets the same guard.
+      expect((await render(eventBridgeObjectCreated('keys-b', 'incoming/a/%2E%2E/b.pdf'))).records).toMatchObject([{ outcome: 'ignored' }]);
+    } finally {
+      forms.mockRestore();
+    }
   });
 });
 

@@ -194,6 +194,9 @@ describe('PageFunction, bundled, on the local S3', () => {
       const locked = await page.request(`/${encodeURIComponent('incoming/locked.pdf')}?page=1`);
       expect(locked.result.statusCode).toBe(422);
       expect(JSON.parse(String(locked.result.body)).error.code).toBe('ENCRYPTED');
+      // Counted under the page function's own metric, not the render function's Failures (its alarm).
+      expect(metric(locked.log, 'PageDocumentErrors')).toBe(true);
+      expect(metric(locked.log, 'Failures')).toBe(false);
       expect(locked.log).toContain('"warmSource"');
 
       // Once the eager render has a manifest, its page count and document error answer without opening the source.

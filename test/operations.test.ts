@@ -66,9 +66,12 @@ describe('metric names have one source of truth', () => {
   it('the code writes its metrics with the namespace and dimensions lib/observability.ts declares', () => {
     // A child process with metrics on (the test run turns them off): each of the render function's metrics, as the code writes it.
     const script = `
-      import { countFailure, METRIC, metrics, MetricUnit } from './lib/observability.ts';
+      import { countEventBridgeKeyForm, countFailure, countPageDocumentError, METRIC, metrics, MetricUnit } from './lib/observability.ts';
       countFailure('NOT_PDF', 'document');
-      for (const name of Object.values(METRIC)) if (name !== METRIC.failures) metrics.addMetric(name, MetricUnit.Count, 1);
+      countPageDocumentError('ENCRYPTED');
+      countEventBridgeKeyForm('decoded');
+      const own = [METRIC.failures, METRIC.pageDocumentErrors, METRIC.eventBridgeKeyForm];
+      for (const name of Object.values(METRIC)) if (!own.includes(name)) metrics.addMetric(name, MetricUnit.Count, 1);
       metrics.publishStoredMetrics();`;
     const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: ROOT,
@@ -138,6 +141,16 @@ describe('alarms', () => {
     const byCode = alarms.map(([, a]) => a.Properties).find((p) => (p['Metrics'] as { Expression?: string }[] | undefined)?.some((m) => m.Expression?.includes(METRIC.failures)));
     expect(byCode).toMatchObject({ Threshold: { Ref: 'FailureAlarmThreshold' }, ComparisonOperator: 'GreaterThanThreshold' });
     expect((byCode!['Metrics'] as { Expression: string }[])[0]!.Expression).toMatch(/GROUP BY code$/);
+  });
+
+  it('watches the page function\'s 5xx answers, never its 422s, and keeps its 422s out of the render function\'s Failures', () => {
+    const page = alarms.filter(([, a]) => a.Properties['Namespace'] === METRIC_NAMESPACE && a.Properties['MetricName'] === METRIC.pageServerErrors);
+    expect(page).toHaveLength(1);
+    expect(page[0]![1].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Statistic: 'Sum' });
+    expect(alarms.filter(([, a]) => JSON.stringify(a.Properties).includes(METRIC.pageDocumentErrors))).toEqual([]);
+    // The page function counts nothing under Failures (the render function's alarm by code).
+    const source = readFileSync(join(ROOT, 'lib/on-demand/handler.ts'), 'utf8');
+    expect(source).not.toMatch(/countFailure|METRIC\.failures/);
   });
 
   it('notify the AlarmEmail topic, the AlarmTopicArn topic, both, or nobody', () => {

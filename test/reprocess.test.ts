@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
 import { optionsHash, type Manifest } from '../lib/job/manifest.js';
@@ -37,7 +37,7 @@ const SRC = 'reprocess-src';
 const corpus = (file: string): Buffer => readFileSync(join(CORPUS, file));
 
 function input(fields: Partial<ReprocessInput> = {}): ReprocessInput {
-  return { prefix: '', force: false, dryRun: false, limit: 1000, ...fields };
+  return { prefix: '', force: false, dryRun: false, limit: 1000, scheduled: false, ...fields };
 }
 
 function manifestKey(config: Config, key: string): { bucket: string; key: string } {
@@ -108,8 +108,13 @@ describe('reprocess input', () => {
 
   it('reads every field, and warns about unknown ones', () => {
     const { input: parsed, warnings } = parseReprocessInput({ bucket: 'other-bucket', prefix: 'reports/', force: true, dryRun: true, limit: 5, dryrun: false });
-    expect(parsed).toEqual({ bucket: 'other-bucket', prefix: 'reports/', force: true, dryRun: true, limit: 5 });
+    expect(parsed).toEqual({ bucket: 'other-bucket', prefix: 'reports/', force: true, dryRun: true, limit: 5, scheduled: false });
     expect(warnings).toEqual([expect.stringContaining('unknown field "dryrun" ignored')]);
+    expect(parseReprocessInput({ scheduled: true }).input).toEqual(input({ scheduled: true }));
+    expect(parseReprocessInput({ startAfter: 'incoming/a.pdf' }).input).toEqual(input({ startAfter: 'incoming/a.pdf' }));
+    expect(() => parseReprocessInput({ scheduled: 'yes' })).toThrow('"scheduled" must be true or false');
+    expect(() => parseReprocessInput({ startAfter: 3 })).toThrow('"startAfter" must be a key');
+    expect(() => parseReprocessInput({ scheduled: true, startAfter: 'incoming/a.pdf' })).toThrow('"startAfter" is for manual runs: a scheduled run resumes from its checkpoint');
   });
 
   it('takes the fields from the top level of an EventBridge ScheduledEvent, without warning about its envelope', () => {
@@ -401,13 +406,18 @@ describe('a bucket of 2,000 PDFs', () => {
     expect(await snapshot(plain)).toEqual(before);
   });
 
-  it('stops dispatching at the limit and says that more remain', async () => {
+  it('stops listing and reading manifests once it has dispatched its limit, and says that more remain', async () => {
     const dispatcher = new RecordingDispatcher(4);
-    const summary = await reprocess(SRC, input({ limit: 150 }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE });
+    const summary = await reprocess(SRC, input({ limit: 150 }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 8 });
     expect(dispatcher.keys).toHaveLength(150);
     expect(new Set(dispatcher.keys).size).toBe(150);
     expect(dispatcher.maxInFlight).toBeLessThanOrEqual(4);
-    expect(summary).toMatchObject({ scanned: COUNT, needsWork: COUNT, dispatched: 150, dispatchFailures: 0, remaining: COUNT - 150, moreRemain: true });
+    expect(summary).toMatchObject({ dispatched: 150, dispatchFailures: 0, complete: false, moreRemain: true });
+    // Nothing read past the limit but the PDFs already in the workers' hands (8), and no page
+    // listed past the one in hand and the one prefetched.
+    expect(summary.scanned).toBeLessThanOrEqual(150 + 8);
+    expect(calls.manifestReads).toBeLessThanOrEqual(150 + 8);
+    expect(calls.lists.length).toBeLessThanOrEqual(3);
     const request = dispatcher.requests[0]!;
     expect(request.bucket).toBe(SRC);
     expect(request.etag).toMatch(/^[0-9a-f]{32}$/);
@@ -443,7 +453,7 @@ describe('a bucket of 2,000 PDFs', () => {
       let clock = 0;
       const keys: string[] = [];
       runs.push(
-        await reprocess(SRC, input(), {
+        await reprocess(SRC, input({ scheduled: true }), {
           s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint,
           onClassified: (item) => keys.push(item.key),
           timeLeftMs: () => (++clock <= 700 ? 60_000 : 1_000),
@@ -464,25 +474,110 @@ describe('a bucket of 2,000 PDFs', () => {
     expect(seen[3]![0]).toBe(bulkKey(0));
   });
 
-  it('resumes before the first PDF left over its limit, so the next run dispatches the next ones and none twice', async () => {
+  it('checkpoints at the last key it finished when it stops at its limit, so the next run dispatches the next ones and none twice', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
     await checkpoint.write(null);
     const first = new RecordingDispatcher(1);
     const second = new RecordingDispatcher(1);
-    const one = await reprocess(SRC, input({ prefix: 'bulk/00', limit: 40 }), { s3, config, recentMs: 0, dispatcher: first, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
-    const two = await reprocess(SRC, input({ prefix: 'bulk/00', limit: 40 }), { s3, config, recentMs: 0, dispatcher: second, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
-    expect(one).toMatchObject({ complete: true, dispatched: 40, remaining: 60, nextStartAfter: bulkKey(39) });
-    expect(two).toMatchObject({ startAfter: bulkKey(39), scanned: 60, dispatched: 40, nextStartAfter: bulkKey(79) });
+    const run = (dispatcher: Dispatcher) =>
+      reprocess(SRC, input({ prefix: 'bulk/00', limit: 40, scheduled: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
+    const one = await run(first);
+    const two = await run(second);
+    expect(one).toMatchObject({ complete: false, scanned: 40, dispatched: 40, nextStartAfter: bulkKey(39) });
+    expect(two).toMatchObject({ startAfter: bulkKey(39), scanned: 40, dispatched: 40, nextStartAfter: bulkKey(79) });
     expect(second.keys.filter((k) => first.keys.includes(k))).toEqual([]);
     expect(second.keys.sort()[0]).toBe(bulkKey(40));
+  });
+
+  it('retries a failed dispatch on the next run: the checkpoint stays before it', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
+    await checkpoint.write(null);
+    const failing = bulkKey(10);
+    const first = new RecordingDispatcher(2, { failFor: (key) => key === failing });
+    const second = new RecordingDispatcher(2);
+    const run = (dispatcher: Dispatcher) =>
+      reprocess(SRC, input({ prefix: 'bulk/00', limit: 60, scheduled: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 4, checkpoint });
+    const one = await run(first);
+    expect(one).toMatchObject({ dispatched: 59, dispatchFailures: 1, nextStartAfter: bulkKey(9) });
+    expect(await checkpoint.read()).toBe(bulkKey(9));
+    const two = await run(second);
+    expect(two.startAfter).toBe(bulkKey(9));
+    expect(second.keys).toContain(failing);
+  });
+
+  it('only the schedule reads and moves its checkpoint: a forced or manual run lists from the first key (or its own startAfter) and leaves it', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
+    await checkpoint.write(bulkKey(50));
+    const handler = createReprocessHandler(config, { s3, recentMs: 0, dispatcher: new RecordingDispatcher(1), pageSize: PAGE_SIZE, concurrency: 1 });
+    expect(await handler({ prefix: 'bulk/00', force: true, limit: 30 })).toMatchObject({ startAfter: null, scanned: 30, dispatched: 30, nextStartAfter: bulkKey(29) });
+    expect(await checkpoint.read()).toBe(bulkKey(50));
+    expect(await handler({ prefix: 'bulk/00', limit: 1000 })).toMatchObject({ startAfter: null, scanned: 100, nextStartAfter: null });
+    expect(await checkpoint.read()).toBe(bulkKey(50));
+    // A manual run's own cursor: the summary's nextStartAfter, passed back.
+    expect(await handler({ prefix: 'bulk/00', startAfter: bulkKey(89) })).toMatchObject({ startAfter: bulkKey(89), scanned: 10 });
+    await expect(handler({ prefix: 'bulk/00', startAfter: 'incoming/other/1.pdf' })).rejects.toThrow('"startAfter" "incoming/other/1.pdf" is not under the listed prefix "incoming/bulk/00"');
+    expect(await checkpoint.read()).toBe(bulkKey(50));
+    // The schedule's run resumes from it, and moves it.
+    expect(await handler({ prefix: 'bulk/00', scheduled: true })).toMatchObject({ startAfter: bulkKey(50), scanned: 49, nextStartAfter: null });
+    expect(await checkpoint.read()).toBeUndefined();
   });
 
   it('neither reads nor writes the checkpoint in a dry run', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/');
     await checkpoint.write(bulkKey(1000));
-    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint });
+    const summary = await reprocess(SRC, input({ dryRun: true, scheduled: true }), { s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint });
     expect(summary).toMatchObject({ scanned: COUNT, startAfter: null, nextStartAfter: null });
     expect(await checkpoint.read()).toBe(bulkKey(1000));
+  });
+});
+
+describe('objects with their own render options (render-* metadata)', () => {
+  const config = testConfig({ SOURCE_BUCKET: SRC });
+  const s3 = testS3Client(config);
+  const render = createRenderHandler(config, s3);
+  const WITH = 'incoming/own/with-dpi.pdf';
+  const WITHOUT = 'incoming/own/plain.pdf';
+
+  beforeAll(async () => {
+    await resetS3();
+    await createBucket(s3, SRC);
+    await s3.send(new PutObjectCommand({ Bucket: SRC, Key: WITH, Body: corpus('opentype-cff-font.pdf'), Metadata: { 'render-dpi': '36', 'render-colour': 'red' } }));
+    await putObject(s3, SRC, WITHOUT, corpus('opentype-cff-font.pdf'));
+    for (const key of [WITH, WITHOUT]) await render(s3PutEvent(SRC, key));
+  });
+
+  it('records where the options came from in the manifest', async () => {
+    expect((await readManifestOf(s3, config, WITH)).optionsSource).toEqual({ from: 'metadata', metadata: { 'render-dpi': '36' } });
+    expect((await readManifestOf(s3, config, WITHOUT)).optionsSource).toEqual({ from: 'settings' });
+  });
+
+  it('classifies an object against what it asked for: two scheduled runs dispatch nothing, and HEAD only that object', async () => {
+    for (let run = 0; run < 2; run++) {
+      const dispatcher = new RecordingDispatcher(1, { inner: new InProcessDispatcher(config, s3) });
+      const summary = await reprocess(SRC, input({ scheduled: true }), { s3, config, recentMs: 0, dispatcher });
+      expect(summary, `run ${run}`).toMatchObject({ scanned: 2, counts: { ok: 2 }, needsWork: 0, dispatched: 0, metadataReads: 1 });
+      expect(dispatcher.keys).toEqual([]);
+    }
+  });
+
+  it('a manifest written before optionsSource is classified with the object metadata when its hash is not the settings\'', async () => {
+    const where = manifestKey(config, WITH);
+    const manifest = await readManifestOf(s3, config, WITH);
+    delete manifest.optionsSource;
+    await writeManifest(s3, config, WITH, manifest);
+    const summary = await reprocess(SRC, input({ dryRun: true }), { s3, config, recentMs: 0, dispatcher: new RecordingDispatcher() });
+    expect(summary).toMatchObject({ counts: { ok: 2 }, needsWork: 0, metadataReads: 1 });
+    expect(where.key).toContain('with-dpi.pdf');
+  });
+
+  it('under other settings, both are stale, and the render function renders what is dispatched', async () => {
+    const jpeg = testConfig({ SOURCE_BUCKET: SRC, FORMAT: 'jpeg' });
+    const dispatcher = new RecordingDispatcher(1, { inner: new InProcessDispatcher(jpeg, s3) });
+    const items: ClassifiedPdf[] = [];
+    expect(await reprocess(SRC, input({ scheduled: true }), { s3, config: jpeg, recentMs: 0, dispatcher, onClassified: (i) => items.push(i) })).toMatchObject({ dispatched: 2, counts: { stale: 2 } });
+    const manifest = await readManifestOf(s3, jpeg, WITH);
+    expect(manifest.options).toMatchObject({ format: 'jpeg', dpi: 36 });
+    expect(await reprocess(SRC, input({ scheduled: true }), { s3, config: jpeg, recentMs: 0, dispatcher: new RecordingDispatcher() })).toMatchObject({ dispatched: 0, counts: { ok: 2 } });
   });
 });
 

@@ -9,8 +9,8 @@
  * test/sam-build.test.ts and test/lambda-shape.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { tempFolder } from './cleanup.js';
 import { join } from 'node:path';
 import { DIST } from './build.js';
 import { lambdaNode } from './lambda-node.js';
@@ -136,7 +136,7 @@ export class LambdaContainer {
     const ctx = localContext(template);
     const memoryMb = options.memoryMb ?? Number(resolveIntrinsics(fn.memorySize, template, ctx));
     const timeoutMs = options.timeoutMs ?? Number(resolveIntrinsics(fn.timeout, template, ctx)) * 1000;
-    const taskRoot = await mkdtemp(join(tmpdir(), 'lambda-task-'));
+    const taskRoot = await tempFolder('lambda-task-');
     await cp(options.artifactDir ?? join(DIST, fn.logicalId), taskRoot, { recursive: true });
     // Each container's own /tmp, as in Lambda: what one leaves there (the page function's warm
     // source cache) is not another's.

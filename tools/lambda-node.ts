@@ -1,7 +1,7 @@
 /**
  * The Node.js that runs built artifacts, as the Lambda runtime would: LAMBDA_NODE when set (CI
  * installs the Node of the template's runtime, nodejs24.x, there: .ci/run), else this process's
- * own. Unit tests and the tools themselves stay on the machine's Node; everything that starts
+ * own (.ci/run also puts it first on PATH for the tests and tools). Everything that starts
  * the bundle (tools/lambda-container.ts, so `npm run invoke`, the sam-build, invoke and shape
  * tests; `npm run shape -- node …`; the cold-start test) goes through here.
  */

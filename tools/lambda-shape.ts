@@ -15,6 +15,7 @@
  * report (peak memory, OOM kills, CPU throttling) on stderr; exit status is the command's.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { trackProcess } from './cleanup.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -192,7 +193,7 @@ export function spawnShaped(memoryMb: number, command: string, args: string[], o
   if (!(cgroup instanceof LambdaCgroup)) console.error(`warning: running WITHOUT the Lambda shape (${memoryMb} MB, ${loose.vcpus.toFixed(2)} vCPU): ${cgroup.warning}`);
   const shaped = cgroup instanceof LambdaCgroup ? cgroup : undefined;
   const run = shaped ? shaped.wrap(command, args) : { command, args };
-  const child = spawn(run.command, run.args, options);
+  const child = trackProcess(spawn(run.command, run.args, options));
   // Once the process has ended the cgroups are gone: their last figures are kept here.
   let final: ShapeReport | undefined;
   const exited = new Promise<ShapeReport & { code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {

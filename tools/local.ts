@@ -13,13 +13,14 @@
  * metadata: the per-object options render-dpi, render-format, render-quality, render-pages,
  * render-thumbnail-width, render-text.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { loadConfig } from '../lib/config/env.js';
+import { parseIntSetting } from '../lib/config/settings.js';
 import { isLegacy, isPageFailure } from '../lib/job/manifest.js';
 import type { RecordResult, RenderHandlerResult } from '../lib/render-function/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
@@ -30,7 +31,8 @@ import { readEndpoints } from '../lib/aws/endpoint.js';
 import { buildAll } from './build.js';
 import { enableEventBridge, putSourceRule, SOURCE_RULE, sourceRulePattern } from './local-eventbridge.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue } from './local-queue.js';
-import { writeSamplePdf } from './sample-pdf.js';
+import { runTool, UsageError } from './cleanup.js';
+import { MAX_SAMPLE_PAGES, writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
 import { loadTemplate, localContext } from './template.js';
 
@@ -46,7 +48,8 @@ async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   }
 }
 
-async function main(): Promise<number> {
+/** The flags and files, all checked before anything starts (moto, the bundle). */
+async function readArgs() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
@@ -60,20 +63,45 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+  const concurrency = parseIntSetting('--concurrency', values.concurrency, 1, 64);
+  const samplePages = values['sample-pages'] === undefined ? undefined : parseIntSetting('--sample-pages', values['sample-pages'], 1, MAX_SAMPLE_PAGES);
+  if (samplePages !== undefined && positionals.length > 0) throw new UsageError('--sample-pages is for the generated sample: give it without files');
+  for (const [flag, name] of [['--bucket', values.bucket], ['--output-bucket', values['output-bucket']]] as const) {
+    if (name !== undefined && !BUCKET_NAME.test(name)) throw new UsageError(`${flag}=${JSON.stringify(name)} is invalid: expected an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)`);
+  }
+  const metadata = Object.fromEntries(
+    values.meta.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new UsageError(`--meta ${pair}: expected key=value, such as render-pages=1-3`);
+      return [pair.slice(0, at).toLowerCase(), pair.slice(at + 1)];
+    }),
+  );
+  for (const file of positionals) {
+    const found = await stat(file).catch(() => undefined);
+    if (!found?.isFile()) throw new UsageError(`${file}: no such file`);
+  }
+  return { values, positionals, concurrency, samplePages, metadata };
+}
+
+/** S3's rule for bucket names, enough to refuse a typo before moto does. */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+async function main(): Promise<number> {
+  const { values, positionals, concurrency, samplePages, metadata } = await readArgs();
   if (values.help) {
     console.error(USAGE);
     return 0;
   }
+  if (!readEndpoints(process.env).S3 && !motoAvailable()) {
+    console.error(`error: ${MOTO_INSTALL_HINT}`);
+    return 1;
+  }
   if (positionals.length === 0) {
-    positionals.push(await writeSamplePdf(values['sample-pages'] ? { pages: Number(values['sample-pages']) } : {}));
+    positionals.push(await writeSamplePdf(samplePages !== undefined ? { pages: samplePages } : {}));
     console.error(`no PDF given: rendering a generated sample (${positionals[0]})`);
   }
   let server: LocalS3 | undefined;
   if (!readEndpoints(process.env).S3) {
-    if (!motoAvailable()) {
-      console.error(`error: ${MOTO_INSTALL_HINT}`);
-      return 1;
-    }
     server = await startMoto();
     // The SDK's own variable: every client (S3, SQS) goes to moto.
     process.env['AWS_ENDPOINT_URL'] = server.endpoint;
@@ -115,13 +143,6 @@ async function main(): Promise<number> {
     const { RenderPdfFunction: dir } = await buildAll({ only: ['RenderPdfFunction'] });
     const { handler } = (await import(pathToFileURL(join(dir!, 'handler.mjs')).href)) as { handler: (event: SQSEvent, context: object) => Promise<RenderHandlerResult> };
 
-    const metadata = Object.fromEntries(
-      values.meta.map((pair) => {
-        const at = pair.indexOf('=');
-        if (at <= 0) throw new Error(`--meta ${pair}: expected key=value, such as render-pages=1-3`);
-        return [pair.slice(0, at).toLowerCase(), pair.slice(at + 1)];
-      }),
-    );
     const started = Date.now();
     for (const file of positionals) {
       const key = `${config.inputPrefix}${basename(file)}`;
@@ -129,7 +150,6 @@ async function main(): Promise<number> {
       console.error(`uploaded s3://${bucket}/${key}`);
     }
     // The event source mapping: each message a Lambda invocation of the bundled handler, at most `concurrency` at once.
-    const concurrency = Number(values.concurrency);
     let invocation = 0;
     const run = await pollQueue({
       sqs,
@@ -143,17 +163,17 @@ async function main(): Promise<number> {
         return result;
       },
     });
-    console.error(`${run.invocations} invocation(s), at most ${run.maxInFlight} at once, ${run.failures} failed, in ${Date.now() - started} ms`);
+    console.error(`${run.invocations} invocation(s), at most ${run.maxInFlight} at once, ${run.failures} invocation(s) failed, in ${Date.now() - started} ms`);
 
     const outRoot = resolve(values.out);
-    let failures = 0;
+    const tally = { complete: 0, partial: 0, failed: 0 };
     for (const file of positionals) {
       const key = `${config.inputPrefix}${basename(file)}`;
       const out = outputLocation(bucket, key, config);
       const { manifest } = await readManifest(s3, out);
       if (!manifest || isLegacy(manifest)) {
-        console.log(`${basename(file)}: no manifest (see the log above)`);
-        failures++;
+        console.log(`${basename(file)}: no manifest: ${run.failures ? 'its invocations failed (their errors are above)' : 'no invocation committed one'}`);
+        tally.failed++;
         continue;
       }
       const target = join(outRoot, basename(file));
@@ -166,10 +186,12 @@ async function main(): Promise<number> {
       }
       await writeFile(join(target, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
       const rendered = manifest.pages.filter((p) => !isPageFailure(p)).length;
+      for (const warning of manifest.warnings) console.log(`${basename(file)}: warning: ${warning}`);
       console.log(`${basename(file)}: ${manifest.status}${manifest.error ? ` ${manifest.error.code} (${manifest.error.message})` : ''}, ${rendered}/${manifest.pageCount} pages -> ${target}/`);
-      if (manifest.status !== 'complete') failures++;
+      tally[manifest.status]++;
     }
-    return failures === 0 ? 0 : 2;
+    console.log(`${positionals.length} document(s): ${tally.complete} complete, ${tally.partial} partial, ${tally.failed} failed`);
+    return tally.partial + tally.failed === 0 ? 0 : 2;
   } finally {
     await server?.stop();
   }
@@ -188,10 +210,4 @@ function describeRecord(record: RecordResult): string {
   }
 }
 
-main().then(
-  (code) => (process.exitCode = code),
-  (err: unknown) => {
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runTool(main);

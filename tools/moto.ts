@@ -3,6 +3,7 @@
  * the tests. Started and stopped by its user; never left running.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { trackProcess } from './cleanup.js';
 import { createServer } from 'node:net';
 
 export interface LocalS3 {
@@ -48,7 +49,8 @@ export async function startMoto(): Promise<LocalS3> {
   if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Stopped with this process however it ends (tools/cleanup.ts): never an orphaned moto_server.
+  const child = trackProcess(spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

@@ -1,9 +1,12 @@
 /**
- * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--webp-quality Q]
+ * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q]
  *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]
  * Renders a local PDF into <dir>: page-0001.png … (thumb-0001.jpg, text-0001.json when asked)
  * and manifest.json (written last). The same options as the function's settings and an
- * object's render-* metadata, as flags.
+ * object's render-* metadata, as flags; --quality is the quality of the format asked for (JPEG's
+ * or WebP's), as the page URL's quality= is. Warnings (pages past the end, a repaired document)
+ * are printed before the summary; a selection that names no page of the document is a failed
+ * INVALID_OPTIONS manifest.
  * Exit code: 0 complete, 2 permanent document failure (failed manifest written), 1 anything else.
  */
 import { createHash } from 'node:crypto';
@@ -15,10 +18,10 @@ import { parseArgs } from 'node:util';
 import { isPageFailure, type Manifest } from '../lib/job/manifest.js';
 import { runRenderJob, type PageSink } from '../lib/job/run-job.js';
 import { errorMessage } from '../lib/engine/errors.js';
-import { parseJobOptions } from '../lib/config/settings.js';
+import { parseFormatSetting, parseJobOptions } from '../lib/config/settings.js';
 
 const USAGE =
-  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--webp-quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
+  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
 
 async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
@@ -44,7 +47,6 @@ async function main(argv: string[]): Promise<number> {
       height: { type: 'string' },
       format: { type: 'string' },
       quality: { type: 'string' },
-      'webp-quality': { type: 'string' },
       pages: { type: 'string' },
       'max-page-pixels': { type: 'string' },
       'max-pages': { type: 'string' },
@@ -59,14 +61,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0 || !values.out) throw new Error(USAGE);
+  // One --quality, for the format asked for (as the page URL's quality= does).
+  const qualityField = values.format !== undefined && parseFormatSetting('--format', values.format) === 'webp' ? 'webpQuality' : 'jpegQuality';
   const options = parseJobOptions(
     {
       format: values.format,
       dpi: values.dpi,
       width: values.width,
       height: values.height,
-      jpegQuality: values.quality,
-      webpQuality: values['webp-quality'],
+      [qualityField]: values.quality,
       maxPagePixels: values['max-page-pixels'],
       maxPages: values['max-pages'],
       pages: values.pages,
@@ -78,8 +81,7 @@ async function main(argv: string[]): Promise<number> {
       dpi: '--dpi',
       width: '--width',
       height: '--height',
-      jpegQuality: '--quality',
-      webpQuality: '--webp-quality',
+      [qualityField]: '--quality',
       maxPagePixels: '--max-page-pixels',
       maxPages: '--max-pages',
       pages: '--pages',
@@ -89,7 +91,12 @@ async function main(argv: string[]): Promise<number> {
   );
   const filePath = resolve(file);
   const outDir = resolve(values.out);
-  const size = (await stat(filePath)).size;
+  const size = await stat(filePath).then(
+    (s) => s.size,
+    () => {
+      throw new Error(`${file}: no such file`);
+    },
+  );
   await mkdir(outDir, { recursive: true });
 
   const sink: PageSink = {
@@ -136,8 +143,8 @@ function printSummary(manifest: Manifest, outDir: string, wasmHeapPeakBytes: num
     `-> ${join(outDir, 'manifest.json')}`,
   ];
   if (wasmHeapPeakBytes) parts.push(`(WASM heap peak ${(wasmHeapPeakBytes / 2 ** 20).toFixed(0)} MiB)`);
-  console.error(parts.join(' '));
   for (const warning of manifest.warnings) console.error(`warning: ${warning}`);
+  console.error(parts.join(' '));
 }
 
 main(process.argv.slice(2)).then(

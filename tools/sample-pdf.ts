@@ -3,21 +3,22 @@
  * machine with no PDF at hand: three pages, one of them rotated, with text and vector art. Ask
  * for more pages to see fan-out at work (`npm run local -- --sample-pages 450`).
  *
- * Also a command: `npx tsx tools/sample-pdf.ts [file.pdf] [--pages N]` writes one and prints its path.
+ * Also a command: `npx tsx tools/sample-pdf.ts [file.pdf] [--pages N]` writes one (default ./sample.pdf) and prints its path.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { tempFolder } from './cleanup.js';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as mupdf from 'mupdf';
+import { parseIntSetting } from '../lib/config/settings.js';
 
 /** The largest sample: plenty for a fan-out demo, still a few seconds to make. */
 export const MAX_SAMPLE_PAGES = 5000;
 
 export async function writeSamplePdf(options: { pages?: number; path?: string } = {}): Promise<string> {
   const count = options.pages ?? 3;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_SAMPLE_PAGES) throw new Error(`--pages ${count}: expected a whole number from 1 to ${MAX_SAMPLE_PAGES}`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SAMPLE_PAGES) throw new Error(`a sample of ${count} pages: expected a whole number of pages from 1 to ${MAX_SAMPLE_PAGES}`);
   const doc = new mupdf.PDFDocument();
   const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
   const resources = doc.addObject({ Font: { F1: font } });
@@ -38,7 +39,8 @@ export async function writeSamplePdf(options: { pages?: number; path?: string } 
     ].join('\n');
     doc.insertPage(-1, doc.addPage([0, 0, 612, 792], rotate, resources, content));
   }
-  const path = options.path ?? join(await mkdtemp(join(tmpdir(), 'pdf-sample-')), 'sample.pdf');
+  // A temporary sample goes when the process ends (tools/cleanup.ts): the tool that asked for it is done with it.
+  const path = options.path ?? join(await tempFolder('pdf-sample-'), 'sample.pdf');
   await writeFile(path, doc.saveToBuffer('compress').asUint8Array());
   doc.destroy();
   return path;
@@ -46,11 +48,13 @@ export async function writeSamplePdf(options: { pages?: number; path?: string } 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { pages: { type: 'string', default: '3' } } });
-  writeSamplePdf({ pages: Number(values.pages), ...(positionals[0] ? { path: resolve(positionals[0]) } : {}) }).then(
-    (path) => console.log(path),
-    (err: unknown) => {
-      console.error(`error: ${(err as Error).message}`);
-      process.exitCode = 2;
-    },
-  );
+  Promise.resolve()
+    .then(() => writeSamplePdf({ pages: parseIntSetting('--pages', values.pages, 1, MAX_SAMPLE_PAGES), path: resolve(positionals[0] ?? 'sample.pdf') }))
+    .then(
+      (path) => console.log(path),
+      (err: unknown) => {
+        console.error(`error: ${(err as Error).message}`);
+        process.exitCode = 2;
+      },
+    );
 }

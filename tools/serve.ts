@@ -2,31 +2,36 @@
  * npm run serve -- [file.pdf…] [--port 8787] [--containers 1] [--signed]
  *
  * The page function's URL on loopback: starts a local S3 and SSM (moto_server) unless
- * S3_ENDPOINT is set, creates the template's bucket, uploads each PDF under incoming/, builds
+ * AWS_ENDPOINT_URL (or its alias S3_ENDPOINT) is set, creates the template's bucket, uploads each PDF under incoming/, builds
  * the PageFunction artifact, and serves http://127.0.0.1:<port>/ by turning each HTTP request
  * into the Function URL event AWS would send (tools/function-url.ts) for a warm Lambda
  * container of the built artifact (tools/lambda-container.ts: the template's environment,
  * memory and /tmp of its own), one request per container at a time as Lambda does. curl and a
  * browser follow its 302 to the presigned GET on the local S3. With --signed the URL behaves
  * as a public one (PageUrlAuthType NONE): a random secret is put in the local SSM and only
- * signed URLs are served (`npm run sign-url`, with the PAGE_SIGNING_SECRET printed). Without
+ * signed URLs are served (the printed curl lines are signed; `npm run sign-url`, with the
+ * PAGE_SIGNING_SECRET printed, signs others). Flags, files and the port are checked before
+ * anything starts; whatever way it ends, what it started stops (tools/cleanup.ts). Without
  * it, requests are served as AWS_IAM would after SigV4 checked them: unsigned.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { everyService } from '../lib/aws/endpoint.js';
+import { everyService, readEndpoints } from '../lib/aws/endpoint.js';
+import { parseIntSetting } from '../lib/config/settings.js';
 import type { PageResult } from '../lib/on-demand/handler.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 import { buildAll } from './build.js';
 import { functionUrlEvent } from './function-url.js';
 import { LambdaContainer } from './lambda-container.js';
-import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
+import { runTool, UsageError } from './cleanup.js';
+import { motoAvailable, MOTO_INSTALL_HINT, startMoto } from './moto.js';
+import { signedPath } from './sign-url.js';
 import { localContext, loadTemplate, templateFunction } from './template.js';
 
 const USAGE = 'usage: npm run serve -- [file.pdf…] [--port 8787] [--containers 1] [--signed]';
@@ -51,7 +56,19 @@ class ContainerPool {
   }
 }
 
-async function main(): Promise<void> {
+/** Listens on `port` at once (before anything starts), so a busy port is one line that says what to do. */
+async function listen(port: number, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  const http = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new UsageError(`port ${port} is busy (127.0.0.1:${port}): choose another with --port N`) : err),
+    );
+    http.listen(port, '127.0.0.1', resolve);
+  });
+  return http;
+}
+
+async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
@@ -63,55 +80,21 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.error(USAGE);
-    return;
+    return 0;
   }
-  const port = Number(values.port);
-  const count = Number(values.containers);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port ${values.port}: expected a TCP port`);
-  if (!Number.isInteger(count) || count < 1 || count > 8) throw new Error(`--containers ${values.containers}: expected 1..8`);
-
-  let server: LocalS3 | undefined;
-  if (!process.env['S3_ENDPOINT']) {
-    if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
-    server = await startMoto();
-    process.env['S3_ENDPOINT'] = server.endpoint;
-    console.error(`local S3 and SSM (moto_server) on ${server.endpoint}`);
-  }
-  const endpoint = process.env['S3_ENDPOINT']!;
-  const template = loadTemplate();
-  const fn = templateFunction(template, 'PageFunction');
-  const { BucketName: bucket, InputPrefix: inputPrefix } = localContext(template).parameters as { BucketName: string; InputPrefix: string };
-  const s3 = createS3Client({ endpoints: everyService(endpoint) });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
-    if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
-  });
-  const keys: string[] = [];
+  // Every flag and file checked, and the port taken, before moto starts or the bundle is built.
+  const port = parseIntSetting('--port', values.port, 1, 65535);
+  const count = parseIntSetting('--containers', values.containers, 1, 8);
   for (const file of positionals) {
-    const key = `${inputPrefix}${basename(file)}`;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf' }));
-    keys.push(key);
-    console.error(`uploaded s3://${bucket}/${key}`);
+    const found = await stat(file).catch(() => undefined);
+    if (!found?.isFile()) throw new UsageError(`${file}: no such file`);
   }
-  const extraEnv: Record<string, string> = {
-    S3_ENDPOINT: endpoint,
-    // The SDK signs even local requests: give it something to sign with.
-    ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
-  };
-  let secret: string | undefined;
-  if (values.signed) {
-    secret = randomBytes(32).toString('base64url');
-    await createSsmClient({ endpoints: everyService(endpoint) }).send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: secret, Type: 'SecureString', Overwrite: true }));
-    Object.assign(extraEnv, { PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: SIGNING_PARAMETER });
-  }
-
-  console.error('building the PageFunction bundle…');
-  await buildAll({ only: ['PageFunction'] });
-  const started = await Promise.all(Array.from({ length: count }, () => LambdaContainer.start(template, fn, { extraEnv })));
-  const failed = started.find((s) => s.initError);
-  if (failed) throw new Error(`PageFunction did not start: ${JSON.stringify(failed.initError!.payload)}`);
-  const pool = new ContainerPool(started.map((s) => s.container));
-
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+  let pool: ContainerPool | undefined;
+  const http = await listen(port, (req, res) => {
+    if (!pool) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('starting: the PageFunction bundle is being built\n');
+      return;
+    }
     const headers = Object.fromEntries(Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(',') : v]])));
     pool
       .invoke(functionUrlEvent(req.method ?? 'GET', req.url ?? '/', headers, req.socket.remoteAddress ?? '127.0.0.1'))
@@ -127,23 +110,62 @@ async function main(): Promise<void> {
       })
       .catch((err: unknown) => res.writeHead(502).end(String(err)));
   });
-  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
+
+  // AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3, or the alias S3_ENDPOINT): another local server; else moto.
+  let endpoint = readEndpoints(process.env).S3;
+  if (!endpoint) {
+    if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
+    endpoint = (await startMoto()).endpoint;
+    console.error(`local S3 and SSM (moto_server) on ${endpoint}`);
+  }
+  const template = loadTemplate();
+  const fn = templateFunction(template, 'PageFunction');
+  const { BucketName: bucket, InputPrefix: inputPrefix } = localContext(template).parameters as { BucketName: string; InputPrefix: string };
+  const s3 = createS3Client({ endpoints: everyService(endpoint) });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
+    if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+  });
+  const keys: string[] = [];
+  for (const file of positionals) {
+    const key = `${inputPrefix}${basename(file)}`;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentType: 'application/pdf' }));
+    keys.push(key);
+    console.error(`uploaded s3://${bucket}/${key}`);
+  }
+  const extraEnv: Record<string, string> = {
+    AWS_ENDPOINT_URL: endpoint,
+    // The SDK signs even local requests: give it something to sign with.
+    ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
+  };
+  let secret: string | undefined;
+  if (values.signed) {
+    secret = randomBytes(32).toString('base64url');
+    await createSsmClient({ endpoints: everyService(endpoint) }).send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: secret, Type: 'SecureString', Overwrite: true }));
+    Object.assign(extraEnv, { PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: SIGNING_PARAMETER });
+  }
+
+  console.error('building the PageFunction bundle…');
+  await buildAll({ only: ['PageFunction'] });
+  const started = await Promise.all(Array.from({ length: count }, () => LambdaContainer.start(template, fn, { extraEnv })));
+  const failed = started.find((s) => s.initError);
+  if (failed) throw new Error(`PageFunction did not start: ${JSON.stringify(failed.initError!.payload)}`);
+  pool = new ContainerPool(started.map((s) => s.container));
+
   const base = `http://127.0.0.1:${port}`;
   console.error(`\nPageFunction on ${base} (${count} container${count === 1 ? '' : 's'}, ${values.signed ? 'signed URLs only' : 'unsigned, as AWS_IAM after SigV4'}); Ctrl-C stops it.`);
-  if (secret) console.error(`  PAGE_SIGNING_SECRET=${secret} npm run sign-url -- <key> --page 1 --width 800 --base-url ${base}`);
-  for (const key of keys) console.error(`  curl -sL -o page.png '${base}/${encodeURIComponent(key)}?page=1&width=800'`);
-
-  const stop = async (): Promise<void> => {
-    http.close();
-    await Promise.all(pool.all.map((c) => c.close()));
-    await server?.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  const example: [string, string][] = [
+    ['page', '1'],
+    ['width', '800'],
+  ];
+  for (const key of keys) {
+    // With --signed, a URL signed with the secret just made (an hour), as `npm run sign-url` signs it.
+    const path = secret ? signedPath(secret, key, example, Math.floor(Date.now() / 1000) + 3600) : `/${encodeURIComponent(key)}?${new URLSearchParams(example)}`;
+    console.error(`  curl -sL -o page.png '${base}${path}'`);
+  }
+  if (secret) console.error(`  more: PAGE_SIGNING_SECRET=${secret} npm run sign-url -- <key> --page 1 --width 800 --base-url ${base}`);
+  // Until Ctrl-C or SIGTERM: runTool stops the containers and moto then.
+  await new Promise<void>((resolve) => http.once('close', resolve));
+  return 0;
 }
 
-main().catch((err: unknown) => {
-  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+runTool(main);

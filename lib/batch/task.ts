@@ -10,17 +10,16 @@
  *
  * | resultCode | resultString |
  * |---|---|
- * | Succeeded | `ok`, `dispatched:<class>`, `would-dispatch:<class>` (dry run), `failed-settled:<CODE>`, `partial-settled`, `left-to-its-event:<class>` (modified in the last RECENT_UPLOAD_SECONDS), `deleted`, `not-a-pdf-key`, `skipped:<reason>` (a key or bucket that is not ours) |
+ * | Succeeded | `ok`, `dispatched:<class>`, `would-dispatch:<class>` (dry run), `failed-settled:<CODE>`, `partial-settled`, `left-to-its-event:<class>` (modified in the last RECENT_UPLOAD_SECONDS), `deleted`, `not-a-pdf-key`, `skipped:<reason>` (a key that is not ours) |
  * | TemporaryFailure | `temporary:<error code>: …` (throttling, 5xx, timeouts, resets: Batch Operations retries the task) |
- * | PermanentFailure | `invalid:…` (a malformed task or user argument), `error:<code>: …` (an S3 or SQS 4xx that a retry cannot change) |
+ * | PermanentFailure | `invalid:…` (a malformed task or user argument, or a bucket other than SOURCE_BUCKET), `error:<code>: …` (an S3 or SQS 4xx that a retry cannot change) |
  *
  * Must not import the render function (the reprocess artifact would then carry MuPDF).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
-import { effectiveObjectOptions } from '../config/object-options.js';
 import { errorMessage } from '../engine/errors.js';
-import { classify, type Classification } from '../job/freshness.js';
+import { classifyObject, type Classification } from '../job/freshness.js';
 import { isLegacy } from '../job/manifest.js';
 import { logger, metrics, MetricUnit } from '../observability.js';
 import type { Dispatcher } from '../reprocess/dispatch.js';
@@ -93,7 +92,11 @@ async function runTask(task: BatchTask, args: BatchArguments, deps: BatchTaskDep
     return { resultCode: 'PermanentFailure', resultString: `invalid:s3Key ${JSON.stringify(task.s3Key)} is not URL-encoded (manifests hold URL-encoded keys)` };
   }
   const bucket = task.s3Bucket;
-  if (config.sourceBucket && bucket !== config.sourceBucket) return succeeded(`skipped:bucket ${bucket} is not SOURCE_BUCKET ${config.sourceBucket}`);
+  // A job on another bucket is misdirected as a whole: a failure per task lets its failure
+  // threshold stop it, where "Succeeded" would report 100 % success for work never done.
+  if (config.sourceBucket && bucket !== config.sourceBucket) {
+    return { resultCode: 'PermanentFailure', resultString: `invalid:bucket ${bucket} is not SOURCE_BUCKET ${config.sourceBucket}: this function renders only that bucket (create the job on its objects)` };
+  }
   const skip = skipReason(key, config);
   if (skip === 'not a .pdf key') return succeeded('not-a-pdf-key');
   if (skip) return succeeded(`skipped:${skip}`);
@@ -105,7 +108,7 @@ async function runTask(task: BatchTask, args: BatchArguments, deps: BatchTaskDep
   const out = outputLocation(bucket, key, config);
   const { manifest } = await readManifest(s3, out);
   // The options the render function would use for this object: its render-* metadata over the settings.
-  const classification = classify(manifest, current, effectiveObjectOptions(config.output, current.metadata), args.force);
+  const classification = await classifyObject(manifest, current, config.output, args.force, current.metadata);
   if (!classification.dispatch) return succeeded(classification.class === 'ok' ? 'ok' : settledString(classification, manifest && !isLegacy(manifest) ? manifest.error?.code : undefined));
   if (current.lastModified !== undefined && current.lastModified > recentBefore) return succeeded(`left-to-its-event:${classification.class}`);
   if (args.dryRun) return succeeded(`would-dispatch:${classification.class}`);

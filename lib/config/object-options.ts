@@ -4,7 +4,7 @@
  * problem (INVALID_OPTIONS, naming the key, the value and what is allowed); an unknown
  * render-* key is a warning, never silently dropped.
  */
-import type { JobOptions } from '../job/options.js';
+import type { JobOptions, OptionsSource } from '../job/options.js';
 import { InvalidSettingError, parseJobOptions, type JobOptionsInput } from './settings.js';
 
 /** The metadata keys (as S3 returns them: lowercase, without x-amz-meta-) and the option each sets. */
@@ -53,4 +53,19 @@ export function objectOptions(base: JobOptions, metadata: Record<string, string>
 export function effectiveObjectOptions(base: JobOptions, metadata: Record<string, string> | undefined): JobOptions {
   const chosen = objectOptions(base, metadata);
   return chosen.ok ? chosen.options : base;
+}
+
+/**
+ * Where the options of an object with this metadata come from, as its manifest records it: its
+ * `render-*` option keys and their values (unknown `render-*` keys change nothing and are not
+ * recorded), or the settings when it has none. Invalid values are recorded too: they are what
+ * the object asked for, and its failed INVALID_OPTIONS manifest names them.
+ */
+export function optionsSourceOf(metadata: Record<string, string> | undefined): OptionsSource {
+  const read: Record<string, string> = {};
+  for (const [rawKey, value] of Object.entries(metadata ?? {})) {
+    const key = rawKey.toLowerCase();
+    if (key in OBJECT_OPTION_KEYS) read[key] = value;
+  }
+  return Object.keys(read).length > 0 ? { from: 'metadata', metadata: Object.fromEntries(Object.entries(read).sort(([a], [b]) => a.localeCompare(b))) } : { from: 'settings' };
 }

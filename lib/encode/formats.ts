@@ -7,6 +7,13 @@ export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 
+/**
+ * The file extension of each format's pages and variants. The clean-ups recognise a generation's
+ * files by these (lib/s3/layout.ts GENERATION_FILE_PATTERN): a format missing here would leave its
+ * pages behind for good, so the Record makes a new format name its extension.
+ */
+export const FILE_EXTENSION: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
+
 /** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
 export const JPEG_MAX_SIDE = 65535;
 

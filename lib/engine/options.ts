@@ -1,5 +1,5 @@
 /** What the engine can be asked for (format, resolution, pixel budget, pages) and the page geometry it derives from it. */
-import { maxPixelsOf, maxSideOf, WEBP_DEFAULT_QUALITY, type ImageFormat } from '../encode/formats.js';
+import { FILE_EXTENSION, maxPixelsOf, maxSideOf, WEBP_DEFAULT_QUALITY, type ImageFormat } from '../encode/formats.js';
 
 export { JPEG_MAX_SIDE, WEBP_MAX_PIXELS, WEBP_MAX_SIDE } from '../encode/formats.js';
 export type { ImageFormat };
@@ -117,7 +117,7 @@ export function contentTypeOf(format: ImageFormat): string {
 }
 
 export function extensionOf(format: ImageFormat): string {
-  return format === 'png' ? 'png' : format === 'jpeg' ? 'jpg' : 'webp';
+  return FILE_EXTENSION[format];
 }
 
 const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };

@@ -1,8 +1,10 @@
 /**
  * Where a render stands against its source: missing, failed, partial, stale or ok. The one home
  * of "is this render up to date": the render function skips exactly what this calls ok, and
- * the reprocess function dispatches what it marks for dispatch.
+ * the reprocess function and the batch task dispatch what it marks for dispatch, classifying
+ * each object under the options the render function would use (classifyObject).
  */
+import { effectiveObjectOptions } from '../config/object-options.js';
 import type { JobOptions } from './options.js';
 import { isLegacy, optionsHash, type StoredManifest } from './manifest.js';
 import { majorVersion, RENDERER } from './version.js';
@@ -47,4 +49,38 @@ export function classify(manifest: StoredManifest | null, source: { etag: string
       : { class: 'partial', dispatch: true, reason: `some pages failed with renderer ${manifest.renderer.version}: retried with ${RENDERER.version}` };
   }
   return { class: 'ok', dispatch: false, reason: 'up to date' };
+}
+
+/** An object's user metadata (keys lowercase), or a way to read it (a HEAD) when it is needed. */
+export type ObjectMetadata = Record<string, string> | undefined;
+
+/**
+ * Whether classifying `manifest` needs the object's own metadata: only when the render is of
+ * these bytes (anything else is stale whatever the options) and its manifest says its options
+ * came from object metadata, or does not say (written before `optionsSource`) and its hash is
+ * not the settings'. Metadata changes only with a new upload or copy, which S3 announces with
+ * its own event, so an object rendered with the settings is not read again.
+ */
+export function needsObjectMetadata(manifest: StoredManifest | null, source: { etag: string }, settings: JobOptions): boolean {
+  if (!manifest || isLegacy(manifest) || manifest.source.etag !== source.etag) return false;
+  if (manifest.optionsSource) return manifest.optionsSource.from === 'metadata';
+  return manifest.optionsHash !== optionsHash(settings);
+}
+
+/**
+ * An object classified as the render function would see it: its render-* metadata over the
+ * settings (lib/config/object-options.ts). `metadata` is the object's metadata when the caller
+ * has it (the batch task HEADs every object anyway), or a reader called only when
+ * needsObjectMetadata says so (the schedule lists, and HEADs only those objects).
+ */
+export async function classifyObject(
+  manifest: StoredManifest | null,
+  source: { etag: string },
+  settings: JobOptions,
+  force: boolean,
+  metadata: ObjectMetadata | (() => Promise<ObjectMetadata>),
+): Promise<Classification> {
+  if (typeof metadata !== 'function') return classify(manifest, source, effectiveObjectOptions(settings, metadata), force);
+  const options = needsObjectMetadata(manifest, source, settings) ? effectiveObjectOptions(settings, await metadata()) : settings;
+  return classify(manifest, source, options, force);
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PageError } from '../engine/errors.js';
-import { pickJobOptions, type JobOptions, type RecordedOptions } from './options.js';
+import { pickJobOptions, type JobOptions, type OptionsSource, type RecordedOptions } from './options.js';
 import { majorVersion, RENDERER } from './version.js';
 
 export type ManifestStatus = 'complete' | 'partial' | 'failed';
@@ -47,6 +47,12 @@ export interface Manifest {
   source: ManifestSource;
   renderer: { name: string; version: string; mupdf: string };
   options: RecordedOptions;
+  /**
+   * Where `options` came from: the settings, or the object's render-* metadata (v4). Absent in
+   * manifests written before it existed; the schedule then reads the object's metadata when
+   * the hash is not the settings' (lib/job/freshness.ts).
+   */
+  optionsSource?: OptionsSource;
   optionsHash: string;
   /** Where this render's outputs live under the output prefix (generationOf). */
   generation: string;
@@ -110,6 +116,7 @@ export function buildManifest(source: ManifestSource, options: RecordedOptions, 
     source,
     renderer: { ...RENDERER },
     options: picked,
+    ...(fields.optionsSource ? { optionsSource: fields.optionsSource } : {}),
     optionsHash: hash,
     // The page sink stores under the same name: generationOf is its one home.
     generation: generationOf(source.etag, hash),
@@ -121,8 +128,14 @@ export function buildManifest(source: ManifestSource, options: RecordedOptions, 
 }
 
 /** A document that cannot be rendered at all (a permanent error, `error.code` stable). */
-export function failedManifest(source: ManifestSource, options: RecordedOptions, error: { code: string; message: string }, startedAt: Date): Manifest {
-  return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error });
+export function failedManifest(
+  source: ManifestSource,
+  options: RecordedOptions,
+  error: { code: string; message: string },
+  startedAt: Date,
+  optionsSource?: OptionsSource,
+): Manifest {
+  return buildManifest(source, options, startedAt, { status: 'failed', pageCount: 0, pages: [], warnings: [], error, ...(optionsSource ? { optionsSource } : {}) });
 }
 
 /** A manifest of schema v1 (pages directly under the prefix): known, never trusted, re-rendered. */
@@ -161,7 +174,15 @@ export function parseManifest(text: string): StoredManifest | null {
     isRecord(p) && typeof p['number'] === 'number' && (isRecord(p['error']) || (typeof p['key'] === 'string' && typeof p['width'] === 'number' && typeof p['height'] === 'number'));
   if (!Array.isArray(pages) || !pages.every(pageOk)) return null;
   if (value['nextPage'] !== undefined && typeof value['nextPage'] !== 'number') return null;
+  if (value['optionsSource'] !== undefined && !isOptionsSource(value['optionsSource'])) return null;
   return value as unknown as Manifest;
+}
+
+function isOptionsSource(value: unknown): value is OptionsSource {
+  if (!isRecord(value)) return false;
+  if (value['from'] === 'settings') return true;
+  const metadata = value['metadata'];
+  return value['from'] === 'metadata' && isRecord(metadata) && Object.values(metadata).every((v) => typeof v === 'string');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

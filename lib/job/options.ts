@@ -19,6 +19,14 @@ export const DEFAULT_JOB_OPTIONS: JobOptions = { ...DEFAULT_OUTPUT_OPTIONS, page
 /** Widest thumbnail: a preview, never a second full-size image (the engine's limit). */
 export const MAX_THUMBNAIL_WIDTH = LIMITS.thumbnailWidth.max;
 
+/**
+ * Where a render's options came from (the manifest's `optionsSource`, docs/contract.md): the
+ * function's settings, or the object's `render-*` metadata over them, with the values read
+ * (keys lowercase, as S3 returns them). The schedule reads it to classify an object against
+ * what the object itself asked for (lib/job/freshness.ts).
+ */
+export type OptionsSource = { from: 'settings' } | { from: 'metadata'; metadata: Record<string, string> };
+
 /** The options as the manifest records them and the hash sees them: WebP's quality only for WebP. */
 export type RecordedOptions = Omit<JobOptions, 'webpQuality'> & Partial<Pick<JobOptions, 'webpQuality'>>;
 

@@ -5,7 +5,7 @@
  * the deadline (the page is then where the next attempt resumes, not a failed page).
  */
 import { RenderError } from '../engine/errors.js';
-import { extensionOf, type PageRange, type RenderOptions } from '../engine/options.js';
+import { extensionOf, selectPages, type PageRange, type RenderOptions } from '../engine/options.js';
 import { PageFailedError, startRender, type PageStats, type RenderedPage, type RenderStats } from '../engine/render.js';
 import {
   buildManifest,
@@ -18,7 +18,7 @@ import {
   type ManifestFields,
   type ManifestSource,
 } from './manifest.js';
-import { parsePageSelection, pickJobOptions, type JobOptions } from './options.js';
+import { formatPageSelection, parsePageSelection, pickJobOptions, type JobOptions, type OptionsSource } from './options.js';
 
 export interface PageSink {
   /** Stores one page under `fileName` and returns the key or path it was stored at. */
@@ -34,6 +34,8 @@ export interface RenderJobInput {
     /** The pages this invocation draws (a continuation, a fan-out range); default: options.pages. */
     selection?: PageRange[];
   };
+  /** Recorded in the manifest: where `options` came from (settings or object metadata). */
+  optionsSource?: OptionsSource;
   /** Said in the manifest's warnings before anything the render adds (unknown object metadata…). */
   warnings?: readonly string[];
   sink: PageSink;
@@ -74,7 +76,8 @@ export interface RenderJobResult {
 export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResult> {
   const startedAt = new Date();
   const options = pickJobOptions(input.options);
-  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, fields);
+  const recorded = input.optionsSource ? { optionsSource: input.optionsSource } : {};
+  const finish = (fields: ManifestFields): Manifest => buildManifest(input.source, options, startedAt, { ...recorded, ...fields });
 
   const pages: (ManifestPage | ManifestPageFailure)[] = [...(input.kept ?? [])];
 
@@ -99,15 +102,27 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   } catch (err) {
     if (err instanceof RenderError && err.permanent) {
       return {
-        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt),
+        manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt, input.optionsSource),
         stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
       };
     }
     throw err;
   }
 
+  // A selection that names no page of this document is the asker's mistake, said as such
+  // (not "complete: 0 pages"); decided before fan-out, so no part is ever dispatched for it.
+  const unselected = input.kept?.length ? undefined : selectionProblem(options, job.pageCount);
+  if (unselected) {
+    await job.close();
+    return {
+      manifest: failedManifest(input.source, options, { code: 'INVALID_OPTIONS', message: unselected }, startedAt),
+      stats: job.stats,
+    };
+  }
   await input.onOpened?.(job.pageCount);
   const warnings = [...(input.warnings ?? []), ...job.warnings];
+  const beyond = pagesBeyond(options.pages, job.pageCount);
+  if (beyond) warnings.push(`pages ${beyond} not rendered: the document has ${job.pageCount} page${job.pageCount === 1 ? '' : 's'}`);
   if (options.maxPages > 0 && job.pageCount > options.maxPages) {
     warnings.push(`pages ${options.maxPages + 1}-${job.pageCount} not rendered: MAX_PAGES is ${options.maxPages}`);
   }
@@ -220,3 +235,19 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   return { manifest, stats: job.stats };
 }
 
+
+/** Why the selection renders no page of a `pageCount`-page document, or undefined when it renders some. */
+export function selectionProblem(options: Pick<JobOptions, 'pages' | 'maxPages'>, pageCount: number): string | undefined {
+  if (selectPages(pageCount, { pages: parsePageSelection(options.pages), maxPages: options.maxPages }).length > 0) return undefined;
+  const limit = options.maxPages > 0 && options.maxPages < pageCount ? ` (MAX_PAGES renders the first ${options.maxPages})` : '';
+  return `pages "${options.pages}" select no page of this document: it has ${pageCount} page${pageCount === 1 ? '' : 's'}${limit}`;
+}
+
+/** The explicitly selected pages past the document's end ("7", "5-9"), or undefined; an open end ("3-") never is. */
+export function pagesBeyond(pages: string, pageCount: number): string | undefined {
+  const beyond = parsePageSelection(pages).flatMap((r) => {
+    if (r.to === undefined) return r.from > pageCount ? [{ from: r.from }] : [];
+    return r.to > pageCount ? [{ from: Math.max(r.from, pageCount + 1), to: r.to }] : [];
+  });
+  return beyond.length ? formatPageSelection(beyond) : undefined;
+}

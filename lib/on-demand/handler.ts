@@ -16,7 +16,7 @@ import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'a
 import type { PageConfig } from '../config/page.js';
 import { errorMessage } from '../engine/errors.js';
 import type { ManifestSource } from '../job/manifest.js';
-import { countFailure, logger, METRIC, metrics, MetricUnit } from '../observability.js';
+import { countPageDocumentError, logger, METRIC, metrics, MetricUnit } from '../observability.js';
 import { createS3Client } from '../s3/client.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { MAX_KEY_BYTES, outputLocation } from '../s3/layout.js';
@@ -159,15 +159,17 @@ function errorResult(err: unknown, log: Record<string, unknown>): PageResult {
   let message: string;
   if (err instanceof HttpError) {
     ({ status, code, message } = err);
-    // A document's permanent problem is counted like the render function's (Failures by code).
-    if (status === 422) countFailure(code, 'document');
+    // A document's permanent problem, under the page function's own metric: the render
+    // function's Failures alarm is about renders, and a viewer may ask for a broken PDF often.
+    if (status === 422) countPageDocumentError(code);
   } else {
     status = 500;
     code = 'INTERNAL_ERROR';
     message = 'the page could not be served: try again';
     logger.error('page request failed', { ...log, error: errorMessage(err) });
-    countFailure((err as { name?: string }).name ?? 'ERROR', 'transient');
   }
+  // Every 5xx (a crash, a page out of time): the page function's alarm.
+  if (status >= 500) metrics.addMetric(METRIC.pageServerErrors, MetricUnit.Count, 1);
   log['code'] = code;
   return {
     statusCode: status,

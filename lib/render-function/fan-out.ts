@@ -5,7 +5,7 @@
  */
 import { selectPages } from '../engine/options.js';
 import { buildManifest, isPageFailure, type Manifest, type ManifestSource } from '../job/manifest.js';
-import { parsePageSelection, type JobOptions } from '../job/options.js';
+import { parsePageSelection, type JobOptions, type OptionsSource } from '../job/options.js';
 import type { RangePart } from '../s3/part-store.js';
 import type { PageWork } from '../work/messages.js';
 
@@ -28,12 +28,12 @@ export function setComplete(parts: readonly RangePart[], count: number): boolean
 }
 
 /** The manifest of a fanned-out render, from its parts (each range once). */
-export function mergeParts(source: ManifestSource, options: JobOptions, parts: readonly RangePart[]): Manifest {
+export function mergeParts(source: ManifestSource, options: JobOptions, parts: readonly RangePart[], optionsSource?: OptionsSource): Manifest {
   const pages = parts.flatMap((p) => p.pages).sort((a, b) => a.number - b.number);
   const warnings = [...new Set(parts.flatMap((p) => p.warnings))];
   const startedAt = new Date(Math.min(...parts.map((p) => Date.parse(p.startedAt))));
   const pageCount = parts[0]?.pageCount ?? 0;
   // A range cut short by its budget says so in its warnings and is not complete.
   const status = parts.some((p) => !p.complete) || pages.some(isPageFailure) ? 'partial' : 'complete';
-  return buildManifest(source, options, startedAt, { status, pageCount, pages, warnings });
+  return buildManifest(source, options, startedAt, { status, pageCount, pages, warnings, ...(optionsSource ? { optionsSource } : {}) });
 }

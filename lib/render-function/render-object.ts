@@ -14,9 +14,9 @@ import { prefixesOverlap, type Config } from '../config/env.js';
 import { completionAnnouncer, type CompletionEvents } from '../events/completion.js';
 import { classify } from '../job/freshness.js';
 import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
-import type { JobOptions } from '../job/options.js';
-import { objectOptions } from '../config/object-options.js';
-import { countFailure, logger } from '../observability.js';
+import type { JobOptions, OptionsSource } from '../job/options.js';
+import { objectOptions, optionsSourceOf } from '../config/object-options.js';
+import { countEventBridgeKeyForm, countFailure, logger } from '../observability.js';
 import { isPreconditionFailed } from '../s3/errors.js';
 import { keyLengthProblem, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
 import { manifestKey, readManifest } from '../s3/manifest-store.js';
@@ -64,16 +64,42 @@ function supersededBy(request: WorkRequest, current: SourceObject): string | nul
 export type { RenderObjectOutcome };
 export { OutOfTimeError } from './outcome.js';
 
-export async function renderObject(request: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
-  const { s3, config } = deps;
-  const { bucket, key } = request;
-  if (config.sourceBucket && bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
-  const skip = skipReason(key, config);
-  if (skip) return { kind: 'ignored', reason: skip };
+/**
+ * The object a request names, and the request with the key that named it: the key as given,
+ * then, for an EventBridge key holding %XX, its percent-decoded form (lib/work/messages.ts).
+ * Which form matched is logged and counted. A string: why nothing is rendered (a key that is
+ * not ours, or deleted before we got to it: retrying will not change that).
+ */
+async function locateSource(s3: S3Client, asked: WorkRequest, config: Config): Promise<{ request: WorkRequest; current: SourceObject } | string> {
+  const { decodedKey, ...request } = asked;
+  const skip = skipReason(request.key, config);
+  const current = skip ? undefined : await headCurrent(s3, request.bucket, request.key);
+  if (decodedKey === undefined) return current ? { request, current } : (skip ?? 'the source object no longer exists');
+  const report = (form: 'as-given' | 'decoded' | 'neither'): void => {
+    logger.info('EventBridge key holding %XX', { bucket: request.bucket, key: request.key, decodedKey, form });
+    countEventBridgeKeyForm(form);
+  };
+  if (current) {
+    report('as-given');
+    return { request, current };
+  }
+  const decodedSkip = skipReason(decodedKey, config);
+  const decoded = decodedSkip ? undefined : await headCurrent(s3, request.bucket, decodedKey);
+  if (decoded) {
+    report('decoded');
+    return { request: { ...request, key: decodedKey }, current: decoded };
+  }
+  report('neither');
+  return skip ?? decodedSkip ?? 'the source object no longer exists';
+}
 
-  // Deleted before we got to it: nothing to render, and retrying will not change that.
-  const current = await headCurrent(s3, bucket, key);
-  if (!current) return { kind: 'ignored', reason: 'the source object no longer exists' };
+export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): Promise<RenderObjectOutcome> {
+  const { s3, config } = deps;
+  if (config.sourceBucket && asked.bucket !== config.sourceBucket) return { kind: 'ignored', reason: `bucket "${asked.bucket}" is not SOURCE_BUCKET "${config.sourceBucket}"` };
+  const located = await locateSource(s3, asked, config);
+  if (typeof located === 'string') return { kind: 'ignored', reason: located };
+  const { request, current } = located;
+  const { bucket, key } = request;
   const out = outputLocation(bucket, key, config);
   if (out.bucket === bucket && prefixesOverlap(config)) return { kind: 'ignored', reason: 'OUTPUT_BUCKET is the source bucket and the prefixes overlap: outputs would trigger renders' };
   const stale = supersededBy(request, current);
@@ -87,6 +113,7 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
   // The object's own options (its render-* metadata) over the function's settings.
   const chosen = objectOptions(config.output, current.metadata);
   const options = chosen.ok ? chosen.options : config.output;
+  const optionsSource = optionsSourceOf(current.metadata);
   const generation = generationOf(current.etag, optionsHash(options));
   const tooLong = keyLengthProblem(out, generation);
   if (tooLong === 'manifest') return { kind: 'ignored', reason: `its output keys would exceed S3's ${MAX_KEY_BYTES} bytes, manifest.json included: nothing can be written` };
@@ -96,19 +123,19 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
   const announce = completionAnnouncer(deps.events, { bucket: out.bucket, key: manifestKey(out) }, previous.manifest);
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announce);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
-  if (!chosen.ok) return commitFailed(committer, out, source, options, 'INVALID_OPTIONS', chosen.message);
+  if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
   if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {
     // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
     await committer.settle(previous.manifest);
     return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   }
   if (tooLong === 'outputs') {
-    return commitFailed(committer, out, source, options, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
+    return commitFailed(committer, out, source, options, optionsSource, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
   }
   const workRoot = tmpdir();
   const free = await freeBytes(workRoot);
   if (current.size > free) {
-    return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
+    return commitFailed(committer, out, source, options, optionsSource, 'TOO_LARGE', `the file is ${current.size} bytes; ${workRoot} has ${free} bytes free (raise the function's ephemeral storage)`);
   }
   const plan = await planPages(s3, request, previous.manifest, out, generation);
 
@@ -122,7 +149,7 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
     } catch (err) {
       if (isPreconditionFailed(err)) return { kind: 'superseded', reason: 'the key was overwritten before the download' };
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-        return commitFailed(committer, out, source, options, 'TOO_LARGE', `the file (${current.size} bytes) did not fit in ${workRoot}`);
+        return commitFailed(committer, out, source, options, optionsSource, 'TOO_LARGE', `the file (${current.size} bytes) did not fit in ${workRoot}`);
       }
       throw err;
     }
@@ -133,6 +160,7 @@ export async function renderObject(request: WorkRequest, deps: RenderObjectDeps)
       request,
       source,
       options,
+      optionsSource,
       warnings: chosen.warnings,
       out,
       generation,
@@ -156,10 +184,11 @@ async function commitFailed(
   out: OutputLocation,
   source: ManifestSource,
   options: JobOptions,
+  optionsSource: OptionsSource,
   code: string,
   message: string,
 ): Promise<RenderObjectOutcome> {
-  const manifest = failedManifest(source, options, { code, message }, new Date());
+  const manifest = failedManifest(source, options, { code, message }, new Date(), optionsSource);
   const result = await committer.commit(manifest);
   if (result !== 'committed') return notCommitted(result, out);
   logger.error('document failed', { bucket: source.bucket, key: source.key, code, detail: message });

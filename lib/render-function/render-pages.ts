@@ -8,7 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { workerCount } from '../engine/render.js';
-import type { JobOptions } from '../job/options.js';
+import type { JobOptions, OptionsSource } from '../job/options.js';
 import { selectionHead, selectionWithin } from '../job/options.js';
 import type { Manifest, ManifestPage, ManifestPageFailure, ManifestSource } from '../job/manifest.js';
 import { isLegacy, isPageFailure } from '../job/manifest.js';
@@ -43,6 +43,8 @@ export interface RenderPagesContext {
   request: WorkRequest;
   source: ManifestSource;
   options: JobOptions;
+  /** Where `options` came from, for the manifest. */
+  optionsSource: OptionsSource;
   /** For the manifest, before what the render adds (unknown object metadata…). */
   warnings: string[];
   out: OutputLocation;
@@ -77,6 +79,7 @@ export async function renderPages(ctx: RenderPagesContext): Promise<RenderObject
             : selectionWithin(ctx.options.pages, plan.from),
         ...(config.pageTimeoutMs ? { pageTimeoutMs: config.pageTimeoutMs } : {}),
       },
+      optionsSource: ctx.optionsSource,
       warnings: ctx.warnings,
       kept: plan.kept,
       concurrency: config.uploadConcurrency,
@@ -183,7 +186,7 @@ async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan[
     else if (await ctx.committer.discardIfSuperseded(ctx.source.etag, ctx.generation)) return notCommitted('superseded', ctx.out);
     return { kind: 'range-stored', range: { from: range.from, to: range.to }, ranges: { done: parts.filter((p) => p.nextPage === undefined).length, count: range.count } };
   }
-  const manifest = mergeParts(ctx.source, ctx.options, parts);
+  const manifest = mergeParts(ctx.source, ctx.options, parts, ctx.optionsSource);
   const result = await ctx.committer.commit(manifest);
   // The commit's clean-up removes the part records of a final manifest.
   if (result !== 'committed') return notCommitted(result, ctx.out);

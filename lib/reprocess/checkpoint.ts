@@ -1,9 +1,12 @@
 /**
- * Where a scheduled run resumes (docs/reprocess.md, "Buckets larger than one run"): one small
- * JSON object per bucket and listed prefix, under OUTPUT_PREFIX + ".reprocess/" in the output
- * bucket. A run that stops before the end of the listing (out of time, or with renders left over
- * its limit) records the key to list after; a run that reaches the end with nothing left over
- * records none, so the next one starts from the first key. It is only a starting point: every
+ * Where a scheduled run resumes (docs/reprocess.md, "The schedule resumes where it stopped"):
+ * one small JSON object per bucket and listed prefix, under OUTPUT_PREFIX + ".reprocess/" in the
+ * output bucket. Only the schedule's own real runs read and move it (run.ts,
+ * usesScheduleCheckpoint): a forced or manual run that moved it would make the schedule skip
+ * what lies before. A run that stops before the end of the listing (out of time, or at its
+ * limit) records the last key before the first one it did not finish (a failed read or
+ * dispatch is tried again, never stepped past); a run that reaches the end with every key
+ * finished records none, so the next one starts from the first key. It is only a starting point: every
  * key after it is classified again with the one freshness rule, so a stale or lost checkpoint
  * costs a re-scan, never a render of something up to date.
  *

@@ -42,6 +42,12 @@ export function createReprocessHandler(config: Config, options: ReprocessHandler
       logger.error('invalid reprocess input', { error: error.message });
       throw error;
     }
+    const listed = config.inputPrefix + input.prefix;
+    if (input.startAfter !== undefined && !input.startAfter.startsWith(listed)) {
+      const error = new InvalidReprocessInputError(`"startAfter" ${JSON.stringify(input.startAfter)} is not under the listed prefix ${JSON.stringify(listed)} (INPUT_PREFIX + "prefix"): pass a summary's "nextStartAfter" with the same "prefix"`);
+      logger.error('invalid reprocess input', { error: error.message });
+      throw error;
+    }
     const bucket = input.bucket ?? config.sourceBucket;
     if (!bucket) {
       const error = new InvalidReprocessInputError('no bucket to reprocess: set SOURCE_BUCKET, or pass "bucket" in the input');
@@ -52,7 +58,8 @@ export function createReprocessHandler(config: Config, options: ReprocessHandler
       s3,
       config,
       dispatcher,
-      checkpoint: s3CheckpointStore(s3, config, bucket, config.inputPrefix + input.prefix),
+      // Read and moved by the schedule's real runs only (run.ts, usesScheduleCheckpoint).
+      checkpoint: s3CheckpointStore(s3, config, bucket, listed),
       ...tuning,
       ...(context?.getRemainingTimeInMillis ? { timeLeftMs: () => context.getRemainingTimeInMillis!() } : {}),
     });

@@ -1,6 +1,6 @@
 /**
  * The reprocess function's input, checked at the edge (docs/reprocess.md). All fields are optional:
- * `{ "bucket", "prefix", "force", "dryRun", "limit" }`, from a schedule's Input, a manual
+ * `{ "bucket", "prefix", "force", "dryRun", "limit", "scheduled", "startAfter" }`, from a schedule's Input, a manual
  * invoke, or an EventBridge ScheduledEvent (fields read from its top level). Unknown fields
  * are ignored with a warning; a field of the wrong type is an error naming it.
  */
@@ -17,12 +17,19 @@ export interface ReprocessInput {
   dryRun: boolean;
   /** Dispatches per run, at most. */
   limit: number;
+  /**
+   * The schedule's own run (its Input in template.yaml says so): the only kind that reads and
+   * moves the schedule's checkpoint (checkpoint.ts). A manual or forced run never does.
+   */
+  scheduled: boolean;
+  /** A manual run's own cursor: list the keys after this one (a summary's `nextStartAfter`). */
+  startAfter?: string;
 }
 
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 100_000;
 
-export const INPUT_FIELDS = ['bucket', 'prefix', 'force', 'dryRun', 'limit'] as const;
+export const INPUT_FIELDS = ['bucket', 'prefix', 'force', 'dryRun', 'limit', 'scheduled', 'startAfter'] as const;
 
 /** The envelope of an EventBridge ScheduledEvent: accepted, and not ours to read. */
 const SCHEDULED_EVENT_FIELDS = new Set(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
@@ -40,7 +47,7 @@ function describe(value: unknown): string {
 }
 
 export function parseReprocessInput(event: unknown): { input: ReprocessInput; warnings: string[] } {
-  const input: ReprocessInput = { prefix: '', force: false, dryRun: false, limit: DEFAULT_LIMIT };
+  const input: ReprocessInput = { prefix: '', force: false, dryRun: false, limit: DEFAULT_LIMIT, scheduled: false };
   const warnings: string[] = [];
   if (event === undefined || event === null) return { input, warnings };
   if (typeof event !== 'object' || Array.isArray(event)) {
@@ -65,6 +72,7 @@ export function parseReprocessInput(event: unknown): { input: ReprocessInput; wa
         break;
       case 'force':
       case 'dryRun':
+      case 'scheduled':
         if (typeof value !== 'boolean') problems.push(`"${name}" must be true or false; got ${describe(value)}`);
         else input[name] = value;
         break;
@@ -72,6 +80,10 @@ export function parseReprocessInput(event: unknown): { input: ReprocessInput; wa
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
           problems.push(`"limit" must be a whole number from 1 to ${MAX_LIMIT} (dispatches per run); got ${describe(value)}`);
         } else input.limit = value;
+        break;
+      case 'startAfter':
+        if (typeof value !== 'string' || value === '') problems.push(`"startAfter" must be a key (a summary's "nextStartAfter"); got ${describe(value)}`);
+        else input.startAfter = value;
         break;
       default:
         if (SCHEDULED_EVENT_FIELDS.has(name)) break;
@@ -84,6 +96,7 @@ export function parseReprocessInput(event: unknown): { input: ReprocessInput; wa
     const misplaced = Object.keys(detail).filter((k) => (INPUT_FIELDS as readonly string[]).includes(k));
     if (misplaced.length > 0) warnings.push(`detail.${misplaced.join(', detail.')} ignored: reprocess fields are read from the top level of the event`);
   }
+  if (input.scheduled && input.startAfter !== undefined) problems.push('"startAfter" is for manual runs: a scheduled run resumes from its checkpoint');
   if (problems.length > 0) throw new InvalidReprocessInputError(`invalid reprocess input: ${problems.join('; ')}`);
   return { input, warnings };
 }

@@ -8,9 +8,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/env.js';
 import { logger, metrics, MetricUnit } from '../observability.js';
 import { errorMessage } from '../engine/errors.js';
-import { classify, RENDER_CLASSES, type Classification, type RenderClass } from '../job/freshness.js';
+import { classifyObject, RENDER_CLASSES, type Classification, type RenderClass } from '../job/freshness.js';
 import { outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
+import { headCurrent } from '../s3/source.js';
 import type { CheckpointStore } from './checkpoint.js';
 import type { Dispatcher } from './dispatch.js';
 import type { ReprocessInput } from './input.js';
@@ -31,7 +32,7 @@ export interface ReprocessDeps {
   recentMs?: number;
   /** Called for each PDF once classified (and dispatched, when it is). */
   onClassified?: (item: ClassifiedPdf) => void;
-  /** Where a real run resumes and records where the next one resumes (checkpoint.ts); dry runs neither read nor write it. */
+  /** The schedule's checkpoint (checkpoint.ts): read and moved by scheduled real runs only (usesScheduleCheckpoint). */
   checkpoint?: CheckpointStore;
 }
 
@@ -48,6 +49,8 @@ export interface ReprocessSummary {
   dryRun: boolean;
   force: boolean;
   limit: number;
+  /** The schedule's run: the only kind that reads and moves its checkpoint. */
+  scheduled: boolean;
   dispatcher: string;
   /** PDFs classified. */
   scanned: number;
@@ -62,15 +65,22 @@ export interface ReprocessSummary {
   dispatchFailures: number;
   /** Manifests that could not be read (other than "not there"): counted, not classified. */
   readFailures: number;
+  /** Objects HEADed for their render-* metadata: only those whose manifest says their options came from it. */
+  metadataReads: number;
   /** PDFs needing a render that this run did not dispatch (over the limit, dispatch failures, or all of them in a dry run). */
   remaining: number;
-  /** False when the run stopped before the end of the listing (out of time): there may be more. */
+  /** False when the run stopped before the end of the listing (out of time, or its limit reached): there may be more. */
   complete: boolean;
   /** True when a later run has work to do: remaining > 0 or the listing was not finished. */
   moreRemain: boolean;
   /** This run listed the keys after this one (its checkpoint); null: from the first key. */
   startAfter: string | null;
-  /** The checkpoint it left for the next run: null when it reached the end with nothing over its limit, and in dry runs (the next run starts from the first key). */
+  /**
+   * Where the next run starts: the last key before the first one this run did not finish (a read
+   * or dispatch failure, or over its limit), or the last key it took when it stopped early; null
+   * when it reached the end with every key finished, and in dry runs (from the first key). The
+   * schedule's checkpoint holds it; a manual run's caller may pass it back as `startAfter`.
+   */
   nextStartAfter: string | null;
   durationMs: number;
 }
@@ -95,6 +105,42 @@ function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** Whether a run reads and moves the schedule's checkpoint: the schedule's own real runs, and no other (docs/reprocess.md). */
+export function usesScheduleCheckpoint(input: Pick<ReprocessInput, 'scheduled' | 'force' | 'dryRun'>): boolean {
+  return input.scheduled && !input.force && !input.dryRun;
+}
+
+/**
+ * Where the next run may start: every key taken up to it, in listing order, has been finished
+ * (classified, and dispatched when it needed it). A key that was not (a manifest that could not
+ * be read, a failed dispatch, one left over the limit) holds it back for good, so the next run
+ * classifies it again instead of stepping past it.
+ */
+class Frontier {
+  private readonly taken: { key: string; finished?: boolean }[] = [];
+  private held = false;
+  constructor(public last: string | null) {}
+  take(key: string): { key: string; finished?: boolean } {
+    const entry = { key };
+    if (!this.held) this.taken.push(entry);
+    return entry;
+  }
+  done(entry: { key: string; finished?: boolean }, finished: boolean): void {
+    entry.finished = finished;
+    while (!this.held && this.taken[0]?.finished !== undefined) {
+      const head = this.taken.shift()!;
+      if (!head.finished) {
+        this.held = true;
+        this.taken.length = 0;
+      } else this.last = head.key;
+    }
+  }
+  /** True once a key was left unfinished: the frontier stays before it. */
+  get isHeld(): boolean {
+    return this.held;
+  }
+}
+
 export async function reprocess(bucket: string, input: ReprocessInput, deps: ReprocessDeps): Promise<ReprocessSummary> {
   const started = performance.now();
   const { s3, config, dispatcher } = deps;
@@ -113,28 +159,35 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   let dispatched = 0;
   let dispatchFailures = 0;
   let readFailures = 0;
+  let metadataReads = 0;
   let complete = true;
   let stop = false;
   const dispatchSlot = limiter(Math.max(dispatcher.concurrency, 1));
-  const checkpoint = input.dryRun ? undefined : deps.checkpoint;
-  const startAfter = (await checkpoint?.read()) ?? null;
+  // Only the schedule moves its checkpoint: a forced or manual run that did would make the next
+  // scheduled run skip what lies before where it stopped. A manual run has its own cursor, held
+  // by its caller (`startAfter` in, `nextStartAfter` out).
+  const checkpoint = usesScheduleCheckpoint(input) ? deps.checkpoint : undefined;
+  const startAfter = (checkpoint ? await checkpoint.read() : input.startAfter) ?? null;
   const source = listPdfs(s3, bucket, prefix, config, pageSize, startAfter ?? undefined);
-  // Keys in listing order: the last one taken, and the first one left over the limit (with the key
-  // before it), so that the next run resumes where this one's work stopped, not after it.
-  let taken = 0;
-  let lastTaken: string | null = startAfter;
-  let rewind: { index: number; startAfter: string | null } | undefined;
+  const frontier = new Frontier(startAfter);
 
-  logger.info('reprocess started', { bucket, prefix, dryRun: input.dryRun, force: input.force, limit: input.limit, dispatcher: dispatcher.kind });
+  logger.info('reprocess started', { bucket, prefix, dryRun: input.dryRun, force: input.force, limit: input.limit, scheduled: input.scheduled, startAfter, dispatcher: dispatcher.kind });
 
-  async function handle(pdf: ListedPdf, index: number, before: string | null): Promise<void> {
+  /** Whether the PDF was finished: classified, and dispatched if it needed it (or left to its own event). */
+  async function handle(pdf: ListedPdf): Promise<boolean> {
     let classification: Classification;
     try {
-      classification = classify((await readManifest(s3, outputLocation(bucket, pdf.key, config))).manifest, pdf, config.output, input.force);
+      const { manifest } = await readManifest(s3, outputLocation(bucket, pdf.key, config));
+      // As the render function would classify it: an object rendered with its own render-*
+      // metadata against that, read (HEAD) only for those objects (lib/job/freshness.ts).
+      classification = await classifyObject(manifest, pdf, config.output, input.force, async () => {
+        metadataReads++;
+        return (await headCurrent(s3, bucket, pdf.key))?.metadata;
+      });
     } catch (err) {
       readFailures++;
-      logger.error('manifest could not be read; PDF not classified', { bucket, key: pdf.key, error: errorMessage(err) });
-      return;
+      logger.error('manifest or object could not be read; PDF not classified (the next run tries it again)', { bucket, key: pdf.key, error: errorMessage(err) });
+      return false;
     }
     scanned++;
     counts[classification.class]++;
@@ -144,16 +197,14 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       action = 'left-to-its-event';
     } else if (classification.dispatch) {
       needsWork++;
-      if (attempts >= input.limit) {
-        action = 'over-limit';
-        if (!rewind || index < rewind.index) rewind = { index, startAfter: before };
-      }
+      if (attempts >= input.limit) action = 'over-limit';
       else if (input.dryRun) {
         attempts++;
         action = 'would-dispatch';
         logger.info('would dispatch (dry run)', { bucket, key: pdf.key, class: classification.class, reason: classification.reason });
       } else {
-        attempts++;
+        // The limit is reached: take no more keys (those in hand finish, or stay for the next run).
+        if (++attempts >= input.limit) stop = true;
         try {
           await dispatchSlot(() => dispatcher.dispatch({ bucket, key: pdf.key, etag: pdf.etag, ...(input.force ? { force: true } : {}) }));
           dispatched++;
@@ -162,13 +213,14 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
         } catch (err) {
           dispatchFailures++;
           action = 'dispatch-failed';
-          logger.error('dispatch failed; the run goes on', { bucket, key: pdf.key, class: classification.class, error: errorMessage(err) });
+          logger.error('dispatch failed; the run goes on, and the next one tries it again', { bucket, key: pdf.key, class: classification.class, error: errorMessage(err) });
         }
       }
     } else if (classification.class !== 'ok') {
       settled++;
     }
     deps.onClassified?.({ ...pdf, ...classification, action });
+    return action !== 'over-limit' && action !== 'dispatch-failed';
   }
 
   // `concurrency` workers pull from one listing; an async generator queues concurrent next() calls.
@@ -182,10 +234,11 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       }
       const next = await source.next();
       if (next.done) return;
-      const before = lastTaken;
-      lastTaken = next.value.key;
-      await handle(next.value, taken++, before);
+      const entry = frontier.take(next.value.key);
+      frontier.done(entry, await handle(next.value));
     }
+    // Stopped at the limit: the listing was not read to its end.
+    complete = false;
   }
   const results = await Promise.allSettled(
     Array.from({ length: concurrency }, () =>
@@ -201,8 +254,8 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
 
   const remaining = needsWork - dispatched;
   // Every key taken has been handled by now (workers finish the PDF in hand before stopping).
-  // Without a checkpoint (dry runs) nothing is left for the next run: it starts from the first key.
-  const nextStartAfter = !checkpoint ? null : rewind ? rewind.startAfter : complete ? null : lastTaken;
+  // A dry run leaves nothing for the next run: it starts from the first key.
+  const nextStartAfter = input.dryRun || (complete && !frontier.isHeld) ? null : frontier.last;
   if (checkpoint) {
     try {
       await checkpoint.write(nextStartAfter);
@@ -216,6 +269,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     dryRun: input.dryRun,
     force: input.force,
     limit: input.limit,
+    scheduled: input.scheduled,
     dispatcher: dispatcher.kind,
     scanned,
     counts,
@@ -225,6 +279,7 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     dispatched,
     dispatchFailures,
     readFailures,
+    metadataReads,
     remaining,
     complete,
     moreRemain: remaining > 0 || !complete,

@@ -32,7 +32,10 @@ export async function readManifest(s3: S3Client, out: OutputLocation): Promise<M
 /**
  * Writes `manifest` if the stored one is still the one read (`expectedEtag`; undefined: there
  * was none), and resolves to the new etag; null when another writer got there first: re-read
- * and decide.
+ * and decide. The race is lost in three spellings: 412 (the etag changed), 409 (a concurrent
+ * conditional write), and 404 on an If-Match, when the manifest read was deleted meanwhile (S3
+ * answers NoSuchKey; so does moto 5.2). Thrown, the 404 would be a transient error, and the
+ * message would wait out the queue's visibility timeout (90 minutes) for a redelivery.
  */
 export async function commitManifest(s3: S3Client, out: OutputLocation, manifest: Manifest, expectedEtag: string | undefined): Promise<string | null> {
   try {
@@ -49,7 +52,7 @@ export async function commitManifest(s3: S3Client, out: OutputLocation, manifest
     );
     return response.ETag ?? '';
   } catch (err) {
-    if (isPreconditionFailed(err)) return null;
+    if (isPreconditionFailed(err) || (expectedEtag !== undefined && isNotFound(err))) return null;
     throw err;
   }
 }

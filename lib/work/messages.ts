@@ -29,6 +29,12 @@ export interface WorkRequest {
   /** Render even what is up to date (a forced reprocess). */
   force?: boolean;
   pages?: PageWork;
+  /**
+   * Only from an EventBridge event whose key holds `%XX`: the key percent-decoded, tried when the
+   * key as given is not found (whether EventBridge encodes keys is undocumented: see
+   * parseEventBridgeEvent). Never sent on the queue: the render function settles on one key.
+   */
+  decodedKey?: string;
 }
 
 /** What goes on the render queue (JSON), for the requests this project sends itself. */
@@ -87,10 +93,13 @@ function isEventBridgeS3Event(value: Record<string, unknown>): boolean {
 /**
  * S3's "Object Created" event as EventBridge delivers it. Unlike an S3 notification, whose key
  * is form-encoded ("+" for a space, %XX for the rest: "The object key name value is URL encoded",
- * AWS S3 User Guide, notification-content-structure), EventBridge carries the key as it is:
- * its event structure (ev-events) documents no encoding, and real events show ":" and "="
- * unescaped where a notification would have %3A and %3D. So the key is taken verbatim: decoding
- * it would turn "a+b.pdf" into "a b.pdf" and fail on "100%.pdf". moto 5.2 sends it verbatim too.
+ * AWS S3 User Guide, notification-content-structure), EventBridge's event structure (ev-events)
+ * documents no encoding. Some real events show ":" and "=" unescaped where a notification would
+ * have %3A and %3D; field reports, and Powertools' parser (which decodes the key), point to
+ * percent-encoding (a space as %20). moto 5.2 sends it verbatim. So both are accepted: the key is
+ * tried as given, and when it holds %XX, its percent-decoded form (decodeURIComponent: a "+"
+ * stays a "+", unlike form decoding) is tried on a 404 (lib/render-function/render-object.ts,
+ * which logs and counts which form matched).
  */
 export function parseEventBridgeEvent(value: Record<string, unknown>): ParsedWork {
   const detailType = value['detail-type'];
@@ -110,10 +119,32 @@ export function parseEventBridgeEvent(value: Record<string, unknown>): ParsedWor
   if (versionId !== undefined && versionId !== null && typeof versionId !== 'string') return { requests: [], rejected: [`detail.object.version-id ${JSON.stringify(versionId)} is not a string`] };
   if (size !== undefined && !isCount(size, 0)) return { requests: [], rejected: [`detail.object.size ${JSON.stringify(size)} is not a whole number >= 0`] };
   if (sequencer !== undefined && typeof sequencer !== 'string') return { requests: [], rejected: [`detail.object.sequencer ${JSON.stringify(sequencer)} is not a string`] };
+  const key = object['key'];
+  const decodedKey = percentDecoded(key);
   return {
-    requests: [{ bucket, key: object['key'], ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}), ...(typeof etag === 'string' && etag !== '' ? { etag } : {}) }],
+    requests: [
+      {
+        bucket,
+        key,
+        ...(typeof versionId === 'string' && versionId !== '' ? { versionId } : {}),
+        ...(typeof etag === 'string' && etag !== '' ? { etag } : {}),
+        ...(decodedKey !== undefined ? { decodedKey } : {}),
+      },
+    ],
     rejected: [],
   };
+}
+
+/** The key percent-decoded, when it holds %XX and decodes to another key; undefined otherwise. */
+export function percentDecoded(key: string): string | undefined {
+  if (!/%[0-9A-Fa-f]{2}/.test(key)) return undefined;
+  try {
+    const decoded = decodeURIComponent(key);
+    return decoded !== key ? decoded : undefined;
+  } catch {
+    // "%E9" alone is not UTF-8: only the key as given can be meant.
+    return undefined;
+  }
 }
 
 /** A direct S3 event (sam local invoke, or S3 wired to the function), possibly marked forceRender by hand. */

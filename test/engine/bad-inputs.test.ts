@@ -18,7 +18,8 @@ import { DEFAULT_OUTPUT_OPTIONS, fitPage, selectPages, type RenderOptions } from
 import { startRender } from '../../lib/engine/render.js';
 import { CORPUS_DIR, REPO_ROOT, collect, decodePng, errorCodeOf, readCorpusManifest } from './helpers.js';
 
-const REPAIRED = 'document was damaged and repaired';
+/** The warning of a repaired document: REPAIRED, then what MuPDF said. */
+const repaired = (warnings: readonly string[]): boolean => warnings.some((w) => w.startsWith('REPAIRED: MuPDF had to repair the document ('));
 const opts = (extra: Partial<RenderOptions> = {}): RenderOptions => ({ ...DEFAULT_OUTPUT_OPTIONS, dpi: 36, ...extra });
 
 let dir: string;
@@ -123,7 +124,7 @@ describe('bad inputs', () => {
       return;
     }
     expect(outcome).toBe('repaired');
-    expect(job.warnings).toContain(REPAIRED);
+    expect(repaired(job.warnings)).toBe(true);
     expect(job.pageCount).toBeGreaterThan(0);
     const results = await collect(job);
     expect(results.map((r) => r.pageNumber)).toEqual(job.pageNumbers);
@@ -142,7 +143,7 @@ describe('bad inputs', () => {
       const path = truncated(entry.file);
       try {
         const job = await startRender(path, opts({ pages: [{ from: 1, to: 1 }] }));
-        expect(job.warnings, entry.file).toContain(REPAIRED);
+        expect(repaired(job.warnings), entry.file).toBe(true);
         await collect(job);
       } catch (err) {
         expect(err, entry.file).toBeInstanceOf(RenderError);

@@ -5,10 +5,13 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startMoto, type LocalS3 } from '../../tools/moto.js';
+import { missingToolsMessage } from './required-tools.js';
 
 let server: LocalS3 | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  const missing = missingToolsMessage();
+  if (missing) throw new Error(missing);
   server = await startMoto();
   project.provide('s3Endpoint', server.endpoint);
 }

@@ -14,7 +14,7 @@ import { drawPage } from './draw-page.js';
 import { drawRegion } from './draw-region.js';
 import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
-import { DocumentFailure, openDocument, type OpenedDocument } from './open.js';
+import { DocumentFailure, openDocument, pageLostInRepair, type OpenedDocument } from './open.js';
 import type { PageOutput } from './page-output.js';
 import { stackGuardIntact, wasmHeapBytes } from './wasm-hook.js';
 
@@ -101,11 +101,16 @@ function messageOutput(pageNumber: number, warning: string | undefined): PageOut
 }
 
 /** One page, sent as page-begin, bands, page-end (or page-error at any point). */
-async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: number): Promise<void> {
+async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: number, repaired: boolean): Promise<void> {
   const started = performance.now();
   const { output } = input;
   let page: mupdf.Page | undefined;
   try {
+    if (repaired && pageLostInRepair(doc, pageNumber)) {
+      const message = 'the page object is missing: MuPDF repaired the document and found nothing to draw for this page';
+      send({ type: 'page-error', pageNumber, error: { code: 'PAGE_RENDER_FAILED', message }, wasmHeapBytes: wasmHeapBytes() });
+      return;
+    }
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
     if (input.region) {
@@ -193,13 +198,13 @@ async function main(): Promise<void> {
     send({ type: 'failed', code: err.code, message: err.message });
     return;
   }
-  const { doc, pageCount, warnings } = opened;
+  const { doc, pageCount, warnings, repaired } = opened;
   const pageNumbers = input.pageNumbers ?? selectPages(pageCount, { pages: input.pages, maxPages: input.output.maxPages });
   // The job hears the whole selection; this worker draws its lane's share of it.
   send({ type: 'opened', pageCount, pageNumbers, warnings, ...(input.pageBoxes ? pageBoxesOf(doc, pageCount) : {}) });
   for (const pageNumber of input.lane ? pagesOfLane(pageNumbers, input.lane) : pageNumbers) {
     send({ type: 'page-start', pageNumber });
-    await renderPage(input, doc, pageNumber);
+    await renderPage(input, doc, pageNumber, repaired);
   }
   doc.destroy();
   send({ type: 'done', wasmHeapBytes: wasmHeapBytes() });

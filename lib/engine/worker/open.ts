@@ -20,6 +20,8 @@ export interface OpenedDocument {
   doc: mupdf.Document;
   pageCount: number;
   warnings: string[];
+  /** MuPDF rebuilt the cross-reference table to open it. */
+  repaired: boolean;
 }
 
 function fileStartsLikePdf(fd: number, fileSize: number): boolean {
@@ -75,7 +77,7 @@ export function openDocument(fd: number, fileSize: number, openLog: readonly str
   }
   const warnings: string[] = [];
   const repaired = doc instanceof mupdf.PDFDocument && doc.wasRepaired();
-  if (repaired) warnings.push('document was damaged and repaired');
+  if (repaired) warnings.push(repairedWarning(openLog));
   let pageCount: number;
   try {
     pageCount = doc.countPages();
@@ -90,5 +92,26 @@ export function openDocument(fd: number, fileSize: number, openLog: readonly str
     }
     throw new DocumentFailure('NO_PAGES', 'the document has no pages');
   }
-  return { doc, pageCount, warnings };
+  return { doc, pageCount, warnings, repaired };
+}
+
+/** The manifest's warning for a repaired document: REPAIRED, with what MuPDF said while repairing. */
+export function repairedWarning(openLog: readonly string[]): string {
+  const said = openLog.filter((line) => !/^\.\.\. repeated/.test(line)).slice(0, 3);
+  return `REPAIRED: MuPDF had to repair the document${said.length ? ` (${said.join('; ')})` : ''}`;
+}
+
+/**
+ * A page of a repaired document whose page object is gone (a truncated file whose page tree
+ * still counts it): MuPDF would draw it as an empty Letter page. Only asked of repaired
+ * documents; measured in docs/contract.md ("Repaired documents").
+ */
+export function pageLostInRepair(doc: mupdf.Document, pageNumber: number): boolean {
+  if (!(doc instanceof mupdf.PDFDocument)) return false;
+  try {
+    const object = doc.findPage(pageNumber - 1);
+    return !object.isDictionary() || object.get('Type').asName() !== 'Page';
+  } catch {
+    return true;
+  }
 }
