@@ -1,6 +1,11 @@
 /**
  * npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp]
  *                          [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]
+ * npm run sign-url -- <key> --iiif [--expires SECONDS] [--base-url URL] [--parameter NAME]
+ *
+ * With --iiif: the document's IIIF Presentation manifest URL with a document token in its path
+ * (lib/iiif/token.ts), /iiif/3/~{token}/{key}/manifest: every image and tile URL a viewer
+ * derives from it carries the token, until it expires.
  *
  * A signed page URL for a page function whose Function URL is public (PageUrlAuthType NONE):
  * the path and query, with `expires` (now + --expires seconds, default 3600) and `signature`
@@ -12,11 +17,13 @@
 import { parseArgs } from 'node:util';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { readEndpoints } from '../lib/aws/endpoint.js';
+import { makeToken } from '../lib/iiif/token.js';
 import { sign } from '../lib/on-demand/signature.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 
 const USAGE =
-  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]';
+  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]\n' +
+  '       npm run sign-url -- <key> --iiif [--expires SECONDS] [--base-url URL] [--parameter NAME]';
 
 /** The signed path and query for `key` (decoded, e.g. incoming/a.pdf) with `options` (page, width…), valid until `expires` (Unix seconds). */
 export function signedPath(secret: string, key: string, options: [string, string][], expires: number): string {
@@ -49,6 +56,7 @@ async function main(): Promise<void> {
       expires: { type: 'string', default: '3600' },
       'base-url': { type: 'string' },
       parameter: { type: 'string' },
+      iiif: { type: 'boolean', default: false },
     },
   });
   const [key] = positionals;
@@ -57,8 +65,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(lifetime) || lifetime < 1) throw new Error(`--expires ${values.expires}: expected a whole number of seconds`);
   // The function validates the values; here only their order is ours (any order signs the same).
   const options = (['page', 'width', 'height', 'dpi', 'format', 'quality'] as const).flatMap((name): [string, string][] => (values[name] === undefined ? [] : [[name, values[name]!]]));
+  if (values.iiif && options.length > 0) throw new Error(`--iiif signs a whole document: --${options[0]![0]} does not apply\n${USAGE}`);
   const secret = await secretFrom(values.parameter ?? process.env['PAGE_SIGNING_PARAMETER']);
-  const path = signedPath(secret, key, options, Math.floor(Date.now() / 1000) + lifetime);
+  const expires = Math.floor(Date.now() / 1000) + lifetime;
+  const path = values.iiif ? `/iiif/3/~${makeToken(secret, key, expires)}/${encodeURIComponent(key)}/manifest` : signedPath(secret, key, options, expires);
   const base = values['base-url']?.replace(/\/+$/, '');
   process.stdout.write(`${base ?? ''}${path}\n`);
 }
