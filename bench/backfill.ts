@@ -39,6 +39,10 @@ import { functionEnvironment } from '../tools/lambda-container.js';
 import { createRenderQueues } from '../tools/local-queue.js';
 import { startMoto } from '../tools/moto.js';
 import { loadTemplate, templateFunction } from '../tools/template.js';
+import { stopOnSignals } from '../tools/cleanup.js';
+
+// Ctrl-C and SIGTERM stop what it started (moto_server, containers) on the way out (tools/cleanup.ts).
+stopOnSignals();
 
 const { values } = parseArgs({
   options: {

@@ -22,19 +22,21 @@
  * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
-import { CORPUS_DIR } from '../tools/corpus.js';
+import { CORPUS_DIR, corpusFile } from '../tools/corpus.js';
+import { stopOnSignals, tempFolderSync } from '../tools/cleanup.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
 import { powerTuning, powerTuningTable, PRICES } from './power-tuning.js';
 import { availableParallelism } from 'node:os';
 import type { ChildResult } from './render-child.js';
 
+stopOnSignals();
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const CORPUS = CORPUS_DIR;
@@ -79,7 +81,7 @@ function inputPath(name: string): string {
   throw new Error(`no such file: ${name}`);
 }
 
-const files = positionals.length > 0 ? positionals.map(inputPath) : (values.quick ? QUICK : corpusFiles()).map((f) => join(CORPUS, f));
+const files = positionals.length > 0 ? positionals.map(inputPath) : (values.quick ? QUICK : corpusFiles()).map(corpusFile);
 
 if (values.memory !== undefined) {
   const sizes = values.memory.split(',').map((s) => Number(s.trim()));
@@ -115,8 +117,9 @@ function outputBytes(dir: string): { files: number; bytes: number } {
   return { files, bytes };
 }
 
+/** A scratch folder, removed with the process at the latest (tools/cleanup.ts). */
 function scratch(): string {
-  return mkdtempSync(join(tmpdir(), 'render-bench-'));
+  return tempFolderSync('render-bench-');
 }
 
 /** The benchmark child, bundled as the render function is deployed, so what runs is the artifact's code. */
@@ -425,4 +428,11 @@ if (values.json) {
     console.log('\ngenerated inputs (test/fixtures/generated-pdfs.ts), pixel cap raised to 1e9: one cold job each (ours: a fresh process), one mutool run');
     printTable(generatedRows.map(cells));
   }
+}
+
+// A bench that could not measure says so and fails: a table of NaN is not a result.
+const broken = [...rows, ...generatedRows].filter((r) => r.ours.error || r.pages === 0 || !Number.isFinite(r.ours.pagesPerSec));
+if (broken.length > 0) {
+  console.error(`error: ${broken.length} of ${rows.length + generatedRows.length} file(s) not measured: ${broken.map((r) => `${r.file} (${r.ours.error ?? `${r.pages} pages`})`).join('; ')}`);
+  process.exitCode = 1;
 }

@@ -24,6 +24,10 @@ import { LambdaContainer } from '../tools/lambda-container.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../tools/local-queue.js';
 import { startMoto } from '../tools/moto.js';
 import { loadTemplate, templateFunction } from '../tools/template.js';
+import { stopOnSignals } from '../tools/cleanup.js';
+
+// Ctrl-C and SIGTERM stop what it started (moto_server, containers) on the way out (tools/cleanup.ts).
+stopOnSignals();
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -27,6 +27,10 @@ import { LambdaContainer } from '../tools/lambda-container.js';
 import { shapeUnavailable } from '../tools/lambda-shape.js';
 import { startMoto } from '../tools/moto.js';
 import { loadTemplate, localContext, templateFunction } from '../tools/template.js';
+import { stopOnSignals } from '../tools/cleanup.js';
+
+// Ctrl-C and SIGTERM stop what it started (moto_server, containers) on the way out (tools/cleanup.ts).
+stopOnSignals();
 
 const CORPUS = CORPUS_DIR;
 /** Papers, a scan, a 9000 px image and a long book: each with two pages or more. */

@@ -23,7 +23,7 @@ export const METRIC = {
   failures: 'Failures',
   /** A PutEvents attempt for a completion event that failed (it is retried). */
   eventPutFailures: 'CompletionEventPutFailures',
-  /** A completion event given up after every attempt: the manifest is committed, the event is not sent. */
+  /** A completion event not sent by the invocation that committed (attempts or time ran out): the message is retried, and its redelivery announces. */
   eventsLost: 'CompletionEventsLost',
   /**
    * An EventBridge key holding %XX, by the form that named an object (`form`: `as-given`,

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DETAIL_TYPE } from '../lib/events/completion.js';
 import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
@@ -23,7 +23,7 @@ import { subscribeToRenders, type ReceivedEvent } from './support/events.js';
 import { startFaultProxy, type FaultProxy } from '../tools/fault-proxy.js';
 import { sqsEventOf } from './support/in-process-dispatcher.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
-import { CORPUS, createBucket, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, getText, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
 import { drain, testSqsClient } from './support/sqs.js';
 
 const BUCKET = 'announced';
@@ -98,6 +98,11 @@ describe('completion events from the bundled handler', () => {
         durationMs: manifest.durationMs,
       },
     });
+    // The commit's id: its generation, status and the manifest object's etag.
+    const manifestEtag = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'rendered/reports/q3.pdf/manifest.json' }))).ETag!.replace(/"/g, '');
+    expect(run.all[0]!.detail.renderId).toBe(`${manifest.generation}-complete-${manifestEtag}`);
+    // Its marker, beside the pages: the event went.
+    expect(JSON.parse(await getText(s3, BUCKET, `rendered/reports/q3.pdf/${manifest.generation}/announced.json`))).toMatchObject({ renderId: run.all[0]!.detail.renderId });
 
     // S3 delivers at least once: the same event again is up to date, and says nothing.
     await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/reports/q3.pdf', etag })) }));
@@ -231,18 +236,89 @@ describe('a PutEvents that fails', () => {
     expect(await events.take()).toMatchObject([{ 'detail-type': 'Render Completed', detail: { key: 'incoming/lost.pdf' } }]);
   });
 
-  it('that never succeeds loses the event, not the commit: logged and counted as lost, the invocation succeeds, the render is not redone', async () => {
+  it('that never succeeds leaves the message for a redelivery, after the clean-up: the commit stands, and the redelivery announces without rendering again', async () => {
     await putObject(s3, BUCKET, 'incoming/b.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
     proxy.setRules([{ method: 'POST', path: /^\/$/, occurrences: [1, 2, 3, 4, 5], fault: serverError }]);
     const seen = observe();
     const result = await render('incoming/b.pdf');
-    expect(result.batchItemFailures).toEqual([]);
-    expect(result.records).toMatchObject([{ outcome: 'rendered', status: 'complete' }]);
+    expect(result.batchItemFailures).toHaveLength(1);
+    expect(result.records).toMatchObject([{ outcome: 'error', reason: expect.stringContaining('completion event is not sent yet') }]);
     expect(proxy.injected()).toBe(3);
-    expect((await readV2Manifest(s3, BUCKET, 'rendered/b.pdf/manifest.json')).status).toBe('complete');
+    const manifest = await readV2Manifest(s3, BUCKET, 'rendered/b.pdf/manifest.json');
+    expect(manifest.status).toBe('complete');
     expect(await events.take()).toEqual([]);
     expect(seen.count(METRIC.eventPutFailures)).toBe(3);
     expect(seen.count(METRIC.eventsLost)).toBe(1);
-    expect(seen.errors()).toContain('completion event lost: the manifest is committed, the event was not sent');
+    expect(seen.errors()).toContain('completion event not sent: the manifest is committed; the message is retried and its redelivery announces');
+    // No marker, so the redelivered message, finding the render up to date, announces it.
+    const again = await render('incoming/b.pdf');
+    expect(again).toMatchObject({ batchItemFailures: [], records: [{ outcome: 'up-to-date' }] });
+    expect(await events.take()).toMatchObject([{ 'detail-type': 'Render Completed', detail: { key: 'incoming/b.pdf', generation: manifest.generation } }]);
+    // Then the marker says it went: a third delivery is silent.
+    expect((await render('incoming/b.pdf')).records).toMatchObject([{ outcome: 'up-to-date' }]);
+    expect(await events.take()).toEqual([]);
+  });
+
+  it('killed between the commit and PutEvents: the redelivered message finds the render committed and no marker, and announces it once', async () => {
+    await putObject(s3, BUCKET, 'incoming/k.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    // The container dies right after S3 applied the manifest PUT: no PutEvents, no clean-up.
+    const dying = createS3Client({ endpoints: { S3: s3Endpoint() } });
+    let died = false;
+    dying.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (!died && context.commandName === 'PutObjectCommand' && (args.input as { Key?: string }).Key === 'rendered/k.pdf/manifest.json') {
+          died = true;
+          throw new Error('the container was killed here');
+        }
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    const config = testConfig({ SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default' });
+    const message = sqsEventOf([JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/k.pdf' }))]);
+    expect((await createRenderHandler(config, dying)(message)).batchItemFailures).toHaveLength(1);
+    expect(await events.take()).toEqual([]);
+    const redelivered = await render('incoming/k.pdf');
+    expect(redelivered.records).toMatchObject([{ outcome: 'up-to-date' }]);
+    const manifest = await readV2Manifest(s3, BUCKET, 'rendered/k.pdf/manifest.json');
+    const manifestEtag = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'rendered/k.pdf/manifest.json' }))).ETag!.replace(/"/g, '');
+    expect(await events.take()).toMatchObject([{ detail: { key: 'incoming/k.pdf', renderId: `${manifest.generation}-complete-${manifestEtag}` } }]);
+  });
+
+  it('accepted but answered too slowly: retried, and both copies carry the same renderId', async () => {
+    await putObject(s3, BUCKET, 'incoming/slow.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    // The bus takes the first PutEvents; its answer never reaches the function, which tries again.
+    proxy.setRules([{ method: 'POST', path: /^\/$/, occurrences: [1], fault: { kind: 'lost-response' } }]);
+    const result = await render('incoming/slow.pdf');
+    expect(result).toMatchObject({ batchItemFailures: [], records: [{ outcome: 'rendered', status: 'complete' }] });
+    const copies = await events.take();
+    expect(copies).toHaveLength(2);
+    expect(copies[0]!.detail.renderId).toMatch(/^[0-9a-f]{16}-complete-[0-9a-f]+$/);
+    expect(copies[1]!.detail.renderId).toBe(copies[0]!.detail.renderId);
+  });
+
+  it('bounded by the invocation\'s time left: a bus that does not answer never holds the invocation past its deadline, and the message is retried', async () => {
+    await putObject(s3, BUCKET, 'incoming/late.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    proxy.setRules([{ method: 'POST', path: /^\/$/, occurrences: [1, 2, 3], fault: { kind: 'delay', ms: 10_000 } }]);
+    // Plenty of time to render; once the manifest is committed, 2.5 s are left (less than the three attempts would take).
+    let deadline = Date.now() + 600_000;
+    const timed = createS3Client({ endpoints: { S3: s3Endpoint() } });
+    timed.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'PutObjectCommand' && (args.input as { Key?: string }).Key === 'rendered/late.pdf/manifest.json') deadline = Date.now() + 2_500;
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    const config = testConfig({ SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default' });
+    const handler = createRenderHandler(config, timed, { events: eventBridgeEvents(createEventBridgeClient({ endpoints: { EventBridge: proxy.endpoint } }), 'default') });
+    const result = await handler(sqsEventOf([JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/late.pdf' }))]), { getRemainingTimeInMillis: () => deadline - Date.now() });
+    // Returned with the announcement's reserve still left, the commit made, the message left for its redelivery.
+    expect(deadline - Date.now()).toBeGreaterThan(500);
+    expect(deadline - Date.now()).toBeLessThan(2_500);
+    expect(result.batchItemFailures).toHaveLength(1);
+    expect((await readV2Manifest(s3, BUCKET, 'rendered/late.pdf/manifest.json')).status).toBe('complete');
   });
 });

@@ -475,3 +475,33 @@ describe('IAM of a backfill on S3 Batch Operations: the role the service assumes
     expect((await decideAll(denied)).filter((d) => d.startsWith('Allowed'))).toEqual([]);
   });
 });
+
+describe('IAM of a caller of the page function URL (AuthType AWS_IAM)', () => {
+  const pageArn = `arn:aws:lambda:${REGION}:123456789012:function:PageFunction`;
+  /** docs/page-caller-policy.json, its placeholder filled in as for this stack. */
+  const callerPolicy = async () => {
+    const text = await readFile(new URL('../docs/page-caller-policy.json', import.meta.url), 'utf8');
+    return JSON.parse(text.replace(/\$\{PageFunctionArn\}/g, pageArn)) as { Version: string; Statement: unknown[] };
+  };
+  const caller = (action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal: 'PageCaller', operation: action, action, resource, context });
+
+  it('grants both lambda:InvokeFunctionUrl and lambda:InvokeFunction (required since October 2025), through the URL only, on the page function only', async () => {
+    const policy = await callerPolicy();
+    const decideAll = async (requests: IamRequest[]) => Promise.all(requests.map(async (q) => `${await decide(template, q, ctx, policy)} ${q.action} ${q.resource} ${JSON.stringify(q.context)}`));
+    // What a SigV4-signed GET of the URL is authorized as: both actions.
+    const allowed = [
+      caller('lambda:InvokeFunctionUrl', pageArn, { 'lambda:FunctionUrlAuthType': 'AWS_IAM' }),
+      caller('lambda:InvokeFunction', pageArn, { 'lambda:InvokedViaFunctionUrl': 'true' }),
+    ];
+    expect((await decideAll(allowed)).filter((d) => !d.startsWith('Allowed'))).toEqual([]);
+    const denied = [
+      // A direct Invoke, not through the URL.
+      caller('lambda:InvokeFunction', pageArn),
+      caller('lambda:InvokeFunction', pageArn, { 'lambda:InvokedViaFunctionUrl': 'false' }),
+      caller('lambda:InvokeFunctionUrl', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, { 'lambda:FunctionUrlAuthType': 'AWS_IAM' }),
+      caller('lambda:InvokeFunction', `arn:aws:lambda:${REGION}:123456789012:function:RenderPdfFunction`, { 'lambda:InvokedViaFunctionUrl': 'true' }),
+      caller('s3:GetObject', `arn:aws:s3:::${BUCKET}/${IN}a.pdf`),
+    ];
+    expect((await decideAll(denied)).filter((d) => d.startsWith('Allowed'))).toEqual([]);
+  });
+});

@@ -215,6 +215,8 @@ describe('IIIF in signed mode: a document token in the path', () => {
         [`/iiif/3/~${makeToken(SECRET, 'incoming/other.pdf', later)}/${ID}/info.json`, 'SIGNATURE_INVALID'],
         [`/iiif/3/~${makeToken(SECRET, KEY, Math.floor(Date.now() / 1000) - 1)}/${ID}/info.json`, 'SIGNATURE_EXPIRED'],
         [`/iiif/3/~garbage/${ID}/info.json`, 'SIGNATURE_INVALID'],
+        // The page URLs' maximum lifetime holds for tokens too (SIGNED_URL_MAX_SECONDS, 7 days by default).
+        [`/iiif/3/~${makeToken(SECRET, KEY, Math.floor(Date.now() / 1000) + 8 * 24 * 3600)}/${ID}/info.json`, 'SIGNATURE_EXPIRY_TOO_FAR'],
       ];
       for (const [path, code] of cases) {
         const result = await get(page, path);

@@ -11,7 +11,13 @@ import { DEFAULT_JOB_OPTIONS } from '../lib/job/options.js';
 import { variantFolderOf } from '../lib/job/manifest.js';
 import { HttpError } from '../lib/on-demand/errors.js';
 import { parseEnvelope, parseKey, parseOptions } from '../lib/on-demand/request.js';
-import { canonicalRequest, sign, verifySignature } from '../lib/on-demand/signature.js';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import { everyService } from '../lib/aws/endpoint.js';
+import { parseSecrets, SECRET_TTL_MS, ssmSecret } from '../lib/on-demand/secret.js';
+import { canonicalRequest, DEFAULT_SIGNED_URL_MAX_SECONDS, sign, verifySigned, verifySignature } from '../lib/on-demand/signature.js';
+import { createSsmClient } from '../lib/ssm/client.js';
+import { checkedSignedPath } from '../tools/sign-url.js';
+import { s3Endpoint } from './support/s3.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { variantKey } from '../lib/on-demand/variant.js';
 import { GENERATION_FILE_PATTERN, outputLocation } from '../lib/s3/layout.js';
@@ -107,7 +113,7 @@ describe('signed URLs', () => {
     expect(canonicalRequest('incoming/a b.pdf', params)).toBe(`/incoming/a b.pdf\ndpi=100&expires=${expires}&page=3`);
     const signature = sign(secret, 'incoming/a b.pdf', params);
     expect(signature).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(() => verifySignature(secret, 'incoming/a b.pdf', [...params].reverse().concat([['signature', signature]]), now)).not.toThrow();
+    expect(() => verifySignature([secret], 'incoming/a b.pdf', [...params].reverse().concat([['signature', signature]]), now)).not.toThrow();
   });
 
   it.each([
@@ -117,17 +123,91 @@ describe('signed URLs', () => {
     ['a later expiry', 'incoming/a b.pdf', [['page', '3'], ['dpi', '100'], ['expires', String(Number(expires) + 1)]], 'SIGNATURE_INVALID'],
   ] as const)('rejects a signature carried over to %s', (_, key, changed, code) => {
     const signature = sign(secret, 'incoming/a b.pdf', params);
-    expect(failure(() => verifySignature(secret, key, [...changed, ['signature', signature]], now))).toMatchObject({ status: 403, code });
+    expect(failure(() => verifySignature([secret], key, [...changed, ['signature', signature]], now))).toMatchObject({ status: 403, code });
   });
 
   it('rejects an expired URL, a missing signature, one without expiry and another secret\'s', () => {
     const signature = sign(secret, 'k.pdf', params);
-    expect(failure(() => verifySignature(secret, 'k.pdf', [...params, ['signature', signature]], now + 60_000))).toMatchObject({ code: 'SIGNATURE_EXPIRED' });
-    expect(failure(() => verifySignature(secret, 'k.pdf', params, now))).toMatchObject({ code: 'SIGNATURE_MISSING' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', [...params, ['signature', signature]], now + 60_000))).toMatchObject({ code: 'SIGNATURE_EXPIRED' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', params, now))).toMatchObject({ code: 'SIGNATURE_MISSING' });
     const noExpiry: [string, string][] = [['page', '3']];
-    expect(failure(() => verifySignature(secret, 'k.pdf', [...noExpiry, ['signature', sign(secret, 'k.pdf', noExpiry)]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
-    expect(failure(() => verifySignature('another-secret-of-32-characters!', 'k.pdf', [...params, ['signature', signature]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
-    expect(failure(() => verifySignature(secret, 'k.pdf', [...params, ['signature', `${signature}x`]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', [...noExpiry, ['signature', sign(secret, 'k.pdf', noExpiry)]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    expect(failure(() => verifySignature(['another-secret-of-32-characters!'], 'k.pdf', [...params, ['signature', signature]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', [...params, ['signature', `${signature}x`]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+  });
+
+  it('refuses an expiry more than SIGNED_URL_MAX_SECONDS ahead (default 7 days), after the signature', () => {
+    const week = DEFAULT_SIGNED_URL_MAX_SECONDS;
+    expect(week).toBe(604_800);
+    const at = (seconds: number): [string, string][] => [['page', '1'], ['expires', String(now / 1000 + seconds)]];
+    const signedAt = (seconds: number): [string, string][] => [...at(seconds), ['signature', sign(secret, 'k.pdf', at(seconds))]];
+    expect(() => verifySignature([secret], 'k.pdf', signedAt(week), now)).not.toThrow();
+    expect(failure(() => verifySignature([secret], 'k.pdf', signedAt(week + 1), now))).toMatchObject({ status: 403, code: 'SIGNATURE_EXPIRY_TOO_FAR' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', signedAt(10 * 365 * 86_400), now))).toMatchObject({ code: 'SIGNATURE_EXPIRY_TOO_FAR' });
+    expect(failure(() => verifySignature([secret], 'k.pdf', signedAt(3600), now, 600))).toMatchObject({ code: 'SIGNATURE_EXPIRY_TOO_FAR' });
+    // A forger with no secret learns only that the signature is wrong.
+    expect(failure(() => verifySignature(['another-secret-of-32-characters!'], 'k.pdf', signedAt(week + 1), now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    expect(() => loadPageConfig({ SOURCE_BUCKET: 'example-bucket', SIGNED_URL_MAX_SECONDS: '10' })).toThrow(/SIGNED_URL_MAX_SECONDS/);
+    expect(loadPageConfig({ SOURCE_BUCKET: 'example-bucket' }).page.signedUrlMaxSeconds).toBe(week);
+    expect(loadPageConfig({ SOURCE_BUCKET: 'example-bucket', SIGNED_URL_MAX_SECONDS: '3600' }).page.signedUrlMaxSeconds).toBe(3600);
+  });
+
+  it('verifies with the current or the previous secret; verifySigned checks any signed text', () => {
+    const previous = 'the-previous-secret-32-chars!!!!';
+    const signature = sign(previous, 'k.pdf', params);
+    expect(() => verifySignature([secret, previous], 'k.pdf', [...params, ['signature', signature]], now)).not.toThrow();
+    expect(failure(() => verifySignature([secret], 'k.pdf', [...params, ['signature', signature]], now))).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    const text = 'iiif/3/incoming%2Fa.pdf;1';
+    const token = sign(secret, text, [['expires', expires]]);
+    expect(verifySigned(canonicalRequest(text, [['expires', expires]]), token, expires, now, [previous, secret], 3600)).toEqual({ ok: true, expiresAt: Number(expires) });
+    expect(verifySigned(canonicalRequest(text, [['expires', expires]]), token, expires, now + 61_000, [secret], 3600)).toMatchObject({ ok: false, code: 'SIGNATURE_EXPIRED' });
+  });
+
+  it('reads one or two secrets from the parameter, one per line, the signing one first', () => {
+    expect(parseSecrets('current-secret-0123456789', '/p')).toEqual(['current-secret-0123456789']);
+    expect(parseSecrets('current-secret-0123456789\nprevious-secret-012345678\n', '/p')).toEqual(['current-secret-0123456789', 'previous-secret-012345678']);
+    expect(() => parseSecrets('short', '/p')).toThrow('SSM parameter /p: line 1 is not a secret of at least 16 characters');
+    expect(() => parseSecrets('current-secret-0123456789\n\nprevious-secret-012345678', '/p')).toThrow(/holds 3 lines/);
+    expect(() => parseSecrets(undefined, '/p')).toThrow(/line 1 is not a secret/);
+  });
+
+  it('re-reads the parameter once SECRET_TTL_MS has passed (SSM on moto): a rotation reaches a warm container within minutes', async () => {
+    const ssm = createSsmClient({ endpoints: everyService(s3Endpoint()) });
+    const name = `/s3-pdf-render/ttl-test-${process.pid}`;
+    let gets = 0;
+    ssm.middlewareStack.add((next, context) => async (args) => {
+      if ((context as { commandName?: string }).commandName === GetParameterCommand.name) gets++;
+      return next(args);
+    }, { step: 'initialize', name: 'countGets' });
+    const put = (value: string) => ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true }));
+    await put('first-secret-0123456789');
+    let clock = 1_000_000;
+    const secrets = ssmSecret(ssm, name, SECRET_TTL_MS, () => clock);
+    expect(await secrets()).toEqual(['first-secret-0123456789']);
+    await put('second-secret-0123456789\nfirst-secret-0123456789');
+    clock += SECRET_TTL_MS - 1;
+    expect(await secrets()).toEqual(['first-secret-0123456789']);
+    expect(gets).toBe(1);
+    clock += 1;
+    expect(await secrets()).toEqual(['second-secret-0123456789', 'first-secret-0123456789']);
+    expect(gets).toBe(2);
+    expect(SECRET_TTL_MS).toBeLessThanOrEqual(10 * 60_000);
+  });
+
+  it('npm run sign-url refuses what the function would refuse', () => {
+    const good = checkedSignedPath(secret, 'incoming/a b.pdf', [['page', '2']], 3600, {}, now);
+    const url = new URL(`http://x${good}`);
+    expect(() => verifySignature([secret], 'incoming/a b.pdf', [...url.searchParams.entries()], now)).not.toThrow();
+    expect(() => checkedSignedPath(secret, 'incoming/a.pdf', [], DEFAULT_SIGNED_URL_MAX_SECONDS + 1, {}, now)).toThrow(/403 SIGNATURE_EXPIRY_TOO_FAR/);
+    expect(() => checkedSignedPath(secret, 'incoming/a.pdf', [], 7200, { SIGNED_URL_MAX_SECONDS: '3600' }, now)).toThrow(/SIGNATURE_EXPIRY_TOO_FAR/);
+    expect(() => checkedSignedPath(secret, 'incoming/a.pdf', [], 0, {}, now)).toThrow(/--expires 0/);
+    expect(() => checkedSignedPath(secret, 'elsewhere/a.pdf', [], 60, {}, now)).toThrow(/403 KEY_NOT_SERVED/);
+    expect(() => checkedSignedPath(secret, 'incoming/a.pdf', [['page', '0']], 60, {}, now)).toThrow(/400 INVALID_REQUEST: page="0"/);
+    expect(() => checkedSignedPath(secret, 'incoming/a.pdf', [['format', 'gif']], 60, {}, now)).toThrow(/400 INVALID_REQUEST/);
+    expect(() => checkedSignedPath('short', 'incoming/a.pdf', [], 60, {}, now)).toThrow(/at least 16 characters/);
+    // Two lines: the first signs.
+    const rotated = new URL(`http://x${checkedSignedPath(`${secret}\nthe-previous-secret-32-chars!!!!`, 'incoming/a.pdf', [], 60, {}, now)}`);
+    expect(() => verifySignature([secret], 'incoming/a.pdf', [...rotated.searchParams.entries()], now)).not.toThrow();
   });
 
   it('requires a signing parameter when the URL is public', () => {

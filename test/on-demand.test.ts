@@ -217,6 +217,7 @@ describe('PageFunction, bundled, on the local S3', () => {
 describe('PageFunction with signed URLs (Function URL AuthType NONE)', () => {
   let s3: S3Client;
   const PARAMETER = '/s3-pdf-render/test-url-secret';
+  const PREVIOUS = 'the-previous-secret-of-32-chars!';
 
   beforeAll(async () => {
     await buildAll({ only: ['PageFunction'] });
@@ -228,10 +229,10 @@ describe('PageFunction with signed URLs (Function URL AuthType NONE)', () => {
     return `/${encodeURIComponent(key)}?${query}`;
   };
 
-  it('serves a URL signed with the secret from SSM; a wrong, tampered, unsigned or expired one is a 403 with no render', async () => {
+  it('serves a URL signed with the secret from SSM (current or previous); a wrong, tampered, unsigned, expired or too long-lived one is a 403 with no render', async () => {
     await resetS3();
     await createBucket(s3, BUCKET);
-    await createSsmClient({ endpoints: everyService(s3Endpoint()) }).send(new PutParameterCommand({ Name: PARAMETER, Value: SECRET, Type: 'SecureString' }));
+    await createSsmClient({ endpoints: everyService(s3Endpoint()) }).send(new PutParameterCommand({ Name: PARAMETER, Value: `${SECRET}\n${PREVIOUS}`, Type: 'SecureString', Overwrite: true }));
     await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
     const page = await PageContainer.start({ PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: PARAMETER });
     try {
@@ -245,6 +246,8 @@ describe('PageFunction with signed URLs (Function URL AuthType NONE)', () => {
         [good.replace(`expires=${later}`, `expires=${Number(later) + 1}`), 'SIGNATURE_INVALID'],
         [`${PATH}?page=2&dpi=40`, 'SIGNATURE_MISSING'],
         [signed([['page', '2'], ['dpi', '40'], ['expires', String(Math.floor(Date.now() / 1000) - 1)]]), 'SIGNATURE_EXPIRED'],
+        // SIGNED_URL_MAX_SECONDS: 7 days by default (the template's SignedUrlMaxSeconds).
+        [signed([['page', '2'], ['dpi', '40'], ['expires', String(Math.floor(Date.now() / 1000) + 8 * 86_400)]]), 'SIGNATURE_EXPIRY_TOO_FAR'],
       ];
       for (const [path, code] of cases) {
         const { result, log } = await page.request(path);
@@ -256,6 +259,9 @@ describe('PageFunction with signed URLs (Function URL AuthType NONE)', () => {
       const ok = await page.request(good);
       expect(ok.result.statusCode, String(ok.result.body)).toBe(302);
       expect(rendered(ok.log)).toBe(true);
+      // The parameter's second line (the previous secret, during a rotation) verifies too.
+      const previous = await page.request(signed(params, KEY, PREVIOUS));
+      expect(previous.result.statusCode, String(previous.result.body)).toBe(302);
     } finally {
       await page.close();
     }

@@ -4,7 +4,8 @@
  * policy reaches past the two prefixes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, PROCESS_ENV } from '../lib/config/env.js';
@@ -413,6 +414,54 @@ describe('deployment modes (SAM-translated, per mode)', () => {
     const created = statement(modes.create);
     expect(created).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sqs:SendMessage' });
     expect(resolveIn(modes.create, created.Condition?.['ArnLike']?.['aws:SourceArn'])).toBe('arn:aws:s3:::example-bucket');
+  });
+
+  it('lets anyone call a public page URL (PageUrlAuthType NONE) with both lambda:InvokeFunctionUrl and lambda:InvokeFunction, and no one without it', () => {
+    const publicUrl = samTranslate({ PageUrlAuthType: 'NONE', PageUrlSigningParameter: '/s3-pdf-render/url-secret' });
+    const grants = (t: TranslatedTemplate) =>
+      ofType(t, 'AWS::Lambda::Permission')
+        .map(([, r]) => r.Properties!)
+        .filter((p) => p['Principal'] === '*' && JSON.stringify(p['FunctionName']) === JSON.stringify({ Ref: 'PageFunction' }));
+    // Since October 2025 a Function URL caller needs both (docs/on-demand.md); the second only through the URL.
+    expect(grants(publicUrl).map(({ FunctionName, ...p }) => (void FunctionName, p)).sort((a, b) => String(a['Action']).localeCompare(String(b['Action'])))).toEqual([
+      { Action: 'lambda:InvokeFunction', Principal: '*', InvokedViaFunctionUrl: true },
+      { Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'NONE' },
+    ]);
+    for (const t of Object.values(modes)) expect(grants(t)).toEqual([]);
+  });
+
+  it('SAM (the real translator) grants both actions itself only for a literal AuthType NONE, none for !Ref: why the template adds them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sam-url-'));
+    try {
+      const permissions = (authType: unknown) => {
+        const path = join(dir, 'template.json');
+        writeFileSync(path, JSON.stringify({
+          AWSTemplateFormatVersion: '2010-09-09',
+          Transform: 'AWS::Serverless-2016-10-31',
+          Parameters: { Auth: { Type: 'String', Default: 'NONE' } },
+          Resources: { Fn: { Type: 'AWS::Serverless::Function', Properties: { Runtime: 'nodejs24.x', Handler: 'index.handler', CodeUri: '.', FunctionUrlConfig: { AuthType: authType } } } },
+        }));
+        return Object.values(samTranslate({}, path).Resources)
+          .filter((r) => r.Type === 'AWS::Lambda::Permission')
+          .map((r) => r.Properties!['Action'])
+          .sort();
+      };
+      expect(permissions('NONE')).toEqual(['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+      expect(permissions({ Ref: 'Auth' })).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('expires page variants in the bucket the stack creates, in every mode that creates one (elsewhere docs/deploy.md and npm run local apply the rule)', () => {
+    for (const [mode, t] of Object.entries(modes)) {
+      const buckets = ofType(t, 'AWS::S3::Bucket');
+      for (const [id, bucket] of buckets) {
+        const rules = (bucket.Properties?.['LifecycleConfiguration'] as { Rules: Record<string, unknown>[] } | undefined)?.Rules ?? [];
+        expect(rules.filter((r) => JSON.stringify(r['TagFilters']) === JSON.stringify([{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }])), `${mode} ${id}`).toHaveLength(1);
+      }
+      expect(buckets.length, mode).toBe(mode.startsWith('create') ? 1 : 0);
+    }
   });
 
   it('reads only the source bucket and writes only the output bucket, in both modes', () => {

@@ -12,10 +12,19 @@
  * The same awkward keys go through both paths: spaces, "+", "%", unicode, a mixed-case ".Pdf",
  * and a ".." segment (refused: never rendered, nothing written).
  */
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { GetBucketNotificationConfigurationCommand, PutBucketNotificationConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteBucketLifecycleCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketNotificationConfigurationCommand,
+  PutBucketLifecycleConfigurationCommand,
+  PutBucketNotificationConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config/env.js';
@@ -27,7 +36,9 @@ import { buildAll } from '../tools/build.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
 import { deleteSourceRule, enableEventBridge, putSourceRule, sourceRulePattern } from '../tools/local-eventbridge.js';
 import { createRenderQueues, notifyQueueOnUpload, pollQueue, type LocalQueues } from '../tools/local-queue.js';
-import { loadTemplate, localContext, resolvedEnvironment, templateFunction } from '../tools/template.js';
+import { loadTemplate, localContext, resolvedEnvironment, ROOT, templateFunction } from '../tools/template.js';
+import { addVariantExpiry, VARIANT_EXPIRY_RULE_ID } from '../tools/variant-expiry.js';
+import { VARIANT_TAG } from '../lib/on-demand/render-variant.js';
 import { readV2Manifest, renderedPages } from './support/manifests.js';
 import { CORPUS, createBucket, listKeys, putObject, resetS3, s3Endpoint, testS3Client } from './support/s3.js';
 import { testSqsClient } from './support/sqs.js';
@@ -219,4 +230,57 @@ describe('created bucket through S3 notifications, outputs in a separate bucket'
     }
     expect((await listKeys(s3, OUTPUT)).filter((k) => k.includes('escape'))).toEqual([]);
   });
+});
+
+describe('variant expiry on a bucket the stack does not create', () => {
+  const s3 = testS3Client();
+  const THEIRS = { ID: 'their-logs', Status: 'Enabled', Filter: { Prefix: 'logs/' }, Expiration: { Days: 7 } } as const;
+  const expected = (days: number) => ({
+    ID: VARIANT_EXPIRY_RULE_ID,
+    Status: 'Enabled' as const,
+    Filter: { And: { Prefix: ctxParameters['OutputPrefix'], Tags: [{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }] } },
+    Expiration: { Days: days },
+  });
+  const rules = async () => (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: OUTPUT }))).Rules ?? [];
+  const ctxParameters = localContext(template, {}, {}).parameters;
+
+  beforeAll(async () => {
+    await resetS3();
+    await createBucket(s3, OUTPUT);
+  });
+
+  it('is the created bucket\'s rule (same ID, prefix, tag and days), merged into the bucket\'s own rules, again and again', async () => {
+    const created = (template.Resources['SourceBucket']!.Properties!['LifecycleConfiguration'] as { Rules: Record<string, unknown>[] }).Rules.find((r) => r['Id'] === VARIANT_EXPIRY_RULE_ID);
+    expect(created).toMatchObject({ Prefix: { Ref: 'OutputPrefix' }, TagFilters: [{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }], ExpirationInDays: { Ref: 'PageCacheExpirationDays' } });
+    const days = Number(ctxParameters['PageCacheExpirationDays']);
+    // A bucket with no lifecycle configuration yet.
+    await addVariantExpiry(s3, OUTPUT, ctxParameters['OutputPrefix']!, days);
+    expect(await rules()).toEqual([expected(days)]);
+    // A bucket with its own rule keeps it; running it again updates ours, never twice.
+    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: OUTPUT, LifecycleConfiguration: { Rules: [THEIRS, expected(1)] } }));
+    await addVariantExpiry(s3, OUTPUT, ctxParameters['OutputPrefix']!, days);
+    await addVariantExpiry(s3, OUTPUT, ctxParameters['OutputPrefix']!, days);
+    expect(await rules()).toEqual([THEIRS, expected(days)]);
+  });
+
+  it('docs/deploy.md\'s AWS CLI commands do the same against a real S3 API (moto): merged, not replaced', async () => {
+    const doc = await readFile(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const block = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('put-bucket-lifecycle-configuration'));
+    expect(block).toBeDefined();
+    const dir = await mkdtemp(join(tmpdir(), 'deploy-doc-'));
+    const env = { ...process.env, AWS_ENDPOINT_URL: s3Endpoint(), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_DEFAULT_REGION: 'us-east-1' };
+    const run = () => spawnSync('bash', ['-e', '-c', block!], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+    try {
+      await s3.send(new DeleteBucketLifecycleCommand({ Bucket: OUTPUT }));
+      const first = run();
+      expect(first.status, first.stderr).toBe(0);
+      expect(await rules()).toEqual([expected(30)]);
+      await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: OUTPUT, LifecycleConfiguration: { Rules: [THEIRS] } }));
+      const second = run();
+      expect(second.status, second.stderr).toBe(0);
+      expect(await rules()).toEqual([THEIRS, expected(30)]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -16,7 +16,7 @@
  * printed). A backfill can queue millions of renders: the count is worth a look before it starts.
  * A dry run dispatches nothing and starts at once; so does a real one with --yes.
  *
- * --local (with S3_ENDPOINT, e.g. moto): the same job on this machine, by the stand-in for the
+ * --local (with AWS_ENDPOINT_URL, or its alias S3_ENDPOINT, pointing at e.g. moto): the same job on this machine, by the stand-in for the
  * service (tools/batch-operations/runner.ts) against the built artifact, then the render
  * queue's local poller runs the renders with the render function's artifact.
  */
@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateJobCommand, S3ControlClient } from '@aws-sdk/client-s3-control';
 import { loadConfig } from '../lib/config/env.js';
-import { everyService, readEndpoints } from '../lib/aws/endpoint.js';
+import { readEndpoints } from '../lib/aws/endpoint.js';
 import { createS3Client } from '../lib/s3/client.js';
 import { createSqsClient } from '../lib/sqs/client.js';
 import { artifactPool, discard } from './batch-operations/artifact.js';
@@ -124,16 +124,22 @@ async function inAws(values: ReturnType<typeof parse>): Promise<void> {
 }
 
 async function local(values: ReturnType<typeof parse>): Promise<void> {
-  const endpoint = required(process.env['S3_ENDPOINT'], 'S3_ENDPOINT (a local S3-compatible server, e.g. moto)');
+  // The local server, named as every command names it (lib/aws/endpoint.ts): AWS_ENDPOINT_URL,
+  // AWS_ENDPOINT_URL_<SERVICE>, or the alias S3_ENDPOINT.
+  const endpoints = readEndpoints(process.env);
+  if (!endpoints.S3 || !endpoints.SQS) {
+    throw new UsageError('--local needs a local S3 and SQS: set AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS, or the alias S3_ENDPOINT) to a server such as moto');
+  }
   const template = loadTemplate();
   const taskFn = templateFunction(template, 'ReprocessFunction');
-  const settings = loadConfig({ ...functionEnvironment(template, taskFn), S3_ENDPOINT: endpoint });
+  const endpointVariables = Object.fromEntries(Object.entries(process.env).filter(([name]) => /^(S3_ENDPOINT|AWS_ENDPOINT_URL(_[A-Z_]+)?|AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)$/.test(name)));
+  const settings = loadConfig({ ...functionEnvironment(template, taskFn), ...endpointVariables });
   const bucket = required(values.bucket ?? settings.sourceBucket, '--bucket');
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`--concurrency ${values.concurrency}: expected 1..64`);
   if (!values['skip-build']) await buildAll();
-  const s3 = createS3Client({ endpoints: everyService(endpoint) });
-  const sqs = createSqsClient({ endpoints: everyService(endpoint) });
+  const s3 = createS3Client({ endpoints });
+  const sqs = createSqsClient({ endpoints });
   const queues = await createRenderQueues(sqs);
   const since = parseSince(values.since);
   const entries = values.manifest

@@ -74,13 +74,8 @@ export class UsageError extends Error {
 
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
-/**
- * Runs a command's main: its number is the exit code; an error is one line (`error: …`, exit 2
- * for a UsageError or a bad flag value, else 1); Ctrl-C and SIGTERM end it at once (130, 143). Whatever way it
- * ends, what it started is stopped and its folders removed (process.exit, so a server or a
- * timer it leaves open cannot keep it alive).
- */
-export function runTool(main: () => Promise<number>): void {
+/** Ctrl-C and SIGTERM end this process at once (130, 143), through 'exit': what it started stops. For scripts with top-level await (benches, soak); runTool does it for the others. */
+export function stopOnSignals(): void {
   hook();
   for (const [signal, code] of Object.entries(SIGNAL_EXIT) as [NodeJS.Signals, number][]) {
     process.once(signal, () => {
@@ -88,6 +83,16 @@ export function runTool(main: () => Promise<number>): void {
       process.exit(code);
     });
   }
+}
+
+/**
+ * Runs a command's main: its number is the exit code; an error is one line (`error: …`, exit 2
+ * for a UsageError or a bad flag value, else 1); Ctrl-C and SIGTERM end it at once (130, 143). Whatever way it
+ * ends, what it started is stopped and its folders removed (process.exit, so a server or a
+ * timer it leaves open cannot keep it alive).
+ */
+export function runTool(main: () => Promise<number>): void {
+  stopOnSignals();
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {

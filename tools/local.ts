@@ -35,6 +35,7 @@ import { runTool, UsageError } from './cleanup.js';
 import { MAX_SAMPLE_PAGES, writeSamplePdf } from './sample-pdf.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto, type LocalS3 } from './moto.js';
 import { loadTemplate, localContext } from './template.js';
+import { addVariantExpiry, VARIANT_EXPIRY_RULE_ID } from './variant-expiry.js';
 
 const USAGE =
   'usage: npm run local -- [file.pdf…] [--out dir] [--bucket name] [--concurrency N] [--meta render-pages=1 …] [--existing-bucket] [--output-bucket name] [--sample-pages N]   (no file: a generated sample PDF, 3 pages or N)';
@@ -133,6 +134,10 @@ async function main(): Promise<number> {
       await enableEventBridge(s3, bucket);
       await putSourceRule(eventsEndpoint, sourceRulePattern(template, ctx), queues.queueArn, ctx.region);
       console.error(`existing bucket: s3://${bucket} -> EventBridge (rule ${SOURCE_RULE}, the template's pattern) -> render queue`);
+      // The stack creates no bucket here, so no variant expiry either: the rule docs/deploy.md gives, merged in.
+      const expiryBucket = config.outputBucket ?? bucket;
+      await addVariantExpiry(s3, expiryBucket, config.outputPrefix, Number(ctx.parameters['PageCacheExpirationDays']));
+      console.error(`variant expiry: lifecycle rule ${VARIANT_EXPIRY_RULE_ID} merged into s3://${expiryBucket}'s configuration`);
     } else {
       // As the template wires it: uploads under INPUT_PREFIX notify the render queue.
       await notifyQueueOnUpload(s3, bucket, config.inputPrefix, queues.queueArn);

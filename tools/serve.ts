@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -35,7 +36,7 @@ import { makeToken } from '../lib/iiif/token.js';
 import { signedPath } from './sign-url.js';
 import { localContext, loadTemplate, templateFunction } from './template.js';
 
-const USAGE = 'usage: npm run serve -- [file.pdf…] [--port 8787] [--containers 1] [--signed]';
+const USAGE = 'usage: npm run serve -- [file.pdf…] [--port 8787 (0: any free port)] [--containers 1] [--signed]';
 const SIGNING_PARAMETER = '/s3-pdf-render/local-url-secret';
 
 /** Warm containers, each taking one request at a time; requests wait for a free one. */
@@ -84,7 +85,7 @@ async function main(): Promise<number> {
     return 0;
   }
   // Every flag and file checked, and the port taken, before moto starts or the bundle is built.
-  const port = parseIntSetting('--port', values.port, 1, 65535);
+  const port = parseIntSetting('--port', values.port, 0, 65535);
   const count = parseIntSetting('--containers', values.containers, 1, 8);
   for (const file of positionals) {
     const found = await stat(file).catch(() => undefined);
@@ -133,7 +134,8 @@ async function main(): Promise<number> {
     keys.push(key);
     console.error(`uploaded s3://${bucket}/${key}`);
   }
-  const base = `http://127.0.0.1:${port}`;
+  // --port 0: a free port, as the system chose it.
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const extraEnv: Record<string, string> = {
     AWS_ENDPOINT_URL: endpoint,
     // IIIF ids name this server, not a Function URL's https domain (docs/iiif.md); IIIF_DPI passes through.

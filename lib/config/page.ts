@@ -6,6 +6,7 @@
  */
 import { loadConfig, type Config } from './env.js';
 import { InvalidSettingError, parseIntSetting } from './settings.js';
+import { DEFAULT_SIGNED_URL_MAX_SECONDS } from '../on-demand/signature.js';
 
 export type PageUrlAuthType = 'AWS_IAM' | 'NONE';
 
@@ -19,6 +20,8 @@ export interface PageConfig extends Config {
      * must carry a valid `signature` and an unexpired `expires` (lib/on-demand/signature.ts).
      */
     signingParameter?: string;
+    /** A signed URL's expiry is at most this many seconds ahead (SIGNED_URL_MAX_SECONDS): a longer one is 403 SIGNATURE_EXPIRY_TOO_FAR. */
+    signedUrlMaxSeconds: number;
     /** Lifetime of the presigned GET a request is redirected to. */
     presignSeconds: number;
     /** Bytes of /tmp the warm source cache keeps at most (least recently used PDFs go first). */
@@ -33,7 +36,7 @@ export interface PageConfig extends Config {
 }
 
 /** The variables loadPageConfig reads besides CONFIG_ENV_VARS (test/template.test.ts holds the template to them). */
-export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB', 'IIIF_DPI', 'IIIF_BASE_URL', 'IIIF_CORS_ORIGIN'] as const;
+export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'SIGNED_URL_MAX_SECONDS', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB', 'IIIF_DPI', 'IIIF_BASE_URL', 'IIIF_CORS_ORIGIN'] as const;
 
 /**
  * The scans of the corpus are 300 dpi (epson-scan-cjk-6p: 2550 px across 612 pt; jbig2-scan-4p:
@@ -49,6 +52,11 @@ export const DEFAULT_IIIF_DPI = 300;
  * leaked one stops working soon. The browser caches the 302 itself for less (handler.ts).
  */
 export const DEFAULT_PRESIGN_SECONDS = 300;
+/**
+ * A signed URL lives at most 7 days by default: long enough for a link in an e-mail or a
+ * cached page, short enough that a leaked URL dies within a week. At most a year.
+ */
+export const MAX_SIGNED_URL_MAX_SECONDS = 365 * 24 * 3600;
 /** Of the template's 2,048 MB of ephemeral storage: the rest is left for a source too large to keep. */
 export const DEFAULT_SOURCE_CACHE_MB = 1024;
 
@@ -70,6 +78,9 @@ export function loadPageConfig(env: Env = process.env): PageConfig {
   if (rawAuth === 'NONE' && !signingParameter) {
     throw new InvalidSettingError('PAGE_URL_AUTH_TYPE="NONE" requires PAGE_SIGNING_PARAMETER: a public Function URL only serves signed URLs');
   }
+  const signedUrlMaxSeconds = env['SIGNED_URL_MAX_SECONDS']
+    ? parseIntSetting('SIGNED_URL_MAX_SECONDS', env['SIGNED_URL_MAX_SECONDS'], 60, MAX_SIGNED_URL_MAX_SECONDS)
+    : DEFAULT_SIGNED_URL_MAX_SECONDS;
   const presignSeconds = env['PAGE_PRESIGN_SECONDS'] ? parseIntSetting('PAGE_PRESIGN_SECONDS', env['PAGE_PRESIGN_SECONDS'], 10, 3600) : DEFAULT_PRESIGN_SECONDS;
   const cacheMb = env['PAGE_SOURCE_CACHE_MB'] ? parseIntSetting('PAGE_SOURCE_CACHE_MB', env['PAGE_SOURCE_CACHE_MB'], 0, 10_240) : DEFAULT_SOURCE_CACHE_MB;
   const iiifDpi = env['IIIF_DPI'] ? parseIntSetting('IIIF_DPI', env['IIIF_DPI'], 1, 1200) : DEFAULT_IIIF_DPI;
@@ -87,6 +98,7 @@ export function loadPageConfig(env: Env = process.env): PageConfig {
     page: {
       authType: rawAuth,
       ...(signingParameter ? { signingParameter } : {}),
+      signedUrlMaxSeconds,
       presignSeconds,
       sourceCacheBytes: cacheMb * 2 ** 20,
       iiifDpi,

@@ -1,19 +1,30 @@
 /**
  * Completion events (docs/contract.md, "Completion events"): each commit of a final manifest
- * (`complete`, `failed`, or `partial` with no `nextPage`) is announced once on an EventBridge
- * bus, so a consumer matches a rule instead of polling for manifest.json. Checkpoints,
- * continuations, fan-out ranges that do not complete the set, duplicates and superseded renders
- * never reach a commit of a final manifest, so they announce nothing (lib/render-function/commit.ts
- * calls the announcer only after its compare-and-swap won).
+ * (`complete`, `failed`, or `partial` with no `nextPage`) is announced on an EventBridge bus, so
+ * a consumer matches a rule instead of polling for manifest.json. Checkpoints, continuations,
+ * fan-out ranges that do not complete the set and superseded renders never reach a commit of a
+ * final manifest, so they announce nothing.
  *
- * Sending is best effort after the commit: a PutEvents that fails is logged, counted
- * (METRIC.eventPutFailures) and tried again a few times within the invocation; one that never
- * succeeds is logged and counted as lost (METRIC.eventsLost). It never throws: the commit
- * stands, the render is not redone, and no retry of the invocation repeats the event.
+ * At least once, with an id (the transactional outbox): the manifest is committed first; the
+ * event is put after it, and once PutEvents took it, a marker (lib/s3/marker-store.ts) records
+ * its `renderId` beside the pages. A message that finds the render committed and no marker (a
+ * redelivery after a kill between the commit and PutEvents, or after an announcement that ran out
+ * of attempts or time) sends it again. Every copy carries the same `detail.renderId`, so a
+ * consumer drops duplicates by it: a PutEvents that was taken but answered too slowly is retried
+ * and arrives twice, and so does one whose marker was not written before a kill.
+ *
+ * The announcement is bounded by the invocation's time left (minus the reserve): what it cannot
+ * send in time, or after every attempt, is reported `unsent`, and the committer fails the
+ * request after its clean-up, so the message comes back and its redelivery announces.
  */
 import { errorMessage } from '../engine/errors.js';
 import { isLegacy, isPageFailure, type Manifest, type ManifestStatus, type StoredManifest } from '../job/manifest.js';
 import { logger, METRIC, metrics, MetricUnit } from '../observability.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { OutputLocation } from '../s3/layout.js';
+import { readMarker, writeMarker } from '../s3/marker-store.js';
+import { manifestKey } from '../s3/manifest-store.js';
+import { plainEtag } from '../s3/source.js';
 
 /** The events' `source`: a rule matches `{"source": ["s3-pdf-render"]}`. */
 export const EVENT_SOURCE = 's3-pdf-render';
@@ -26,6 +37,8 @@ export const DETAIL_TYPE: Record<ManifestStatus, string> = {
 
 /** The event's `detail` (the schema in docs/contract.md). */
 export interface CompletionDetail {
+  /** The commit's id: the same in every copy of its event, another for every commit (renderIdOf). */
+  renderId: string;
   bucket: string;
   key: string;
   etag: string;
@@ -49,23 +62,31 @@ export interface CompletionEvent {
 
 /** The port the render function announces through: EventBridge in AWS (eventbridge.ts), anything a test likes. */
 export interface CompletionEvents {
-  /** Puts one event; throws when the bus did not take it. */
-  put(event: CompletionEvent): Promise<void>;
+  /** Puts one event; throws when the bus did not take it, or when `signal` aborts the request. */
+  put(event: CompletionEvent, signal?: AbortSignal): Promise<void>;
 }
-
-/** Called by the committer after each commit that won its compare-and-swap. */
-export type CommitListener = (committed: Manifest) => Promise<void>;
 
 /** A manifest nothing will add to: complete, failed, or partial with no page left to resume. */
 export function isFinal(manifest: Manifest): boolean {
   return manifest.status !== 'partial' || manifest.nextPage === undefined;
 }
 
-export function completionEvent(manifest: Manifest, location: { bucket: string; key: string }): CompletionEvent {
+/**
+ * The id of one commit: its generation, status and the manifest object's etag. A copy of the
+ * event (a retried PutEvents, a redelivery announcing again) names the same manifest object, so
+ * the same id; another commit writes another manifest object (its finishedAt and durationMs
+ * differ), so another etag and another id, even in the same generation.
+ */
+export function renderIdOf(manifest: Manifest, manifestEtag: string): string {
+  return `${manifest.generation}-${manifest.status}-${plainEtag(manifestEtag)}`;
+}
+
+export function completionEvent(manifest: Manifest, location: { bucket: string; key: string }, renderId: string): CompletionEvent {
   return {
     detailType: DETAIL_TYPE[manifest.status],
     time: new Date(manifest.finishedAt),
     detail: {
+      renderId,
       bucket: manifest.source.bucket!,
       key: manifest.source.key!,
       etag: manifest.source.etag,
@@ -104,6 +125,10 @@ export interface AnnounceOptions {
   attempts?: number;
   /** Wait before attempt n+1 is backoffMs * 4^(n-1): 250 ms, then 1 s. */
   backoffMs?: number;
+  /** Lambda's context.getRemainingTimeInMillis: the announcement ends reserveMs before it. */
+  timeLeftMs?: () => number;
+  /** Time the announcement leaves of the invocation (default ANNOUNCE_RESERVE_MS). */
+  reserveMs?: number;
 }
 
 /**
@@ -113,40 +138,104 @@ export interface AnnounceOptions {
  */
 const ATTEMPTS = 3;
 const BACKOFF_MS = 250;
+/** The longest one attempt takes: the client's 2 s request timeout and its 1 s connection timeout (eventbridge.ts). */
+const ATTEMPT_MS = 3_000;
+/** An attempt is not started with less time than this: PutEvents' p99 is tens of ms, a cold connection ~100 ms. */
+const MIN_ATTEMPT_MS = 250;
+/**
+ * Kept back from the invocation's time left: the announcement ends this long before the function
+ * would time out, so the handler still answers (the clean-up runs beside it, and a timeout would
+ * redeliver and redo the request). Not the render's FINISH_RESERVE_MS: that one is what a render
+ * that drew until its page deadline still has to store its last pages and commit, and the
+ * announcement comes inside it.
+ */
+export const ANNOUNCE_RESERVE_MS = 1_000;
 
 /**
- * The listener a render's committer calls: announces the final commits of this render, given the
- * manifest it started from. Undefined when events are off.
+ * What became of an announcement. `unsent`: not put within its attempts or its time; the
+ * committer fails the request after the clean-up, so the redelivered message announces.
+ */
+export type Announcement = 'sent' | 'unsent' | 'already-sent' | 'repeat' | 'not-final';
+
+/** How the render function's committer announces (lib/render-function/commit.ts). A failed PutEvents is `unsent`, never thrown; only S3 failing on the marker throws (the request is then retried). */
+export interface Announcer {
+  /** A commit this render won (its compare-and-swap, or its own PUT whose answer was lost). */
+  committed(manifest: Manifest, manifestEtag: string): Promise<Announcement>;
+  /** A final render found committed (a duplicate or redelivered message): sent again unless its marker says it went. */
+  found(manifest: Manifest, manifestEtag: string): Promise<Announcement>;
+}
+
+/**
+ * The announcer of one render, given the manifest it started from (`found`, with its etag) and
+ * where manifests and markers live. Undefined when events are off.
  */
 export function completionAnnouncer(
   events: CompletionEvents | undefined,
-  location: { bucket: string; key: string },
-  found: StoredManifest | null,
+  store: { s3: S3Client; out: OutputLocation },
+  found: { manifest: StoredManifest | null; etag: string | undefined },
   options: AnnounceOptions = {},
-): CommitListener | undefined {
+): Announcer | undefined {
   if (!events) return undefined;
+  const { s3, out } = store;
+  const location = { bucket: out.bucket, key: manifestKey(out) };
   const attempts = options.attempts ?? ATTEMPTS;
   const backoffMs = options.backoffMs ?? BACKOFF_MS;
-  return async (committed) => {
-    if (!isFinal(committed)) return;
-    const event = completionEvent(committed, location);
-    const log = { bucket: event.detail.bucket, key: event.detail.key, generation: event.detail.generation, detailType: event.detailType };
-    if (isRepeat(found, committed)) {
-      logger.info('completion event not sent: the manifest already held this result', log);
-      return;
-    }
+  const reserveMs = options.reserveMs ?? ANNOUNCE_RESERVE_MS;
+  /** Time this announcement may still take; Infinity outside Lambda. */
+  const budget = (): number => (options.timeLeftMs ? options.timeLeftMs() - reserveMs : Number.POSITIVE_INFINITY);
+
+  async function send(manifest: Manifest, renderId: string): Promise<Announcement> {
+    const event = completionEvent(manifest, location, renderId);
+    const log = { bucket: event.detail.bucket, key: event.detail.key, generation: event.detail.generation, detailType: event.detailType, renderId };
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      const left = budget();
+      if (left < MIN_ATTEMPT_MS) {
+        logger.warn('completion event not sent: out of time', { ...log, attempt, timeLeftMs: left + reserveMs });
+        break;
+      }
       try {
-        await events.put(event);
-        logger.info('completion event sent', { ...log, attempt });
-        return;
+        // Aborted when the invocation's time is up: an answer that comes later is a lost answer (a copy may follow).
+        await events!.put(event, left < ATTEMPT_MS ? AbortSignal.timeout(left) : undefined);
       } catch (err) {
         metrics.addMetric(METRIC.eventPutFailures, MetricUnit.Count, 1);
         logger.warn('completion event not accepted', { ...log, attempt, attempts, error: errorMessage(err) });
-        if (attempt < attempts) await new Promise((r) => setTimeout(r, backoffMs * 4 ** (attempt - 1)));
+        const wait = backoffMs * 4 ** (attempt - 1);
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(wait, budget() - MIN_ATTEMPT_MS))));
+        continue;
       }
+      logger.info('completion event sent', { ...log, attempt });
+      try {
+        await writeMarker(s3, out, manifest.generation, renderId);
+      } catch (err) {
+        // The event went: without its marker, a redelivery would only send a copy with the same renderId.
+        logger.warn('completion event marker not written', { ...log, error: errorMessage(err) });
+      }
+      return 'sent';
     }
     metrics.addMetric(METRIC.eventsLost, MetricUnit.Count, 1);
-    logger.error('completion event lost: the manifest is committed, the event was not sent', { ...log, attempts });
+    logger.error('completion event not sent: the manifest is committed; the message is retried and its redelivery announces', { ...log, attempts });
+    return 'unsent';
+  }
+
+  return {
+    async committed(manifest, manifestEtag) {
+      if (!isFinal(manifest)) return 'not-final';
+      const renderId = renderIdOf(manifest, manifestEtag);
+      // The manifest it replaced already held this result, and its event went (its marker says
+      // so): the consumer has it. The marker moves to this commit, so no redelivery repeats it.
+      if (found.manifest && found.etag && isRepeat(found.manifest, manifest) && (await readMarker(s3, out, manifest.generation)) === renderIdOf(found.manifest as Manifest, found.etag)) {
+        logger.info('completion event not sent: the manifest already held this result', { bucket: out.bucket, key: manifest.source.key, generation: manifest.generation, renderId });
+        await writeMarker(s3, out, manifest.generation, renderId);
+        return 'repeat';
+      }
+      return send(manifest, renderId);
+    },
+    async found(manifest, manifestEtag) {
+      if (!isFinal(manifest)) return 'not-final';
+      const renderId = renderIdOf(manifest, manifestEtag);
+      if ((await readMarker(s3, out, manifest.generation)) === renderId) return 'already-sent';
+      logger.info('completion event sent again: the render is committed and its marker is missing', { bucket: out.bucket, key: manifest.source.key, generation: manifest.generation, renderId });
+      return send(manifest, renderId);
+    },
   };
 }

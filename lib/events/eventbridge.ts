@@ -19,11 +19,12 @@ export function createEventBridgeClient(config: Pick<Config, 'endpoints'>, overr
 
 export function eventBridgeEvents(client: Pick<EventBridgeClient, 'send'>, eventBus: string): CompletionEvents {
   return {
-    async put(event) {
+    async put(event, signal) {
       const result = await client.send(
         new PutEventsCommand({
           Entries: [{ EventBusName: eventBus, Source: EVENT_SOURCE, DetailType: event.detailType, Time: event.time, Detail: JSON.stringify(event.detail) }],
         }),
+        signal ? { abortSignal: signal } : {},
       );
       // PutEvents answers 200 with per-entry failures (throttling, internal errors): not taken.
       if (result.FailedEntryCount) {

@@ -83,7 +83,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     const skip = skipReason(route.key, config);
     if (skip) throw new HttpError(404, 'NOT_FOUND', `no IIIF resource for ${JSON.stringify(route.key)}: ${skip}`);
     log['key'] = route.key;
-    if (deps.secret) verifyToken(await deps.secret(), route.key, route.token, deps.now());
+    if (deps.secret) verifyToken(await deps.secret(), route.key, route.token, deps.now(), config.page.signedUrlMaxSeconds);
     const base = `${config.page.iiifBaseUrl ?? `https://${event.requestContext.domainName}`}/iiif/3/${route.token !== undefined ? `~${route.token}/` : ''}`;
     const cacheControl = `${deps.secret ? 'private' : 'public'}, max-age=${IIIF_MAX_AGE_SECONDS}`;
 

@@ -7,7 +7,7 @@
  * reverse. One home of the token's form: the handler and `npm run sign-url -- --iiif` call it.
  */
 import { HttpError } from '../on-demand/errors.js';
-import { EXPIRES_PARAM, sign, SIGNATURE_PARAM, verifySignature } from '../on-demand/signature.js';
+import { canonicalRequest, DEFAULT_SIGNED_URL_MAX_SECONDS, EXPIRES_PARAM, sign, verifySigned } from '../on-demand/signature.js';
 
 const SCOPE: readonly [string, string] = ['scope', 'iiif-document'];
 
@@ -15,10 +15,21 @@ export function makeToken(secret: string | Uint8Array, key: string, expires: num
   return `${expires}.${sign(secret, key, [[EXPIRES_PARAM, String(expires)], SCOPE])}`;
 }
 
-/** Throws a 403 unless `token` grants `key` now (the same checks, and messages, as a signed page URL). */
-export function verifyToken(secret: string | Uint8Array, key: string, token: string | undefined, nowMs: number = Date.now()): void {
+/**
+ * Throws a 403 unless `token` grants `key` now: the same checks, and codes, as a signed page
+ * URL (verifySigned): any of the current secrets (a rotation has no gap), unexpired, and at
+ * most `maxSeconds` (SIGNED_URL_MAX_SECONDS) ahead.
+ */
+export function verifyToken(
+  secrets: ReadonlyArray<string | Uint8Array>,
+  key: string,
+  token: string | undefined,
+  nowMs: number = Date.now(),
+  maxSeconds: number = DEFAULT_SIGNED_URL_MAX_SECONDS,
+): void {
   if (token === undefined) throw new HttpError(403, 'SIGNATURE_MISSING', 'this IIIF URL must carry a document token: /iiif/3/~{token}/… (npm run sign-url -- --iiif)');
   const m = /^(\d{1,12})\.([A-Za-z0-9_-]{1,100})$/.exec(token);
   if (!m) throw new HttpError(403, 'SIGNATURE_INVALID', 'the document token is malformed: expected {expires}.{signature}');
-  verifySignature(secret, key, [[EXPIRES_PARAM, m[1]!], SCOPE, [SIGNATURE_PARAM, m[2]!]], nowMs);
+  const result = verifySigned(canonicalRequest(key, [[EXPIRES_PARAM, m[1]!], SCOPE]), m[2], m[1], nowMs, secrets, maxSeconds);
+  if (!result.ok) throw new HttpError(403, result.code, result.message);
 }

@@ -114,10 +114,9 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
   const unselected = input.kept?.length ? undefined : selectionProblem(options, job.pageCount);
   if (unselected) {
     await job.close();
-    return {
-      manifest: failedManifest(input.source, options, { code: 'INVALID_OPTIONS', message: unselected }, startedAt),
-      stats: job.stats,
-    };
+    // With the page count it was decided on, and the warnings already said (unknown metadata…).
+    const manifest = finish({ status: 'failed', pageCount: job.pageCount, pages: [], warnings: [...(input.warnings ?? [])], error: { code: 'INVALID_OPTIONS', message: unselected } });
+    return { manifest, stats: job.stats };
   }
   await input.onOpened?.(job.pageCount);
   const warnings = [...(input.warnings ?? []), ...job.warnings];

@@ -75,7 +75,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
     const envelope = parseEnvelope(event);
     const key = parseKey(envelope.rawKey, config);
     log['key'] = key;
-    if (secret) verifySignature(await secret(), key, envelope.params, now());
+    if (secret) verifySignature(await secret(), key, envelope.params, now(), config.page.signedUrlMaxSeconds);
     const { page, options } = parseOptions(envelope.params, config.output);
     Object.assign(log, { page, format: options.format, dpi: options.dpi });
 

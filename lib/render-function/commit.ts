@@ -11,7 +11,7 @@
  * sweep of what no manifest points at would list every prefix of the bucket on a schedule.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CommitListener } from '../events/completion.js';
+import type { Announcement, Announcer } from '../events/completion.js';
 import { isLegacy, variantFolderOf, type Manifest } from '../job/manifest.js';
 import { commitManifest, readManifest } from '../s3/manifest-store.js';
 import { cleanUpAfterCommit, deleteGeneration } from '../s3/page-store.js';
@@ -19,6 +19,11 @@ import { headCurrent } from '../s3/source.js';
 import type { OutputLocation } from '../s3/layout.js';
 
 export type CommitResult = 'committed' | 'superseded' | 'duplicate';
+
+/** A committed render whose completion event could not be put in this invocation: transient, so the message is retried. */
+export class CompletionEventNotSentError extends Error {
+  override readonly name = 'CompletionEventNotSent';
+}
 
 /** How far a manifest got: a finished render (complete, failed, partial without nextPage) beats any unfinished one. */
 function progress(manifest: Manifest): number {
@@ -35,8 +40,8 @@ export class ManifestCommitter {
     private readonly source: { bucket: string; key: string },
     /** The manifest's etag when the render started; undefined when there was none. */
     private expectedEtag: string | undefined,
-    /** Told of each commit that won, before the clean-up (lib/events announces the final ones; it never throws). */
-    private readonly onCommitted?: CommitListener,
+    /** Announces the final commits (lib/events/completion.ts), beside the clean-up; undefined when events are off. */
+    private readonly announcer?: Announcer,
   ) {}
 
   async commit(manifest: Manifest): Promise<CommitResult> {
@@ -49,8 +54,7 @@ export class ManifestCommitter {
       const etag = await commitManifest(this.s3, this.out, manifest, this.expectedEtag);
       if (etag !== null) {
         this.expectedEtag = etag;
-        await this.onCommitted?.(manifest);
-        await this.cleanUp(manifest);
+        await this.finish(manifest, this.announcer?.committed(manifest, etag));
         return 'committed';
       }
       const { manifest: stored, etag: storedEtag } = await readManifest(this.s3, this.out);
@@ -59,21 +63,34 @@ export class ManifestCommitter {
         // Our own PUT, applied but its answer lost (the SDK's retry then got 412): the stored
         // manifest is ours to the millisecond, so it was this render that committed, and it announces it.
         if (JSON.stringify(stored) === JSON.stringify(manifest)) {
-          await this.onCommitted?.(manifest);
-          await this.cleanUp(manifest);
+          await this.finish(manifest, this.announcer?.committed(manifest, storedEtag!));
           return 'committed';
         }
-        // Another delivery's commit: its clean-up may not have run.
-        await this.cleanUp(stored);
+        // Another delivery's commit: its clean-up may not have run, nor its announcement.
+        await this.finish(stored, this.announcer?.found(stored, storedEtag!));
         return 'duplicate';
       }
     }
     throw new Error(`the manifest under ${this.out.prefix} kept changing: ${MAX_ATTEMPTS} compare-and-swap attempts lost`);
   }
 
-  /** A manifest found committed for the current source (a duplicate, redelivered or late message): its clean-up, again. */
-  settle(stored: Manifest): Promise<void> {
-    return this.cleanUp(stored);
+  /**
+   * A manifest found committed for the current source (a duplicate, redelivered or late message):
+   * its clean-up, again, and its completion event when `etag` (the manifest object's) is given
+   * and no marker says the event went.
+   */
+  settle(stored: Manifest, etag?: string): Promise<void> {
+    return this.finish(stored, etag !== undefined ? this.announcer?.found(stored, etag) : undefined);
+  }
+
+  /**
+   * The clean-up, and beside it the announcement (never ahead of it: PutEvents' retries must not
+   * hold back the deletes). An event not sent fails the request once the clean-up is done: the
+   * message comes back, finds the render committed and no marker, and announces.
+   */
+  private async finish(manifest: Manifest, announcing: Promise<Announcement> | undefined): Promise<void> {
+    const [announced] = await Promise.all([announcing, this.cleanUp(manifest)]);
+    if (announced === 'unsent') throw new CompletionEventNotSentError(`the ${manifest.status} manifest under ${this.out.prefix} is committed, its completion event is not sent yet: the redelivered message announces it`);
   }
 
   private async cleanUp(manifest: Manifest): Promise<void> {

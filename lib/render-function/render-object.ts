@@ -120,13 +120,14 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
 
   const previous = await readManifest(s3, out);
   const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
-  const announce = completionAnnouncer(deps.events, { bucket: out.bucket, key: manifestKey(out) }, previous.manifest);
-  const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announce);
+  const announcer = completionAnnouncer(deps.events, { s3, out }, previous, deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs } : {});
+  const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announcer);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
   if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
   if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {
     // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
-    await committer.settle(previous.manifest);
+    // Killed between the commit and PutEvents, or out of attempts: the event is sent again unless its marker says it went.
+    await committer.settle(previous.manifest, previous.etag);
     return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   }
   if (tooLong === 'outputs') {

@@ -179,8 +179,8 @@ async function completeSet(ctx: RenderPagesContext, range: NonNullable<PagePlan[
     // A duplicate of this range that ran after the set was merged has just written its part
     // again: the merge's clean-up has already run, so it is run again. (S3 lists after a write
     // consistently: a merge whose listing missed this part committed before this read.)
-    const { manifest: stored } = await readManifest(ctx.s3, ctx.out);
-    if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored);
+    const { manifest: stored, etag: storedEtag } = await readManifest(ctx.s3, ctx.out);
+    if (stored && !isLegacy(stored) && stored.generation === ctx.generation) await ctx.committer.settle(stored, storedEtag);
     // A range commits nothing, so nothing else tells it that a newer upload was rendered and
     // cleaned up while it drew: its pages and part would stay for good.
     else if (await ctx.committer.discardIfSuperseded(ctx.source.etag, ctx.generation)) return notCommitted('superseded', ctx.out);

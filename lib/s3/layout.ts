@@ -46,6 +46,12 @@ export function outputLocation(sourceBucket: string, sourceKey: string, config: 
 }
 
 export const MANIFEST_FILE = 'manifest.json';
+/**
+ * Beside a final manifest's pages: written once its completion event was put (lib/s3/marker-store.ts),
+ * so a redelivered message that finds the render committed and no marker sends the event again.
+ * In the generation's folder, it goes with the generation.
+ */
+export const ANNOUNCED_FILE = 'announced.json';
 
 /** rendered/reports/q3.pdf/3f2a9c0d41b7e655/: one render's pages, never written by another. */
 export function generationPrefix(out: OutputLocation, generation: string): string {
@@ -57,7 +63,7 @@ const IMAGE_EXTENSIONS = [...new Set(Object.values(FILE_EXTENSION))].map((e) => 
 
 /**
  * A file of a generation, relative to the output prefix: <16 hex>/page-0001.png, a fan-out part
- * record and the like, and the page function's cached variants (<16 hex>/variant-0003-<options
+ * record, the completion event's marker (ANNOUNCED_FILE) and the like, and the page function's cached variants (<16 hex>/variant-0003-<options
  * hash>.png, in a folder named by variantFolderOf; IIIF images iiif-0003-<request hash>.jpg and
  * the document's page sizes iiif-pages.json beside them), so the clean-up after a commit removes the
  * variants of an old source like its pages. The image extensions come from the formats table
@@ -65,14 +71,19 @@ const IMAGE_EXTENSIONS = [...new Set(Object.values(FILE_EXTENSION))].map((e) => 
  * here (a pattern written out by hand once missed .webp, and every re-upload kept a generation).
  */
 export const GENERATION_FILE_PATTERN = new RegExp(
-  `^([0-9a-f]{16})\\/(?:(?:page|thumb)-\\d{4,}\\.(?:${IMAGE_EXTENSIONS})|text-\\d{4,}\\.json|part-\\d{4,}-\\d{4,}\\.json|(?:variant|iiif)-\\d{4,}-[0-9a-f]{16}\\.(?:${IMAGE_EXTENSIONS})|iiif-pages\\.json)$`,
+  `^([0-9a-f]{16})\\/(?:(?:page|thumb)-\\d{4,}\\.(?:${IMAGE_EXTENSIONS})|text-\\d{4,}\\.json|part-\\d{4,}-\\d{4,}\\.json|announced\\.json|(?:variant|iiif)-\\d{4,}-[0-9a-f]{16}\\.(?:${IMAGE_EXTENSIONS})|iiif-pages\\.json)$`,
 );
 /** A page image of a schema v1 render, directly under the output prefix. */
 export const LEGACY_PAGE_FILE_PATTERN = /^page-\d{4,}\.(?:png|jpg)$/;
 
+/** rendered/reports/q3.pdf/3f2a9c0d41b7e655/announced.json */
+export function announcedKey(out: OutputLocation, generation: string): string {
+  return `${generationPrefix(out, generation)}${ANNOUNCED_FILE}`;
+}
+
 /** S3's limit on a key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
-/** The longest file name a generation holds while documents stay under 10,000 pages. */
+/** The longest file name a generation holds while documents stay under 10,000 pages (as long as ANNOUNCED_FILE). */
 const LONGEST_FILE_NAME = 'text-0000.json';
 
 /**

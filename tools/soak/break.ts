@@ -19,10 +19,10 @@ export const BREAKS = {
     pattern: /\?\{IfNoneMatch:"\*"\}:\{IfMatch:\w+\}/g,
     replacement: '?{}:{}',
   },
-  /** Every won compare-and-swap announced twice: a second completion event for one commit. */
-  'announce-twice': {
-    pattern: /return this\.expectedEtag=(\w+),await this\.onCommitted\?\.\((\w+)\),/g,
-    replacement: 'return this.expectedEtag=$1,await this.onCommitted?.($2),await this.onCommitted?.($2),',
+  /** A won compare-and-swap never announced (the message then succeeds, so no redelivery repairs it): a final commit without its event. */
+  'announce-nothing': {
+    pattern: /this\.expectedEtag=(\w+),await this\.finish\((\w+),this\.announcer\?\.committed\(\2,\1\)\),"committed"/g,
+    replacement: 'this.expectedEtag=$1,await this.finish($2,void 0),"committed"',
   },
 } as const;
 

@@ -523,7 +523,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       for (const m of Messages) {
         const { detail } = JSON.parse(m.Body ?? '{}') as { detail: CompletionDetail };
         eventsReceived++;
-        finalEvents.set(detail.key, [...(finalEvents.get(detail.key) ?? []), { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation }]);
+        finalEvents.set(detail.key, [...(finalEvents.get(detail.key) ?? []), { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation, renderId: detail.renderId }]);
         await sqs.send(new DeleteMessageCommand({ QueueUrl: eventsQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
       }
     }

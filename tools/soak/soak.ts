@@ -8,6 +8,10 @@
 import { parseArgs } from 'node:util';
 import { BREAKS, isBreakName } from './break.js';
 import { runSoak } from './run.js';
+import { stopOnSignals } from '../cleanup.js';
+
+// Ctrl-C and SIGTERM stop what it started (moto_server, containers) on the way out (tools/cleanup.ts).
+stopOnSignals();
 
 function positive(name: string, value: string | undefined, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
