@@ -224,7 +224,7 @@ describe('IAM, call by call, against the template\'s policies', () => {
   it('allows the calls of the generation layout (docs/contract.md), declared as well as recorded', async () => {
     // HEAD of the source without a VersionId, manifest read and compare-and-swap write (If-Match
     // and If-None-Match are headers of s3:PutObject), pages under <prefix><generation>/,
-    // multipart with abort, listing and deleting other generations under the prefix.
+    // multipart with abort, listing and deleting other generations under the prefix, the completion marker.
     const prefix = `${OUT}reports/q3.pdf/`;
     const object = (k: string) => `arn:aws:s3:::${BUCKET}/${k}`;
     const r = (operation: string, action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal: 'RenderPdfFunction', operation, action, resource, context });
@@ -239,6 +239,10 @@ describe('IAM, call by call, against the template\'s policies', () => {
       r('AbortMultipartUpload', 's3:AbortMultipartUpload', object(`${prefix}3f2a9c0d41b7e655/page-0002.png`)),
       r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${BUCKET}`, { 's3:prefix': prefix }),
       r('DeleteObjects', 's3:DeleteObject', object(`${prefix}0123456789abcdef/page-0001.png`)),
+      // The completion event's marker: read by a redelivery, written after PutEvents, deleted when written too late.
+      r('GetObject', 's3:GetObject', object(`${prefix}3f2a9c0d41b7e655/announced.json`)),
+      r('PutObject', 's3:PutObject', object(`${prefix}3f2a9c0d41b7e655/announced.json`)),
+      r('DeleteObject', 's3:DeleteObject', object(`${prefix}0123456789abcdef/announced.json`)),
     ];
     expect(await notAllowed(declared)).toEqual([]);
   });

@@ -113,14 +113,14 @@ export const LIMITS = {
 export const MAX_DPI = LIMITS.dpi.max;
 
 export function contentTypeOf(format: ImageFormat): string {
-  return format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : 'image/webp';
+  return format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : format === 'webp' ? 'image/webp' : 'image/avif';
 }
 
 export function extensionOf(format: ImageFormat): string {
   return FILE_EXTENSION[format];
 }
 
-const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
+const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', avif: 'AVIF' };
 
 /** One of a job's workers drawing side by side: the index-th of count. */
 export interface LaneShare {

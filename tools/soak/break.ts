@@ -8,6 +8,15 @@
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+export type BrokenFunction = 'RenderPdfFunction' | 'PageFunction' | 'ReprocessFunction';
+
+interface Break {
+  /** The function whose bundle is patched (default: the render function). */
+  fn?: BrokenFunction;
+  pattern: RegExp;
+  replacement: string;
+}
+
 export const BREAKS = {
   /** The clean-up after a commit deletes the committed generation's own files too. */
   'cleanup-deletes-current': {
@@ -24,7 +33,40 @@ export const BREAKS = {
     pattern: /this\.expectedEtag=(\w+),await this\.finish\((\w+),this\.announcer\?\.committed\(\2,\1\)\),"committed"/g,
     replacement: 'this.expectedEtag=$1,await this.finish($2,void 0),"committed"',
   },
-} as const;
+  /** Every copy of an event with an id of its own (renderIdOf made random): "one renderId per commit" goes red where an event is sent twice. */
+  'renderid-per-copy': {
+    pattern: /return`\$\{(\w+)\.generation\}-\$\{\1\.status\}-\$\{(\w+)\((\w+)\)\}`/g,
+    replacement: 'return`${$1.generation}-${$1.status}-${$2($3)}-${Math.random().toString(36).slice(2,8)}`',
+  },
+  /** Event keys taken without their URL decoding: keys with a space or "%" are never found by their own event (the settle pass renders them). */
+  'event-key-undecoded': {
+    pattern: /return decodeURIComponent\((\w)\.replace\(\/\\\+\/g," "\)\)\}/g,
+    replacement: 'return $1}',
+  },
+  /** The page function's variants named without the source's etag: a re-uploaded key is served its old image, and old variants outlive the clean-up. */
+  'variant-any-etag': {
+    fn: 'PageFunction',
+    pattern: /return`\$\{(\w+)\((\w+),(\w+)\((\w+)\)\)\}variant-/g,
+    replacement: 'return`${$1($2,$3(""))}variant-',
+  },
+  /** The clean-up's pattern without page variants: an old source's variants stay behind. */
+  'cleanup-keeps-variants': {
+    pattern: /\|variant-\\\\d\{4,\}-\[0-9a-f\]\{16\}\\\\\.\(\?:\$\{\w+\}\)/g,
+    replacement: '',
+  },
+  /** The schedule and the batch task classify every up-to-date render as stale: dispatched, then skipped as up to date. */
+  'dispatch-up-to-date': {
+    fn: 'ReprocessFunction',
+    pattern: /\{class:"ok",dispatch:!1,reason:"up to date"\}/g,
+    replacement: '{class:"stale",dispatch:!0,reason:"up to date"}',
+  },
+  /** Each batch task's result given twice in the function's answer. */
+  'batch-result-twice': {
+    fn: 'ReprocessFunction',
+    pattern: /invocationId:(\w+)\.invocationId,results:(\w+)\}\)/g,
+    replacement: 'invocationId:$1.invocationId,results:[...$2,...$2]})',
+  },
+} as const satisfies Record<string, Break>;
 
 export type BreakName = keyof typeof BREAKS;
 
@@ -32,7 +74,12 @@ export function isBreakName(name: string): name is BreakName {
   return Object.hasOwn(BREAKS, name);
 }
 
-/** A copy of the artifact in `artifactDir` with `name` applied to its handler, under `workDir`. */
+/** The function a break patches. */
+export function breakTarget(name: BreakName): BrokenFunction {
+  return (BREAKS[name] as Break).fn ?? 'RenderPdfFunction';
+}
+
+/** A copy of the artifact in `artifactDir` (the break's function's) with `name` applied to its handler, under `workDir`. */
 export async function brokenArtifact(artifactDir: string, workDir: string, name: BreakName): Promise<string> {
   const target = join(workDir, `broken-${name}`);
   await cp(artifactDir, target, { recursive: true });

@@ -5,11 +5,12 @@
  * reads `ctx.events`.
  */
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isLegacy, isPageFailure, parseManifest, type Manifest, type ManifestPage } from '../../lib/job/manifest.js';
+import { isLegacy, isPageFailure, parseManifest, variantFolderOf, type Manifest, type ManifestPage } from '../../lib/job/manifest.js';
 import { isNotFound } from '../../lib/s3/errors.js';
 import { manifestKey } from '../../lib/s3/manifest-store.js';
 import { announcedKey, outputLocation, type OutputLocation } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
+import { PNG } from 'pngjs';
 import type { Expected } from './docs.js';
 
 /** A final render's completion event, as an events source reports it (DESIGN §12). */
@@ -18,20 +19,31 @@ export interface FinalEvent {
   etag: string;
   status: string;
   generation: string;
-  /** The commit's id: every copy of one commit's event carries the same. */
-  renderId: string;
+  /** detail.renderId: the same for every copy of one commit, different for every commit (absent before issue 27). */
+  renderId?: string;
 }
 
 /** Where the checker reads completion events from (a rule on the bus that fills a queue). */
 export interface EventsSource {
   /** Every final event seen for this source key during the soak. */
   finalEvents(key: string): Promise<FinalEvent[]>;
-  /**
-   * True when an invocation about this key was killed or timed out. Reported, no longer an
-   * excuse: events are sent at least once, and a kill between a commit and its PutEvents is
-   * repaired by the redelivery (docs/contract.md, "Completion events").
-   */
-  mayHaveLost(key: string): boolean;
+  /** True when an invocation about this key was killed or timed out (said with a missing event: the kill window of issue 27). */
+  interrupted?(key: string): boolean;
+}
+
+/**
+ * What the soak saw of the paths beside the render function's own (issue 27), per source key:
+ * filled while the soak runs, read by the invariants after settle.
+ */
+export interface PathRecords {
+  /** Pages on demand whose answer was wrong (a 302 to a torn image, another page, an old source, a 5xx). */
+  pageProblems: ReadonlyMap<string, readonly string[]>;
+  /** Render requests the schedule or a batch task dispatched that the render function then skipped as up to date, by phase. */
+  upToDateDispatches: ReadonlyMap<string, readonly string[]>;
+  /** Keys the settle pass had to render: their own upload's events did not. */
+  renderedBySettle: ReadonlyMap<string, readonly string[]>;
+  /** Batch Operations tasks without exactly one result, or with the wrong one. */
+  batchProblems: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface CheckContext {
@@ -45,6 +57,7 @@ export interface CheckContext {
   /** Dead-lettered message bodies, as drained after the run. */
   deadLetters: readonly string[];
   events?: EventsSource;
+  paths?: PathRecords;
 }
 
 /** What the checker knows about one source key, read once and shared by the invariants. */
@@ -75,7 +88,7 @@ export type Leftovers = Map<string, { count: number; bytes: number }>;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** Width and height from a PNG's IHDR or a JPEG's first SOF marker; undefined when it is neither. */
+/** Width and height from a PNG's IHDR, a JPEG's first SOF marker or a WebP's VP8/VP8L/VP8X header; undefined when it is none of them. */
 export function imageSize(bytes: Buffer): { type: string; width: number; height: number } | undefined {
   if (bytes.length >= 24 && bytes.subarray(0, 8).equals(PNG_SIGNATURE) && bytes.toString('latin1', 12, 16) === 'IHDR') {
     return { type: 'image/png', width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
@@ -93,7 +106,41 @@ export function imageSize(bytes: Buffer): { type: string; width: number; height:
       at += 2 + length;
     }
   }
+  if (bytes.length >= 30 && bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') {
+    const chunk = bytes.toString('latin1', 12, 16);
+    // Lossy: a 3-byte frame tag, the start code 9d 01 2a, then 14-bit sides.
+    if (chunk === 'VP8 ' && bytes[23] === 0x9d && bytes[24] === 0x01 && bytes[25] === 0x2a) {
+      return { type: 'image/webp', width: bytes.readUInt16LE(26) & 0x3fff, height: bytes.readUInt16LE(28) & 0x3fff };
+    }
+    // Lossless: the signature 0x2f, then width-1 and height-1 in 14 bits each.
+    if (chunk === 'VP8L' && bytes[20] === 0x2f) {
+      const bits = bytes.readUInt32LE(21);
+      return { type: 'image/webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    // Extended: the canvas's width-1 and height-1 in 24 bits each.
+    if (chunk === 'VP8X') return { type: 'image/webp', width: bytes.readUIntLE(24, 3) + 1, height: bytes.readUIntLE(27, 3) + 1 };
+  }
   return undefined;
+}
+
+/**
+ * Why these bytes are not one whole image (undefined when they are): a PNG decoded through
+ * (every chunk's CRC, the zlib stream to its end), a JPEG that ends with its EOI marker, a
+ * WebP whose RIFF size is the file's. A torn or truncated object fails.
+ */
+export function notWhole(bytes: Buffer): string | undefined {
+  const size = imageSize(bytes);
+  if (!size) return `neither PNG, JPEG nor WebP (${bytes.length} bytes)`;
+  if (size.type === 'image/png') {
+    try {
+      const png = PNG.sync.read(bytes);
+      return png.width === size.width && png.height === size.height ? undefined : `PNG decodes to ${png.width}x${png.height}, its header says ${size.width}x${size.height}`;
+    } catch (err) {
+      return `PNG does not decode: ${(err as Error).message}`;
+    }
+  }
+  if (size.type === 'image/jpeg') return bytes.length >= 4 && bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9 ? undefined : 'JPEG without its end marker (truncated)';
+  return bytes.readUInt32LE(4) + 8 === bytes.length ? undefined : `WebP RIFF size ${bytes.readUInt32LE(4) + 8}, file ${bytes.length} bytes`;
 }
 
 const renderedPages = (manifest: Manifest): ManifestPage[] => manifest.pages.filter((p): p is ManifestPage => !isPageFailure(p));
@@ -101,6 +148,15 @@ const renderedPages = (manifest: Manifest): ManifestPage[] => manifest.pages.fil
 /** Every key a manifest points at: pages, thumbnails, page text. */
 function listedKeys(manifest: Manifest): string[] {
   return renderedPages(manifest).flatMap((p) => [p.key, ...(p.thumbnail ? [p.thumbnail.key] : []), ...(p.text ? [p.text.key] : [])]);
+}
+
+function isJson(bytes: Buffer): boolean {
+  try {
+    JSON.parse(bytes.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function getBytes(s3: S3Client, bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; metadata: Record<string, string> } | undefined> {
@@ -156,8 +212,9 @@ export const INVARIANTS: Invariant[] = [
           continue;
         }
         const image = imageSize(got.body);
-        if (!image) problems.push(`page ${page.number} is neither PNG nor JPEG: ${page.key}`);
-        else {
+        const torn = notWhole(got.body);
+        if (torn) problems.push(`page ${page.number} is not a whole image (${torn}): ${page.key}`);
+        if (image) {
           if (image.width !== page.width || image.height !== page.height) problems.push(`page ${page.number} is ${image.width}x${image.height}, listed ${page.width}x${page.height}`);
           if (image.type !== page.contentType) problems.push(`page ${page.number} is ${image.type}, listed ${page.contentType}`);
         }
@@ -166,41 +223,87 @@ export const INVARIANTS: Invariant[] = [
         if (got.metadata['source-etag'] !== m.source.etag || got.metadata['generation'] !== m.generation) {
           problems.push(`page ${page.number} metadata says etag ${got.metadata['source-etag']} generation ${got.metadata['generation']}`);
         }
+        // Thumbnails and page text: there, whole, of this commit.
+        for (const [what, extra] of [['thumbnail', page.thumbnail], ['text', page.text]] as const) {
+          if (!extra) continue;
+          const file = await getBytes(ctx.s3, ctx.bucket, extra.key);
+          if (!file) problems.push(`page ${page.number}'s ${what} missing: ${extra.key}`);
+          else if (what === 'thumbnail' && notWhole(file.body)) problems.push(`page ${page.number}'s thumbnail is not a whole image (${notWhole(file.body)})`);
+          else if (what === 'text' && !isJson(file.body)) problems.push(`page ${page.number}'s text is not JSON: ${extra.key}`);
+          else if (file.metadata['generation'] !== undefined && file.metadata['generation'] !== m.generation) problems.push(`page ${page.number}'s ${what} is of generation ${file.metadata['generation']}`);
+        }
       }
       return problems;
     },
   },
   {
+    // Pages, thumbnails, text, fan-out part records, page variants and event markers: only the current commit's.
     name: 'nothing unlisted under the output prefix',
-    async check(state) {
+    async check(state, ctx) {
       if (!state.manifest) return state.outputs.length > 0 ? [`${state.outputs.length} objects and no manifest: ${state.outputs.map((o) => o.key).slice(0, 3).join(', ')}`] : [];
-      // The completion event's marker of the committed generation is the one file no manifest lists.
       const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out), announcedKey(state.out, state.manifest.generation)]);
-      const extra = state.outputs.filter((o) => !allowed.has(o.key));
+      // The completion event's marker of the committed generation is the one file no manifest lists;
+      // the page function's variants of the current source (any page, any options) are its cache, not leftovers.
+      const variants = state.current ? `${state.out.prefix}${variantFolderOf(state.current.etag)}/` : undefined;
+      const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/variant-\d{4,}-[0-9a-f]{16}\.\w+$/.test(o.key)));
       if (extra.length === 0) return [];
       const bytes = extra.reduce((sum, o) => sum + o.size, 0);
-      return [`${extra.length} unlisted objects (${bytes} bytes): ${extra.map((o) => o.key.slice(state.out.prefix.length)).slice(0, 4).join(', ')}${extra.length > 4 ? ', …' : ''}`];
+      const kinds = new Map<string, number>();
+      for (const o of extra) {
+        const kind = /\/(?:(page|thumb|text|part|variant)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      }
+      const byKind = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
+      return [`${extra.length} unlisted objects (${byKind}; ${bytes} bytes): ${extra.map((o) => o.key.slice(state.out.prefix.length)).slice(0, 4).join(', ')}${extra.length > 4 ? ', …' : ''}`];
     },
   },
   {
-    // At least once, kills included; copies are told apart by renderId (docs/contract.md, "Completion events").
-    name: 'every final commit announced at least once, its copies alike',
+    // At least once, kills included (DESIGN §12, issue 27): copies share the commit's renderId; two commits never share one.
+    name: 'every final commit announced, one renderId per commit',
     async check(state, ctx) {
-      const m = state.manifest;
-      if (!ctx.events || !state.current || !m || isLegacy(m) || m.source.etag !== state.current.etag) return [];
-      if (m.status === 'partial' && m.nextPage !== undefined) return [];
-      const mine = (await ctx.events.finalEvents(state.key)).filter((e) => e.etag === m.source.etag && e.generation === m.generation);
-      if (mine.length === 0) return [`no final event for the ${m.status} manifest of generation ${m.generation}${ctx.events.mayHaveLost(state.key) ? ' (an invocation of it was killed: its redelivery must announce)' : ''}`];
+      if (!ctx.events) return [];
+      const all = await ctx.events.finalEvents(state.key);
       const problems: string[] = [];
-      const wrong = mine.filter((e) => e.status !== m.status);
-      if (wrong.length > 0) problems.push(`an event says ${wrong[0]!.status}, the manifest ${m.status}`);
-      if (mine.some((e) => !e.renderId)) problems.push('an event without detail.renderId');
       const byId = new Map<string, FinalEvent[]>();
-      for (const e of mine) byId.set(e.renderId, [...(byId.get(e.renderId) ?? []), e]);
-      for (const [id, copies] of byId) if (new Set(copies.map((e) => `${e.status} ${e.generation} ${e.etag}`)).size > 1) problems.push(`the copies of ${id} differ`);
+      for (const e of all) {
+        if (e.renderId === undefined) continue;
+        byId.set(e.renderId, [...(byId.get(e.renderId) ?? []), e]);
+      }
+      for (const [id, copies] of byId) {
+        const commits = new Set(copies.map((e) => `${e.etag} ${e.generation} ${e.status}`));
+        if (commits.size > 1) problems.push(`renderId ${id} is on ${commits.size} different commits: ${[...commits].join('; ')}`);
+      }
+      const m = state.manifest;
+      if (!state.current || !m || isLegacy(m) || m.source.etag !== state.current.etag) return problems;
+      if (m.status === 'partial' && m.nextPage !== undefined) return problems;
+      const mine = all.filter((e) => e.etag === m.source.etag && e.generation === m.generation && e.status === m.status);
+      const wrong = all.filter((e) => e.etag === m.source.etag && e.generation === m.generation && e.status !== m.status);
+      if (wrong.length > 0) problems.push(`an event says ${wrong[0]!.status}, the manifest ${m.status}`);
+      if (mine.length === 0) problems.push(`no completion event for the ${m.status} manifest of generation ${m.generation}${ctx.events.interrupted?.(state.key) ? ' (an invocation of the key was killed or timed out)' : ''}`);
+      const missing = mine.filter((e) => e.renderId === undefined).length;
+      if (missing > 0) problems.push(`${missing} of ${mine.length} events for the final commit carry no detail.renderId`);
+      const ids = new Set(mine.flatMap((e) => (e.renderId === undefined ? [] : [e.renderId])));
+      // One result (source etag, generation, status) announced under two ids: a consumer cannot drop the copy by renderId
+      // (seen when a repeat of a failed render was committed again after a kill between PutEvents and its marker).
+      if (ids.size > 1) problems.push(`${mine.length} events for one result (etag, generation, status) carry ${ids.size} renderIds: ${[...ids].join(', ')}`);
       return problems;
     },
   },
+  ...(
+    [
+      ['every page on demand is whole, of the page asked, of a current source', 'pageProblems'],
+      ['no dispatch skipped as up to date', 'upToDateDispatches'],
+      ["rendered by its own upload's events (nothing left for the settle pass)", 'renderedBySettle'],
+      ['every batch task gets exactly one right result', 'batchProblems'],
+    ] as const
+  ).map(
+    ([name, field]): Invariant => ({
+      name,
+      async check(state, ctx) {
+        return [...(ctx.paths?.[field].get(state.key) ?? [])];
+      },
+    }),
+  ),
   {
     name: 'no dead-lettered message',
     async check(state, ctx) {

@@ -26,18 +26,23 @@ import { everyService } from '../../lib/aws/endpoint.js';
 import { EVENT_SOURCE, type CompletionDetail } from '../../lib/events/completion.js';
 import { createEventBridgeClient } from '../../lib/events/eventbridge.js';
 import { createS3Client } from '../../lib/s3/client.js';
-import { s3PutEvent } from '../../lib/s3/event.js';
+import { eventBridgeObjectCreated, s3PutEvent } from '../../lib/s3/event.js';
 import { decodeEventKey } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
 import { createSqsClient } from '../../lib/sqs/client.js';
 import { buildAll, DIST } from '../build.js';
 import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from '../fault-proxy.js';
 import { LambdaContainer } from '../lambda-container.js';
-import { createRenderQueues, notifyQueueOnUpload, pollQueue } from '../local-queue.js';
+import { artifactPool, discard } from '../batch-operations/artifact.js';
+import { generateManifest, type ManifestEntry } from '../batch-operations/manifest.js';
+import { runBatchJob, tally, type TaskReport } from '../batch-operations/runner.js';
+import { createRenderQueues, pollQueue } from '../local-queue.js';
 import { startMoto, type LocalS3 } from '../moto.js';
 import { loadTemplate, localContext, resolveIntrinsics, templateFunction, type Template } from '../template.js';
-import { brokenArtifact, type BreakName } from './break.js';
+import { breakTarget, brokenArtifact, type BreakName } from './break.js';
 import { checkInvariants, type EventsSource, type FinalEvent, type Invariant, INVARIANTS, type Violation } from './check.js';
+import { chooseKey, functionFormat, percentEncodeKey, type Intake, type KeyChoice } from './keys.js';
+import { startPageRequester, type PageRequester, type UploadRecord } from './pages.js';
 import { corpusDocs, generatedDocs, type Expected, type SoakDoc } from './docs.js';
 import { Prng } from './prng.js';
 
@@ -76,6 +81,8 @@ export interface SoakResult {
   passed: number;
   failed: number;
   figures: [string, string][];
+  /** How much of each path of issue 27 the run drove (CI holds its seeds to all of them). */
+  coverage: { formats: number; intakes: number; pageRequests: number; pageImages: number; batchTasks: number; putEvents: number; eventFaults: number };
   /** The report: one line per violation, the figures, then "N passed, M failed". */
   lines: string[];
   workDir: string;
@@ -93,6 +100,23 @@ const FAULT_RATES: [number, Fault['kind'] | 'slowdown' | 'internal', string][] =
   [0.008, 'lost-response', 'lost response'],
   [0.06, 'delay', 'latency'],
 ];
+/**
+ * How often each fault is drawn per PutEvents of an invocation that may still fail: PutEvents
+ * is one request per final commit, so its rates are far above S3's. A slow answer arrives after
+ * the client's 2 s timeout (lib/events/eventbridge.ts), so the bus took the event and the sender
+ * does not know; a lost answer likewise.
+ */
+const EVENT_FAULT_RATES: [number, 'internal' | 'throttled' | 'entry-throttled' | 'slow' | 'lost-response', string][] = [
+  [0.08, 'internal', '500 InternalException'],
+  [0.08, 'throttled', '400 ThrottlingException'],
+  [0.06, 'entry-throttled', '200 with a throttled entry'],
+  [0.08, 'slow', 'answer after the client timeout'],
+  [0.08, 'lost-response', 'lost answer'],
+];
+/** The answer of a slow PutEvents: past the client's 2 s request timeout. */
+const SLOW_EVENT_ANSWER_MS = 2_600;
+/** Kill chance per PutEvents the bus accepted, before its answer: the event is out, the sender never knew. */
+const KILL_AFTER_EVENT = 0.05;
 /** Kill chances: per invocation (at a random moment), per manifest PUT before it reaches S3, per manifest PUT after S3 applied it. */
 const KILL_MID_INVOCATION = 0.06;
 const KILL_BEFORE_COMMIT = 0.05;
@@ -135,8 +159,25 @@ function queueSettings(template: Template): { maxReceiveCount: number; visibilit
   return { maxReceiveCount, visibilityS, timeoutS };
 }
 
-/** An SQS request (moto serves SQS on the S3 port, and the function's SQS client follows S3_ENDPOINT): never faulted. */
-const isSqsRequest = (req: ProxiedRequest): boolean => req.headers['x-amz-target'] !== undefined || req.path === '/' || /^\/\d{12}\//.test(req.path);
+/**
+ * Which service a proxied request is for: moto serves SQS and EventBridge on the S3 port, and the
+ * function's clients follow S3_ENDPOINT. JSON protocols name their operation in X-Amz-Target
+ * (AmazonSQS.SendMessage, AWSEvents.PutEvents); SQS's query protocol posts to "/" or a queue's
+ * path. SQS is never faulted (the mapping's own traffic is not the function's to survive);
+ * EventBridge is (issue 27: before, every JSON request counted as SQS, so PutEvents never was).
+ */
+export function serviceOf(req: Pick<ProxiedRequest, 'headers' | 'path'>): 's3' | 'sqs' | 'eventbridge' {
+  const target = req.headers['x-amz-target'];
+  if (typeof target === 'string') return target.startsWith('AWSEvents.') ? 'eventbridge' : 'sqs';
+  return req.path === '/' || /^\/\d{12}\//.test(req.path) ? 'sqs' : 's3';
+}
+
+const jsonError = (status: number, type: string): Fault => ({
+  kind: 'response',
+  status,
+  headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'soak' },
+  body: JSON.stringify({ __type: type, message: 'injected by the soak' }),
+});
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const started = Date.now();
@@ -153,16 +194,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const plan = new Prng(options.seed, 'plan');
   const faults = new Prng(options.seed, 'faults');
   const kills = new Prng(options.seed, 'kills');
+  const eventFaults = new Prng(options.seed, 'event-faults');
+  const pageRng = new Prng(options.seed, 'pages');
 
   progress(`soak seed ${options.seed}: building the artifacts`);
   await buildAll();
   const built = options.renderArtifact ?? join(DIST, 'RenderPdfFunction');
-  const renderArtifact = options.breakName ? await brokenArtifact(built, workDir, options.breakName) : built;
+  const breakFn = options.breakName ? breakTarget(options.breakName) : undefined;
+  const renderArtifact = options.breakName && breakFn === 'RenderPdfFunction' ? await brokenArtifact(built, workDir, options.breakName) : built;
+  const artifactOf = async (fn: 'PageFunction' | 'ReprocessFunction'): Promise<string> =>
+    options.breakName && breakFn === fn ? brokenArtifact(join(DIST, fn), workDir, options.breakName) : join(DIST, fn);
+  const pageArtifact = await artifactOf('PageFunction');
+  const reprocessArtifact = await artifactOf('ReprocessFunction');
   if (options.breakName) progress(`soak: the function is broken on purpose (${options.breakName})`);
 
   const template = loadTemplate();
   const renderFn = templateFunction(template, 'RenderPdfFunction');
   const reprocessFn = templateFunction(template, 'ReprocessFunction');
+  const pageFn = templateFunction(template, 'PageFunction');
   const { maxReceiveCount, visibilityS, timeoutS } = queueSettings(template);
   // The template's visibility timeout in proportion to the function's Timeout, at the soak's budget.
   const visibilityTimeoutS = Math.ceil((budgetMs / 1000) * (visibilityS / timeoutS));
@@ -175,6 +224,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let passed = 0;
   let failed = 0;
   let figures: [string, string][] = [];
+  let coverage: SoakResult['coverage'] = { formats: 0, intakes: 0, pageRequests: 0, pageImages: 0, batchTasks: 0, putEvents: 0, eventFaults: 0 };
   try {
     // moto takes a while to start on a loaded machine: a slow start is not what the soak is about.
     for (let attempt = 1; !moto; attempt++) {
@@ -191,7 +241,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // Versioned, so an old version's late notification names a version that is not current.
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
     const queues = await createRenderQueues(sqs, { name: 'SoakRenderQueue', maxReceiveCount, visibilityTimeoutS });
-    await notifyQueueOnUpload(s3, BUCKET, INPUT_PREFIX, queues.queueArn);
+    // No bucket notification: the soak sends each upload's event itself, in the encoding of the
+    // key's intake (an S3 notification form-encodes the key, an EventBridge event percent-encodes it).
     // Completion events (EVENT_BUS=default, as the template sets it): the sample rule of
     // docs/contract.md sends every s3-pdf-render event to a queue read after the run.
     const eventsQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'SoakRenderEvents' }))).QueueUrl!;
@@ -202,7 +253,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     );
     await eventBridge.send(new PutRuleCommand({ Name: 'soak-render-events', EventBusName: 'default', EventPattern: JSON.stringify({ source: [EVENT_SOURCE] }) }));
     await eventBridge.send(new PutTargetsCommand({ Rule: 'soak-render-events', EventBusName: 'default', Targets: [{ Id: 'queue', Arn: eventsQueueArn }] }));
-    // S3's test event for the new notification: nothing to render.
     await sqs.send(new PurgeQueueCommand({ QueueUrl: queues.queueUrl }));
     choose(`seed ${options.seed}, ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers, budget ${budgetMs} ms, visibility ${visibilityTimeoutS} s, maxReceiveCount ${maxReceiveCount}`);
 
@@ -219,19 +269,33 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       if (!body) bodies.set(doc.name, (body = await doc.body()));
       return body;
     };
+    /** What each key is besides its document: name, metadata, intake (keys.ts). */
+    const choiceOf = new Map<string, KeyChoice>();
+    /** Every upload of each key, in order (the page requests are judged against them). */
+    const uploadsOf = new Map<string, UploadRecord[]>();
     const upload = async (key: string, doc: SoakDoc): Promise<{ etag: string; versionId?: string; size: number }> => {
       const body = await bodyOf(doc);
-      const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+      const startedAt = Date.now();
+      const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: choiceOf.get(key)?.metadata ?? {} }));
       const etag = plainEtag(put.ETag);
       expected.set(etag, doc.expected);
+      uploadsOf.set(key, [...(uploadsOf.get(key) ?? []), { etag, startedAt, doneAt: Date.now() }]);
       counts.add('uploads');
       choose(`upload ${key} <- ${doc.name} etag ${etag}`);
-      return { etag, ...(put.VersionId ? { versionId: put.VersionId } : {}), size: body.byteLength };
+      const object = { etag, ...(put.VersionId ? { versionId: put.VersionId } : {}), size: body.byteLength };
+      // The upload's own event, as S3 (or EventBridge) sends it.
+      await notify(key, object, 0, 'event of the upload');
+      return object;
     };
     const notify = async (key: string, object: { etag: string; versionId?: string; size: number }, delayS: number, why: string): Promise<void> => {
-      const event = s3PutEvent(BUCKET, key, { eTag: object.etag, size: object.size, ...(object.versionId ? { versionId: object.versionId } : {}) });
+      const intake = choiceOf.get(key)?.intake ?? 's3';
+      const event =
+        intake === 'eventbridge'
+          ? eventBridgeObjectCreated(BUCKET, percentEncodeKey(key), { etag: object.etag, size: object.size, ...(object.versionId ? { versionId: object.versionId } : {}) })
+          : s3PutEvent(BUCKET, key, { eTag: object.etag, size: object.size, ...(object.versionId ? { versionId: object.versionId } : {}) });
       await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(event), DelaySeconds: delayS }));
-      choose(`${why} ${key} etag ${object.etag} delay ${delayS} s`);
+      counts.add(`intake:${intake}`);
+      choose(`${why} ${key} etag ${object.etag} delay ${delayS} s via ${intake}`);
     };
     const track = <T>(work: Promise<T>): void => {
       const tracked: Promise<unknown> = work.catch((err: unknown) => choose(`background work failed: ${(err as Error).message}`)).finally(() => pending.delete(tracked));
@@ -244,10 +308,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     /** Source keys one of whose invocations was killed or timed out (its completion event may be lost). */
     const interrupted = new Set<string>();
     let chaos = true;
+    let pages: PageRequester | undefined;
 
     const reupload = async (key: string, first: { etag: string; versionId?: string; size: number }, doc: SoakDoc, late: boolean): Promise<void> => {
       await upload(key, doc);
       counts.add('re-uploads');
+      // What was last asked of the key, asked again: the old source's variant must not answer.
+      pages?.repeat(key);
       // The old version's notification after the new one's (S3 does not promise order).
       if (late) {
         counts.add('late events');
@@ -258,9 +325,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // --- The plan: the same for a seed whatever the timing.
     const uploadMs = options.minutes * 60_000;
     const times = Array.from({ length: options.docs }, () => plan.next() * uploadMs).sort((a, b) => a - b);
+    // The function's FORMAT for this run, and whether keys arrive by S3 notifications, EventBridge, or each its own way.
+    const runFormat = functionFormat(plan);
+    const intakes: Intake[] = plan.pick([['s3'], ['eventbridge'], ['s3', 'eventbridge']]);
+    choose(`FORMAT ${runFormat}, intakes ${intakes.join(' and ')}`);
     const schedule: { at: number; run: () => Promise<void> }[] = times.map((at, i) => {
       const doc = pickDoc();
-      const key = `${INPUT_PREFIX}soak/${String(i).padStart(3, '0')}-${doc.name}`;
+      const choice = chooseKey(plan, runFormat, intakes);
+      const key = `${INPUT_PREFIX}soak/${String(i).padStart(3, '0')}-${choice.decoration}${doc.name}`;
+      choiceOf.set(key, choice);
+      counts.add(`format:${choice.format}`);
+      counts.add(`key intake:${choice.intake}`);
+      if (choice.metadata['render-thumbnail-width']) counts.add('keys with thumbnails');
+      if (choice.metadata['render-text']) counts.add('keys with text');
+      if (choice.decoration) counts.add('keys with a hard name');
+      choose(`key ${key}: ${choice.intake}, ${choice.format}, metadata ${JSON.stringify(choice.metadata)}`);
       const duplicate = plan.chance(0.3) ? plan.int(0, 8) : undefined;
       const again = plan.chance(0.2) ? plan.pick(pool.filter((d) => d.name !== doc.name)) : undefined;
       const midRender = plan.chance(0.6);
@@ -293,6 +372,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     });
     // A reprocess run in the middle of the uploads, as the schedule could fire any time.
     const reprocessAt = uploadMs / 2;
+    const batchAt = uploadMs * 0.7;
 
     // --- Containers, each behind its own proxy.
     const killSlot = (slot: Slot, where: string): void => {
@@ -305,12 +385,40 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       choose(`kill container ${slot.index} ${where} (${inv.key}, receive ${inv.receiveCount})`);
       slot.container.kill();
     };
+    const decideEvent = (slot: Slot): Fault | undefined => {
+      const inv = slot.invocation;
+      counts.add('PutEvents requests');
+      if (!chaos || !inv || inv.killed || inv.receiveCount >= maxReceiveCount - 1) return undefined;
+      if (inv.receiveCount <= maxReceiveCount - 2 && eventFaults.chance(KILL_AFTER_EVENT)) return { kind: 'after', after: () => killSlot(slot, 'after-event') };
+      let r = eventFaults.next();
+      for (const [rate, kind, name] of EVENT_FAULT_RATES) {
+        if (r >= rate) {
+          r -= rate;
+          continue;
+        }
+        counts.add(`event fault:${name}`);
+        choose(`event fault ${name} on PutEvents (${inv.key}, container ${slot.index})`);
+        if (kind === 'internal') return jsonError(500, 'InternalException');
+        if (kind === 'throttled') return jsonError(400, 'ThrottlingException');
+        if (kind === 'slow') return { kind: 'after', after: () => new Promise((resolve) => setTimeout(resolve, SLOW_EVENT_ANSWER_MS)) };
+        if (kind === 'lost-response') return { kind: 'lost-response' };
+        return {
+          kind: 'response',
+          status: 200,
+          headers: { 'content-type': 'application/x-amz-json-1.1' },
+          body: JSON.stringify({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded (injected by the soak)' }] }),
+        };
+      }
+      return undefined;
+    };
     const decide = (slot: Slot, req: ProxiedRequest): Fault | undefined => {
-      if (isSqsRequest(req)) return undefined;
+      const service = serviceOf(req);
+      if (service === 'sqs') return undefined;
+      if (service === 'eventbridge') return req.headers['x-amz-target'] === 'AWSEvents.PutEvents' ? decideEvent(slot) : undefined;
       const inv = slot.invocation;
       const objectKey = req.path.slice(`/${BUCKET}/`.length);
       if (inv && req.method === 'POST' && /(^|&)uploads(=|&|$)/.test(req.query)) inv.multipartKeys.add(objectKey);
-      if (req.method === 'PUT' && /\/page-\d+\.(png|jpg)$/.test(objectKey)) {
+      if (req.method === 'PUT' && /\/page-\d+\.(png|jpg|webp)$/.test(objectKey)) {
         for (const [key, go] of reuploadOnFirstPage) {
           if (!objectKey.startsWith(`${OUTPUT_PREFIX}${key.slice(INPUT_PREFIX.length)}/`)) continue;
           reuploadOnFirstPage.delete(key);
@@ -357,6 +465,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       INPUT_PREFIX,
       OUTPUT_PREFIX,
       DPI: String(options.dpi ?? 36),
+      // The run's format: keys without render-format metadata end in it (the page function's too).
+      FORMAT: runFormat,
       FANOUT_PAGES: String(options.fanoutPages ?? 6),
       // Budgets far above what the soak's documents need: "complete" is the expected end.
       DOCUMENT_MAX_HOPS: '1000',
@@ -382,6 +492,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     };
     const runReprocess = async (recentSeconds: number, why: string): Promise<void> => {
       const { container, initError } = await LambdaContainer.start(template, reprocessFn, {
+        artifactDir: reprocessArtifact,
         extraEnv: { ...functionEnv(moto!.endpoint), RECENT_UPLOAD_SECONDS: String(recentSeconds) },
         logs: functionLogs,
       });
@@ -396,17 +507,68 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       }
     };
 
+    /**
+     * A Batch Operations job over every PDF under the input prefix (tools/batch-operations: the
+     * manifest S3's generator would make, one schema-2.0 task each), plus one task for a bucket
+     * that is not the function's. Each task's answer must hold exactly one result for it; ours
+     * succeed, the foreign one is a PermanentFailure (issue 27: a misdirected job must fail).
+     */
+    const FOREIGN_BUCKET = 'soak-foreign';
+    const runBatch = async (recentSeconds: number, why: string): Promise<void> => {
+      const entries: ManifestEntry[] = [...(await generateManifest(s3, BUCKET, { prefix: INPUT_PREFIX, suffixes: ['.pdf', '.PDF'] })), { bucket: FOREIGN_BUCKET, encodedKey: 'incoming/soak/elsewhere.pdf' }];
+      const pool = await artifactPool(template, reprocessFn, 1, { artifactDir: reprocessArtifact, extraEnv: { ...functionEnv(moto!.endpoint), RECENT_UPLOAD_SECONDS: String(recentSeconds) }, logs: discard() });
+      const keyOfEntry = (entry: ManifestEntry): string => (entry.bucket === BUCKET ? decodeEventKey(entry.encodedKey) : `(batch task for s3://${entry.bucket})`);
+      try {
+        const run = await runBatchJob(entries, {
+          concurrency: 1,
+          retryDelayMs: 50,
+          invoke: async (event) => {
+            const answer = await pool.invoke(event);
+            const task = (event as { tasks: { taskId: string; s3Bucket: string; s3Key: string }[] }).tasks[0]!;
+            const results = ((answer as { results?: { taskId?: string }[] })?.results ?? []).filter((r) => r.taskId === task.taskId);
+            counts.add('batch task invocations');
+            if (results.length !== 1) note(batchProblems, keyOfEntry({ bucket: task.s3Bucket, encodedKey: task.s3Key }), `${why}: ${results.length} results for one task: ${JSON.stringify(answer).slice(0, 200)}`);
+            return answer;
+          },
+        });
+        for (const report of run.reports) checkTask(report, why, keyOfEntry(report.entry));
+        counts.add('batch tasks', run.reports.length);
+        for (const [label, n] of Object.entries(tally(run.reports))) counts.add(`batch:${label}`, n);
+        choose(`batch job (${why}): ${entries.length} tasks, ${JSON.stringify(tally(run.reports))}`);
+      } finally {
+        await pool.close();
+      }
+    };
+    const checkTask = (report: TaskReport, why: string, key: string): void => {
+      if (report.entry.bucket !== BUCKET) {
+        if (report.resultCode !== 'PermanentFailure') note(batchProblems, key, `${why}: a task for another bucket ended ${report.resultCode} ${report.resultString}, not PermanentFailure`);
+        return;
+      }
+      if (report.resultCode !== 'Succeeded') note(batchProblems, key, `${why}: the task ended ${report.resultCode} ${report.resultString}`);
+    };
+    // Any violation outside the per-key checks (a batch task for a foreign bucket) is its own failure.
+    const batchViolations = (): Violation[] =>
+      [...batchProblems].filter(([key]) => key.startsWith('(')).map(([key, details]) => ({ key, invariant: 'every batch task gets exactly one right result', detail: details.join('; ') }));
+
     const free: Slot[] = [...slots];
     const seenMessages = new Set<string>();
+    /** Where the soak is: dispatches in 'settle' and 'after settle' find every key rendered, so none may be skipped as up to date. */
+    let phase: 'run' | 'settle' | 'after settle' = 'run';
+    const upToDateDispatches = new Map<string, string[]>();
+    const renderedBySettle = new Map<string, string[]>();
+    const batchProblems = new Map<string, string[]>();
+    const note = (map: Map<string, string[]>, key: string, text: string): void => void map.set(key, [...(map.get(key) ?? []), text]);
     const invoke = async (event: SQSEvent) => {
       const slot = free.pop();
       if (!slot) throw new Error('the poller ran more invocations than containers');
       const record = event.Records[0]!;
       const receiveCount = Number(record.attributes.ApproximateReceiveCount);
       let key = '?';
+      let dispatched = false;
       try {
-        const body = JSON.parse(record.body) as { type?: string; key?: string; pages?: { range?: unknown; hop?: number }; Records?: { s3: { object: { key: string } } }[] };
-        key = body.key ?? (body.Records?.[0] ? decodeEventKey(body.Records[0].s3.object.key) : '?');
+        const body = JSON.parse(record.body) as { type?: string; key?: string; pages?: { range?: unknown; hop?: number }; Records?: { s3: { object: { key: string } } }[]; detail?: { object?: { key?: string } } };
+        key = body.key ?? (body.Records?.[0] ? decodeEventKey(body.Records[0].s3.object.key) : body.detail?.object?.key ? decodeURIComponent(body.detail.object.key) : '?');
+        dispatched = body.type === 'render' && !body.pages;
         if (!seenMessages.has(record.messageId)) {
           seenMessages.add(record.messageId);
           if (body.type === 'render' && body.pages?.range && body.pages.hop === 0) counts.add('fan-out ranges');
@@ -437,7 +599,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             }
             throw new Error(JSON.stringify(outcome.payload).slice(0, 200));
           }
-          return outcome.payload as { batchItemFailures?: { itemIdentifier: string }[] };
+          const result = outcome.payload as { batchItemFailures?: { itemIdentifier: string }[]; records?: { key: string; outcome: string; status?: string; reason?: string }[] };
+          if (dispatched) {
+            counts.add(`dispatches ${phase}`);
+            for (const r of result.records ?? []) {
+              counts.add(`dispatch outcome:${r.outcome}`);
+              // During the run a dispatch can race the upload's own event; after the drain nothing can.
+              if (r.outcome === 'up-to-date') {
+                counts.add(`dispatches up to date ${phase}`);
+                if (phase !== 'run') note(upToDateDispatches, r.key, `dispatched in the ${phase} phase, skipped as up to date${r.reason ? ` (${r.reason})` : ''}`);
+              } else if (phase !== 'run' && ['rendered', 'continued', 'range-stored'].includes(r.outcome)) {
+                note(renderedBySettle, r.key, `the ${phase} pass dispatched it and the render function ${r.outcome} it${r.status ? ` (${r.status})` : ''}: its own events had not, or the pass asked again for a result already there`);
+              }
+            }
+          }
+          return result;
         } finally {
           clearTimeout(timer);
         }
@@ -469,19 +645,40 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // --- Run: uploads on their schedule while the mapping drains the queue.
     progress(`soak seed ${options.seed}: ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers (log: ${workDir})`);
+    // Pages on demand from the start until the drain, one container asking one page at a time.
+    pages = await startPageRequester({
+      template,
+      fn: pageFn,
+      artifactDir: pageArtifact,
+      env: { S3_ENDPOINT: moto.endpoint, SOURCE_BUCKET: BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, DPI: String(options.dpi ?? 36), FORMAT: runFormat, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+      logs: functionLogs,
+      rng: pageRng,
+      keys: () => [...uploadsOf.keys()],
+      choose,
+      // Six a document: most during the uploads and the first renders, where re-uploads and commits race them.
+      maxRequests: options.docs * 6,
+    });
+    const pagesRunning = pages.run();
     const uploads = (async () => {
       const t0 = Date.now();
       let reprocessed = false;
+      let batched = false;
       for (const step of schedule) {
         if (!reprocessed && step.at >= reprocessAt) {
           reprocessed = true;
           track(runReprocess(2, 'during the soak'));
+        }
+        // A Batch Operations job beside the uploads, as a backfill may run any time.
+        if (!batched && step.at >= batchAt) {
+          batched = true;
+          track(runBatch(2, 'during the soak'));
         }
         const wait = step.at - (Date.now() - t0);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         await step.run();
       }
       if (!reprocessed) track(runReprocess(2, 'during the soak'));
+      if (!batched) track(runBatch(2, 'during the soak'));
       uploadsDone = true;
     })();
     const drainLimitMs = options.drainLimitMs ?? 10 * 60_000;
@@ -495,12 +692,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     };
     const drainedInTime = await withLimit(Promise.all([uploads, poll()]), 'the render queue');
     progress(`soak seed ${options.seed}: queue drained after ${elapsed().trim()} s; settling`);
+    await pages.stop();
+    await pagesRunning;
 
     // --- Settle: what the scheduled reprocess does, once (every upload is old enough by then). No kills: the end state is being made.
     chaos = false;
     if (drainedInTime) {
+      phase = 'settle';
       await runReprocess(0, 'settle');
       await withLimit(poll(), 'the settle phase');
+      // Then a second scheduled pass and a batch job over the settled bucket: neither may dispatch anything.
+      phase = 'after settle';
+      await runReprocess(0, 'after settle');
+      await runBatch(0, 'after settle');
+      await withLimit(poll(), 'the pass after settle');
     }
     for (const slot of slots) await slot.container?.close().catch(() => undefined);
 
@@ -523,12 +728,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       for (const m of Messages) {
         const { detail } = JSON.parse(m.Body ?? '{}') as { detail: CompletionDetail };
         eventsReceived++;
-        finalEvents.set(detail.key, [...(finalEvents.get(detail.key) ?? []), { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation, renderId: detail.renderId }]);
+        // An event without a renderId is reported by the invariant, not crashed on.
+        const renderId: unknown = detail.renderId;
+        finalEvents.set(detail.key, [
+          ...(finalEvents.get(detail.key) ?? []),
+          { key: detail.key, etag: detail.etag, status: detail.status, generation: detail.generation, ...(typeof renderId === 'string' ? { renderId } : {}) },
+        ]);
         await sqs.send(new DeleteMessageCommand({ QueueUrl: eventsQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
       }
     }
     counts.add('completion events', eventsReceived);
-    const soakEvents: EventsSource = { finalEvents: async (key) => finalEvents.get(key) ?? [], mayHaveLost: (key) => interrupted.has(key) };
+    const soakEvents: EventsSource = { finalEvents: async (key) => finalEvents.get(key) ?? [], interrupted: (key) => interrupted.has(key) };
+    const pageProblems = pages.problems(uploadsOf, () => runFormat);
+    const pageFigures = pages.figures();
     const keys = await listSourceKeys(s3);
     progress(`soak seed ${options.seed}: checking ${keys.length} source keys`);
     const result = await checkInvariants(
@@ -540,20 +752,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         killedMultipartKeys,
         deadLetters,
         events: options.events ?? soakEvents,
+        paths: { pageProblems, upToDateDispatches, renderedBySettle, batchProblems },
       },
       keys,
       [...INVARIANTS, ...(options.invariants ?? [])],
     );
-    violations = [...violations, ...result.violations];
+    const outside = batchViolations();
+    violations = [...violations, ...result.violations, ...outside];
     passed = result.passed;
-    failed = result.failed;
+    failed = result.failed + outside.length;
 
     const faultsInjected = counts.total('fault:');
     const killsTotal = counts.total('kill:');
     figures = [
       ['documents', String(keys.length)],
       ['uploads', `${counts.get('uploads')} (re-uploads ${counts.get('re-uploads')})`],
-      ['events', `${counts.get('events')} notifications delivered (S3's and the soak's)`],
+      ['keys', `formats${counts.describe('format:')} (FORMAT ${runFormat}); thumbnails on ${counts.get('keys with thumbnails')}, text on ${counts.get('keys with text')}; ${counts.get('keys with a hard name')} with a space, "+", "%", ".." or unicode in the name`],
+      ['intakes', `keys${counts.describe('key intake:')}; events sent${counts.describe('intake:')}`],
+      ['events', `${counts.get('events')} notifications delivered`],
       ['duplicates', String(counts.get('duplicates'))],
       ['late events', String(counts.get('late events'))],
       ['invocations', `${counts.get('invocations')} (redeliveries ${counts.get('redeliveries')}, cold starts ${counts.get('cold starts')}, timeouts ${counts.get('timeouts')})`],
@@ -562,7 +778,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       ['continuations', String(counts.get('continuations'))],
       ['fan-out ranges', String(counts.get('fan-out ranges'))],
       ['reprocess', `${counts.get('reprocess runs')} runs, ${counts.get('reprocess requests')} render requests`],
-      ['completion events', `${counts.get('completion events')} (keys with a kill or timeout, whose event may be lost: ${interrupted.size})`],
+      ['batch tasks', `${counts.get('batch tasks')} in 2 jobs (${counts.get('batch task invocations')} invocations)${counts.describe('batch:')}`],
+      ['dispatches', `during the run ${counts.get('dispatches run')} (skipped as up to date ${counts.get('dispatches up to date run')}), settle ${counts.get('dispatches settle')}, after settle ${counts.get('dispatches after settle')}${counts.describe('dispatch outcome:')}`],
+      ['page requests', `${pageFigures.requests} (${Object.entries(pageFigures.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')}; ${Object.entries(pageFigures.byCache).map(([k, v]) => `${k} ${v}`).join(', ')}; formats ${Object.entries(pageFigures.formats).map(([k, v]) => `${k} ${v}`).join(', ')})`],
+      ['event faults', `${counts.total('event fault:')} on ${counts.get('PutEvents requests')} PutEvents${counts.describe('event fault:')}`],
+      ['completion events', `${counts.get('completion events')} (keys with a kill or timeout: ${interrupted.size})`],
       ['dead letters', String(deadLetters.length)],
       ...[...result.leftovers].map(([why, { count, bytes }]): [string, string] => [`allowed leftovers`, `${count} ${why} (${bytes} bytes)`]),
       ['wall time', `${((Date.now() - started) / 1000).toFixed(1)} s`],
@@ -577,8 +797,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       failed = 1;
       lines[lines.length - 1] = `${passed} passed, ${failed} failed`;
     }
+    coverage = {
+      formats: [...counts.counts.keys()].filter((k) => k.startsWith('format:')).length,
+      intakes: [...counts.counts.keys()].filter((k) => k.startsWith('key intake:')).length,
+      pageRequests: pageFigures.requests,
+      pageImages: pageFigures.byStatus['302'] ?? 0,
+      batchTasks: counts.get('batch tasks'),
+      putEvents: counts.get('PutEvents requests'),
+      eventFaults: counts.total('event fault:'),
+    };
     choose(`result: ${passed} passed, ${failed} failed`);
-    return { violations, passed, failed, figures, lines, workDir };
+    return { violations, passed, failed, figures, coverage, lines, workDir };
   } finally {
     for (const slot of slots) {
       if (slot.container && !slot.container.ended) slot.container.kill();
