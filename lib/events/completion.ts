@@ -195,8 +195,8 @@ export function completionAnnouncer(
         break;
       }
       try {
-        // Aborted when the invocation's time is up: an answer that comes later is a lost answer (a copy may follow).
-        await events!.put(event, left < ATTEMPT_MS ? AbortSignal.timeout(left) : undefined);
+        // Aborted when the attempt's time or the invocation's is up: an answer that comes later is a lost answer (a copy may follow).
+        await events!.put(event, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)));
       } catch (err) {
         metrics.addMetric(METRIC.eventPutFailures, MetricUnit.Count, 1);
         logger.warn('completion event not accepted', { ...log, attempt, attempts, error: errorMessage(err) });
