@@ -26,10 +26,12 @@ const COMMANDS: [RegExp, How][] = [
   [/^npx tsx tools\/sample-pdf\.ts sample\.pdf && npm run render -- sample\.pdf/, { how: 'run' }],
   [/^npm run render -- (some|q3)\.pdf /, { how: 'run' }],
   [/^npm run (local|serve|invoke|shape|bench|backfill|sign-url) -- /, { how: 'check' }],
-  [/^aws |^STACK=|^out\(\) |^QUEUE=|^DLQ_(URL|ARN)=/, { how: 'skip', why: AWS }],
+  [/^aws |^STACK=|^out\(\) |^QUEUE=|^DLQ_(URL|ARN)=|^(P|OLD|NEW)=/, { how: 'skip', why: AWS }],
   [/^sam /, { how: 'skip', why: SAM }],
   [/^echo '\{"Parameters"/, { how: 'skip', why: 'writes env.json for the sam local invoke after it' }],
   [/^moto_server -p 5000 &$|^export AWS_/, { how: 'skip', why: 'the moto recipe: a server on a fixed port and the AWS CLI (test/invoke.test.ts runs `npm run invoke` on moto)' }],
+  // One script over several lines (an if/elif/else and a multi-line jq program): matched by its lines.
+  [/^(BUCKET|PREFIX|DAYS)=|^(if|elif) .*; then|^else cat lifecycle-error|^jq --arg prefix|^\+ \[\{ID: "ExpirePageVariants"|^Filter: \{And: |^aws s3api put-bucket-lifecycle/, { how: 'skip', why: 'the variant-expiry recipe (AWS CLI and jq): test/your-bucket.test.ts runs it against moto' }],
   [/^curl /, { how: 'skip', why: 'needs the `npm run serve` above running (test/local-tools.test.ts fetches a page from it)' }],
 ];
 

@@ -17,6 +17,7 @@ import { loadPageConfig } from '../lib/config/page.js';
 import { createPageHandler } from '../lib/on-demand/handler.js';
 import { ssmSecret } from '../lib/on-demand/secret.js';
 import { sign } from '../lib/on-demand/signature.js';
+import { makeToken } from '../lib/iiif/token.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 import { functionUrlEvent } from '../tools/function-url.js';
@@ -170,7 +171,38 @@ describe('IAM, call by call, against the template\'s policies', () => {
     expect((await ask(`${IN}paper.pdf`, [['page', '1']])).headers!['x-page-cache']).toBe('eager');
     expect((await ask(`${IN}missing.pdf`, [])).statusCode).toBe(404);
     expect((await ask(`${IN}paper.pdf`, [['page', '99']])).statusCode).toBe(404);
+
+    // 6. The page function's IIIF routes, with a document token: info.json (the document opened
+    //    once, its page sizes stored beside the variants), a tile missed then hit, the manifest
+    //    (the eager manifest read), the PDF and a missing key.
+    const token = makeToken('an-iam-test-secret-of-32-chars!!', `${IN}paper.pdf`, Number(later));
+    const iiif = async (path: string) => {
+      const result = await page(functionUrlEvent('GET', `/iiif/3/~${token}/${path}`));
+      if (result.statusCode === 302) {
+        const location = new URL(String(result.headers!['location']));
+        const [bucket, ...rest] = location.pathname.slice(1).split('/');
+        for (const request of s3IamRequests('GetObject', { Bucket: bucket, Key: decodeURIComponent(rest.join('/')) })) recorder.requests.push({ principal: 'PageFunction', ...request });
+      }
+      return result;
+    };
+    const id = `${encodeURIComponent(`${IN}paper.pdf`)};1`;
+    expect((await iiif(`${id}/info.json`)).statusCode).toBe(200);
+    expect((await iiif(`${id}/0,0,200,200/100,/0/default.jpg`)).headers!['x-page-cache']).toBe('miss');
+    expect((await iiif(`${id}/0,0,200,200/100,/0/default.jpg`)).headers!['x-page-cache']).toBe('hit');
+    expect((await iiif(`${encodeURIComponent(`${IN}paper.pdf`)}/manifest`)).statusCode).toBe(200);
+    expect((await iiif(`${encodeURIComponent(`${IN}paper.pdf`)}/source.pdf`)).statusCode).toBe(302);
+    expect((await page(functionUrlEvent('GET', `/iiif/3/~${makeToken('an-iam-test-secret-of-32-chars!!', `${IN}missing.pdf`, Number(later))}/${encodeURIComponent(`${IN}missing.pdf`)}/info.json`))).statusCode).toBe(404);
   }, 300_000);
+
+  it('the page function reads and writes nothing but its sources and their output prefixes', () => {
+    const outside = recorder.requests
+      .filter((r) => r.principal === 'PageFunction' && r.action?.startsWith('s3:'))
+      .map((r) => r.context['s3:prefix'] !== undefined ? `${r.resource}/${r.context['s3:prefix']}` : r.resource)
+      .filter((resource) => !resource.startsWith(`arn:aws:s3:::${BUCKET}/${IN}`) && !resource.startsWith(`arn:aws:s3:::${BUCKET}/${OUT}`));
+    expect(outside).toEqual([]);
+    const iiifWrites = recorder.requests.filter((r) => r.principal === 'PageFunction' && r.action === 's3:PutObject' && /\/iiif-/.test(r.resource));
+    expect(iiifWrites.map((r) => r.resource.replace(/.*\//, '').replace(/-[0-9a-f]{16}\./, '-<hash>.'))).toEqual(expect.arrayContaining(['iiif-pages.json', 'iiif-0001-<hash>.jpg']));
+  });
 
   it('recorded the calls that matter, from both functions', () => {
     const seen = (principal: string) => new Set(recorder.requests.filter((r) => r.principal === principal).map((r) => r.action));

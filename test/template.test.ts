@@ -219,8 +219,8 @@ describe('template.yaml', () => {
               expect(resource, where).toBe(`arn:aws:s3:::${bucket}/${outputPrefix}.reprocess/*`);
               continue;
             }
-            // The page function writes variant files only (lib/on-demand/variant.ts), under the output prefix.
-            expect([objects.input, objects.output, `${objects.output}/variant-*`], where).toContain(resource);
+            // The page function writes variant files only (lib/on-demand/variant.ts; IIIF's lib/iiif/handler.ts), under the output prefix.
+            expect([objects.input, objects.output, `${objects.output}/variant-*`, `${objects.output}/iiif-*`], where).toContain(resource);
             // Nothing is ever written under INPUT_PREFIX: no trigger loop, even by IAM.
             if (writes.has(action)) expect(resource.startsWith(objects.output.slice(0, -1)), where).toBe(true);
           }
