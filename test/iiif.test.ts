@@ -12,7 +12,8 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { everyService } from '../lib/aws/endpoint.js';
 import { makeToken } from '../lib/iiif/token.js';
-import type { PageResult } from '../lib/on-demand/handler.js';
+import { loadPageConfig } from '../lib/config/page.js';
+import { createPageHandler, type PageResult } from '../lib/on-demand/handler.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { createSsmClient } from '../lib/ssm/client.js';
@@ -227,5 +228,33 @@ describe('IIIF in signed mode: a document token in the path', () => {
     } finally {
       await page.close();
     }
+  });
+});
+
+describe('IIIF manifests too large for a body', () => {
+  it('a manifest over the body limit is stored beside the variants and answered by a 302 to it', { timeout: 120_000 }, async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
+    const config = loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE, IIIF_DPI: '100' });
+    // 14 canvases are ~28 KB: over a 10 KB limit as 3,000 pages are over the real 4 MB one.
+    const handler = createPageHandler(config, { s3, maxBodyBytes: 10_000 });
+    const result = await handler(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(KEY)}/manifest`));
+    expect(result.statusCode, String(result.body)).toBe(302);
+    expect(result.headers!['access-control-allow-origin']).toBe('*');
+    const stored = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => /\/iiif-manifest-[0-9a-f]{16}\.json$/.test(k));
+    expect(stored).toHaveLength(1);
+    const manifest = (await (await fetch(String(result.headers!['location']))).json()) as { id: string; items: unknown[] };
+    expect(manifest.id).toBe(`${BASE}/iiif/3/${encodeURIComponent(KEY)}/manifest`);
+    expect(manifest.items).toHaveLength(14);
+    // Asked again: the stored one, not a second object.
+    expect((await handler(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(KEY)}/manifest`))).statusCode).toBe(302);
+    expect((await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.includes('/iiif-manifest-'))).toEqual(stored);
+    // The eager render's clean-up of a re-upload removes it with the variants.
+    await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, DPI: '20' }), s3)(s3PutEvent(BUCKET, KEY));
+    await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
+    await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, DPI: '20' }), s3)(s3PutEvent(BUCKET, KEY));
+    expect((await listKeys(s3, BUCKET, 'rendered/')).filter((k) => stored.includes(k))).toEqual([]);
   });
 });

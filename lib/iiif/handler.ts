@@ -60,12 +60,15 @@ export interface IiifDeps {
   cache: SourceCache;
   secret: SecretSource | undefined;
   now: () => number;
+  /** The largest answer in the body (default MAX_BODY_BYTES); tests lower it to see the redirect. */
+  maxBodyBytes?: number;
 }
 
 export type IiifHandler = (event: LambdaFunctionURLEvent, timeLeftMs: (() => number) | undefined, log: Record<string, unknown>) => Promise<PageResult>;
 
 export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandler {
   const { s3, cache } = deps;
+  const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const bucket = config.sourceBucket;
   const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
   const limits: SizeLimits = { maxWidth: JPEG_MAX_SIDE, maxHeight: JPEG_MAX_SIDE, maxArea: maxPagePixels };
@@ -110,7 +113,22 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
           return { service, ...full, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
         }),
       });
-      return json(manifest, 'http://iiif.io/api/presentation/3/context.json', etagOf(`manifest\n${base}\n${sizes.boxes.length}`));
+      const etag = etagOf(`manifest\n${base}\n${sizes.boxes.length}`);
+      const body = JSON.stringify(manifest);
+      if (Buffer.byteLength(body) <= maxBodyBytes) return json(manifest, 'http://iiif.io/api/presentation/3/context.json', etag);
+      // A canvas is ~2 KB: past ~2,000 pages the manifest would not fit a Function URL's 6 MB
+      // answer. Stored beside the variants (named by its bytes, removed by the eager clean-up
+      // with them) and redirected to, as a large image is.
+      const target = { bucket: out.bucket, key: `${folder}iiif-manifest-${createHash('sha256').update(body).digest('hex').slice(0, 16)}.json` };
+      if ((await headSize(target)) === undefined) {
+        await s3
+          .send(new PutObjectCommand({ Bucket: target.bucket, Key: target.key, Body: body, ContentType: 'application/json', Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`, IfNoneMatch: '*' }))
+          .catch((err: unknown) => {
+            if (!isPreconditionFailed(err)) throw err;
+          });
+      }
+      log['manifest'] = 'redirect';
+      return redirect(await presign(target));
     }
 
     if (route.page > sizes.pageCount) throw new HttpError(404, 'PAGE_OUT_OF_RANGE', `page ${route.page} does not exist: the document has ${sizes.pageCount} page${sizes.pageCount === 1 ? '' : 's'}`);
@@ -148,7 +166,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     const hit = await headSize(target);
     if (hit !== undefined) {
       log['cache'] = 'hit';
-      if (hit > MAX_BODY_BYTES) return { ...redirect(await presign(target)), headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60' } };
+      if (hit > maxBodyBytes) return { ...redirect(await presign(target)), headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60' } };
       const got = await s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: target.key }));
       const bytes = await got.Body!.transformToByteArray();
       return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'hit' }, body: Buffer.from(bytes).toString('base64'), isBase64Encoded: true };
@@ -311,7 +329,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
         .catch((err: unknown) => {
           if (!isPreconditionFailed(err)) throw err;
         });
-      return size <= MAX_BODY_BYTES ? await readFile(file) : undefined;
+      return size <= maxBodyBytes ? await readFile(file) : undefined;
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

@@ -39,6 +39,8 @@ export interface PageHandlerDeps {
   secret?: SecretSource;
   cache?: SourceCache;
   now?: () => number;
+  /** The largest IIIF answer in the body (default MAX_BODY_BYTES in lib/iiif/handler.ts). */
+  maxBodyBytes?: number;
 }
 
 /** Always the structured form (a status, headers, a body), never Lambda's bare-string shorthand. */
@@ -59,7 +61,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
   const cache = deps.cache ?? new SourceCache(SOURCE_CACHE_DIR, config.page.sourceCacheBytes);
   const now = deps.now ?? Date.now;
   const bucket = config.sourceBucket;
-  const iiif = createIiifHandler(config, { s3, cache, secret, now });
+  const iiif = createIiifHandler(config, { s3, cache, secret, now, ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}) });
 
   const redirect = async (out: { bucket: string; key: string }, served: Served): Promise<PageResult> => {
     const location = await getSignedUrl(s3, new GetObjectCommand({ Bucket: out.bucket, Key: out.key }), { expiresIn: config.page.presignSeconds });
