@@ -163,6 +163,20 @@ describe('PageFunction, bundled, on the local S3', () => {
     }
   });
 
+  it('a IIIF 501 (a format or a rotation the spec lets us refuse) is not counted in PageServerErrors', async () => {
+    await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
+    try {
+      for (const path of [`/iiif/3/${encodeURIComponent(KEY)};2/full/max/0/default.tif`, `/iiif/3/${encodeURIComponent(KEY)};2/full/max/45/default.jpg`]) {
+        const { result, log } = await page.request(path);
+        expect(result.statusCode, path).toBe(501);
+        expect(metric(log, 'PageLatency'), `${path}: metrics published`).toBe(true);
+        expect(metric(log, 'PageServerErrors'), path).toBe(false);
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
   it('answers bad requests with a 4xx JSON error and never renders', async () => {
     await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
     await putObject(s3, BUCKET, 'private/other.pdf', await pdf('arabic-rotations-4p.pdf'));

@@ -170,8 +170,9 @@ function errorResult(err: unknown, log: Record<string, unknown>): PageResult {
     message = 'the page could not be served: try again';
     logger.error('page request failed', { ...log, error: errorMessage(err) });
   }
-  // Every 5xx (a crash, a page out of time): the page function's alarm.
-  if (status >= 500) metrics.addMetric(METRIC.pageServerErrors, MetricUnit.Count, 1);
+  // Every 5xx (a crash, a page out of time): the page function's alarm. Not a 501: a IIIF
+  // request for a feature the spec lets us refuse (a .tif, a 45° rotation) is the client's.
+  if (status >= 500 && status !== 501) metrics.addMetric(METRIC.pageServerErrors, MetricUnit.Count, 1);
   log['code'] = code;
   return {
     statusCode: status,
