@@ -258,3 +258,24 @@ describe('IIIF manifests too large for a body', () => {
     expect((await listKeys(s3, BUCKET, 'rendered/')).filter((k) => stored.includes(k))).toEqual([]);
   });
 });
+
+describe('IIIF image ETags', () => {
+  it('an image\'s ETag changes with IIIF_DPI and the format\'s quality: after a configuration change a revalidation is a 200, not a 304', { timeout: 120_000 }, async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
+    const handlerOf = (env: Record<string, string>) => createPageHandler(loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE, ...env }), { s3 });
+    const tile = `/iiif/3/${ID}/0,0,100,100/max/0/default.jpg`;
+    const first = await handlerOf({ IIIF_DPI: '100', JPEG_QUALITY: '80' })(functionUrlEvent('GET', tile));
+    expect(first.statusCode, String(first.body)).toBe(200);
+    const etag = String(first.headers!['etag']);
+    // The same settings: 304.
+    expect((await handlerOf({ IIIF_DPI: '100', JPEG_QUALITY: '80' })(functionUrlEvent('GET', tile, { 'if-none-match': etag }))).statusCode).toBe(304);
+    for (const env of [{ IIIF_DPI: '150', JPEG_QUALITY: '80' }, { IIIF_DPI: '100', JPEG_QUALITY: '60' }]) {
+      const again = await handlerOf(env)(functionUrlEvent('GET', tile, { 'if-none-match': etag }));
+      expect(again.statusCode, JSON.stringify(env)).toBe(200);
+      expect(again.headers!['etag'], JSON.stringify(env)).not.toBe(etag);
+    }
+  });
+});

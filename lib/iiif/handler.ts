@@ -155,11 +155,14 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     Object.assign(log, { page: route.page, canonical: resolved.canonical });
     const links = `<${id}/${resolved.canonical}>;rel="canonical", <${LEVEL2_PROFILE_URI}>;rel="profile"`;
     const normalized = resolved.canonical.replace('/color.', '/default.');
-    const etag = etagOf(`image\n${route.page}\n${normalized}`);
-    const imageHeaders = { 'content-type': contentTypeOf(resolved.format), link: links, etag, 'cache-control': cacheControl };
-    if (notModified(etag)) return { statusCode: 304, headers: imageHeaders, body: '' };
     const qualityOf = resolved.format === 'jpg' ? config.output.jpegQuality : resolved.format === 'webp' ? config.output.webpQuality : 0;
     const hash = createHash('sha256').update(`${normalized}\n${iiifDpi}\n${maxPagePixels}\n${qualityOf}`).digest('hex').slice(0, 16);
+    // The cache's own name of the pixels (the request, IIIF_DPI, MAX_PAGE_PIXELS, the quality; the
+    // folder: the renderer's major): after a configuration change a revalidation is a 200, not a
+    // 304 for a tile drawn at another scale.
+    const etag = etagOf(`image\n${route.page}\n${folder}\n${hash}`);
+    const imageHeaders = { 'content-type': contentTypeOf(resolved.format), link: links, etag, 'cache-control': cacheControl };
+    if (notModified(etag)) return { statusCode: 304, headers: imageHeaders, body: '' };
     const target = { bucket: out.bucket, key: `${folder}iiif-${String(route.page).padStart(4, '0')}-${hash}.${resolved.format}` };
     if (Buffer.byteLength(target.key) > MAX_KEY_BYTES) throw new HttpError(422, 'KEY_TOO_LONG', `the image's key would exceed S3's ${MAX_KEY_BYTES} bytes: use a shorter source key`);
 
