@@ -279,3 +279,27 @@ describe('IIIF image ETags', () => {
     }
   });
 });
+
+describe('IIIF upscaling bounded by the full image', () => {
+  it('info.json\'s maxWidth, maxHeight and maxArea are the full image; ^max of a 1-px region stops there; a ^ size beyond is a 400', { timeout: 120_000 }, async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
+    const handler = createPageHandler(loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE, IIIF_DPI: '100' }), { s3 });
+    const get = (path: string) => handler(functionUrlEvent('GET', path));
+    const info = JSON.parse(String((await get(`/iiif/3/${ID}/info.json`)).body));
+    expect(info).toMatchObject({ width: 850, height: 1100, maxWidth: 850, maxHeight: 1100, maxArea: 850 * 1100 });
+    for (const size of ['^2000,', '^,1101', '^851,851', '^pct:100000']) {
+      const result = await get(`/iiif/3/${ID}/0,0,1,1/${size}/0/default.jpg`);
+      expect(result.statusCode, size).toBe(400);
+    }
+    expect((await get(`/iiif/3/${ID}/full/^1000,/0/default.jpg`)).statusCode).toBe(400);
+    // ^max: the region scaled to the limits (850 across), not to 40 Mpx.
+    const max = await get(`/iiif/3/${ID}/0,0,1,1/^max/0/default.jpg`);
+    expect(max.statusCode, String(max.body)).toBe(200);
+    expect(max.headers!['link']).toContain(`/0,0,1,1/^850,850/0/default.jpg>;rel="canonical"`);
+    // Within the full image, ^ still zooms a region.
+    expect((await get(`/iiif/3/${ID}/0,0,100,100/^400,/0/default.jpg`)).statusCode).toBe(200);
+  });
+});

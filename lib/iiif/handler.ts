@@ -71,7 +71,17 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const bucket = config.sourceBucket;
   const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
-  const limits: SizeLimits = { maxWidth: JPEG_MAX_SIDE, maxHeight: JPEG_MAX_SIDE, maxArea: maxPagePixels };
+  /**
+   * A page's limits, as its info.json declares them: its full image. `^` sizes upscale a region
+   * at most to the full image's size and area, so one request draws and stores no more than the
+   * full image; with MAX_PAGE_PIXELS (40 Mpx) as the limit, `^max` of a 1-px region drew and
+   * stored a 6324x6324 image per distinct region.
+   */
+  const limitsOf = (full: { width: number; height: number }): SizeLimits => ({
+    maxWidth: Math.min(JPEG_MAX_SIDE, full.width),
+    maxHeight: Math.min(JPEG_MAX_SIDE, full.height),
+    maxArea: Math.min(maxPagePixels, full.width * full.height),
+  });
   /** Page sizes of the last few sources, by etag: a viewer's tiles then cost no S3 read for them. */
   const sizesMemo = new Map<string, PageSizes>();
 
@@ -143,11 +153,11 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     if (route.kind === 'info') {
       const etag = etagOf(`info\n${id}\n${full.width}x${full.height}`);
       if (notModified(etag)) return { statusCode: 304, headers: { etag, 'cache-control': cacheControl }, body: '' };
-      return json(imageInfo(id, full, limits), IMAGE_CONTEXT, etag);
+      return json(imageInfo(id, full, limitsOf(full)), IMAGE_CONTEXT, etag);
     }
 
     // An image.
-    const resolved = resolveImage(parseImageRequest(...route.segments), full, limits);
+    const resolved = resolveImage(parseImageRequest(...route.segments), full, limitsOf(full));
     const turned = rotatedSize(resolved);
     if (resolved.format === 'webp' && (Math.max(turned.width, turned.height) > WEBP_MAX_SIDE || turned.width * turned.height > WEBP_MAX_PIXELS)) {
       throw new HttpError(400, 'INVALID_REQUEST', `a webp image is at most ${WEBP_MAX_SIDE} px a side and ${WEBP_MAX_PIXELS} pixels: ${turned.width}x${turned.height} asked; use jpg or png`);
