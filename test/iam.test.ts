@@ -277,6 +277,12 @@ describe('IAM, call by call, against the template\'s policies', () => {
     const pageCase = (operation: string, action: string, resource: string, context: Record<string, string> = {}) => cases.push({ principal: 'PageFunction', operation, action, resource, context });
     pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${IN}sample.pdf`);
     pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/manifest.json`);
+    // An IAM * crosses slashes: a source folder named like a variant file must not open its manifests or pages to the page function.
+    for (const folder of ['iiif-x', 'variant-x', '0123456789abcdef/iiif-x', '0123456789abcdef/variant-x']) {
+      pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}books/${folder}/a.pdf/manifest.json`);
+      pageCase('PutObjectTagging', 's3:PutObjectTagging', `arn:aws:s3:::${BUCKET}/${OUT}books/${folder}/a.pdf/manifest.json`);
+    }
+    pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}books/iiif-x/a.pdf/3f2a9c0d41b7e655/page-0001.png`);
     pageCase('PutObject', 's3:PutObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/3f2a9c0d41b7e655/page-0001.png`);
     pageCase('DeleteObject', 's3:DeleteObject', `arn:aws:s3:::${BUCKET}/${OUT}sample.pdf/3f2a9c0d41b7e655/variant-0001-0123456789abcdef.png`);
     pageCase('GetObject', 's3:GetObject', `arn:aws:s3:::${BUCKET}/private/secrets.pdf`);
