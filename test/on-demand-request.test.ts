@@ -13,7 +13,8 @@ import { HttpError } from '../lib/on-demand/errors.js';
 import { parseEnvelope, parseKey, parseOptions } from '../lib/on-demand/request.js';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { everyService } from '../lib/aws/endpoint.js';
-import { parseSecrets, SECRET_TTL_MS, ssmSecret } from '../lib/on-demand/secret.js';
+import { parseSecrets, SECRET_GRACE_MS, SECRET_TTL_MS, ssmSecret } from '../lib/on-demand/secret.js';
+import { startFaultProxy } from '../tools/fault-proxy.js';
 import { canonicalRequest, DEFAULT_SIGNED_URL_MAX_SECONDS, sign, verifySigned, verifySignature } from '../lib/on-demand/signature.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 import { checkedSignedPath } from '../tools/sign-url.js';
@@ -192,6 +193,37 @@ describe('signed URLs', () => {
     expect(await secrets()).toEqual(['second-secret-0123456789', 'first-secret-0123456789']);
     expect(gets).toBe(2);
     expect(SECRET_TTL_MS).toBeLessThanOrEqual(10 * 60_000);
+  });
+
+  it('keeps serving the last secrets read for SECRET_GRACE_MS when a refresh fails (SSM on moto behind the fault proxy), then fails', async () => {
+    const proxy = await startFaultProxy(s3Endpoint());
+    try {
+      const ssm = createSsmClient({ endpoints: everyService(proxy.endpoint) }, { maxAttempts: 1 });
+      const name = `/s3-pdf-render/grace-test-${process.pid}`;
+      await ssm.send(new PutParameterCommand({ Name: name, Value: 'first-secret-0123456789', Type: 'SecureString', Overwrite: true }));
+      const start = 1_000_000;
+      let clock = start;
+      const secrets = ssmSecret(ssm, name, SECRET_TTL_MS, () => clock);
+      expect(await secrets()).toEqual(['first-secret-0123456789']);
+      await ssm.send(new PutParameterCommand({ Name: name, Value: 'second-secret-0123456789', Type: 'SecureString', Overwrite: true }));
+      proxy.setRules([{ method: 'POST', path: /^\//, target: 'AmazonSSM.GetParameter', occurrences: Array.from({ length: 100 }, (_, i) => i + 1), fault: { kind: 'reset' } }]);
+      // Past the TTL, SSM unreachable: the last good secrets, not a 500 for every signed request.
+      clock += SECRET_TTL_MS;
+      expect(await secrets()).toEqual(['first-secret-0123456789']);
+      clock = start + SECRET_GRACE_MS - 1;
+      expect(await secrets()).toEqual(['first-secret-0123456789']);
+      expect(proxy.injected()).toBeGreaterThan(0);
+      // Past the grace period: the failure itself.
+      clock = start + SECRET_GRACE_MS;
+      await expect(secrets()).rejects.toThrow();
+      // SSM back: the new value.
+      proxy.setRules([]);
+      clock += 1;
+      expect(await secrets()).toEqual(['second-secret-0123456789']);
+      expect(SECRET_GRACE_MS).toBeLessThanOrEqual(60 * 60_000);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('npm run sign-url refuses what the function would refuse', () => {

@@ -12,13 +12,21 @@
  * (a removed secret stops working, a new one starts), and it costs one GetParameter per
  * container per five minutes, far below SSM's default 40 GetParameter/s (1,000 warm
  * containers: 3.3/s). A failed read is not cached, so the next request tries again.
+ *
+ * A failed refresh (SSM throttled or unreachable) keeps the last secrets read, logged, until
+ * they are SECRET_GRACE_MS old: otherwise every signed request of every warm container would be
+ * a 500 for as long as SSM is down. One hour bounds how long a removed secret can still verify
+ * while SSM cannot say it was removed; past it the read's error is the answer (a 500).
  */
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { errorMessage } from '../engine/errors.js';
+import { logger } from '../observability.js';
 
 /** The secrets to verify with, the signing one first. */
 export type SecretSource = () => Promise<readonly string[]>;
 
 export const SECRET_TTL_MS = 5 * 60_000;
+export const SECRET_GRACE_MS = 60 * 60_000;
 /** Shorter than 16 bytes is guessable; the sign-url tool suggests 32 random bytes. */
 export const MIN_SECRET_LENGTH = 16;
 
@@ -32,21 +40,33 @@ export function parseSecrets(value: string | undefined, name: string): string[] 
   return lines;
 }
 
-export function ssmSecret(ssm: SSMClient, name: string, ttlMs = SECRET_TTL_MS, now: () => number = Date.now): SecretSource {
-  let cached: { secrets: Promise<readonly string[]>; readAt: number } | undefined;
+export function ssmSecret(ssm: SSMClient, name: string, ttlMs = SECRET_TTL_MS, now: () => number = Date.now, graceMs = SECRET_GRACE_MS): SecretSource {
+  /** The last secrets read, and when. */
+  let good: { secrets: readonly string[]; readAt: number } | undefined;
+  /** A read under way, shared by concurrent requests. */
+  let reading: Promise<readonly string[]> | undefined;
   return () => {
-    if (cached && now() - cached.readAt < ttlMs) return cached.secrets;
-    const entry = {
-      readAt: now(),
-      secrets: ssm
-        .send(new GetParameterCommand({ Name: name, WithDecryption: true }))
-        .then((response) => parseSecrets(response.Parameter?.Value, name))
-        .catch((err: unknown) => {
-          if (cached === entry) cached = undefined;
+    if (good && now() - good.readAt < ttlMs) return Promise.resolve(good.secrets);
+    reading ??= ssm
+      .send(new GetParameterCommand({ Name: name, WithDecryption: true }))
+      .then((response) => parseSecrets(response.Parameter?.Value, name))
+      .then(
+        (secrets) => {
+          good = { secrets, readAt: now() };
+          return secrets;
+        },
+        (err: unknown) => {
+          const age = good ? now() - good.readAt : Number.POSITIVE_INFINITY;
+          if (good && age < graceMs) {
+            logger.warn('signing secret refresh failed: serving the last secrets read', { parameter: name, ageMs: age, error: errorMessage(err) });
+            return good.secrets;
+          }
           throw err;
-        }),
-    };
-    cached = entry;
-    return entry.secrets;
+        },
+      )
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
   };
 }
