@@ -122,10 +122,9 @@ export function completionEvent(manifest: Manifest, location: { bucket: string; 
 
 /**
  * True when `found` (the manifest the render started from) already held this result: the same
- * generation, status, error code and renderer release. That is a forced re-render, a duplicate
- * delivery re-rendering a `partial` document, or an INVALID_OPTIONS document failed again (a
- * duplicate of a document this release failed otherwise is settled without rendering:
- * lib/render-function/render-object.ts): the consumer already has this result. A renderer upgrade that turns `failed` into `complete`
+ * generation, status, error code and renderer release: a forced re-render (a duplicate of a
+ * result this release gave is settled without rendering: lib/job/freshness.ts, isSettled). The
+ * consumer already has this result. A renderer upgrade that turns `failed` into `complete`
  * within one generation is a new result and is announced.
  */
 export function isRepeat(found: StoredManifest | null, committed: Manifest): boolean {
