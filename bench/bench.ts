@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg|webp] [--no-mt] [--generated]
+ * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg|webp|avif] [--no-mt] [--generated]
  *
  * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
  * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GENERATED_PDFS } from '../test/fixtures/generated-pdfs.js';
+import { layersNodePath } from '../tools/build.js';
 import { CORPUS_DIR, corpusFile } from '../tools/corpus.js';
 import { stopOnSignals, tempFolderSync } from '../tools/cleanup.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
@@ -60,7 +61,7 @@ const { values, positionals } = parseArgs({
 });
 const dpi = Number(values.dpi);
 const runs = Number(values.runs);
-const format = values.format === 'jpeg' || values.format === 'jpg' ? 'jpeg' : values.format === 'webp' ? 'webp' : 'png';
+const format = values.format === 'jpeg' || values.format === 'jpg' ? 'jpeg' : values.format === 'webp' || values.format === 'avif' ? values.format : 'png';
 if (!Number.isInteger(dpi) || dpi < 1 || dpi > 1200) throw new Error(`--dpi ${values.dpi}: expected 1..1200`);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: expected 1 or more`);
 
@@ -134,6 +135,8 @@ async function buildChild(): Promise<string> {
     outdir,
     logLevel: 'error',
   });
+  // sharp from the function's layer, as Lambda finds it (NODE_PATH), for the children spawned.
+  process.env['NODE_PATH'] = await layersNodePath('RenderPdfFunction');
   return join(outdir, 'render-child.mjs');
 }
 const CHILD = await buildChild();

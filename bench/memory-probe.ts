@@ -1,8 +1,8 @@
 /**
  * Memory probe, run as its own process so its RSS is not the test runner's:
  *
- *   node --expose-gc --import tsx bench/memory-probe.ts [--jobs N] [--dpi N] [--direct]
- *        [--heavy file.pdf] [--light file.pdf] [--light-pages 1-3]
+ *   node --expose-gc --import tsx bench/memory-probe.ts [--jobs N] [--dpi N] [--format png|jpeg|webp|avif] [--direct]
+ *        [--heavy file.pdf] [--light file.pdf] [--light-pages 1-3] [--summary]
  *
  * Renders N documents in one process, alternating light and heavy (light first), and prints
  * one JSON object: RSS after each job (after a forced GC), its WASM heap peak, and VmHWM.
@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { parsePageSelection } from '../lib/config/settings.js';
+import { parseFormatSetting, parsePageSelection } from '../lib/config/settings.js';
 import { DEFAULT_OUTPUT_OPTIONS, selectPages, type PageRange, type RenderOptions } from '../lib/engine/options.js';
 import { startRender } from '../lib/engine/render.js';
 import { corpusFile } from '../tools/corpus.js';
@@ -26,6 +26,9 @@ const { values } = parseArgs({
     heavy: { type: 'string', default: corpusFile('go-poster-3294pt.pdf') },
     light: { type: 'string', default: corpusFile('tracemonkey-paper-14p.pdf') },
     'light-pages': { type: 'string', default: '1-3' },
+    format: { type: 'string', default: 'png' },
+    /** One line per 20 jobs and the first/last RSS instead of every job's figures. */
+    summary: { type: 'boolean', default: false },
   },
 });
 
@@ -97,14 +100,24 @@ const jobs = Number(values.jobs);
 const heavy = resolve(values.heavy!);
 const light = resolve(values.light!);
 const lightPages: PageRange[] = parsePageSelection(values['light-pages']!);
+const format = parseFormatSetting('--format', values.format!);
 const startRss = await settledRss();
 const results = [];
 for (let i = 0; i < jobs; i++) {
   const isHeavy = i % 2 === 1;
-  const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, dpi, ...(isHeavy ? {} : { pages: lightPages }) };
+  const options: RenderOptions = { ...DEFAULT_OUTPUT_OPTIONS, dpi, format, ...(isHeavy ? {} : { pages: lightPages }) };
   const started = performance.now();
   const r = await (values.direct ? direct : viaWorker)(isHeavy ? heavy : light, options);
   const ms = Math.round(performance.now() - started);
   results.push({ job: i, kind: isHeavy ? 'heavy' : 'light', ms, ...r, rss: await settledRss(), vmHwm: vmHwmBytes(), ...heapFigures() });
+  if (values.summary && (i + 1) % 20 === 0) {
+    const MiB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    process.stderr.write(`${i + 1} documents: RSS ${MiB(results.at(-1)!.rss)}, VmHWM ${MiB(vmHwmBytes())}\n`);
+  }
 }
-console.log(JSON.stringify({ mode: values.direct ? 'direct' : 'worker', dpi, heavy, light, startRss, results }));
+if (values.summary) {
+  const MiB = (n: number) => Math.round(n / 2 ** 20);
+  console.log(JSON.stringify({ mode: values.direct ? 'direct' : 'worker', format, dpi, heavy, light, jobs, startRssMiB: MiB(startRss), afterFirst20MiB: MiB(results[Math.min(19, results.length - 1)]!.rss), lastRssMiB: MiB(results.at(-1)!.rss), vmHwmMiB: MiB(vmHwmBytes()) }));
+} else {
+  console.log(JSON.stringify({ mode: values.direct ? 'direct' : 'worker', format, dpi, heavy, light, startRss, results }));
+}

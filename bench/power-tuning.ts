@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { layersNodePath } from '../tools/build.js';
 import { MB_PER_VCPU, spawnShaped, type ShapeReport } from '../tools/lambda-shape.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
 import type { ShapeChildResult } from './shape-child.js';
@@ -56,6 +57,9 @@ export interface ShapeRow {
   /** PNG runs only: our WebP pages, and its pages/s over our PNG pages/s. */
   oursWebp?: Measure;
   webpRatio?: number;
+  /** PNG runs only: our AVIF pages, and its pages/s over our PNG pages/s. */
+  oursAvif?: Measure;
+  avifRatio?: number;
   /** PNG runs only: the drawing alone, ours and mutool's. */
   oursDraw?: Measure;
   mutoolDraw?: Measure;
@@ -110,6 +114,8 @@ export async function buildShapeChild(repo: string): Promise<string> {
   // workers) and the drawing-only worker of --draw-only.
   const children = [join(repo, 'bench/shape-child.ts'), join(repo, 'bench/draw-worker.ts')];
   await build({ ...options, entryPoints: [...children, ...entryPoints.slice(1)], entryNames: '[name]', outdir, logLevel: 'error' });
+  // sharp from the function's layer, as Lambda finds it (NODE_PATH), for the children spawned.
+  process.env['NODE_PATH'] = await layersNodePath('RenderPdfFunction');
   return join(outdir, 'shape-child.mjs');
 }
 
@@ -239,6 +245,7 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
     const mutool: FileResult[] = [];
     const oursJpeg: FileResult[] = [];
     const oursWebp: FileResult[] = [];
+    const oursAvif: FileResult[] = [];
     const oursDraw: FileResult[] = [];
     const mutoolDraw: FileResult[] = [];
     for (const [i, file] of opts.files.entries()) {
@@ -247,12 +254,13 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
       if (extras) {
         oursJpeg.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'jpeg', opts.runs));
         oursWebp.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'webp', opts.runs));
+        oursAvif.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'avif', opts.runs));
         oursDraw.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'png', opts.runs, true));
         if (opts.mutool) mutoolDraw.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs, true));
       }
       const ms = (r: FileResult[]): string => `${r.at(-1)!.pages} pages in ${Math.round(r.at(-1)!.ms)} ms`;
       opts.log(
-        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, WebP ${ms(oursWebp)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
+        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, WebP ${ms(oursWebp)}, AVIF ${ms(oursAvif)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
       );
     }
     const row: ShapeRow = {
@@ -275,6 +283,8 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
       row.jpegRatio = row.oursJpeg.pagesPerSec / row.ours.pagesPerSec;
       row.oursWebp = measure(memoryMb, oursWebp, names, opts.files.length);
       row.webpRatio = row.oursWebp.pagesPerSec / row.ours.pagesPerSec;
+      row.oursAvif = measure(memoryMb, oursAvif, names, opts.files.length);
+      row.avifRatio = row.oursAvif.pagesPerSec / row.ours.pagesPerSec;
       row.oursDraw = measure(memoryMb, oursDraw, names, opts.files.length);
       if (opts.mutool) row.mutoolDraw = measure(memoryMb, mutoolDraw, names, opts.files.length);
     }
@@ -282,6 +292,27 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
   }
   rmSync(join(child, '..'), { recursive: true, force: true });
   return rows;
+}
+
+/** PNG runs: each format in each shape, side by side: pages/s, against PNG, CPU per page, bytes, peak memory. */
+function formatsTable(rows: ShapeRow[]): string[] {
+  if (!rows.some((r) => r.oursJpeg)) return [];
+  const out = ['', '| MemorySize | format | pages/s | vs PNG | CPU ms/page | MB | peak MiB |', '|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const formats: [string, Measure | undefined][] = [
+      ['PNG (ours)', r.ours],
+      ['JPEG 85 (sharp)', r.oursJpeg],
+      ['WebP 80 (sharp)', r.oursWebp],
+      ['AVIF 60 (sharp)', r.oursAvif],
+      ['drawing only', r.oursDraw],
+    ];
+    for (const [name, m] of formats) {
+      if (!m) continue;
+      const bytes = name === 'drawing only' ? '-' : (m.outputBytes / 1e6).toFixed(1);
+      out.push(`| ${r.memoryMb} MB | ${name} | ${m.pagesPerSec.toFixed(2)} | ${(m.pagesPerSec / r.ours.pagesPerSec).toFixed(2)} | ${m.cpuMsPerPage.toFixed(0)} | ${bytes} | ${Math.round(m.peakBytes / 2 ** 20)} |`);
+    }
+  }
+  return out;
 }
 
 export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions, 'dpi' | 'format' | 'runs' | 'files'>, cpus: number): string {
@@ -320,6 +351,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
         ['mutool', r.mutool],
         ['ours JPEG', r.oursJpeg],
         ['ours WebP', r.oursWebp],
+        ['ours AVIF', r.oursAvif],
         ['ours draw', r.oursDraw],
         ['mutool PAM', r.mutoolDraw],
       ] as const
@@ -333,6 +365,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),
+    ...formatsTable(rows),
     ...(failures.length ? ['', `failures: ${failures.join('; ')}`] : []),
   ].join('\n');
 }

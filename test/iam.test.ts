@@ -17,6 +17,7 @@ import { loadPageConfig } from '../lib/config/page.js';
 import { createPageHandler } from '../lib/on-demand/handler.js';
 import { ssmSecret } from '../lib/on-demand/secret.js';
 import { sign } from '../lib/on-demand/signature.js';
+import { makeToken } from '../lib/iiif/token.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { createSsmClient } from '../lib/ssm/client.js';
 import { functionUrlEvent } from '../tools/function-url.js';
@@ -170,7 +171,38 @@ describe('IAM, call by call, against the template\'s policies', () => {
     expect((await ask(`${IN}paper.pdf`, [['page', '1']])).headers!['x-page-cache']).toBe('eager');
     expect((await ask(`${IN}missing.pdf`, [])).statusCode).toBe(404);
     expect((await ask(`${IN}paper.pdf`, [['page', '99']])).statusCode).toBe(404);
+
+    // 6. The page function's IIIF routes, with a document token: info.json (the document opened
+    //    once, its page sizes stored beside the variants), a tile missed then hit, the manifest
+    //    (the eager manifest read), the PDF and a missing key.
+    const token = makeToken('an-iam-test-secret-of-32-chars!!', `${IN}paper.pdf`, Number(later));
+    const iiif = async (path: string) => {
+      const result = await page(functionUrlEvent('GET', `/iiif/3/~${token}/${path}`));
+      if (result.statusCode === 302) {
+        const location = new URL(String(result.headers!['location']));
+        const [bucket, ...rest] = location.pathname.slice(1).split('/');
+        for (const request of s3IamRequests('GetObject', { Bucket: bucket, Key: decodeURIComponent(rest.join('/')) })) recorder.requests.push({ principal: 'PageFunction', ...request });
+      }
+      return result;
+    };
+    const id = `${encodeURIComponent(`${IN}paper.pdf`)};1`;
+    expect((await iiif(`${id}/info.json`)).statusCode).toBe(200);
+    expect((await iiif(`${id}/0,0,200,200/100,/0/default.jpg`)).headers!['x-page-cache']).toBe('miss');
+    expect((await iiif(`${id}/0,0,200,200/100,/0/default.jpg`)).headers!['x-page-cache']).toBe('hit');
+    expect((await iiif(`${encodeURIComponent(`${IN}paper.pdf`)}/manifest`)).statusCode).toBe(200);
+    expect((await iiif(`${encodeURIComponent(`${IN}paper.pdf`)}/source.pdf`)).statusCode).toBe(302);
+    expect((await page(functionUrlEvent('GET', `/iiif/3/~${makeToken('an-iam-test-secret-of-32-chars!!', `${IN}missing.pdf`, Number(later))}/${encodeURIComponent(`${IN}missing.pdf`)}/info.json`))).statusCode).toBe(404);
   }, 300_000);
+
+  it('the page function reads and writes nothing but its sources and their output prefixes', () => {
+    const outside = recorder.requests
+      .filter((r) => r.principal === 'PageFunction' && r.action?.startsWith('s3:'))
+      .map((r) => r.context['s3:prefix'] !== undefined ? `${r.resource}/${r.context['s3:prefix']}` : r.resource)
+      .filter((resource) => !resource.startsWith(`arn:aws:s3:::${BUCKET}/${IN}`) && !resource.startsWith(`arn:aws:s3:::${BUCKET}/${OUT}`));
+    expect(outside).toEqual([]);
+    const iiifWrites = recorder.requests.filter((r) => r.principal === 'PageFunction' && r.action === 's3:PutObject' && /\/iiif-/.test(r.resource));
+    expect(iiifWrites.map((r) => r.resource.replace(/.*\//, '').replace(/-[0-9a-f]{16}\./, '-<hash>.'))).toEqual(expect.arrayContaining(['iiif-pages.json', 'iiif-0001-<hash>.jpg']));
+  });
 
   it('recorded the calls that matter, from both functions', () => {
     const seen = (principal: string) => new Set(recorder.requests.filter((r) => r.principal === principal).map((r) => r.action));
@@ -192,7 +224,7 @@ describe('IAM, call by call, against the template\'s policies', () => {
   it('allows the calls of the generation layout (docs/contract.md), declared as well as recorded', async () => {
     // HEAD of the source without a VersionId, manifest read and compare-and-swap write (If-Match
     // and If-None-Match are headers of s3:PutObject), pages under <prefix><generation>/,
-    // multipart with abort, listing and deleting other generations under the prefix.
+    // multipart with abort, listing and deleting other generations under the prefix, the completion marker.
     const prefix = `${OUT}reports/q3.pdf/`;
     const object = (k: string) => `arn:aws:s3:::${BUCKET}/${k}`;
     const r = (operation: string, action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ principal: 'RenderPdfFunction', operation, action, resource, context });
@@ -207,6 +239,10 @@ describe('IAM, call by call, against the template\'s policies', () => {
       r('AbortMultipartUpload', 's3:AbortMultipartUpload', object(`${prefix}3f2a9c0d41b7e655/page-0002.png`)),
       r('ListObjectsV2', 's3:ListBucket', `arn:aws:s3:::${BUCKET}`, { 's3:prefix': prefix }),
       r('DeleteObjects', 's3:DeleteObject', object(`${prefix}0123456789abcdef/page-0001.png`)),
+      // The completion event's marker: read by a redelivery, written after PutEvents, deleted when written too late.
+      r('GetObject', 's3:GetObject', object(`${prefix}3f2a9c0d41b7e655/announced.json`)),
+      r('PutObject', 's3:PutObject', object(`${prefix}3f2a9c0d41b7e655/announced.json`)),
+      r('DeleteObject', 's3:DeleteObject', object(`${prefix}0123456789abcdef/announced.json`)),
     ];
     expect(await notAllowed(declared)).toEqual([]);
   });

@@ -84,7 +84,7 @@ describe('per-object options from S3 metadata', () => {
       warnings: [],
     });
     for (const [key, value, message] of [
-      ['render-format', 'tiff', 'expected "png", "jpeg" or "webp"'],
+      ['render-format', 'tiff', 'expected "png", "jpeg", "webp" or "avif"'],
       ['render-quality', '0', 'expected a whole number from 1 to 100'],
       ['render-pages', '3-1', 'expected pages such as "1-3,7,10-"'],
       ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2048'],

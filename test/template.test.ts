@@ -22,6 +22,7 @@ import {
   resolvedEnvironment,
   resolveIntrinsics,
   ROOT,
+  functionLayerIds,
   templateFunction,
   templateFunctions,
   type ResolveContext,
@@ -93,14 +94,14 @@ describe('template.yaml', () => {
       const files = readdirSync(dir).sort();
       expect(files).toContain('handler.mjs');
       expect(files).toContain('render-worker.mjs');
-      expect(files).toContain('encoder-worker.mjs');
+      expect(files.filter((f) => /sharp|\.node$/.test(f)), 'sharp is in SharpLayer, never in the bundle').toEqual([]);
       expect(files.filter((f) => /^mupdf-wasm.*\.wasm$/.test(f))).toHaveLength(1);
       const size = await artifactSize(dir);
       expect(size.zipped).toBeLessThan(15 * 2 ** 20);
       expect(size.unzipped).toBeLessThan(250 * 2 ** 20);
     });
 
-    it('keeps MuPDF out of the reprocess artifact (esbuild metafile: no mupdf, nothing of lib/engine/ or lib/encode/ but four leaves that import only each other)', async () => {
+    it('keeps MuPDF and the image library out of the reprocess artifact (esbuild metafile: no mupdf, no sharp, nothing of lib/engine/ or lib/encode/ but four leaves that import only each other)', async () => {
       const inputs = async (logicalId: string) => (await readMetafile(logicalId)).inputs;
       const reprocess = await inputs('ReprocessFunction');
       expect(Object.keys(reprocess).filter((input) => input.includes('node_modules/mupdf/'))).toEqual([]);
@@ -116,6 +117,12 @@ describe('template.yaml', () => {
       const render = Object.keys(await inputs('RenderPdfFunction'));
       expect(render.some((input) => input.includes('node_modules/mupdf/'))).toBe(true);
       expect(render).toContain('lib/engine/worker/main.ts');
+      // No image library either: sharp's loader, sharp (its layer) and the WebAssembly encoders.
+      expect(Object.keys(reprocess).filter((input) => /node_modules\/(sharp|@img|@jsquash)\/|lib\/encode\/sharp-encoder/.test(input))).toEqual([]);
+      expect(render).toContain('lib/encode/sharp-encoder.ts');
+      expect(readFileSync(join(outputs['ReprocessFunction']!, 'handler.mjs'), 'utf8')).not.toMatch(/\("sharp"\)/);
+      expect(readFileSync(join(outputs['RenderPdfFunction']!, 'handler.mjs'), 'utf8')).toMatch(/\("sharp"\)/);
+      expect(functionLayerIds(templateFunction(template, 'ReprocessFunction'))).toEqual([]);
     });
 
     it('uses esbuild settings mupdf needs: ESM, .mjs, top-level await, the .wasm as a file', () => {
@@ -212,8 +219,8 @@ describe('template.yaml', () => {
               expect(resource, where).toBe(`arn:aws:s3:::${bucket}/${outputPrefix}.reprocess/*`);
               continue;
             }
-            // The page function writes variant files only (lib/on-demand/variant.ts), under the output prefix.
-            expect([objects.input, objects.output, `${objects.output}/variant-*`], where).toContain(resource);
+            // The page function writes variant files only (lib/on-demand/variant.ts; IIIF's lib/iiif/handler.ts), under the output prefix.
+            expect([objects.input, objects.output, `${objects.output}/variant-*`, `${objects.output}/iiif-*`], where).toContain(resource);
             // Nothing is ever written under INPUT_PREFIX: no trigger loop, even by IAM.
             if (writes.has(action)) expect(resource.startsWith(objects.output.slice(0, -1)), where).toBe(true);
           }

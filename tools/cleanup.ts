@@ -17,13 +17,14 @@ import { join } from 'node:path';
 import { errorMessage } from '../lib/engine/errors.js';
 import { InvalidSettingError } from '../lib/config/settings.js';
 
-const children = new Set<ChildProcess>();
+/** Children to stop on exit, each with its signal (SIGKILL, or SIGTERM for a guard that stops its own children). */
+const children = new Map<ChildProcess, NodeJS.Signals>();
 const folders = new Set<string>();
 let hooked = false;
 
 function cleanUpNow(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const [child, signal] of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
   children.clear();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
@@ -36,10 +37,10 @@ function hook(): void {
   process.once('exit', cleanUpNow);
 }
 
-/** A child process to SIGKILL if it still runs when this process exits. */
-export function trackProcess(child: ChildProcess): ChildProcess {
+/** A child process to stop (SIGKILL, or `signal`) if it still runs when this process exits. */
+export function trackProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): ChildProcess {
   hook();
-  children.add(child);
+  children.set(child, signal);
   child.once('exit', () => children.delete(child));
   return child;
 }

@@ -5,7 +5,9 @@
  * from template.yaml, and a Node process running tools/lambda-runtime.mjs that serves one
  * invocation after another like a warm container. The process runs in the function's Lambda
  * shape (tools/lambda-shape.ts): CPU MemorySize/1769 vCPU and a memory limit of MemorySize, so an
- * invocation that needs more memory is killed as Lambda would kill it. Used by `npm run invoke`,
+ * invocation that needs more memory is killed as Lambda would kill it. The function's layers are
+ * on NODE_PATH as Lambda puts /opt/nodejs/node_modules there: dist/<LayerId>/ (tools/build.ts
+ * builds them for this machine's architecture), or the folders given. Used by `npm run invoke`,
  * test/sam-build.test.ts and test/lambda-shape.test.ts.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { DIST } from './build.js';
 import { lambdaNode } from './lambda-node.js';
 import { describeReport, mb, spawnShaped, type ShapedChild, type ShapeReport } from './lambda-shape.js';
-import { localContext, resolvedEnvironment, resolveIntrinsics, ROOT, type ResolveContext, type Template, type TemplateFunction } from './template.js';
+import { functionLayerIds, localContext, resolvedEnvironment, resolveIntrinsics, ROOT, type ResolveContext, type Template, type TemplateFunction } from './template.js';
 
 const RUNTIME = join(ROOT, 'tools', 'lambda-runtime.mjs');
 
@@ -103,6 +105,8 @@ export interface ContainerOptions {
   extraEnv?: Record<string, string>;
   /** The built artifact; default dist/<LogicalId> (test/sam-build.test.ts runs the SAM-built one). */
   artifactDir?: string;
+  /** Built layers by logical ID (each holding nodejs/node_modules); default dist/<LayerId>. */
+  layerDirs?: Record<string, string>;
   /** Memory in MB; default the function's MemorySize in the template. */
   memoryMb?: number;
   /** Where the function's logs go; default this process's stderr. */
@@ -148,6 +152,11 @@ export class LambdaContainer {
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
       LAMBDA_TASK_ROOT: taskRoot,
       TMPDIR: ownTmp,
+      // Lambda's NODE_PATH holds /opt/nodejs/node_modules, where a layer's nodejs/node_modules
+      // lands: only CommonJS require() looks there (sharp's, lib/encode/sharp-encoder.ts).
+      NODE_PATH: functionLayerIds(fn)
+        .map((id) => join(options.layerDirs?.[id] ?? join(DIST, id), 'nodejs', 'node_modules'))
+        .join(':'),
     };
     // The runtime's Node (LAMBDA_NODE: CI runs the artifact on the template's nodejs24.x), else this one.
     const shaped = spawnShaped(memoryMb, lambdaNode(), [RUNTIME], { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

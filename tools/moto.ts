@@ -3,6 +3,7 @@
  * the tests. Started and stopped by its user; never left running.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { trackProcess } from './cleanup.js';
 import { createServer } from 'node:net';
 
@@ -45,12 +46,29 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, timeoutMs: num
   throw new Error(`moto_server did not answer on ${endpoint} within ${timeoutMs} ms`);
 }
 
+/**
+ * moto_server under a guard shell: the shell ends with moto (its exit code is moto's), SIGTERM
+ * to it stops moto, and a reader of its stdin (a pipe from this process) stops moto when that
+ * pipe closes, which the kernel does when this process ends in any way, SIGKILL included.
+ */
+const MOTO_GUARD = [
+  'exec 3<&0',
+  'moto_server -H 127.0.0.1 -p "$1" & moto=$!',
+  "trap 'kill $moto 2>/dev/null' TERM INT",
+  '{ read _ <&3; kill $moto 2>/dev/null; } &',
+  'wait $moto; status=$?; wait $moto 2>/dev/null; exit $status',
+].join('\n');
+
 export async function startMoto(): Promise<LocalS3> {
   if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  // Stopped with this process however it ends (tools/cleanup.ts): never an orphaned moto_server.
-  const child = trackProcess(spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  // Stopped with this process however it ends: SIGTERM from tools/cleanup.ts on exit, and
+  // MOTO_GUARD when this process is SIGKILLed (tsx kills its child so when the child is slow to
+  // answer a relayed signal): never an orphaned moto_server.
+  const child = trackProcess(spawn('sh', ['-c', MOTO_GUARD, 'moto-guard', String(port)], { stdio: ['pipe', 'ignore', 'pipe'] }), 'SIGTERM');
+  // The guard's stdin only has to close when this process ends: it must not keep it alive.
+  (child.stdin as Socket | null)?.unref();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -58,7 +76,7 @@ export async function startMoto(): Promise<LocalS3> {
   try {
     await waitUntilUp(endpoint, child, 20_000);
   } catch (err) {
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
     throw new Error(`${(err as Error).message}\n${stderr}`);
   }
   return {

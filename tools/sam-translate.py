@@ -67,6 +67,8 @@ def main():
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/value"
+        if resource.get("Type") == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://bucket/layer"
     params = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
     params.update(overrides)
     # Offline: the region set (as cfn-lint does) and the pseudo parameters given, so nothing asks AWS.

@@ -8,7 +8,8 @@
 import { writeFile } from 'node:fs/promises';
 import { tempFolder } from './cleanup.js';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as mupdf from 'mupdf';
 import { parseIntSetting } from '../lib/config/settings.js';
@@ -46,7 +47,8 @@ export async function writeSamplePdf(options: { pages?: number; path?: string } 
   return path;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+// Real paths: run through a symlink (a linked checkout), the script is still this module.
+if (process.argv[1] && realpathSync(fileURLToPath(import.meta.url)) === realpathSync(resolve(process.argv[1]))) {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { pages: { type: 'string', default: '3' } } });
   Promise.resolve()
     .then(() => writeSamplePdf({ pages: parseIntSetting('--pages', values.pages, 1, MAX_SAMPLE_PAGES), path: resolve(positionals[0] ?? 'sample.pdf') }))

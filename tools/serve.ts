@@ -32,6 +32,7 @@ import { functionUrlEvent } from './function-url.js';
 import { LambdaContainer } from './lambda-container.js';
 import { runTool, UsageError } from './cleanup.js';
 import { motoAvailable, MOTO_INSTALL_HINT, startMoto } from './moto.js';
+import { makeToken } from '../lib/iiif/token.js';
 import { signedPath } from './sign-url.js';
 import { localContext, loadTemplate, templateFunction } from './template.js';
 
@@ -133,8 +134,13 @@ async function main(): Promise<number> {
     keys.push(key);
     console.error(`uploaded s3://${bucket}/${key}`);
   }
+  // --port 0: a free port, as the system chose it.
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const extraEnv: Record<string, string> = {
     AWS_ENDPOINT_URL: endpoint,
+    // IIIF ids name this server, not a Function URL's https domain (docs/iiif.md); IIIF_DPI passes through.
+    IIIF_BASE_URL: base,
+    ...(process.env['IIIF_DPI'] ? { IIIF_DPI: process.env['IIIF_DPI'] } : {}),
     // The SDK signs even local requests: give it something to sign with.
     ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
   };
@@ -152,8 +158,6 @@ async function main(): Promise<number> {
   if (failed) throw new Error(`PageFunction did not start: ${JSON.stringify(failed.initError!.payload)}`);
   pool = new ContainerPool(started.map((s) => s.container));
 
-  // --port 0: a free port, as the system chose it.
-  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   console.error(`\nPageFunction on ${base} (${count} container${count === 1 ? '' : 's'}, ${values.signed ? 'signed URLs only' : 'unsigned, as AWS_IAM after SigV4'}); Ctrl-C stops it.`);
   const example: [string, string][] = [
     ['page', '1'],
@@ -163,6 +167,10 @@ async function main(): Promise<number> {
     // With --signed, a URL signed with the secret just made (an hour), as `npm run sign-url` signs it.
     const path = secret ? signedPath(secret, key, example, Math.floor(Date.now() / 1000) + 3600) : `/${encodeURIComponent(key)}?${new URLSearchParams(example)}`;
     console.error(`  curl -sL -o page.png '${base}${path}'`);
+    // IIIF: the manifest (Mirador, Universal Viewer) and page 1's info.json (OpenSeadragon).
+    const token = secret ? `~${makeToken(secret, key, Math.floor(Date.now() / 1000) + 3600)}/` : '';
+    console.error(`  IIIF manifest:  ${base}/iiif/3/${token}${encodeURIComponent(key)}/manifest`);
+    console.error(`  IIIF info.json: ${base}/iiif/3/${token}${encodeURIComponent(key)};1/info.json`);
   }
   if (secret) console.error(`  more: PAGE_SIGNING_SECRET=${secret} npm run sign-url -- <key> --page 1 --width 800 --base-url ${base}`);
   // Until Ctrl-C or SIGTERM: runTool stops the containers and moto then.

@@ -1,6 +1,11 @@
 /**
  * npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp]
  *                          [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]
+ * npm run sign-url -- <key> --iiif [--expires SECONDS] [--base-url URL] [--parameter NAME]
+ *
+ * With --iiif: the document's IIIF Presentation manifest URL with a document token in its path
+ * (lib/iiif/token.ts), /iiif/3/~{token}/{key}/manifest: every image and tile URL a viewer
+ * derives from it carries the token, until it expires.
  *
  * A signed page URL for a page function whose Function URL is public (PageUrlAuthType NONE):
  * the path and query, with `expires` (now + --expires seconds, default 3600) and `signature`
@@ -21,6 +26,7 @@ import { readEndpoints } from '../lib/aws/endpoint.js';
 import { loadConfig } from '../lib/config/env.js';
 import { MAX_SIGNED_URL_MAX_SECONDS } from '../lib/config/page.js';
 import { parseIntSetting } from '../lib/config/settings.js';
+import { makeToken } from '../lib/iiif/token.js';
 import { HttpError } from '../lib/on-demand/errors.js';
 import { parseKey, parseOptions } from '../lib/on-demand/request.js';
 import { parseSecrets } from '../lib/on-demand/secret.js';
@@ -28,7 +34,8 @@ import { DEFAULT_SIGNED_URL_MAX_SECONDS, expiryProblem, sign } from '../lib/on-d
 import { createSsmClient } from '../lib/ssm/client.js';
 
 const USAGE =
-  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]';
+  'usage: npm run sign-url -- <key> [--page N] [--width W] [--height H] [--dpi D] [--format png|jpeg|webp] [--quality Q] [--expires SECONDS] [--base-url URL] [--parameter NAME]\n' +
+  '       npm run sign-url -- <key> --iiif [--expires SECONDS] [--base-url URL] [--parameter NAME]';
 
 /** The signed path and query for `key` (decoded, e.g. incoming/a.pdf) with `options` (page, width…), valid until `expires` (Unix seconds). */
 export function signedPath(secret: string, key: string, options: [string, string][], expires: number): string {
@@ -67,6 +74,16 @@ export function checkedSignedPath(
   return signedPath(signing!, key, options, expires);
 }
 
+/**
+ * A IIIF manifest URL's path with a document token (lib/iiif/token.ts) for `key`, valid for
+ * `lifetime` seconds: the key and the lifetime checked as for a page URL (checkedSignedPath).
+ */
+export function checkedIiifManifestPath(secret: string, key: string, lifetime: number, env: Record<string, string | undefined> = process.env, nowMs: number = Date.now()): string {
+  checkedSignedPath(secret, key, [], lifetime, env, nowMs);
+  const [signing] = parseSecrets(secret, 'the secret');
+  return `/iiif/3/~${makeToken(signing!, key, Math.floor(nowMs / 1000) + lifetime)}/${encodeURIComponent(key)}/manifest`;
+}
+
 async function secretFrom(parameter: string | undefined): Promise<string> {
   const fromEnv = process.env['PAGE_SIGNING_SECRET'];
   if (fromEnv) return fromEnv;
@@ -91,6 +108,7 @@ async function main(): Promise<void> {
       expires: { type: 'string', default: '3600' },
       'base-url': { type: 'string' },
       parameter: { type: 'string' },
+      iiif: { type: 'boolean', default: false },
     },
   });
   const [key] = positionals;
@@ -99,8 +117,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(lifetime) || lifetime < 1) throw new Error(`--expires ${values.expires}: expected a whole number of seconds`);
   // Any order signs the same; the values are checked as the function checks them (checkedSignedPath).
   const options = (['page', 'width', 'height', 'dpi', 'format', 'quality'] as const).flatMap((name): [string, string][] => (values[name] === undefined ? [] : [[name, values[name]!]]));
+  if (values.iiif && options.length > 0) throw new Error(`--iiif signs a whole document: --${options[0]![0]} does not apply\n${USAGE}`);
   const secret = await secretFrom(values.parameter ?? process.env['PAGE_SIGNING_PARAMETER']);
-  const path = checkedSignedPath(secret, key, options, lifetime);
+  const path = values.iiif ? checkedIiifManifestPath(secret, key, lifetime) : checkedSignedPath(secret, key, options, lifetime);
   const base = values['base-url']?.replace(/\/+$/, '');
   process.stdout.write(`${base ?? ''}${path}\n`);
 }

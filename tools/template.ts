@@ -108,6 +108,43 @@ export function templateFunctions(template: Template): TemplateFunction[] {
     });
 }
 
+/** A layer `sam build` builds with its makefile builder (`make build-<LogicalId>` in ContentUri, ARTIFACTS_DIR set). */
+export interface TemplateLayer {
+  logicalId: string;
+  /** Absolute folder holding its Makefile. */
+  contentUri: string;
+  /** Metadata.BuildArchitecture: the architecture its binaries are for (Lambda's name: arm64, x86_64). */
+  buildArchitecture: string;
+}
+
+export function templateLayers(template: Template): TemplateLayer[] {
+  return Object.entries(template.Resources)
+    .filter(([, resource]) => resource.Type === 'AWS::Serverless::LayerVersion')
+    .map(([logicalId, resource]) => {
+      const metadata = resource.Metadata ?? {};
+      if (metadata['BuildMethod'] !== 'makefile') throw new Error(`${logicalId}: only layers with Metadata.BuildMethod makefile are supported by tools/template.ts`);
+      return { logicalId, contentUri: resolve(ROOT, String(resource.Properties?.['ContentUri'])), buildArchitecture: String(metadata['BuildArchitecture'] ?? 'x86_64') };
+    });
+}
+
+/** The logical IDs of the template's layers a function lists (Layers: [!Ref X]). */
+export function functionLayerIds(fn: TemplateFunction): string[] {
+  const layers = fn.properties['Layers'];
+  if (layers === undefined) return [];
+  if (!Array.isArray(layers)) throw new Error(`${fn.logicalId}: Layers must be a list`);
+  return layers.map((layer) => {
+    if (!isObject(layer) || typeof layer['Ref'] !== 'string') throw new Error(`${fn.logicalId}: Layers are !Ref to the template's own layers here`);
+    return layer['Ref'];
+  });
+}
+
+/** npm's --cpu for a Lambda architecture, or for this machine's (process.arch). */
+export function npmCpuOf(architecture: string): string {
+  if (architecture === 'arm64') return 'arm64';
+  if (architecture === 'x86_64' || architecture === 'x64') return 'x64';
+  throw new Error(`no npm cpu for the architecture ${JSON.stringify(architecture)}`);
+}
+
 export function templateFunction(template: Template, logicalId: string): TemplateFunction {
   const fn = templateFunctions(template).find((f) => f.logicalId === logicalId);
   if (!fn) {

@@ -26,11 +26,26 @@ export interface PageConfig extends Config {
     presignSeconds: number;
     /** Bytes of /tmp the warm source cache keeps at most (least recently used PDFs go first). */
     sourceCacheBytes: number;
+    /** IIIF (docs/iiif.md): a page's full image is the page at this DPI, capped by MAX_PAGE_PIXELS. */
+    iiifDpi: number;
+    /** The scheme and host (and path) that IIIF ids start with; unset: https:// + the Function URL's domain. */
+    iiifBaseUrl?: string;
+    /** Access-Control-Allow-Origin of every IIIF answer (the Function URL's CORS says the same). */
+    corsOrigin: string;
   };
 }
 
 /** The variables loadPageConfig reads besides CONFIG_ENV_VARS (test/template.test.ts holds the template to them). */
-export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'SIGNED_URL_MAX_SECONDS', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB'] as const;
+export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'SIGNED_URL_MAX_SECONDS', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB', 'IIIF_DPI', 'IIIF_BASE_URL', 'IIIF_CORS_ORIGIN'] as const;
+
+/**
+ * The scans of the corpus are 300 dpi (epson-scan-cjk-6p: 2550 px across 612 pt; jbig2-scan-4p:
+ * 2550 across 612; multipage-9000px-image: 9000 across 2160 pt; `mutool pages` and `mutool info
+ * -I`), as book scanners usually are: at 300 dpi the deepest zoom shows every scanned pixel once,
+ * more only upscales the scan. A Letter page is then 2550x3300 (8.4 Mpx), far under
+ * MAX_PAGE_PIXELS; vector pages stay sharp at any zoom a viewer allows past it (^ sizes).
+ */
+export const DEFAULT_IIIF_DPI = 300;
 
 /**
  * A redirect outlives its use by little: 300 s covers a slow client following it, and a
@@ -68,9 +83,27 @@ export function loadPageConfig(env: Env = process.env): PageConfig {
     : DEFAULT_SIGNED_URL_MAX_SECONDS;
   const presignSeconds = env['PAGE_PRESIGN_SECONDS'] ? parseIntSetting('PAGE_PRESIGN_SECONDS', env['PAGE_PRESIGN_SECONDS'], 10, 3600) : DEFAULT_PRESIGN_SECONDS;
   const cacheMb = env['PAGE_SOURCE_CACHE_MB'] ? parseIntSetting('PAGE_SOURCE_CACHE_MB', env['PAGE_SOURCE_CACHE_MB'], 0, 10_240) : DEFAULT_SOURCE_CACHE_MB;
+  const iiifDpi = env['IIIF_DPI'] ? parseIntSetting('IIIF_DPI', env['IIIF_DPI'], 1, 1200) : DEFAULT_IIIF_DPI;
+  const iiifBaseUrl = env['IIIF_BASE_URL'] || undefined;
+  if (iiifBaseUrl !== undefined && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(iiifBaseUrl)) {
+    throw new InvalidSettingError(`IIIF_BASE_URL=${JSON.stringify(iiifBaseUrl)} is invalid: expected an http(s) URL such as https://iiif.example.org (no query)`);
+  }
+  const corsOrigin = env['IIIF_CORS_ORIGIN'] || '*';
+  if (corsOrigin !== '*' && !/^https?:\/\/[^\s/?#]+$/.test(corsOrigin)) {
+    throw new InvalidSettingError(`IIIF_CORS_ORIGIN=${JSON.stringify(corsOrigin)} is invalid: expected * or an origin such as https://viewer.example.org`);
+  }
   return {
     ...base,
     sourceBucket: base.sourceBucket,
-    page: { authType: rawAuth, ...(signingParameter ? { signingParameter } : {}), signedUrlMaxSeconds, presignSeconds, sourceCacheBytes: cacheMb * 2 ** 20 },
+    page: {
+      authType: rawAuth,
+      ...(signingParameter ? { signingParameter } : {}),
+      signedUrlMaxSeconds,
+      presignSeconds,
+      sourceCacheBytes: cacheMb * 2 ** 20,
+      iiifDpi,
+      ...(iiifBaseUrl ? { iiifBaseUrl: iiifBaseUrl.replace(/\/+$/, '') } : {}),
+      corsOrigin,
+    },
   };
 }

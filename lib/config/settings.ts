@@ -28,7 +28,8 @@ export function parseFormatSetting(name: string, value: string): ImageFormat {
   if (v === 'png') return 'png';
   if (v === 'jpeg' || v === 'jpg') return 'jpeg';
   if (v === 'webp') return 'webp';
-  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png", "jpeg" or "webp"`);
+  if (v === 'avif') return 'avif';
+  throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: expected "png", "jpeg", "webp" or "avif"`);
 }
 
 export function parseBooleanSetting(name: string, value: string): boolean {

@@ -3,16 +3,19 @@
  * (lib/engine/options.ts pageGeometry) and the encoders read the same limits, and the reprocess
  * artifact may hold this file without any encoder (test/template.test.ts).
  */
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
 
-export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
+export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp', 'avif'];
+
+/** The formats sharp (libvips) encodes (sharp-encoder.ts); PNG is ours (png-encoder.ts), faster at smaller bytes. */
+export type SharpFormat = Exclude<ImageFormat, 'png'>;
 
 /**
  * The file extension of each format's pages and variants. The clean-ups recognise a generation's
  * files by these (lib/s3/layout.ts GENERATION_FILE_PATTERN): a format missing here would leave its
  * pages behind for good, so the Record makes a new format name its extension.
  */
-export const FILE_EXTENSION: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
+export const FILE_EXTENSION: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp', avif: 'avif' };
 
 /** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
 export const JPEG_MAX_SIDE = 65535;
@@ -20,12 +23,15 @@ export const JPEG_MAX_SIDE = 65535;
 /** The longest side a WebP can have (its VP8 header stores 14 bits). */
 export const WEBP_MAX_SIDE = 16383;
 
+/** AVIF's side and pixel limits are WebP's: libheif/aom take the whole page too, and more memory a pixel. */
+export const AVIF_MAX_SIDE = WEBP_MAX_SIDE;
+
 /**
  * The most pixels a WebP page may have: 16 Mpx (4096 x 4096; Letter or A4 at 300 dpi is under
- * 9 Mpx). libwebp takes the whole page: measured, ~15.5 bytes a pixel while it encodes
- * (webp-encoder.ts), so ~250 MiB for the page being encoded and 64 MiB for each page gathered
- * behind it; two encoder threads and a worker's pages in flight stay well inside the template's
- * 2,048 MB. At the 40 Mpx of MAX_PAGE_PIXELS one page alone would take ~620 MiB.
+ * 9 Mpx). libwebp takes the whole page: the rows gathered (3 bytes a pixel for RGB,
+ * sharp-encoder.ts) and libwebp's YUV 4:2:0 picture and working memory beside them. Chosen when
+ * libwebp ran in WebAssembly (measured then: ~15.5 bytes a pixel while it encoded, ~250 MiB at
+ * 16 Mpx); kept for the native one, and for AVIF, whose encoder needs more.
  */
 export const WEBP_MAX_PIXELS = 16_777_216;
 
@@ -36,12 +42,50 @@ export const WEBP_MAX_PIXELS = 16_777_216;
  */
 export const WEBP_DEFAULT_QUALITY = 80;
 
+export const AVIF_MAX_PIXELS = WEBP_MAX_PIXELS;
+
+/**
+ * The default AVIF quality (sharp's scale, 1..100): at 60, effort 2, the mean absolute error on
+ * 16 corpus pages at 150 dpi was 0.86 levels, between WebP 80's (0.76-0.81) and JPEG 85's (0.95),
+ * at 0.73x WebP's bytes (`npx tsx bench/encoders.ts`, README "Encoders").
+ */
+export const AVIF_DEFAULT_QUALITY = 60;
+
+/** How errors and warnings name a format. */
+const LABELS: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', avif: 'AVIF' };
+
+export function formatLabelOf(format: ImageFormat): string {
+  return LABELS[format];
+}
+
+/**
+ * sharp's settings per format beside the quality, chosen by measurement on the same pixels
+ * (`npx tsx bench/encoders.ts`: 16 corpus pages, 32.7 Mpx at 150 dpi, one libvips thread):
+ * - JPEG: libjpeg-turbo's path (mozjpeg's trellis and progressive scans off: 5x slower here),
+ *   chroma 4:4:4 as our own encoder wrote it (4:2:0 smears thin coloured strokes): 24 ms/Mpx
+ *   against our JavaScript encoder's 35, the same error (0.95 levels), 2% fewer bytes.
+ * - WebP: effort 2 (libwebp's method 2): 90 ms/Mpx against 183 at effort 4 (libwebp's default,
+ *   which WebAssembly took 288 for), 2% more bytes; efforts 0 and 1 were 52-72 ms/Mpx at 17%
+ *   more bytes.
+ * - AVIF: effort 2 (aom's speed 7): 610 ms/Mpx; effort 0 was 190 ms/Mpx at 1.8x the error for
+ *   the same bytes, effort 4 5.4x slower for 10% fewer.
+ */
+const SHARP_SETTINGS = {
+  jpeg: { mozjpeg: false, chromaSubsampling: '4:4:4', optimiseCoding: true },
+  webp: { effort: 2 },
+  avif: { effort: 2, chromaSubsampling: '4:2:0' },
+} as const;
+
+export function encoderSettingsOf(format: SharpFormat): (typeof SHARP_SETTINGS)[SharpFormat] {
+  return SHARP_SETTINGS[format];
+}
+
 /** The longest side an image of `format` can have. */
 export function maxSideOf(format: ImageFormat): number {
-  return format === 'jpeg' ? JPEG_MAX_SIDE : format === 'webp' ? WEBP_MAX_SIDE : Infinity;
+  return format === 'jpeg' ? JPEG_MAX_SIDE : format === 'webp' ? WEBP_MAX_SIDE : format === 'avif' ? AVIF_MAX_SIDE : Infinity;
 }
 
 /** The most pixels an image of `format` may have, whatever the settings allow. */
 export function maxPixelsOf(format: ImageFormat): number {
-  return format === 'webp' ? WEBP_MAX_PIXELS : Infinity;
+  return format === 'webp' ? WEBP_MAX_PIXELS : format === 'avif' ? AVIF_MAX_PIXELS : Infinity;
 }

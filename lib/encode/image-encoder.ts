@@ -1,7 +1,7 @@
 /**
  * What the session streams a page's rows into and reads its file from: PNG (png-encoder.ts,
- * deflate on libuv's thread pool) or JPEG and WebP (encoder-thread.ts, an encoder thread). Either way the
- * drawing thread only draws.
+ * deflate on libuv's thread pool) or JPEG, WebP and AVIF (sharp-encoder.ts, libvips on the same pool).
+ * Either way the drawing thread only draws. The IIIF tiles take the same encoders.
  */
 import type { Readable, Writable } from 'node:stream';
 

@@ -57,3 +57,23 @@ export function copyGrayRows(pixels: Uint8Array | Uint8ClampedArray, width: numb
   }
   return out;
 }
+
+/**
+ * RGB pixel rows as 8-bit gray rows in `layout` (IIIF's gray and bitonal qualities): the
+ * luma of ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, in integers), and with `bitonal` each
+ * pixel thresholded at the middle to black or white. One pass, band by band.
+ */
+export function copyRowsAsGray(pixels: Uint8Array | Uint8ClampedArray, width: number, rows: number, layout: RowLayout, bitonal: boolean): Uint8Array {
+  const prefixed = layout === 'png';
+  const out = new Uint8Array(rowBytes(width, rows, 1, layout));
+  let to = 0;
+  let from = 0;
+  for (let y = 0; y < rows; y++) {
+    if (prefixed) out[to++] = PNG_FILTER_NONE;
+    for (let x = 0; x < width; x++, from += 3) {
+      const luma = (77 * pixels[from]! + 150 * pixels[from + 1]! + 29 * pixels[from + 2]! + 128) >> 8;
+      out[to++] = bitonal ? (luma < 128 ? 0 : 255) : luma;
+    }
+  }
+  return out;
+}

@@ -1,9 +1,8 @@
 /**
  * Where a worker thread's script is. Deployed, every thread's entry is bundled beside the
- * handler (render-worker.mjs, encoder-worker.mjs: template.yaml's EntryPoints). From source (tests,
+ * handler (render-worker.mjs: template.yaml's EntryPoints). From source (tests,
  * scripts) it is the TypeScript file, loaded through tsx's loader registered inside the thread.
- * Here rather than in lib/engine/ because both start threads (the engine its MuPDF workers, the
- * encoders their encoder threads) and lib/encode/ imports nothing of the engine's.
+ * Here, in lib/encode/, where the encoder threads once were; the engine starts its MuPDF workers with it.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

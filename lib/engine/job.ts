@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RenderError, pageErrors } from './errors.js';
-import { LIMITS, outputOptionsOf, pagesOfLane, type RenderOptions } from './options.js';
+import { LIMITS, outputOptionsOf, pagesOfLane, type PageBox, type RenderOptions } from './options.js';
 import { startSpare, takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
 import type { PageResult } from './results.js';
@@ -29,6 +29,10 @@ export interface RenderJob extends AsyncIterable<PageResult> {
   /** The pages this job renders, ascending. */
   readonly pageNumbers: readonly number[];
   readonly warnings: readonly string[];
+  /** Every page's box in points, when RenderOptions.pageBoxes asked for them. */
+  readonly pageBoxes?: readonly PageBox[];
+  /** The document's title (its Info dictionary), when RenderOptions.pageBoxes asked and it has one. */
+  readonly title?: string;
   readonly stats: RenderStats;
   /** Ends the worker and releases the file. Idempotent; iteration to the end does it too. */
   close(): Promise<void>;
@@ -138,6 +142,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       bandBytes: options.bandBytes ?? BAND_BYTES,
       ...(options.thumbnailWidth ? { thumbnailWidth: options.thumbnailWidth } : {}),
       ...(options.pageText ? { pageText: true } : {}),
+      ...(options.region ? { region: options.region } : {}),
+      ...(options.pageBoxes ? { pageBoxes: true } : {}),
     };
     return new WorkerSession(takeWorker({ wasmModule, stackGuard }), input, {
       format: options.format,
@@ -285,6 +291,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     pageCount: opened.pageCount,
     pageNumbers: selection,
     warnings: opened.warnings,
+    ...(opened.pageBoxes ? { pageBoxes: opened.pageBoxes } : {}),
+    ...(opened.title !== undefined ? { title: opened.title } : {}),
     stats,
     close: async () => {
       await iterator.return(undefined);

@@ -35,7 +35,34 @@ export interface PageRange {
   to?: number;
 }
 
+/**
+ * A region of a page's full image (the page at `dpi`, capped by `maxPagePixels`: fitPage, the
+ * same whatever the format) to draw instead of the page: IIIF's tiles and sizes. x, y, w, h in
+ * the full image's pixels; width x height the size it is scaled to; then mirrored (left-right)
+ * and turned clockwise by `rotate`; `quality` gray or bitonal turns it into 8-bit gray.
+ */
+export interface PageRegion {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  width: number;
+  height: number;
+  rotate: 0 | 90 | 180 | 270;
+  mirror: boolean;
+  quality: 'color' | 'gray' | 'bitonal';
+}
+
+/** The full image a region is cut from: the page at `dpi`, lowered to fit `maxPixels` (no format's limits: a IIIF image's size is the same in every format). */
+export function fullImageOf(box: PageBox, dpi: number, maxPixels: number): PageGeometry | null {
+  return fitPage(box, dpi, maxPixels);
+}
+
 export interface RenderOptions extends OutputOptions {
+  /** Draw only this region of each selected page (RenderOptions.pages: one page, in practice). */
+  region?: PageRegion;
+  /** Report every page's box (RenderJob.pageBoxes) and the document's title when it opens. */
+  pageBoxes?: boolean;
   /** Which pages to render; undefined = all. */
   pages?: PageRange[];
   /** A page that takes longer than this is failed with PAGE_TIMEOUT; 0 = no limit. */
@@ -86,14 +113,14 @@ export const LIMITS = {
 export const MAX_DPI = LIMITS.dpi.max;
 
 export function contentTypeOf(format: ImageFormat): string {
-  return format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : 'image/webp';
+  return format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : format === 'webp' ? 'image/webp' : 'image/avif';
 }
 
 export function extensionOf(format: ImageFormat): string {
   return FILE_EXTENSION[format];
 }
 
-const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
+const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', avif: 'AVIF' };
 
 /** One of a job's workers drawing side by side: the index-th of count. */
 export interface LaneShare {

@@ -1,7 +1,7 @@
 /** Messages between the render core (main thread) and its worker. */
 import type { ThumbnailPixels } from '../encode/thumbnail-jpeg.js';
 import type { DocumentErrorCode, PageError } from './errors.js';
-import type { LaneShare, OutputOptions, PageRange } from './options.js';
+import type { LaneShare, OutputOptions, PageBox, PageRange, PageRegion } from './options.js';
 import type { PageColor, PageText } from './results.js';
 import type { StackGuard } from './wasm.js';
 
@@ -32,6 +32,10 @@ export interface JobInput {
   thumbnailWidth?: number;
   /** RenderOptions.pageText. */
   pageText?: boolean;
+  /** RenderOptions.region: only this region of each page. */
+  region?: PageRegion;
+  /** RenderOptions.pageBoxes: every page's box and the title, in 'opened'. */
+  pageBoxes?: boolean;
 }
 
 export type { ThumbnailPixels };
@@ -40,7 +44,7 @@ export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
   | { type: 'ready' }
   /** pageNumbers: the whole selection (or the pageNumbers given), whatever the lane. */
-  | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[] }
+  | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[]; pageBoxes?: PageBox[]; title?: string }
   /** Before the page is loaded: a crash from here on is this page's. */
   | { type: 'page-start'; pageNumber: number }
   /** The page's image size and color are known; its bytes follow as bands. */

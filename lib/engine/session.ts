@@ -1,7 +1,7 @@
 /**
  * One worker's session, from its 'open' message to its end: the message and streaming state
- * machine. Bands become page bodies through the format's encoder (PNG: encode/png-encoder.ts, JPEG:
- * encode/encoder-thread.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
+ * machine. Bands become page bodies through the format's encoder (PNG: encode/png-encoder.ts; JPEG,
+ * WebP and AVIF: encode/sharp-encoder.ts), credits go back as bands are encoded, a watchdog ends a page that overruns
  * its limit or the job's deadline, and everything else becomes a queue of events that always
  * ends (done, failed, crashed, timeout, deadline). It does not start workers (pool.ts) nor decide what to do after
  * one ended (job.ts).
@@ -11,7 +11,8 @@ import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
 import type { ImageEncoder } from '../encode/image-encoder.js';
-import { createJpegEncoder, createWebpEncoder } from '../encode/encoder-thread.js';
+import { AVIF_DEFAULT_QUALITY } from '../encode/formats.js';
+import { createSharpEncoder } from '../encode/sharp-encoder.js';
 import { createPngEncoder } from '../encode/png-encoder.js';
 import { encodeThumbnail } from '../encode/thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
@@ -152,12 +153,8 @@ export class WorkerSession {
     const { width, height } = message;
     const channels = message.color === 'gray' ? 1 : 3;
     const { format } = this.options;
-    const encoder =
-      format === 'png'
-        ? createPngEncoder(width, height, channels)
-        : format === 'jpeg'
-          ? createJpegEncoder({ width, height, channels, quality: this.options.jpegQuality })
-          : createWebpEncoder({ width, height, channels, quality: this.options.webpQuality });
+    const quality = format === 'jpeg' ? this.options.jpegQuality : format === 'webp' ? this.options.webpQuality : AVIF_DEFAULT_QUALITY;
+    const encoder = format === 'png' ? createPngEncoder(width, height, channels) : createSharpEncoder(format, { width, height, channels, quality });
     const streaming: StreamingPage = { pageNumber: message.pageNumber, encoder, resolve, reject };
     const body = encoder.output;
     this.streaming = streaming;

@@ -23,6 +23,8 @@ import { MAX_KEY_BYTES, outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
 import { downloadTo, headCurrent } from '../s3/source.js';
 import { createSsmClient } from '../ssm/client.js';
+import { createIiifHandler } from '../iiif/handler.js';
+import { isIiifPath } from '../iiif/route.js';
 import { HttpError } from './errors.js';
 import { renderVariant } from './render-variant.js';
 import { parseEnvelope, parseKey, parseOptions } from './request.js';
@@ -57,6 +59,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
   const cache = deps.cache ?? new SourceCache(SOURCE_CACHE_DIR, config.page.sourceCacheBytes);
   const now = deps.now ?? Date.now;
   const bucket = config.sourceBucket;
+  const iiif = createIiifHandler(config, { s3, cache, secret, now });
 
   const redirect = async (out: { bucket: string; key: string }, served: Served): Promise<PageResult> => {
     const location = await getSignedUrl(s3, new GetObjectCommand({ Bucket: out.bucket, Key: out.key }), { expiresIn: config.page.presignSeconds });
@@ -132,18 +135,21 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
     if (context?.awsRequestId) logger.appendKeys({ requestId: context.awsRequestId });
     const timeLeftMs = context?.getRemainingTimeInMillis ? () => context.getRemainingTimeInMillis!() : undefined;
     const log: Record<string, unknown> = {};
+    const isIiif = isIiifPath(event.rawPath ?? '/');
     let result: PageResult;
     try {
-      result = await serve(event, timeLeftMs, log);
+      result = await (isIiif ? iiif(event, timeLeftMs, log) : serve(event, timeLeftMs, log));
     } catch (err) {
       result = errorResult(err, log);
     }
+    // IIIF viewers fetch from other origins: every IIIF answer, errors too, says who may read it.
+    if (isIiif) result = { ...result, headers: { ...result.headers, 'access-control-allow-origin': config.page.corsOrigin } };
     const ms = Math.round(performance.now() - started);
     logger.info('page request', { ...log, status: result.statusCode, ms });
     metrics.addMetric(METRIC.pageLatency, MetricUnit.Milliseconds, ms);
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     // HEAD: the same status and headers, no body.
-    return event.requestContext?.http?.method === 'HEAD' ? { ...result, body: '' } : result;
+    return event.requestContext?.http?.method === 'HEAD' ? { ...result, body: '', isBase64Encoded: false } : result;
   };
 }
 

@@ -64,13 +64,14 @@ const IMAGE_EXTENSIONS = [...new Set(Object.values(FILE_EXTENSION))].map((e) => 
 /**
  * A file of a generation, relative to the output prefix: <16 hex>/page-0001.png, a fan-out part
  * record, the completion event's marker (ANNOUNCED_FILE) and the like, and the page function's cached variants (<16 hex>/variant-0003-<options
- * hash>.png, in a folder named by variantFolderOf), so the clean-up after a commit removes the
+ * hash>.png, in a folder named by variantFolderOf; IIIF images iiif-0003-<request hash>.jpg and
+ * the document's page sizes iiif-pages.json beside them), so the clean-up after a commit removes the
  * variants of an old source like its pages. The image extensions come from the formats table
  * (lib/encode/formats.ts FILE_EXTENSION): a format added there is cleaned up without a change
  * here (a pattern written out by hand once missed .webp, and every re-upload kept a generation).
  */
 export const GENERATION_FILE_PATTERN = new RegExp(
-  `^([0-9a-f]{16})\\/(?:(?:page|thumb)-\\d{4,}\\.(?:${IMAGE_EXTENSIONS})|text-\\d{4,}\\.json|part-\\d{4,}-\\d{4,}\\.json|announced\\.json|variant-\\d{4,}-[0-9a-f]{16}\\.(?:${IMAGE_EXTENSIONS}))$`,
+  `^([0-9a-f]{16})\\/(?:(?:page|thumb)-\\d{4,}\\.(?:${IMAGE_EXTENSIONS})|text-\\d{4,}\\.json|part-\\d{4,}-\\d{4,}\\.json|announced\\.json|(?:variant|iiif)-\\d{4,}-[0-9a-f]{16}\\.(?:${IMAGE_EXTENSIONS})|iiif-pages\\.json)$`,
 );
 /** A page image of a schema v1 render, directly under the output prefix. */
 export const LEGACY_PAGE_FILE_PATTERN = /^page-\d{4,}\.(?:png|jpg)$/;

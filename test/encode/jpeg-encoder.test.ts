@@ -1,16 +1,13 @@
 /**
  * The streaming baseline JPEG encoder (lib/encode/jpeg-encoder.ts): sizes that are not
  * multiples of the MCU, gray and RGB, quality, and rows given in any bands, decoded
- * by MuPDF (an independent decoder) and compared with MuPDF's own encoder; and the encoder
- * threads that run it off the drawing thread (lib/encode/encoder-thread.ts).
+ * by MuPDF (an independent decoder) and compared with MuPDF's own encoder. It encodes the
+ * thumbnails; pages go through sharp (lib/encode/sharp-encoder.ts, test/encode/sharp-encoder.test.ts).
  */
-import { availableParallelism } from 'node:os';
 import * as mupdf from 'mupdf';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, JpegEncoder } from '../../lib/encode/jpeg-encoder.js';
-import { createJpegEncoder, encoderThreadCount } from '../../lib/encode/encoder-thread.js';
 import { decodeJpeg as decode, jpegSize, meanAbsDiff, readBody } from '../engine/helpers.js';
-import { transferOf } from '../../lib/encode/transfer.js';
 
 /** Gradients, a hard-edged colored square, a one-pixel grid and blank margins: smooth areas, edges, flat blocks. */
 function testImage(width: number, height: number): Uint8Array {
@@ -111,72 +108,5 @@ describe('baseline JPEG encoder', () => {
     expect(() => encoder.write(new Uint8Array(12), 3)).toThrow(/3 rows for an image of 2/);
     encoder.write(new Uint8Array(4), 1);
     expect(() => encoder.end()).toThrow(/ended after 1 of 2 rows/);
-  });
-});
-
-describe('JPEG encoder threads', () => {
-  it('move a band\'s own buffer, and copy a view of a larger one or of Node\'s Buffer pool (which Node 21+ refuses to transfer)', async () => {
-    const { MessageChannel } = await import('node:worker_threads');
-    const own = new Uint8Array(16);
-    const pooled = Buffer.concat([Buffer.from('small'), Buffer.from('band')]);
-    expect(transferOf(own)).toEqual([own.buffer]);
-    expect(transferOf(own.subarray(4))).toEqual([]);
-    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
-    expect(transferOf(pooled)).toEqual([]);
-    // What the JPEG thread posts: on every Node, the bytes arrive and nothing else is detached.
-    const { port1, port2 } = new MessageChannel();
-    const received = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
-    port1.postMessage(pooled, transferOf(pooled));
-    expect(Buffer.from(await received).toString()).toBe('smallband');
-    port1.close();
-  });
-
-  it('pages encoded side by side on the threads, in bands: each the bytes of encodeJpeg, and no more threads than CPUs', async () => {
-    const [width, height] = [200, 150];
-    const images = [1, 3, 3, 1, 3].map((channels, i) => {
-      const rgb = testImage(width + i, height);
-      return { channels: channels as 1 | 3, width: width + i, pixels: channels === 3 ? rgb : grayOf(rgb).gray };
-    });
-    const encoded = await Promise.all(
-      images.map(async ({ channels, width, pixels }) => {
-        const encoder = createJpegEncoder({ width, height, channels, quality: 80 });
-        const body = readBody(encoder.output);
-        // Bands given without waiting, as the session gives them.
-        const writes = [0, 40, 100].map((top, i, tops) => {
-          const rows = (tops[i + 1] ?? height) - top;
-          return encoder.writeRows(pixels.slice(top * width * channels, (top + rows) * width * channels), rows);
-        });
-        await Promise.all(writes);
-        encoder.end();
-        return { bytes: await body, expected: encodeJpeg(pixels, { width, height, channels, quality: 80 }) };
-      }),
-    );
-    for (const { bytes, expected } of encoded) expect(Buffer.from(bytes).equals(expected)).toBe(true);
-    expect(encoderThreadCount()).toBeGreaterThanOrEqual(1);
-    expect(encoderThreadCount()).toBeLessThanOrEqual(Math.max(1, availableParallelism()));
-  });
-
-  it('an image the thread cannot encode fails its writes and output with the reason; the next page encodes', async () => {
-    const broken = createJpegEncoder({ width: 70000, height: 1, channels: 1, quality: 80 });
-    const body = readBody(broken.output).then(() => undefined, (err: unknown) => err);
-    const failure = await broken.writeRows(new Uint8Array(70000), 1).then(() => undefined, (err: Error) => err);
-    expect(failure?.message).toMatch(/JPEG encoder: cannot encode a 70000x1 JPEG/);
-    broken.fail(failure!);
-    expect(String(await body)).toMatch(/cannot encode/);
-
-    const next = createJpegEncoder({ width: 8, height: 8, channels: 1, quality: 80 });
-    const nextBody = readBody(next.output);
-    await next.writeRows(new Uint8Array(64).fill(200), 8);
-    next.end();
-    expect(jpegSize(await nextBody)).toEqual({ width: 8, height: 8, components: 1 });
-  });
-
-  it('refuses rows past the image and ends short of it with an error on the output', async () => {
-    const encoder = createJpegEncoder({ width: 4, height: 2, channels: 1, quality: 80 });
-    const body = readBody(encoder.output).then(() => undefined, (err: unknown) => err);
-    await expect(encoder.writeRows(new Uint8Array(12), 3)).rejects.toThrow(/3 rows for an image of 2/);
-    await encoder.writeRows(new Uint8Array(4), 1);
-    encoder.end();
-    expect(String(await body)).toMatch(/ended after 1 of 2 rows/);
   });
 });

@@ -19,7 +19,8 @@ import {
   writeManySegmentsPdf,
 } from '../fixtures/generated-pdfs.js';
 import { CORPUS_DIR, collect, decodePng, decodeWebp, jpegSize } from './helpers.js';
-import { WEBP_MAX_PIXELS, WEBP_MAX_SIDE } from '../../lib/encode/formats.js';
+import sharp from 'sharp';
+import { formatLabelOf, IMAGE_FORMATS, maxPixelsOf, maxSideOf } from '../../lib/encode/formats.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hostile-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,12 +75,14 @@ describe('hostile inputs', () => {
     expect(job.stats.workers).toBe(1);
   });
 
-  it('an image that decodes to 2.5 GB, in a file of a few KB, renders in a small heap', { timeout: 120_000 }, async () => {
-    const path = await generated('bomb.pdf', (p) => writeImageBombPdf(p));
+  it.each(IMAGE_FORMATS)('an image that decodes to 2.5 GB, in a file of a few KB, renders in a small heap (%s)', { timeout: 120_000 }, async (format) => {
+    const path = await generated(`bomb-${format}.pdf`, (p) => writeImageBombPdf(p));
     expect(statSync(path).size).toBeLessThan(64 * 1024);
-    const job = await startRender(path, options());
+    const job = await startRender(path, options({ format }));
     const pages = await collect(job);
     expect(pages.map((p) => p.ok)).toEqual([true]);
+    const [page] = pages;
+    if (page?.ok) expect(await sharp(page.bytes).metadata()).toMatchObject({ width: page.width, height: page.height, format: format === 'jpeg' ? 'jpeg' : format === 'avif' ? 'heif' : format });
     expect(job.stats.wasmHeapPeakBytes).toBeLessThan(64 * MiB);
   });
 
@@ -116,31 +119,33 @@ describe('hostile inputs', () => {
     expect(jpegSize(page.bytes)).toMatchObject({ width: page.width, height: page.height });
   });
 
-  it('a poster page as WebP is drawn in bands, at the DPI that fits WebP\'s pixel budget, and says so; the heap stays bounded', { timeout: 180_000 }, async () => {
-    // 36 Mpx at 150 dpi: over the 16 Mpx a WebP page may have (libwebp holds the whole page).
-    const job = await startRender(join(CORPUS_DIR, 'go-poster-3294pt.pdf'), options({ format: 'webp' }));
+  it.each(['webp', 'avif'] as const)('a poster page as %s is drawn in bands, at the DPI that fits the format\'s pixel budget, and says so; the heap stays bounded', { timeout: 180_000 }, async (format) => {
+    // 36 Mpx at 150 dpi: over the 16 Mpx a WebP or AVIF page may have (the encoder holds the whole page).
+    const job = await startRender(join(CORPUS_DIR, 'go-poster-3294pt.pdf'), options({ format }));
     const [page] = await collect(job);
     if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
+    const [name, maxSide, maxPixels] = [formatLabelOf(format), maxSideOf(format), maxPixelsOf(format)];
     expect(page.dpi).toBeLessThan(150);
-    expect(page.width * page.height).toBeLessThanOrEqual(WEBP_MAX_PIXELS);
+    expect(page.width * page.height).toBeLessThanOrEqual(maxPixels);
     expect(page.warning).toBe(
-      `page 1: WebP rendered at ${page.dpi} dpi: a WebP page is at most ${WEBP_MAX_SIDE} pixels a side and ${WEBP_MAX_PIXELS} pixels (the encoder holds the whole page) (PNG has no such limit)`,
+      `page 1: ${name} rendered at ${page.dpi} dpi: a ${name} page is at most ${maxSide} pixels a side and ${maxPixels} pixels (the encoder holds the whole page) (PNG has no such limit)`,
     );
-    const decoded = await decodeWebp(page.bytes);
-    expect([decoded.width, decoded.height]).toEqual([page.width, page.height]);
+    if (format === 'webp') expect(await decodeWebp(page.bytes)).toMatchObject({ width: page.width, height: page.height });
+    else expect(await sharp(page.bytes).metadata()).toMatchObject({ width: page.width, height: page.height });
     // MuPDF's heap holds bands and the poster's images, never the encoder's whole page.
     expect(job.stats.wasmHeapPeakBytes).toBeLessThanOrEqual(WASM_HEAP_LIMIT_BYTES);
   });
 
-  it('a WebP page wider than a WebP can be (16383 px) is drawn at the DPI that fits, and says so', { timeout: 120_000 }, async () => {
+  it.each(['webp', 'avif'] as const)('a %s page wider than the format allows (16383 px) is drawn at the DPI that fits, and says so', { timeout: 120_000 }, async (format) => {
     // A 14400 x 50 pt banner: 20000 px wide at 100 dpi, 1.4 Mpx.
-    const job = await startRender(await generated('banner.pdf', (p) => writeGiantPagePdf(p, 50)), options({ format: 'webp', dpi: 100 }));
+    const job = await startRender(await generated(`banner-${format}.pdf`, (p) => writeGiantPagePdf(p, 50)), options({ format, dpi: 100 }));
     const [page] = await collect(job);
     if (!page?.ok) throw new Error(`expected the page rendered, got ${page ? page.error.code : 'nothing'}`);
-    expect(page.width).toBeLessThanOrEqual(WEBP_MAX_SIDE);
+    const [name, maxSide] = [formatLabelOf(format), maxSideOf(format)];
+    expect(page.width).toBeLessThanOrEqual(maxSide);
     expect(page.dpi).toBeLessThan(100);
-    expect(page.warning).toMatch(new RegExp(`^page 1: WebP rendered at ${page.dpi} dpi: a WebP page is at most ${WEBP_MAX_SIDE} pixels a side`));
-    expect(await decodeWebp(page.bytes)).toMatchObject({ width: page.width, height: page.height });
+    expect(page.warning).toMatch(new RegExp(`^page 1: ${name} rendered at ${page.dpi} dpi: a ${name} page is at most ${maxSide} pixels a side`));
+    expect(await sharp(page.bytes).metadata()).toMatchObject({ width: page.width, height: page.height });
   });
 
   it('a 300 MB file is read through the file, never held: the heap stays far below the file size', { timeout: 180_000 }, async () => {

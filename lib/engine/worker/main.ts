@@ -8,9 +8,10 @@
 import './wasm-hook.js';
 import { parentPort } from 'node:worker_threads';
 import * as mupdf from 'mupdf';
-import { pageGeometry, pagesOfLane, selectPages, type PageBox } from '../options.js';
+import { fullImageOf, pageGeometry, pagesOfLane, selectPages, type PageBox } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
 import { drawPage } from './draw-page.js';
+import { drawRegion } from './draw-region.js';
 import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
 import { DocumentFailure, openDocument, pageLostInRepair, type OpenedDocument } from './open.js';
@@ -112,6 +113,10 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
     }
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
+    if (input.region) {
+      await renderRegion(input, page, box, pageNumber, started);
+      return;
+    }
     const { geometry, warning } = pageGeometry(box, output);
     if (!geometry) {
       const message = `page box ${(box[2] - box[0]).toFixed(0)}x${(box[3] - box[1]).toFixed(0)} pt exceeds ${output.maxPagePixels} pixels even at 1 dpi`;
@@ -145,6 +150,41 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
   }
 }
 
+/** A region of the page (RenderOptions.region), sent as a page of the region's size: no thumbnail, no text. */
+async function renderRegion(input: JobInput, page: mupdf.Page, box: PageBox, pageNumber: number, started: number): Promise<void> {
+  const region = input.region!;
+  const full = fullImageOf(box, input.output.dpi, input.output.maxPagePixels);
+  if (!full) {
+    send({ type: 'page-error', pageNumber, error: { code: 'PAGE_TOO_LARGE', message: `page exceeds ${input.output.maxPagePixels} pixels even at 1 dpi` }, wasmHeapBytes: wasmHeapBytes() });
+    return;
+  }
+  if (region.x + region.w > full.width || region.y + region.h > full.height) {
+    const message = `region ${region.x},${region.y},${region.w},${region.h} is outside the page's ${full.width}x${full.height} image`;
+    send({ type: 'page-error', pageNumber, error: { code: 'PAGE_RENDER_FAILED', message }, wasmHeapBytes: wasmHeapBytes() });
+    return;
+  }
+  const out = messageOutput(pageNumber, undefined);
+  await drawRegion(page, box, full, region, out, { bandBytes: input.bandBytes, layout: input.output.format === 'png' ? 'png' : 'packed' });
+  checkStackGuard();
+  send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes() });
+}
+
+/** Every page's box (loaded one at a time, the store shrunk after each) and the title, for RenderOptions.pageBoxes. */
+function pageBoxesOf(doc: mupdf.Document, pageCount: number): { pageBoxes: PageBox[]; title?: string } {
+  const pageBoxes: PageBox[] = [];
+  for (let i = 0; i < pageCount; i++) {
+    const page = doc.loadPage(i);
+    try {
+      pageBoxes.push(page.getBounds() as PageBox);
+    } finally {
+      page.destroy();
+    }
+    if (i % 100 === 99) mupdf.shrinkStore(50);
+  }
+  const title = doc.getMetaData('info:Title')?.trim();
+  return { pageBoxes, ...(title ? { title } : {}) };
+}
+
 async function main(): Promise<void> {
   // MuPDF is instantiated (the import above waited for it): a spare worker waits here for its
   // job, and says it is ready once a session listens.
@@ -161,7 +201,7 @@ async function main(): Promise<void> {
   const { doc, pageCount, warnings, repaired } = opened;
   const pageNumbers = input.pageNumbers ?? selectPages(pageCount, { pages: input.pages, maxPages: input.output.maxPages });
   // The job hears the whole selection; this worker draws its lane's share of it.
-  send({ type: 'opened', pageCount, pageNumbers, warnings });
+  send({ type: 'opened', pageCount, pageNumbers, warnings, ...(input.pageBoxes ? pageBoxesOf(doc, pageCount) : {}) });
   for (const pageNumber of input.lane ? pagesOfLane(pageNumbers, input.lane) : pageNumbers) {
     send({ type: 'page-start', pageNumber });
     await renderPage(input, doc, pageNumber, repaired);

@@ -1,0 +1,323 @@
+/**
+ * The page function's IIIF routes (docs/iiif.md): Image API 3.0 level 2 per page, a
+ * Presentation 3.0 manifest per document. In order: the route, the document token (signed
+ * mode), the source's current etag (a re-upload is seen at once), the page sizes (cached in S3
+ * beside the variants, opened once per source), then the answer: info.json from the sizes; an
+ * image from the variant cache (hit) or drawn, that region only, by a fresh MuPDF (miss) and
+ * stored. Small answers come back in the body (a 302 would double a viewer's round trips per
+ * tile), large ones redirect to a presigned GET. Every answer carries CORS; images the
+ * canonical and profile Link headers; all an ETag for 304s.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import type { PageConfig } from '../config/page.js';
+import { RenderError } from '../engine/errors.js';
+import { fullImageOf, JPEG_MAX_SIDE, WEBP_MAX_PIXELS, WEBP_MAX_SIDE, type PageBox, type PageRegion } from '../engine/options.js';
+import { startRender } from '../engine/render.js';
+import { isLegacy, isPageFailure, variantFolderOf } from '../job/manifest.js';
+import { isNotFound, isPreconditionFailed } from '../s3/errors.js';
+import { generationPrefix, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
+import { readManifest } from '../s3/manifest-store.js';
+import { downloadTo, headCurrent, type SourceObject } from '../s3/source.js';
+import { HttpError } from '../on-demand/errors.js';
+import { VARIANT_TAG } from '../on-demand/render-variant.js';
+import type { SecretSource } from '../on-demand/secret.js';
+import { SourceCache, SourceTooLargeError } from '../on-demand/source-cache.js';
+import { parseImageRequest, resolveImage, rotatedSize, type ResolvedImage, type SizeLimits } from './image-request.js';
+import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, presentationManifest } from './info.js';
+import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
+import { verifyToken } from './token.js';
+import type { PageResult } from '../on-demand/handler.js';
+
+/**
+ * The most an answer carries in its body: a Function URL answers at most 6 MB, and a body of
+ * bytes goes base64 (4/3 larger) in the response's JSON. Larger images redirect.
+ */
+export const MAX_BODY_BYTES = 4 * 2 ** 20;
+/**
+ * Browsers and caches keep an answer this long, then revalidate (If-None-Match, a 304 for one
+ * HeadObject): a re-upload shows within 5 minutes. Chosen over an etag in the identifier, which
+ * would change every published manifest's, annotation's and bookmark's URL at each re-upload.
+ */
+export const IIIF_MAX_AGE_SECONDS = 300;
+const SIZES_FILE = 'iiif-pages.json';
+
+interface PageSizes {
+  pageCount: number;
+  boxes: PageBox[];
+  title?: string;
+}
+
+export interface IiifDeps {
+  s3: S3Client;
+  cache: SourceCache;
+  secret: SecretSource | undefined;
+  now: () => number;
+}
+
+export type IiifHandler = (event: LambdaFunctionURLEvent, timeLeftMs: (() => number) | undefined, log: Record<string, unknown>) => Promise<PageResult>;
+
+export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandler {
+  const { s3, cache } = deps;
+  const bucket = config.sourceBucket;
+  const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
+  const limits: SizeLimits = { maxWidth: JPEG_MAX_SIDE, maxHeight: JPEG_MAX_SIDE, maxArea: maxPagePixels };
+  /** Page sizes of the last few sources, by etag: a viewer's tiles then cost no S3 read for them. */
+  const sizesMemo = new Map<string, PageSizes>();
+
+  const presign = (target: { bucket: string; key: string }): Promise<string> =>
+    getSignedUrl(s3, new GetObjectCommand({ Bucket: target.bucket, Key: target.key }), { expiresIn: config.page.presignSeconds });
+
+  return async (event, timeLeftMs, log) => {
+    const method = event.requestContext?.http?.method;
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `method ${JSON.stringify(method ?? '')} is not allowed: use GET or HEAD`);
+    const route = parseIiifRoute(event.rawPath ?? '/');
+    log['iiif'] = route.kind;
+    const skip = skipReason(route.key, config);
+    if (skip) throw new HttpError(404, 'NOT_FOUND', `no IIIF resource for ${JSON.stringify(route.key)}: ${skip}`);
+    log['key'] = route.key;
+    if (deps.secret) verifyToken(await deps.secret(), route.key, route.token, deps.now(), config.page.signedUrlMaxSeconds);
+    const base = `${config.page.iiifBaseUrl ?? `https://${event.requestContext.domainName}`}/iiif/3/${route.token !== undefined ? `~${route.token}/` : ''}`;
+    const cacheControl = `${deps.secret ? 'private' : 'public'}, max-age=${IIIF_MAX_AGE_SECONDS}`;
+
+    const current = await headCurrent(s3, bucket, route.key);
+    if (!current) throw new HttpError(404, 'NOT_FOUND', `no object ${JSON.stringify(route.key)} in the bucket`);
+    const out = outputLocation(bucket, route.key, config);
+    const folder = generationPrefix(out, variantFolderOf(current.etag));
+    const etagOf = (text: string): string => `"${createHash('sha256').update(`${current.etag}\n${text}`).digest('base64url').slice(0, 27)}"`;
+    const notModified = (etag: string): boolean => (event.headers?.['if-none-match'] ?? '').split(/\s*,\s*/).includes(etag);
+
+    if (route.kind === 'source') return redirect(await presign({ bucket, key: route.key }));
+    if (route.kind === 'base') return { statusCode: 303, headers: { location: `${base}${route.identifier}/info.json`, 'cache-control': cacheControl }, body: '' };
+
+    const sizes = await pageSizes(route.key, current, out, folder, log);
+    if (route.kind === 'manifest') {
+      const text = await eagerText(out, current.etag);
+      const manifest = presentationManifest({
+        id: `${base}${route.identifier}/manifest`,
+        label: sizes.title ?? basename(route.key),
+        rendering: `${base}${route.identifier}/source.pdf`,
+        pages: sizes.boxes.map((box, index) => {
+          const full = fullOf(box, index + 1);
+          const service = `${base}${identifierOf(route.key, index + 1)}`;
+          return { service, ...full, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
+        }),
+      });
+      return json(manifest, 'http://iiif.io/api/presentation/3/context.json', etagOf(`manifest\n${base}\n${sizes.boxes.length}`));
+    }
+
+    if (route.page > sizes.pageCount) throw new HttpError(404, 'PAGE_OUT_OF_RANGE', `page ${route.page} does not exist: the document has ${sizes.pageCount} page${sizes.pageCount === 1 ? '' : 's'}`);
+    const full = fullOf(sizes.boxes[route.page - 1]!, route.page);
+    const id = `${base}${route.identifier}`;
+    if (route.kind === 'text') {
+      const text = await eagerText(out, current.etag);
+      const key = text.get(route.page);
+      if (!key) throw new HttpError(404, 'NOT_FOUND', `page ${route.page} has no text: the eager render writes it when PAGE_TEXT is on`);
+      return redirect(await presign({ bucket: out.bucket, key }));
+    }
+    if (route.kind === 'info') {
+      const etag = etagOf(`info\n${id}\n${full.width}x${full.height}`);
+      if (notModified(etag)) return { statusCode: 304, headers: { etag, 'cache-control': cacheControl }, body: '' };
+      return json(imageInfo(id, full, limits), IMAGE_CONTEXT, etag);
+    }
+
+    // An image.
+    const resolved = resolveImage(parseImageRequest(...route.segments), full, limits);
+    const turned = rotatedSize(resolved);
+    if (resolved.format === 'webp' && (Math.max(turned.width, turned.height) > WEBP_MAX_SIDE || turned.width * turned.height > WEBP_MAX_PIXELS)) {
+      throw new HttpError(400, 'INVALID_REQUEST', `a webp image is at most ${WEBP_MAX_SIDE} px a side and ${WEBP_MAX_PIXELS} pixels: ${turned.width}x${turned.height} asked; use jpg or png`);
+    }
+    Object.assign(log, { page: route.page, canonical: resolved.canonical });
+    const links = `<${id}/${resolved.canonical}>;rel="canonical", <${LEVEL2_PROFILE_URI}>;rel="profile"`;
+    const normalized = resolved.canonical.replace('/color.', '/default.');
+    const etag = etagOf(`image\n${route.page}\n${normalized}`);
+    const imageHeaders = { 'content-type': contentTypeOf(resolved.format), link: links, etag, 'cache-control': cacheControl };
+    if (notModified(etag)) return { statusCode: 304, headers: imageHeaders, body: '' };
+    const qualityOf = resolved.format === 'jpg' ? config.output.jpegQuality : resolved.format === 'webp' ? config.output.webpQuality : 0;
+    const hash = createHash('sha256').update(`${normalized}\n${iiifDpi}\n${maxPagePixels}\n${qualityOf}`).digest('hex').slice(0, 16);
+    const target = { bucket: out.bucket, key: `${folder}iiif-${String(route.page).padStart(4, '0')}-${hash}.${resolved.format}` };
+    if (Buffer.byteLength(target.key) > MAX_KEY_BYTES) throw new HttpError(422, 'KEY_TOO_LONG', `the image's key would exceed S3's ${MAX_KEY_BYTES} bytes: use a shorter source key`);
+
+    const hit = await headSize(target);
+    if (hit !== undefined) {
+      log['cache'] = 'hit';
+      if (hit > MAX_BODY_BYTES) return { ...redirect(await presign(target)), headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60' } };
+      const got = await s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: target.key }));
+      const bytes = await got.Body!.transformToByteArray();
+      return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'hit' }, body: Buffer.from(bytes).toString('base64'), isBase64Encoded: true };
+    }
+    log['cache'] = 'miss';
+    const bytes = await drawImage(route.key, route.page, current, resolved, target, timeLeftMs, log);
+    if (bytes === undefined) return { statusCode: 302, headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60', 'x-page-cache': 'miss' }, body: '' };
+    return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'miss' }, body: bytes.toString('base64'), isBase64Encoded: true };
+
+    function fullOf(box: PageBox, page: number): { width: number; height: number } {
+      const geometry = fullImageOf(box, iiifDpi, maxPagePixels);
+      if (!geometry) throw new HttpError(422, 'PAGE_TOO_LARGE', `page ${page} exceeds ${maxPagePixels} pixels even at 1 dpi`);
+      return { width: geometry.width, height: geometry.height };
+    }
+
+    function json(body: unknown, context: string, etag: string): PageResult {
+      // JSON-LD when the client asks for it (the IIIF validator's jsonld test), plain JSON otherwise.
+      const ld = (event.headers?.['accept'] ?? '').includes('application/ld+json');
+      return {
+        statusCode: 200,
+        headers: { 'content-type': ld ? `application/ld+json;profile="${context}"` : 'application/json', etag, 'cache-control': cacheControl },
+        body: JSON.stringify(body),
+      };
+    }
+  };
+
+  function redirect(location: string): PageResult {
+    return { statusCode: 302, headers: { location, 'cache-control': 'private, max-age=60' }, body: '' };
+  }
+
+  async function headSize(target: { bucket: string; key: string }): Promise<number | undefined> {
+    try {
+      return (await s3.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }))).ContentLength ?? 0;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The eager render's page text keys, when its manifest is of these source bytes. */
+  async function eagerText(out: OutputLocation, etag: string): Promise<Map<number, string>> {
+    const { manifest } = await readManifest(s3, out);
+    const text = new Map<number, string>();
+    if (!manifest || isLegacy(manifest) || manifest.source.etag !== etag) return text;
+    for (const page of manifest.pages) if (!isPageFailure(page) && page.text) text.set(page.number, page.text.key);
+    return text;
+  }
+
+  /** Every page's box: from memory, from S3 beside the variants, or the document opened once (and stored). */
+  async function pageSizes(key: string, current: SourceObject, out: OutputLocation, folder: string, log: Record<string, unknown>): Promise<PageSizes> {
+    const memoKey = `${key}\n${current.etag}`;
+    const memo = sizesMemo.get(memoKey);
+    if (memo) return memo;
+    const sizesKey = `${folder}${SIZES_FILE}`;
+    let sizes: PageSizes | undefined;
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: sizesKey }));
+      sizes = JSON.parse(await got.Body!.transformToString()) as PageSizes;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!sizes) {
+      log['sizes'] = 'opened';
+      sizes = await withSource(key, current, async (path) => {
+        const job = await startRender(path, { ...config.output, pages: [], pageBoxes: true });
+        await job.close();
+        return { pageCount: job.pageCount, boxes: [...(job.pageBoxes ?? [])], ...(job.title ? { title: job.title } : {}) };
+      });
+      await s3
+        .send(new PutObjectCommand({ Bucket: out.bucket, Key: sizesKey, Body: JSON.stringify(sizes), ContentType: 'application/json', Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`, IfNoneMatch: '*' }))
+        .catch((err: unknown) => {
+          if (!isPreconditionFailed(err)) throw err;
+        });
+    }
+    if (sizesMemo.size >= 16) sizesMemo.delete(sizesMemo.keys().next().value!);
+    sizesMemo.set(memoKey, sizes);
+    return sizes;
+  }
+
+  /** The source from the warm cache (or S3), for `use`; document errors as the page URLs give them. */
+  async function withSource<T>(key: string, current: SourceObject, use: (path: string) => Promise<T>): Promise<T> {
+    const id = createHash('sha256').update(`${bucket}\n${key}\n${current.etag}`).digest('hex');
+    let lease;
+    try {
+      lease = await cache.acquire(id, current.size, (path) => downloadTo(s3, bucket, key, current, path));
+    } catch (err) {
+      if (err instanceof SourceTooLargeError) throw new HttpError(422, 'TOO_LARGE', err.message);
+      if (isPreconditionFailed(err)) throw new HttpError(409, 'SOURCE_CHANGED', `${key} was replaced during the request: try again`);
+      throw err;
+    }
+    try {
+      return await use(lease.path);
+    } catch (err) {
+      if (err instanceof RenderError && err.permanent) throw new HttpError(422, err.code, err.message);
+      throw err;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * A miss: the region drawn by a fresh MuPDF into a file in /tmp, stored with If-None-Match: *
+   * (of concurrent misses the first stored wins). Returns the bytes when they fit a body.
+   */
+  async function drawImage(
+    key: string,
+    page: number,
+    current: SourceObject,
+    image: ResolvedImage,
+    target: { bucket: string; key: string },
+    timeLeftMs: (() => number) | undefined,
+    log: Record<string, unknown>,
+  ): Promise<Buffer | undefined> {
+    const region: PageRegion = {
+      ...image.region,
+      width: image.width,
+      height: image.height,
+      rotate: image.rotation.degrees,
+      mirror: image.rotation.mirror,
+      quality: image.quality === 'default' ? 'color' : image.quality,
+    };
+    const format = image.format === 'jpg' ? 'jpeg' : image.format;
+    const scratch = await mkdtemp(join(tmpdir(), 'iiif-'));
+    try {
+      const file = join(scratch, 'image');
+      const started = performance.now();
+      await withSource(key, current, async (path) => {
+        const job = await startRender(
+          path,
+          { ...config.output, format, dpi: iiifDpi, maxPages: 0, pages: [{ from: page, to: page }], region, pageTimeoutMs: config.pageTimeoutMs },
+          timeLeftMs ? { deadline: Date.now() + timeLeftMs() - 3_000 } : {},
+        );
+        try {
+          for await (const result of job) {
+            if (!result.ok) throw new HttpError(result.deadline ? 503 : 422, result.deadline ? 'OUT_OF_TIME' : result.error.code, `page ${page}: ${result.error.message}`);
+            await pipeline(result.body, createWriteStream(file, { mode: 0o600 }));
+            await result.finished;
+          }
+        } finally {
+          await job.close();
+        }
+      });
+      const size = (await stat(file)).size;
+      log['renderMs'] = Math.round(performance.now() - started);
+      log['bytes'] = size;
+      await s3
+        .send(
+          new PutObjectCommand({
+            Bucket: target.bucket,
+            Key: target.key,
+            Body: createReadStream(file),
+            ContentLength: size,
+            ContentType: contentTypeOf(image.format),
+            CacheControl: 'private, max-age=31536000, immutable',
+            Metadata: { 'source-etag': current.etag, page: String(page), iiif: image.canonical },
+            Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`,
+            IfNoneMatch: '*',
+          }),
+        )
+        .catch((err: unknown) => {
+          if (!isPreconditionFailed(err)) throw err;
+        });
+      return size <= MAX_BODY_BYTES ? await readFile(file) : undefined;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+}
+
+function contentTypeOf(format: 'jpg' | 'png' | 'webp'): string {
+  return format === 'jpg' ? 'image/jpeg' : `image/${format}`;
+}

@@ -1,0 +1,231 @@
+/**
+ * IIIF from the page function end to end: the bundled artifact in a Lambda container, handed
+ * Function URL events, on the local S3 and SSM server. info.json, tiles (their pixels against
+ * the full image), the cache and 304s, errors as the spec says, the Presentation manifest, and
+ * signed mode's document token; and the eager clean-up removes what IIIF stored.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { everyService } from '../lib/aws/endpoint.js';
+import { makeToken } from '../lib/iiif/token.js';
+import type { PageResult } from '../lib/on-demand/handler.js';
+import { createRenderHandler } from '../lib/render-function/handler.js';
+import { s3PutEvent } from '../lib/s3/event.js';
+import { createSsmClient } from '../lib/ssm/client.js';
+import { buildAll } from '../tools/build.js';
+import { functionUrlEvent } from '../tools/function-url.js';
+import { LambdaContainer } from '../tools/lambda-container.js';
+import { loadTemplate, templateFunction } from '../tools/template.js';
+import { CORPUS, createBucket, listKeys, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+
+const template = loadTemplate();
+const fn = templateFunction(template, 'PageFunction');
+const BUCKET = String(template.Parameters!['BucketName']!.Default);
+const KEY = 'incoming/papers/trace monkey.pdf';
+const ID = `${encodeURIComponent(KEY)};2`;
+const BASE = 'https://iiif.example.org';
+const SECRET = 'a-test-secret-of-32-characters!!';
+const pdf = (name: string) => readFile(join(CORPUS, name));
+
+async function startPage(extraEnv: Record<string, string> = {}): Promise<LambdaContainer> {
+  const { container, initError } = await LambdaContainer.start(template, fn, {
+    extraEnv: { S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE, ...extraEnv },
+    memoryMb: 1024,
+  });
+  if (initError) throw new Error(`PageFunction did not start: ${JSON.stringify(initError.payload)}`);
+  return container;
+}
+
+async function get(container: LambdaContainer, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<PageResult> {
+  const outcome = await container.invoke(functionUrlEvent(method, path, headers));
+  expect(outcome.ok, JSON.stringify(outcome.payload)).toBe(true);
+  return outcome.payload as PageResult;
+}
+
+const bodyBytes = (result: PageResult): Buffer => (result.isBase64Encoded ? Buffer.from(String(result.body), 'base64') : Buffer.from(String(result.body)));
+const png = (result: PageResult) => PNG.sync.read(bodyBytes(result));
+
+describe('IIIF Image API 3.0 and Presentation 3.0 from the page function', () => {
+  let s3: S3Client;
+  let page: LambdaContainer;
+
+  beforeAll(async () => {
+    await buildAll({ only: ['PageFunction'] });
+    s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('tracemonkey-paper-14p.pdf'));
+    page = await startPage({ IIIF_DPI: '100' });
+  }, 120_000);
+  afterAll(async () => {
+    await page?.close();
+  });
+
+  it('info.json: the page at IIIF_DPI, level 2, tiles and sizes, CORS; JSON-LD when asked; the base URI 303s to it', { timeout: 60_000 }, async () => {
+    const result = await get(page, `/iiif/3/${ID}/info.json`);
+    expect(result.statusCode, String(result.body)).toBe(200);
+    expect(result.headers!['access-control-allow-origin']).toBe('*');
+    expect(result.headers!['content-type']).toBe('application/json');
+    const info = JSON.parse(String(result.body));
+    // Letter at 100 dpi.
+    expect(info).toMatchObject({ id: `${BASE}/iiif/3/${ID}`, type: 'ImageService3', profile: 'level2', width: 850, height: 1100, protocol: 'http://iiif.io/api/image' });
+    expect(info.tiles).toEqual([{ width: 512, height: 512, scaleFactors: [1, 2, 4] }]);
+    expect(info.sizes).toEqual([
+      { width: 213, height: 275 },
+      { width: 425, height: 550 },
+    ]);
+    expect(info.extraFeatures).toContain('mirroring');
+    expect(info.extraFormats).toEqual(['webp']);
+    const ld = await get(page, `/iiif/3/${ID}/info.json`, { accept: 'application/ld+json' });
+    expect(ld.headers!['content-type']).toBe('application/ld+json;profile="http://iiif.io/api/image/3/context.json"');
+    // Unchanged since: 304.
+    const again = await get(page, `/iiif/3/${ID}/info.json`, { 'if-none-match': String(result.headers!['etag']) });
+    expect(again.statusCode).toBe(304);
+    const base = await get(page, `/iiif/3/${ID}`);
+    expect([base.statusCode, base.headers!['location']]).toEqual([303, `${BASE}/iiif/3/${ID}/info.json`]);
+    // No ;N is page 1.
+    const first = JSON.parse(String((await get(page, `/iiif/3/${encodeURIComponent(KEY)}/info.json`)).body));
+    expect(first.id).toBe(`${BASE}/iiif/3/${encodeURIComponent(KEY)}`);
+  });
+
+  it('a tile is the same pixels as the full image there; its second request is a cache hit; Link headers; ETag 304', { timeout: 120_000 }, async () => {
+    const full = await get(page, `/iiif/3/${ID}/full/max/0/default.png`);
+    expect(full.statusCode, String(full.body)).toBe(200);
+    const fullPng = png(full);
+    expect([fullPng.width, fullPng.height]).toEqual([850, 1100]);
+    const tile = await get(page, `/iiif/3/${ID}/512,512,338,512/max/0/default.png`);
+    expect(tile.statusCode).toBe(200);
+    expect(tile.headers!['x-page-cache']).toBe('miss');
+    expect(tile.headers!['link']).toBe(`<${BASE}/iiif/3/${ID}/512,512,338,512/max/0/default.png>;rel="canonical", <http://iiif.io/api/image/3/level2.json>;rel="profile"`);
+    const tilePng = png(tile);
+    expect([tilePng.width, tilePng.height]).toEqual([338, 512]);
+    let over2 = 0;
+    for (let y = 0; y < 512; y++) {
+      for (let x = 0; x < 338; x++) {
+        const t = (y * 338 + x) * 4;
+        const f = ((512 + y) * 850 + 512 + x) * 4;
+        if (Math.abs(tilePng.data[t]! - fullPng.data[f]!) > 2 || Math.abs(tilePng.data[t + 2]! - fullPng.data[f + 2]!) > 2) over2++;
+      }
+    }
+    expect(over2).toBeLessThanOrEqual(338 * 512 * 0.03);
+    const hit = await get(page, `/iiif/3/${ID}/512,512,338,512/max/0/default.png`);
+    expect([hit.statusCode, hit.headers!['x-page-cache']]).toEqual([200, 'hit']);
+    expect(bodyBytes(hit).equals(bodyBytes(tile))).toBe(true);
+    const notModified = await get(page, `/iiif/3/${ID}/512,512,338,512/max/0/default.png`, { 'if-none-match': String(tile.headers!['etag']) });
+    expect(notModified.statusCode).toBe(304);
+    // A scaled, turned, gray jpg and a webp.
+    const small = await get(page, `/iiif/3/${ID}/0,0,512,512/256,/90/gray.jpg`);
+    expect([small.statusCode, small.headers!['content-type']]).toEqual([200, 'image/jpeg']);
+    const webp = await get(page, `/iiif/3/${ID}/full/!200,200/!0/default.webp`);
+    expect([webp.statusCode, bodyBytes(webp).subarray(8, 12).toString()]).toEqual([200, 'WEBP']);
+  });
+
+  it('errors: 400 for a bad parameter, 404 for an unknown identifier or page, 501 for a feature not offered; JSON with CORS', { timeout: 60_000 }, async () => {
+    const cases: [string, number][] = [
+      [`/iiif/3/${ID}/frobni/max/0/default.jpg`, 400],
+      [`/iiif/3/${ID}/full/frobni/0/default.jpg`, 400],
+      [`/iiif/3/${ID}/full/max/abcd/default.jpg`, 400],
+      [`/iiif/3/${ID}/full/max/0/frobni.jpg`, 400],
+      [`/iiif/3/${ID}/full/max/0/default.xyz`, 400],
+      [`/iiif/3/${ID}/full/2000,/0/default.jpg`, 400],
+      [`/iiif/3/${ID}/full/max/45/default.jpg`, 501],
+      [`/iiif/3/${ID}/full/max/0/default.tif`, 501],
+      [`/iiif/3/${encodeURIComponent(KEY)};15/info.json`, 404],
+      [`/iiif/3/${encodeURIComponent('incoming/nothing.pdf')}/info.json`, 404],
+      [`/iiif/3/a/b/full/max/0/default.jpg`, 404],
+      [`/iiif/3/a%2Fb/full/max/0/default.jpg`, 404],
+      [`/iiif/3/[frob]/full/max/0/default.jpg`, 404],
+    ];
+    for (const [path, status] of cases) {
+      const result = await get(page, path);
+      expect(result.statusCode, `${path}: ${String(result.body)}`).toBe(status);
+      expect(result.headers!['content-type'], path).toBe('application/json');
+      expect(result.headers!['access-control-allow-origin'], path).toBe('*');
+      expect(JSON.parse(String(result.body)).error.message.length, path).toBeGreaterThan(10);
+    }
+  });
+
+  it('the Presentation manifest: a Canvas per page sized as its image, painted by it with its ImageService3; the PDF as rendering; text as seeAlso once the eager render wrote it', { timeout: 120_000 }, async () => {
+    const result = await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`);
+    expect(result.statusCode, String(result.body)).toBe(200);
+    const manifest = JSON.parse(String(result.body));
+    const id = `${BASE}/iiif/3/${encodeURIComponent(KEY)}/manifest`;
+    expect(manifest).toMatchObject({ '@context': 'http://iiif.io/api/presentation/3/context.json', id, type: 'Manifest' });
+    expect(manifest.label.none[0]).toBeTruthy();
+    expect(manifest.items).toHaveLength(14);
+    const canvas = manifest.items[1];
+    expect(canvas).toMatchObject({ id: `${id}/canvas/2`, type: 'Canvas', width: 850, height: 1100 });
+    const annotation = canvas.items[0].items[0];
+    expect(annotation).toMatchObject({ type: 'Annotation', motivation: 'painting', target: `${id}/canvas/2` });
+    expect(annotation.body.service).toEqual([{ id: `${BASE}/iiif/3/${ID}`, type: 'ImageService3', profile: 'level2' }]);
+    expect(manifest.rendering[0]).toMatchObject({ id: `${BASE}/iiif/3/${encodeURIComponent(KEY)}/source.pdf`, format: 'application/pdf' });
+    const source = await get(page, `/iiif/3/${encodeURIComponent(KEY)}/source.pdf`);
+    expect(source.statusCode).toBe(302);
+    expect(canvas.seeAlso).toBeUndefined();
+
+    // The eager render with page text: seeAlso appears, and its URL redirects to the text; its commit removes nothing IIIF stored for these bytes.
+    const before = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.includes('/iiif-'));
+    expect(before.length).toBeGreaterThan(3);
+    await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, PAGE_TEXT: 'true', DPI: '20' }), s3)(s3PutEvent(BUCKET, KEY));
+    const after = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.includes('/iiif-'));
+    expect(after).toEqual(before);
+    const withText = JSON.parse(String((await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`)).body));
+    expect(withText.items[1].seeAlso[0].id).toBe(`${BASE}/iiif/3/${ID}/text.json`);
+    expect((await get(page, `/iiif/3/${ID}/text.json`)).statusCode).toBe(302);
+
+    // A re-upload: the eager render's clean-up removes the old bytes' IIIF images and sizes.
+    await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
+    await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, DPI: '20' }), s3)(s3PutEvent(BUCKET, KEY));
+    expect((await listKeys(s3, BUCKET, 'rendered/')).filter((k) => before.includes(k))).toEqual([]);
+    const fresh = JSON.parse(String((await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`)).body));
+    expect(fresh.items).toHaveLength(4);
+  });
+});
+
+describe('IIIF in signed mode: a document token in the path', () => {
+  const PARAMETER = '/s3-pdf-render/test-iiif-secret';
+
+  it('info.json\'s id carries the token so every tile does; no, a wrong, expired or another document\'s token is a 403', { timeout: 120_000 }, async () => {
+    const s3 = testS3Client();
+    await buildAll({ only: ['PageFunction'] });
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await createSsmClient({ endpoints: everyService(s3Endpoint()) }).send(new PutParameterCommand({ Name: PARAMETER, Value: SECRET, Type: 'SecureString', Overwrite: true }));
+    await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
+    const page = await startPage({ PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: PARAMETER, IIIF_DPI: '50' });
+    try {
+      const later = Math.floor(Date.now() / 1000) + 600;
+      const token = makeToken(SECRET, KEY, later);
+      const info = await get(page, `/iiif/3/~${token}/${ID}/info.json`);
+      expect(info.statusCode, String(info.body)).toBe(200);
+      const id = JSON.parse(String(info.body)).id as string;
+      expect(id).toBe(`${BASE}/iiif/3/~${token}/${ID}`);
+      const tile = await get(page, `${id.slice(BASE.length)}/0,0,100,100/max/0/default.jpg`);
+      expect(tile.statusCode).toBe(200);
+      const manifest = JSON.parse(String((await get(page, `/iiif/3/~${token}/${encodeURIComponent(KEY)}/manifest`)).body));
+      expect(manifest.items[0].items[0].items[0].body.service[0].id).toBe(`${BASE}/iiif/3/~${token}/${encodeURIComponent(KEY)};1`);
+      const cases: [string, string][] = [
+        [`/iiif/3/${ID}/info.json`, 'SIGNATURE_MISSING'],
+        [`/iiif/3/~${makeToken('another-secret-of-32-characters!', KEY, later)}/${ID}/info.json`, 'SIGNATURE_INVALID'],
+        [`/iiif/3/~${token.replace(String(later), String(later + 1))}/${ID}/info.json`, 'SIGNATURE_INVALID'],
+        [`/iiif/3/~${makeToken(SECRET, 'incoming/other.pdf', later)}/${ID}/info.json`, 'SIGNATURE_INVALID'],
+        [`/iiif/3/~${makeToken(SECRET, KEY, Math.floor(Date.now() / 1000) - 1)}/${ID}/info.json`, 'SIGNATURE_EXPIRED'],
+        [`/iiif/3/~garbage/${ID}/info.json`, 'SIGNATURE_INVALID'],
+        // The page URLs' maximum lifetime holds for tokens too (SIGNED_URL_MAX_SECONDS, 7 days by default).
+        [`/iiif/3/~${makeToken(SECRET, KEY, Math.floor(Date.now() / 1000) + 8 * 24 * 3600)}/${ID}/info.json`, 'SIGNATURE_EXPIRY_TOO_FAR'],
+      ];
+      for (const [path, code] of cases) {
+        const result = await get(page, path);
+        expect(result.statusCode, path).toBe(403);
+        expect(JSON.parse(String(result.body)).error.code, path).toBe(code);
+        expect(result.headers!['access-control-allow-origin']).toBe('*');
+      }
+    } finally {
+      await page.close();
+    }
+  });
+});
