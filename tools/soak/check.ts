@@ -243,14 +243,14 @@ export const INVARIANTS: Invariant[] = [
       if (!state.manifest) return state.outputs.length > 0 ? [`${state.outputs.length} objects and no manifest: ${state.outputs.map((o) => o.key).slice(0, 3).join(', ')}`] : [];
       const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out), announcedKey(state.out, state.manifest.generation)]);
       // The completion event's marker of the committed generation is the one file no manifest lists;
-      // the page function's variants of the current source (any page, any options) are its cache, not leftovers.
+      // the page function's variants and IIIF images of the current source (any page, any options) are its cache, not leftovers.
       const variants = state.current ? `${state.out.prefix}${variantFolderOf(state.current.etag)}/` : undefined;
-      const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/variant-\d{4,}-[0-9a-f]{16}\.\w+$/.test(o.key)));
+      const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/(?:(?:variant|iiif)-\d{4,}-[0-9a-f]{16}\.\w+|iiif-pages\.json)$/.test(o.key)));
       if (extra.length === 0) return [];
       const bytes = extra.reduce((sum, o) => sum + o.size, 0);
       const kinds = new Map<string, number>();
       for (const o of extra) {
-        const kind = /\/(?:(page|thumb|text|part|variant)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
+        const kind = /\/(?:(page|thumb|text|part|variant|iiif)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
       const byKind = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
