@@ -58,7 +58,10 @@ interface Page {
 
 type Encode = (page: Page) => Uint8Array | Promise<Uint8Array>;
 
-const raw = (page: Page) => sharp(page.pixels, { raw: { width: page.width, height: page.height, channels: page.channels } });
+const raw = (page: Page) => {
+  const input = sharp(page.pixels, { raw: { width: page.width, height: page.height, channels: page.channels } });
+  return page.channels === 1 ? input.toColourspace('b-w') : input;
+};
 
 const CANDIDATES: [string, Encode][] = [
   ['ours PNG (zlib 6)', (p) => deflateSync(p.scanlines, { level: PNG_DEFLATE_LEVEL })],

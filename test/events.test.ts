@@ -72,12 +72,14 @@ async function runQueue(handler: BundledHandler, budgetMs = 900_000) {
 }
 
 describe('completion events from the bundled handler', () => {
-  it('an upload that renders puts exactly one Render Completed, with the manifest in its detail; a duplicate of its S3 event puts none', async () => {
+  it('an upload that renders puts one Render Completed (one renderId), with the manifest in its detail; a duplicate of its S3 event puts none', async () => {
     const { etag } = await putObject(s3, BUCKET, 'incoming/reports/q3.pdf', await readFile(join(CORPUS, 'arabic-rotations-4p.pdf')));
     const handler = await loadHandler();
     const run = await runQueue(handler);
     expect(run).toMatchObject({ invocations: 1, failures: 0 });
-    expect(run.all).toHaveLength(1);
+    // One commit, one renderId. A copy is allowed (at least once): a local bus slower than an
+    // attempt's bound on a loaded machine is a PutEvents taken but answered too late, and retried.
+    expect(new Set(run.all.map((e) => e.detail.renderId)).size).toBe(1);
     const manifest = await readV2Manifest(s3, BUCKET, 'rendered/reports/q3.pdf/manifest.json');
     expect(run.all[0]).toMatchObject({
       source: 's3-pdf-render',
@@ -111,18 +113,23 @@ describe('completion events from the bundled handler', () => {
     expect(again.all).toEqual([]);
   });
 
-  it('a document that cannot be rendered puts one Render Failed with its code; rendering it again to the same result puts none', async () => {
+  it('a document that cannot be rendered puts one Render Failed with its code; a duplicate, or a forced render to the same result, puts none', async () => {
     const { etag } = await putObject(s3, BUCKET, 'incoming/notes.pdf', 'these are plain-text notes, not a PDF');
     const handler = await loadHandler();
     const run = await runQueue(handler);
     expect(run.all).toHaveLength(1);
     expect(run.all[0]).toMatchObject({ 'detail-type': 'Render Failed', detail: { key: 'incoming/notes.pdf', status: 'failed', errorCode: 'NOT_PDF', pageCount: 0, pagesRendered: 0 } });
 
-    // A failed manifest is not "up to date": a duplicate delivery renders it again, to the same result, and says nothing.
+    // This renderer release fails it again: a duplicate delivery settles it without rendering, and says nothing (its marker says the event went).
     await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/notes.pdf', etag })) }));
     const again = await runQueue(handler);
     expect(again).toMatchObject({ invocations: 1, failures: 0 });
     expect(again.all).toEqual([]);
+    // A forced render commits the same result anew, and says nothing either: the earlier result's event went.
+    await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: JSON.stringify(workMessage({ bucket: BUCKET, key: 'incoming/notes.pdf', etag, force: true })) }));
+    const forced = await runQueue(handler);
+    expect(forced).toMatchObject({ invocations: 1, failures: 0 });
+    expect(forced.all).toEqual([]);
     expect((await readV2Manifest(s3, BUCKET, 'rendered/notes.pdf/manifest.json')).error?.code).toBe('NOT_PDF');
   });
 

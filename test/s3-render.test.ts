@@ -210,8 +210,8 @@ describe('bad input', () => {
       expect({ name, status: manifest.status, code: manifest.error?.code, pages: manifest.pages }).toEqual({ name, status: 'failed', code, pages: [] });
       expect(manifest.error?.message.length).toBeGreaterThan(10);
     }
-    // A repeat is skipped? No: failed manifests are not "complete", so a retry would render again;
-    // but nothing else than manifests was written.
+    // Nothing else than manifests was written (a duplicate of these is settled without rendering:
+    // this renderer release fails them again).
     expect((await listKeys(s3, BUCKET, 'rendered/')).every((k) => k.endsWith('/manifest.json'))).toBe(true);
   });
 

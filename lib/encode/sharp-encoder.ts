@@ -82,7 +82,9 @@ export async function encodeImage(format: SharpFormat, pixels: Uint8Array, image
   checkImage(format, image);
   const { width, height, channels, quality } = image;
   if (pixels.byteLength !== width * height * channels) throw new Error(`${formatLabelOf(format)} encoder: ${pixels.byteLength} bytes for ${width}x${height}x${channels}`);
-  return encodeWith(sharpModule()(pixels, { raw: { width, height, channels } }), format, quality).toBuffer();
+  const input = sharpModule()(pixels, { raw: { width, height, channels } });
+  // A gray page stays one channel: libvips would otherwise write sRGB (a 3-component JPEG).
+  return encodeWith(channels === 1 ? input.toColourspace('b-w') : input, format, quality).toBuffer();
 }
 
 /** A page's encoder for `format`: packed rows in, gathered; the file out when the last rows are in. */

@@ -105,9 +105,10 @@ export function completionEvent(manifest: Manifest, location: { bucket: string; 
 
 /**
  * True when `found` (the manifest the render started from) already held this result: the same
- * generation, status, error code and renderer release. That is a duplicate delivery rendering a
- * `failed` document again (the render function re-runs those), or a forced re-render: the
- * consumer already has this result. A renderer upgrade that turns `failed` into `complete`
+ * generation, status, error code and renderer release. That is a forced re-render, a duplicate
+ * delivery re-rendering a `partial` document, or an INVALID_OPTIONS document failed again (a
+ * duplicate of a document this release failed otherwise is settled without rendering:
+ * lib/render-function/render-object.ts): the consumer already has this result. A renderer upgrade that turns `failed` into `complete`
  * within one generation is a new result and is announced.
  */
 export function isRepeat(found: StoredManifest | null, committed: Manifest): boolean {
@@ -194,8 +195,8 @@ export function completionAnnouncer(
         break;
       }
       try {
-        // Aborted when the invocation's time is up: an answer that comes later is a lost answer (a copy may follow).
-        await events!.put(event, left < ATTEMPT_MS ? AbortSignal.timeout(left) : undefined);
+        // Aborted when the attempt's time or the invocation's is up: an answer that comes later is a lost answer (a copy may follow).
+        await events!.put(event, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)));
       } catch (err) {
         metrics.addMetric(METRIC.eventPutFailures, MetricUnit.Count, 1);
         logger.warn('completion event not accepted', { ...log, attempt, attempts, error: errorMessage(err) });

@@ -14,7 +14,13 @@ import { EVENT_SOURCE, type CompletionEvents } from './completion.js';
  * in the time kept back to finish, and must not hold the invocation long.
  */
 export function createEventBridgeClient(config: Pick<Config, 'endpoints'>, overrides: EventBridgeClientConfig = {}): EventBridgeClient {
-  return new EventBridgeClient({ maxAttempts: 1, requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 }, ...localClientConfig('EventBridge', config.endpoints), ...overrides });
+  // throwOnRequestTimeout: newer Smithy handlers only warn when requestTimeout passes, and the announcement's bound needs the error.
+  return new EventBridgeClient({
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
+    ...localClientConfig('EventBridge', config.endpoints),
+    ...overrides,
+  });
 }
 
 export function eventBridgeEvents(client: Pick<EventBridgeClient, 'send'>, eventBus: string): CompletionEvents {

@@ -124,7 +124,10 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announcer);
   // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
   if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
-  if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && classify(previous.manifest, current, options, false).class === 'ok') {
+  const found = previous.manifest && !isLegacy(previous.manifest) ? classify(previous.manifest, current, options, false) : undefined;
+  // Up to date, or failed as this renderer release fails it again (NOT_PDF, ENCRYPTED…): a render
+  // would only commit the same result anew, under another renderId, after its event may have gone.
+  if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && found && (found.class === 'ok' || (found.class === 'failed' && !found.dispatch))) {
     // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
     // Killed between the commit and PutEvents, or out of attempts: the event is sent again unless its marker says it went.
     await committer.settle(previous.manifest, previous.etag);
