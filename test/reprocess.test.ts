@@ -524,6 +524,27 @@ describe('a bucket of 2,000 PDFs', () => {
     expect(await checkpoint.read()).toEqual({ startAfter: null, retry: [] });
   });
 
+  it('holds at most 1,000 keys for retry, dropping the oldest with a warning', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/');
+    await checkpoint.write({ startAfter: null, retry: [] });
+    const warned = vi.spyOn(logger, 'warn');
+    try {
+      const summary = await reprocess(SRC, input({ prefix: 'bulk/', limit: 1100, scheduled: true }), {
+        s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(16, { failFor: () => true }), pageSize: PAGE_SIZE, checkpoint,
+      });
+      expect(summary.dispatchFailures).toBe(1100);
+      expect(summary.heldForRetry).toBe(1000);
+      const held = (await checkpoint.read())!.retry;
+      expect(held).toHaveLength(1000);
+      const dropped = warned.mock.calls.filter(([message]) => String(message).startsWith('too many keys held for retry'));
+      expect(dropped).toHaveLength(1);
+      expect((dropped[0]![1] as { dropped: number }).dropped).toBeGreaterThanOrEqual(100);
+      expect(held.map((r) => r.key)).not.toContain((dropped[0]![1] as { firstDropped: string[] }).firstDropped[0]);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
   it('neither reads nor writes the checkpoint in a dry run', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/');
     await checkpoint.write({ startAfter: bulkKey(1000), retry: [] });
