@@ -71,7 +71,7 @@ export interface ReprocessSummary {
   remaining: number;
   /** False when the run stopped before the end of the listing (out of time, or its limit reached): there may be more. */
   complete: boolean;
-  /** True when a later run has work to do: remaining > 0 or the listing was not finished. */
+  /** True when a later run has work to do: remaining > 0, the listing was not finished, or keys are held for retry. */
   moreRemain: boolean;
   /** This run listed the keys after this one (its checkpoint); null: from the first key. */
   startAfter: string | null;
