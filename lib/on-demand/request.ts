@@ -9,7 +9,7 @@
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import type { Config } from '../config/env.js';
 import { InvalidSettingError, parseIntSetting, parseJobOptions } from '../config/settings.js';
-import { qualityFieldOf } from '../engine/options.js';
+import { LIMITS, qualityFieldOf } from '../engine/options.js';
 import type { JobOptions } from '../job/options.js';
 import { skipReason } from '../s3/layout.js';
 import { HttpError } from './errors.js';
@@ -76,11 +76,14 @@ export function parseOptions(params: readonly [string, string][], base: JobOptio
     const names: Partial<Record<keyof JobOptions, string>> = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, param]));
     const single: JobOptions = { ...base, pages: '1-', maxPages: 0, thumbnailWidth: 0, pageText: false };
     const format = parseJobOptions({ format: raw.format }, names, single).format;
-    // PNG has no quality: quality= is ignored for it (docs/on-demand.md).
+    // PNG has no quality: quality= is checked, then ignored for it (docs/on-demand.md).
+    const quality = value(QUALITY_PARAM);
     const qualityField = qualityFieldOf(format);
     if (qualityField) {
-      raw[qualityField] = value(QUALITY_PARAM);
+      raw[qualityField] = quality;
       names[qualityField] = QUALITY_PARAM;
+    } else if (quality !== undefined) {
+      parseIntSetting(QUALITY_PARAM, quality, LIMITS.jpegQuality.min, LIMITS.jpegQuality.max);
     }
     const options = parseJobOptions(raw, names, single);
     // The other formats' qualities do not change this image: one variant whatever they are (PNG has none).
