@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DETAIL_TYPE } from '../lib/events/completion.js';
 import { createEventBridgeClient, eventBridgeEvents } from '../lib/events/eventbridge.js';
@@ -291,6 +291,73 @@ describe('a PutEvents that fails', () => {
     const manifest = await readV2Manifest(s3, BUCKET, 'rendered/k.pdf/manifest.json');
     const manifestEtag = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'rendered/k.pdf/manifest.json' }))).ETag!.replace(/"/g, '');
     expect(await events.take()).toMatchObject([{ detail: { key: 'incoming/k.pdf', renderId: `${manifest.generation}-complete-${manifestEtag}` } }]);
+  });
+
+  /** An S3 client whose marker PUTs fail, as a container killed after PutEvents and before the marker would leave it. */
+  function withoutMarkers(): S3Client {
+    const client = createS3Client({ endpoints: { S3: s3Endpoint() } });
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand' && /\/announced\.json$/.test((args.input as { Key?: string }).Key ?? '')) throw new Error('the container was killed here');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    return client;
+  }
+
+  /** Renders `key` with `env`, its marker lost; then a redelivery: both announce the same commit, and the redelivery renders nothing. */
+  async function redeliveredAfterLostMarker(key: string, manifestKey: string, env: Record<string, string>) {
+    const config = testConfig({ SOURCE_BUCKET: BUCKET, DPI: '40', EVENT_BUS: 'default', ...env });
+    const eventsViaServer = () => eventBridgeEvents(createEventBridgeClient({ endpoints: { EventBridge: s3Endpoint() } }), 'default');
+    const message = () => sqsEventOf([JSON.stringify(workMessage({ bucket: BUCKET, key }))]);
+    const first = await createRenderHandler(config, withoutMarkers(), { events: eventsViaServer() })(message());
+    expect(first.batchItemFailures).toEqual([]);
+    const sent = await events.take();
+    expect(sent).toHaveLength(1);
+    const committed = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: manifestKey }))).ETag;
+    const again = await createRenderHandler(config, s3, { events: eventsViaServer() })(message());
+    expect(again).toMatchObject({ batchItemFailures: [], records: [{ outcome: 'up-to-date' }] });
+    // The same manifest object, announced again under the same renderId (the consumer drops the copy).
+    expect((await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: manifestKey }))).ETag).toBe(committed);
+    expect(await events.take()).toMatchObject([{ detail: { renderId: sent[0]!.detail.renderId } }]);
+    return sent[0]!;
+  }
+
+  it('a final partial whose marker was lost: the redelivery settles it, announcing the same renderId, without rendering again', async () => {
+    await putObject(s3, BUCKET, 'incoming/poster.pdf', await readFile(join(CORPUS, 'a0-poster-rotate90.pdf')));
+    // An A0 page exceeds 1000 pixels even at 1 dpi: PAGE_TOO_LARGE, so a final partial.
+    const sent = await redeliveredAfterLostMarker('incoming/poster.pdf', 'rendered/poster.pdf/manifest.json', { MAX_PAGE_PIXELS: '1000' });
+    expect(sent).toMatchObject({ 'detail-type': 'Render Partial', detail: { status: 'partial' } });
+  });
+
+  it('an INVALID_OPTIONS failure whose marker was lost: the redelivery settles it, announcing the same renderId, without committing again', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/bad.pdf', Body: await readFile(join(CORPUS, 'matplotlib-type3.pdf')), Metadata: { 'render-dpi': '5000' } }));
+    const sent = await redeliveredAfterLostMarker('incoming/bad.pdf', 'rendered/bad.pdf/manifest.json', {});
+    expect(sent).toMatchObject({ 'detail-type': 'Render Failed', detail: { status: 'failed', errorCode: 'INVALID_OPTIONS' } });
+  });
+
+  it('refused for good (a 400 AccessDeniedException): not retried, logged and counted once, and the message succeeds', async () => {
+    await putObject(s3, BUCKET, 'incoming/denied.pdf', await readFile(join(CORPUS, 'matplotlib-type3.pdf')));
+    // EventBridge's own answer to a role without events:PutEvents.
+    const accessDenied = {
+      kind: 'response' as const,
+      status: 400,
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'b7e2c3a4-0000-4000-8000-000000000000' },
+      body: JSON.stringify({
+        __type: 'AccessDeniedException',
+        Message: 'User: arn:aws:sts::123456789012:assumed-role/render/fn is not authorized to perform: events:PutEvents on resource: arn:aws:events:us-east-1:123456789012:event-bus/default because no identity-based policy allows the events:PutEvents action',
+      }),
+    };
+    proxy.setRules([{ method: 'POST', path: /^\/$/, occurrences: [1, 2, 3], fault: accessDenied }]);
+    const seen = observe();
+    const result = await render('incoming/denied.pdf');
+    expect(result).toMatchObject({ batchItemFailures: [], records: [{ outcome: 'rendered', status: 'complete' }] });
+    expect(proxy.injected()).toBe(1);
+    expect(await events.take()).toEqual([]);
+    expect(seen.count(METRIC.eventsLost)).toBe(1);
+    expect(seen.errors().filter((m) => m === 'completion event refused by the bus: not retried; the commit stands')).toHaveLength(1);
+    expect((await readV2Manifest(s3, BUCKET, 'rendered/denied.pdf/manifest.json')).status).toBe('complete');
   });
 
   it('accepted but answered too slowly: retried, and both copies carry the same renderId', async () => {

@@ -10,7 +10,7 @@ import { ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Clie
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig, type Config } from '../lib/config/env.js';
 import { optionsHash, type Manifest } from '../lib/job/manifest.js';
-import { metrics } from '../lib/observability.js';
+import { logger, metrics } from '../lib/observability.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { createDispatcher, QueueDispatcher, type Dispatcher } from '../lib/reprocess/dispatch.js';
 import { parseQueueBody, type WorkRequest } from '../lib/work/messages.js';
@@ -18,7 +18,8 @@ import { createQueue, drain, testSqsClient } from './support/sqs.js';
 import { InProcessDispatcher } from './support/in-process-dispatcher.js';
 import { createReprocessHandler } from '../lib/reprocess/handler.js';
 import { parseReprocessInput, type ReprocessInput } from '../lib/reprocess/input.js';
-import { s3CheckpointStore } from '../lib/reprocess/checkpoint.js';
+import { checkpointKey, s3CheckpointStore } from '../lib/reprocess/checkpoint.js';
+import { useFaultProxy } from './support/fault-proxy.js';
 import { reprocess, type ClassifiedPdf } from '../lib/reprocess/run.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { MANIFEST_FILE, outputLocation } from '../lib/s3/layout.js';
@@ -476,7 +477,7 @@ describe('a bucket of 2,000 PDFs', () => {
 
   it('checkpoints at the last key it finished when it stops at its limit, so the next run dispatches the next ones and none twice', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
-    await checkpoint.write(null);
+    await checkpoint.write({ startAfter: null, retry: [] });
     const first = new RecordingDispatcher(1);
     const second = new RecordingDispatcher(1);
     const run = (dispatcher: Dispatcher) =>
@@ -489,45 +490,150 @@ describe('a bucket of 2,000 PDFs', () => {
     expect(second.keys.sort()[0]).toBe(bulkKey(40));
   });
 
-  it('retries a failed dispatch on the next run: the checkpoint stays before it', async () => {
+  it('retries a failed dispatch on the next run: held for retry while the checkpoint moves past it', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
-    await checkpoint.write(null);
+    await checkpoint.write({ startAfter: null, retry: [] });
     const failing = bulkKey(10);
     const first = new RecordingDispatcher(2, { failFor: (key) => key === failing });
     const second = new RecordingDispatcher(2);
     const run = (dispatcher: Dispatcher) =>
-      reprocess(SRC, input({ prefix: 'bulk/00', limit: 60, scheduled: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 4, checkpoint });
+      reprocess(SRC, input({ prefix: 'bulk/00', limit: 60, scheduled: true }), { s3, config, recentMs: 0, dispatcher, pageSize: PAGE_SIZE, concurrency: 1, checkpoint });
     const one = await run(first);
-    expect(one).toMatchObject({ dispatched: 59, dispatchFailures: 1, nextStartAfter: bulkKey(9) });
-    expect(await checkpoint.read()).toBe(bulkKey(9));
+    expect(one).toMatchObject({ dispatched: 59, dispatchFailures: 1, nextStartAfter: bulkKey(59), heldForRetry: 1 });
+    expect(await checkpoint.read()).toEqual({ startAfter: bulkKey(59), retry: [{ key: failing, failures: 1, lastError: `simulated dispatch failure for ${failing}` }] });
     const two = await run(second);
-    expect(two.startAfter).toBe(bulkKey(9));
-    expect(second.keys).toContain(failing);
+    expect(two).toMatchObject({ startAfter: bulkKey(59), retried: 1, heldForRetry: 0 });
+    expect(second.keys[0]).toBe(failing);
+    expect(second.keys.filter((k) => first.keys.includes(k))).toEqual([]);
   });
 
   it('only the schedule reads and moves its checkpoint: a forced or manual run lists from the first key (or its own startAfter) and leaves it', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/00');
-    await checkpoint.write(bulkKey(50));
+    await checkpoint.write({ startAfter: bulkKey(50), retry: [] });
     const handler = createReprocessHandler(config, { s3, recentMs: 0, dispatcher: new RecordingDispatcher(1), pageSize: PAGE_SIZE, concurrency: 1 });
     expect(await handler({ prefix: 'bulk/00', force: true, limit: 30 })).toMatchObject({ startAfter: null, scanned: 30, dispatched: 30, nextStartAfter: bulkKey(29) });
-    expect(await checkpoint.read()).toBe(bulkKey(50));
+    expect((await checkpoint.read())?.startAfter).toBe(bulkKey(50));
     expect(await handler({ prefix: 'bulk/00', limit: 1000 })).toMatchObject({ startAfter: null, scanned: 100, nextStartAfter: null });
-    expect(await checkpoint.read()).toBe(bulkKey(50));
+    expect((await checkpoint.read())?.startAfter).toBe(bulkKey(50));
     // A manual run's own cursor: the summary's nextStartAfter, passed back.
     expect(await handler({ prefix: 'bulk/00', startAfter: bulkKey(89) })).toMatchObject({ startAfter: bulkKey(89), scanned: 10 });
     await expect(handler({ prefix: 'bulk/00', startAfter: 'incoming/other/1.pdf' })).rejects.toThrow('"startAfter" "incoming/other/1.pdf" is not under the listed prefix "incoming/bulk/00"');
-    expect(await checkpoint.read()).toBe(bulkKey(50));
+    expect((await checkpoint.read())?.startAfter).toBe(bulkKey(50));
     // The schedule's run resumes from it, and moves it.
     expect(await handler({ prefix: 'bulk/00', scheduled: true })).toMatchObject({ startAfter: bulkKey(50), scanned: 49, nextStartAfter: null });
-    expect(await checkpoint.read()).toBeUndefined();
+    expect(await checkpoint.read()).toEqual({ startAfter: null, retry: [] });
+  });
+
+  it('holds at most 1,000 keys for retry, dropping the oldest with a warning', async () => {
+    const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/bulk/');
+    await checkpoint.write({ startAfter: null, retry: [] });
+    const warned = vi.spyOn(logger, 'warn');
+    try {
+      const summary = await reprocess(SRC, input({ prefix: 'bulk/', limit: 1100, scheduled: true }), {
+        s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(16, { failFor: () => true }), pageSize: PAGE_SIZE, checkpoint,
+      });
+      expect(summary.dispatchFailures).toBe(1100);
+      expect(summary.heldForRetry).toBe(1000);
+      const held = (await checkpoint.read())!.retry;
+      expect(held).toHaveLength(1000);
+      const dropped = warned.mock.calls.filter(([message]) => String(message).startsWith('too many keys held for retry'));
+      expect(dropped).toHaveLength(1);
+      expect((dropped[0]![1] as { dropped: number }).dropped).toBeGreaterThanOrEqual(100);
+      expect(held.map((r) => r.key)).not.toContain((dropped[0]![1] as { firstDropped: string[] }).firstDropped[0]);
+    } finally {
+      warned.mockRestore();
+    }
   });
 
   it('neither reads nor writes the checkpoint in a dry run', async () => {
     const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/');
-    await checkpoint.write(bulkKey(1000));
+    await checkpoint.write({ startAfter: bulkKey(1000), retry: [] });
     const summary = await reprocess(SRC, input({ dryRun: true, scheduled: true }), { s3, config, recentMs: 0, dispatcher: new RecordingDispatcher(), pageSize: PAGE_SIZE, checkpoint });
     expect(summary).toMatchObject({ scanned: COUNT, startAfter: null, nextStartAfter: null });
-    expect(await checkpoint.read()).toBe(bulkKey(1000));
+    expect((await checkpoint.read())?.startAfter).toBe(bulkKey(1000));
+  });
+});
+
+describe('a key whose manifest cannot be read on any run (403)', () => {
+  const config = testConfig({ SOURCE_BUCKET: SRC });
+  const plain = testS3Client(config);
+  const faults = useFaultProxy();
+  const key = (i: number): string => `incoming/stuck/k${String(i).padStart(3, '0')}.pdf`;
+  const stuck = key(5);
+  /** Every manifest GET of the stuck key answers 403, as S3 does when the object's KMS key is disabled. */
+  const denyStuck = (): void =>
+    faults.proxy.setRules([{ method: 'GET', path: /stuck\/k005\.pdf\/manifest\.json$/, occurrences: Array.from({ length: 1000 }, (_, i) => i + 1), fault: { kind: 'status', status: 403, code: 'AccessDenied' } }]);
+  const checkpoint = s3CheckpointStore(plain, config, SRC, 'incoming/stuck/');
+
+  beforeAll(async () => {
+    await resetS3();
+    await createBucket(plain, SRC);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => putObject(plain, SRC, key(i), `%PDF-1.4 ${i}`)));
+  }, 60_000);
+
+  const run = (dispatcher: RecordingDispatcher) =>
+    reprocess(SRC, input({ prefix: 'stuck/', limit: 10, scheduled: true }), { s3: faults.s3, config, recentMs: 0, dispatcher, pageSize: 10, concurrency: 1, checkpoint });
+
+  it('is held for retry while the cursor moves past it, reached again on each run, warned about after 3 failures in a row, and dispatched once the fault is gone; a run that reaches the end starts the next from the first key', async () => {
+    await checkpoint.write({ startAfter: null, retry: [] });
+    const warned = vi.spyOn(logger, 'warn');
+    try {
+      denyStuck();
+      // Run 1: k000..k010 taken, k005 not classified (403), 10 dispatched: the cursor is past k005.
+      const first = new RecordingDispatcher(1);
+      const one = await run(first);
+      expect(one).toMatchObject({ readFailures: 1, dispatched: 10, complete: false, nextStartAfter: key(10), heldForRetry: 1 });
+      expect(await checkpoint.read()).toEqual({ startAfter: key(10), retry: [{ key: stuck, failures: 1, lastError: expect.any(String) }] });
+
+      // Run 2: k005 tried first (fails again), then the keys past the first run's: k011..k020.
+      const second = new RecordingDispatcher(1);
+      const two = await run(second);
+      expect(two).toMatchObject({ startAfter: key(10), retried: 1, readFailures: 1, dispatched: 10, nextStartAfter: key(20), heldForRetry: 1 });
+      expect(second.keys).toEqual(Array.from({ length: 10 }, (_, i) => key(11 + i)));
+      expect(warned.mock.calls.filter(([message]) => String(message).startsWith('key keeps failing'))).toHaveLength(0);
+
+      // Run 3: k005 fails a third run in a row (warned), k021..k029 dispatched, the listing
+      // reaches its end: the cursor goes back to the first key though k005 is still held.
+      const third = new RecordingDispatcher(1);
+      const three = await run(third);
+      expect(three).toMatchObject({ startAfter: key(20), complete: true, dispatched: 9, nextStartAfter: null, heldForRetry: 1 });
+      expect((await checkpoint.read())?.retry).toEqual([{ key: stuck, failures: 3, lastError: expect.any(String) }]);
+      const keepsFailing = warned.mock.calls.filter(([message]) => String(message).startsWith('key keeps failing'));
+      expect(keepsFailing).toHaveLength(1);
+      expect(keepsFailing[0]![1]).toMatchObject({ bucket: SRC, key: stuck, failures: 3 });
+
+      // Run 4, the fault gone: k005 is dispatched first (once, though the listing reaches it again), then k000.. from the start.
+      faults.proxy.setRules([]);
+      const fourth = new RecordingDispatcher(1);
+      const four = await run(fourth);
+      expect(four).toMatchObject({ startAfter: null, retried: 1, readFailures: 0, dispatched: 10, heldForRetry: 0 });
+      expect(fourth.keys).toEqual([stuck, ...[0, 1, 2, 3, 4, 6, 7, 8, 9].map(key)]);
+      expect(await checkpoint.read()).toEqual({ startAfter: key(9), retry: [] });
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
+  it('a malformed checkpoint is logged and treated as none', async () => {
+    const where = { Bucket: config.outputBucket ?? SRC, Key: checkpointKey(config, SRC, 'incoming/stuck/') };
+    const warned = vi.spyOn(logger, 'warn');
+    try {
+      for (const body of ['{not json', JSON.stringify({ bucket: SRC, prefix: 'incoming/stuck/', startAfter: key(3), retry: [{ key: key(5), failures: 'many' }] }), JSON.stringify({ bucket: SRC, prefix: 'incoming/stuck/', startAfter: 'elsewhere/a.pdf', retry: [] })]) {
+        await plain.send(new PutObjectCommand({ ...where, Body: body }));
+        expect(await checkpoint.read()).toBeUndefined();
+      }
+      const ignored = warned.mock.calls.filter(([message]) => String(message).startsWith('checkpoint ignored'));
+      expect(ignored.map(([, fields]) => (fields as { error: string }).error)).toEqual([
+        'not JSON',
+        '"retry[0].failures" "many" is not a count',
+        '"startAfter" "elsewhere/a.pdf" is neither null nor a key under the prefix',
+      ]);
+      // A checkpoint written before the retry list (no "retry") is still taken.
+      await plain.send(new PutObjectCommand({ ...where, Body: JSON.stringify({ bucket: SRC, prefix: 'incoming/stuck/', startAfter: key(3), writtenAt: 'x' }) }));
+      expect(await checkpoint.read()).toEqual({ startAfter: key(3), retry: [] });
+    } finally {
+      warned.mockRestore();
+    }
   });
 });
 
@@ -607,8 +713,8 @@ describe('the reprocess handler', () => {
     await expect(handler({ dryRun: true, bucket: 'other-bucket' })).rejects.toThrow('"bucket" "other-bucket" is not SOURCE_BUCKET "reprocess-src"');
     const unbound = createReprocessHandler(testConfig(), { s3, recentMs: 0, dispatcher: new RecordingDispatcher() });
     expect(await unbound({ dryRun: true, bucket: 'other-bucket' })).toMatchObject({ bucket: 'other-bucket', scanned: 2, counts: { missing: 2 } });
-    const recorded = Object.fromEntries(addMetric.mock.calls.slice(-11).map(([name, , value]) => [name, value]));
-    expect(recorded).toMatchObject({ ReprocessScanned: 2, ReprocessMissing: 2, ReprocessOk: 0, ReprocessDispatched: 0, ReprocessDispatchFailures: 0, ReprocessRemaining: 2 });
+    const recorded = Object.fromEntries(addMetric.mock.calls.slice(-12).map(([name, , value]) => [name, value]));
+    expect(recorded).toMatchObject({ ReprocessScanned: 2, ReprocessMissing: 2, ReprocessOk: 0, ReprocessDispatched: 0, ReprocessDispatchFailures: 0, ReprocessRemaining: 2, ReprocessHeldForRetry: 0 });
     expect(publish).toHaveBeenCalledTimes(3);
   });
 

@@ -60,9 +60,26 @@ export interface CompletionEvent {
   detail: CompletionDetail;
 }
 
+/**
+ * The bus refused the event for good (EventBridge's 4xx other than throttling: AccessDenied, a
+ * missing bus, a ValidationException): the same request fails the same way on every retry, so
+ * the announcer logs and counts it and does not fail the message (a misconfigured EVENT_BUS
+ * would otherwise send every render to the DLQ after all its receives).
+ */
+export class EventRefusedError extends Error {
+  override readonly name = 'EventRefused';
+  constructor(
+    message: string,
+    /** The service's error code, e.g. AccessDeniedException. */
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The port the render function announces through: EventBridge in AWS (eventbridge.ts), anything a test likes. */
 export interface CompletionEvents {
-  /** Puts one event; throws when the bus did not take it, or when `signal` aborts the request. */
+  /** Puts one event; throws when the bus did not take it (EventRefusedError when it never will), or when `signal` aborts the request. */
   put(event: CompletionEvent, signal?: AbortSignal): Promise<void>;
 }
 
@@ -105,10 +122,9 @@ export function completionEvent(manifest: Manifest, location: { bucket: string; 
 
 /**
  * True when `found` (the manifest the render started from) already held this result: the same
- * generation, status, error code and renderer release. That is a forced re-render, a duplicate
- * delivery re-rendering a `partial` document, or an INVALID_OPTIONS document failed again (a
- * duplicate of a document this release failed otherwise is settled without rendering:
- * lib/render-function/render-object.ts): the consumer already has this result. A renderer upgrade that turns `failed` into `complete`
+ * generation, status, error code and renderer release: a forced re-render (a duplicate of a
+ * result this release gave is settled without rendering: lib/job/freshness.ts, isSettled). The
+ * consumer already has this result. A renderer upgrade that turns `failed` into `complete`
  * within one generation is a new result and is announced.
  */
 export function isRepeat(found: StoredManifest | null, committed: Manifest): boolean {
@@ -155,8 +171,9 @@ export const ANNOUNCE_RESERVE_MS = 1_000;
 /**
  * What became of an announcement. `unsent`: not put within its attempts or its time; the
  * committer fails the request after the clean-up, so the redelivered message announces.
+ * `refused`: the bus refused it for good (EventRefusedError); logged and counted, not retried.
  */
-export type Announcement = 'sent' | 'unsent' | 'already-sent' | 'repeat' | 'not-final';
+export type Announcement = 'sent' | 'unsent' | 'refused' | 'already-sent' | 'repeat' | 'not-final';
 
 /** How the render function's committer announces (lib/render-function/commit.ts). A failed PutEvents is `unsent`, never thrown; only S3 failing on the marker throws (the request is then retried). */
 export interface Announcer {
@@ -198,6 +215,12 @@ export function completionAnnouncer(
         // Aborted when the attempt's time or the invocation's is up: an answer that comes later is a lost answer (a copy may follow).
         await events!.put(event, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)));
       } catch (err) {
+        if (err instanceof EventRefusedError) {
+          // Not retried, and the message is not failed: only a change of configuration helps (docs/operate.md).
+          metrics.addMetric(METRIC.eventsLost, MetricUnit.Count, 1);
+          logger.error('completion event refused by the bus: not retried; the commit stands', { ...log, attempt, code: err.code, error: err.message });
+          return 'refused';
+        }
         metrics.addMetric(METRIC.eventPutFailures, MetricUnit.Count, 1);
         logger.warn('completion event not accepted', { ...log, attempt, attempts, error: errorMessage(err) });
         const wait = backoffMs * 4 ** (attempt - 1);

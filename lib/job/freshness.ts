@@ -5,8 +5,8 @@
  * each object under the options the render function would use (classifyObject).
  */
 import { effectiveObjectOptions } from '../config/object-options.js';
-import type { JobOptions } from './options.js';
-import { isLegacy, optionsHash, type StoredManifest } from './manifest.js';
+import type { JobOptions, OptionsSource } from './options.js';
+import { isLegacy, optionsHash, type Manifest, type StoredManifest } from './manifest.js';
 import { majorVersion, RENDERER } from './version.js';
 
 export const RENDER_CLASSES = ['missing', 'failed', 'partial', 'stale', 'ok'] as const;
@@ -49,6 +49,30 @@ export function classify(manifest: StoredManifest | null, source: { etag: string
       : { class: 'partial', dispatch: true, reason: `some pages failed with renderer ${manifest.renderer.version}: retried with ${RENDERER.version}` };
   }
   return { class: 'ok', dispatch: false, reason: 'up to date' };
+}
+
+/**
+ * True when a message for this object finds its result already committed, so the render
+ * function settles it (the clean-up, and the event unless its marker says it went) instead of
+ * rendering: anything classify does not dispatch (`ok`, and `failed` or a final `partial` this
+ * renderer release gave). A render would only commit the same result anew, as another manifest
+ * object, so its event would go out under another renderId. With invalid object options
+ * (`invalidOptions`: `options` are then the settings the failed manifest records), only a
+ * `failed` INVALID_OPTIONS manifest for the same `optionsSource` is that result: a render with
+ * the settings must not hide bad metadata.
+ */
+export function isSettled(manifest: StoredManifest | null, source: { etag: string }, options: JobOptions, optionsSource: OptionsSource, invalidOptions: boolean): manifest is Manifest {
+  if (!manifest || isLegacy(manifest) || classify(manifest, source, options, false).dispatch) return false;
+  if (!invalidOptions) return true;
+  return manifest.status === 'failed' && manifest.error?.code === 'INVALID_OPTIONS' && sameOptionsSource(manifest.optionsSource, optionsSource);
+}
+
+function sameOptionsSource(recorded: OptionsSource | undefined, current: OptionsSource): boolean {
+  if (!recorded || recorded.from !== current.from) return false;
+  if (recorded.from === 'settings' || current.from === 'settings') return true;
+  const a = Object.entries(recorded.metadata).sort(([x], [y]) => x.localeCompare(y));
+  const b = Object.entries(current.metadata).sort(([x], [y]) => x.localeCompare(y));
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** An object's user metadata (keys lowercase), or a way to read it (a HEAD) when it is needed. */

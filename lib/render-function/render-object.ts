@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prefixesOverlap, type Config } from '../config/env.js';
 import { completionAnnouncer, type CompletionEvents } from '../events/completion.js';
-import { classify } from '../job/freshness.js';
+import { isSettled } from '../job/freshness.js';
 import { failedManifest, generationOf, isLegacy, optionsHash, type ManifestSource, type StoredManifest } from '../job/manifest.js';
 import type { JobOptions, OptionsSource } from '../job/options.js';
 import { objectOptions, optionsSourceOf } from '../config/object-options.js';
@@ -122,17 +122,17 @@ export async function renderObject(asked: WorkRequest, deps: RenderObjectDeps): 
   const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
   const announcer = completionAnnouncer(deps.events, { s3, out }, previous, deps.timeLeftMs ? { timeLeftMs: deps.timeLeftMs } : {});
   const committer = new ManifestCommitter(s3, out, { bucket, key }, previous.etag, announcer);
-  // Before the up-to-date check: a render with the function's settings must not hide bad metadata.
-  if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
-  const found = previous.manifest && !isLegacy(previous.manifest) ? classify(previous.manifest, current, options, false) : undefined;
-  // Up to date, or failed as this renderer release fails it again (NOT_PDF, ENCRYPTED…): a render
-  // would only commit the same result anew, under another renderId, after its event may have gone.
-  if (!deps.force && !request.force && previous.manifest && !isLegacy(previous.manifest) && found && (found.class === 'ok' || (found.class === 'failed' && !found.dispatch))) {
+  // Up to date, or failed (or a final partial) as this renderer release gives it again (NOT_PDF,
+  // ENCRYPTED, INVALID_OPTIONS for the same metadata…): a render would only commit the same result
+  // anew, under another renderId, after its event may have gone (lib/job/freshness.ts, isSettled).
+  if (!deps.force && !request.force && previous.manifest && isSettled(previous.manifest, current, options, optionsSource, !chosen.ok)) {
     // A duplicate or redelivered message: the commit's clean-up may have been cut short (a crash right after the PUT).
     // Killed between the commit and PutEvents, or out of attempts: the event is sent again unless its marker says it went.
     await committer.settle(previous.manifest, previous.etag);
     return { kind: 'up-to-date', manifestKey: manifestKey(out) };
   }
+  // Before rendering: a render with the function's settings must not hide bad metadata.
+  if (!chosen.ok) return commitFailed(committer, out, source, options, optionsSource, 'INVALID_OPTIONS', chosen.message);
   if (tooLong === 'outputs') {
     return commitFailed(committer, out, source, options, optionsSource, 'KEY_TOO_LONG', `the output keys under ${out.prefix} would exceed S3's limit of ${MAX_KEY_BYTES} bytes: use a shorter key`);
   }

@@ -12,7 +12,7 @@ import { classifyObject, RENDER_CLASSES, type Classification, type RenderClass }
 import { outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
 import { headCurrent } from '../s3/source.js';
-import type { CheckpointStore } from './checkpoint.js';
+import { MAX_RETRY_KEYS, type CheckpointStore, type RetryKey } from './checkpoint.js';
 import type { Dispatcher } from './dispatch.js';
 import type { ReprocessInput } from './input.js';
 import { listPdfs, MAX_PAGE_SIZE, type ListedPdf } from './list.js';
@@ -71,22 +71,33 @@ export interface ReprocessSummary {
   remaining: number;
   /** False when the run stopped before the end of the listing (out of time, or its limit reached): there may be more. */
   complete: boolean;
-  /** True when a later run has work to do: remaining > 0 or the listing was not finished. */
+  /** True when a later run has work to do: remaining > 0, the listing was not finished, or keys are held for retry. */
   moreRemain: boolean;
   /** This run listed the keys after this one (its checkpoint); null: from the first key. */
   startAfter: string | null;
   /**
-   * Where the next run starts: the last key before the first one this run did not finish (a read
-   * or dispatch failure, or over its limit), or the last key it took when it stopped early; null
-   * when it reached the end with every key finished, and in dry runs (from the first key). The
-   * schedule's checkpoint holds it; a manual run's caller may pass it back as `startAfter`.
+   * Where the next run starts: the last key this run took from the listing when it stopped
+   * early; null when it reached the end, and in dry runs (from the first key). It never waits
+   * for a key this run could not finish: those are held for retry instead. The schedule's
+   * checkpoint holds it; a manual run's caller may pass it back as `startAfter`.
    */
   nextStartAfter: string | null;
+  /** Keys held for retry from the checkpoint that this run tried again (scheduled runs). */
+  retried: number;
+  /**
+   * Keys this run could not finish (a failed read or dispatch, or over its limit), plus those
+   * held from earlier runs that it did not get to: a scheduled run writes them to its
+   * checkpoint (at most MAX_RETRY_KEYS) and the next one tries them first. A manual run only
+   * counts them (each failure is logged with its key).
+   */
+  heldForRetry: number;
   durationMs: number;
 }
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_RESERVE_MS = 20_000;
+/** Runs in a row a key held for retry may fail before each further failure is logged as a warning ("key keeps failing"). */
+export const WARN_AFTER_FAILURES = 3;
 
 
 /** A counting semaphore. */
@@ -110,35 +121,9 @@ export function usesScheduleCheckpoint(input: Pick<ReprocessInput, 'scheduled' |
   return input.scheduled && !input.force && !input.dryRun;
 }
 
-/**
- * Where the next run may start: every key taken up to it, in listing order, has been finished
- * (classified, and dispatched when it needed it). A key that was not (a manifest that could not
- * be read, a failed dispatch, one left over the limit) holds it back for good, so the next run
- * classifies it again instead of stepping past it.
- */
-class Frontier {
-  private readonly taken: { key: string; finished?: boolean }[] = [];
-  private held = false;
-  constructor(public last: string | null) {}
-  take(key: string): { key: string; finished?: boolean } {
-    const entry = { key };
-    if (!this.held) this.taken.push(entry);
-    return entry;
-  }
-  done(entry: { key: string; finished?: boolean }, finished: boolean): void {
-    entry.finished = finished;
-    while (!this.held && this.taken[0]?.finished !== undefined) {
-      const head = this.taken.shift()!;
-      if (!head.finished) {
-        this.held = true;
-        this.taken.length = 0;
-      } else this.last = head.key;
-    }
-  }
-  /** True once a key was left unfinished: the frontier stays before it. */
-  get isHeld(): boolean {
-    return this.held;
-  }
+/** Why a PDF was not finished: a failed read or dispatch (error), or none (left over the limit). */
+interface Unfinished {
+  error?: string;
 }
 
 export async function reprocess(bucket: string, input: ReprocessInput, deps: ReprocessDeps): Promise<ReprocessSummary> {
@@ -167,14 +152,32 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   // scheduled run skip what lies before where it stopped. A manual run has its own cursor, held
   // by its caller (`startAfter` in, `nextStartAfter` out).
   const checkpoint = usesScheduleCheckpoint(input) ? deps.checkpoint : undefined;
-  const startAfter = (checkpoint ? await checkpoint.read() : input.startAfter) ?? null;
+  const prior = checkpoint ? await checkpoint.read() : undefined;
+  const startAfter = (checkpoint ? prior?.startAfter : input.startAfter) ?? null;
+  const toRetry = prior?.retry ?? [];
   const source = listPdfs(s3, bucket, prefix, config, pageSize, startAfter ?? undefined);
-  const frontier = new Frontier(startAfter);
+  /** What the next run tries again first, by key: those this run did not finish, or did not get to. */
+  const held = new Map<string, RetryKey>();
+  /** Keys tried again from the checkpoint: not taken a second time if the listing reaches them. */
+  const retriedKeys = new Set<string>();
+  /** The last key taken from the listing: the listing yields in key order, and every key taken is handled before the run ends. */
+  let lastTaken: string | null = null;
 
-  logger.info('reprocess started', { bucket, prefix, dryRun: input.dryRun, force: input.force, limit: input.limit, scheduled: input.scheduled, startAfter, dispatcher: dispatcher.kind });
+  /** Holds an unfinished key for the next run; a failure counts one more run in a row. */
+  function hold(key: string, unfinished: Unfinished, before: RetryKey | undefined): void {
+    const failures = (before?.failures ?? 0) + (unfinished.error !== undefined ? 1 : 0);
+    const lastError = unfinished.error ?? before?.lastError;
+    held.set(key, { key, failures, ...(lastError !== undefined ? { lastError } : {}) });
+    if (unfinished.error !== undefined && failures >= WARN_AFTER_FAILURES) {
+      logger.warn('key keeps failing: held for retry, it does not hold the schedule back', { bucket, key, failures, error: unfinished.error });
+    }
+  }
+  const outOfTime = (): boolean => deps.timeLeftMs !== undefined && deps.timeLeftMs() < reserveMs;
 
-  /** Whether the PDF was finished: classified, and dispatched if it needed it (or left to its own event). */
-  async function handle(pdf: ListedPdf): Promise<boolean> {
+  logger.info('reprocess started', { bucket, prefix, dryRun: input.dryRun, force: input.force, limit: input.limit, scheduled: input.scheduled, startAfter, heldForRetry: toRetry.length, dispatcher: dispatcher.kind });
+
+  /** Undefined when the PDF was finished: classified, and dispatched if it needed it (or left to its own event). */
+  async function handle(pdf: ListedPdf): Promise<Unfinished | undefined> {
     let classification: Classification;
     try {
       const { manifest } = await readManifest(s3, outputLocation(bucket, pdf.key, config));
@@ -186,12 +189,13 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       });
     } catch (err) {
       readFailures++;
-      logger.error('manifest or object could not be read; PDF not classified (the next run tries it again)', { bucket, key: pdf.key, error: errorMessage(err) });
-      return false;
+      logger.error('manifest or object could not be read; PDF not classified (the next scheduled run tries it again)', { bucket, key: pdf.key, error: errorMessage(err) });
+      return { error: errorMessage(err) };
     }
     scanned++;
     counts[classification.class]++;
     let action: Action = 'not-dispatched';
+    let dispatchError: string | undefined;
     if (classification.dispatch && pdf.lastModified > recentBefore) {
       recent++;
       action = 'left-to-its-event';
@@ -213,20 +217,59 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
         } catch (err) {
           dispatchFailures++;
           action = 'dispatch-failed';
-          logger.error('dispatch failed; the run goes on, and the next one tries it again', { bucket, key: pdf.key, class: classification.class, error: errorMessage(err) });
+          dispatchError = errorMessage(err);
+          logger.error('dispatch failed; the run goes on, and the next scheduled run tries it again', { bucket, key: pdf.key, class: classification.class, error: errorMessage(err) });
         }
       }
     } else if (classification.class !== 'ok') {
       settled++;
     }
     deps.onClassified?.({ ...pdf, ...classification, action });
-    return action !== 'over-limit' && action !== 'dispatch-failed';
+    if (action === 'over-limit') return {};
+    if (action === 'dispatch-failed') return { error: dispatchError ?? 'dispatch failed' };
+    return undefined;
   }
+
+  /** A key held from an earlier run, tried once more: HEAD (as listing would have found it), classify, dispatch. */
+  async function retry(before: RetryKey): Promise<void> {
+    let pdf: ListedPdf;
+    try {
+      const head = await headCurrent(s3, bucket, before.key);
+      if (!head) {
+        logger.info('a key held for retry is gone: dropped', { bucket, key: before.key });
+        return;
+      }
+      pdf = { key: before.key, etag: head.etag, size: head.size, lastModified: head.lastModified ?? 0 };
+    } catch (err) {
+      readFailures++;
+      logger.error('a key held for retry could not be read (HEAD); held for the next scheduled run', { bucket, key: before.key, error: errorMessage(err) });
+      hold(before.key, { error: errorMessage(err) }, before);
+      return;
+    }
+    const unfinished = await handle(pdf);
+    if (unfinished) hold(pdf.key, unfinished, before);
+  }
+
+  // Keys held from earlier runs go first (each once), then the listing from the cursor.
+  let nextRetry = 0;
+  async function retryWorker(): Promise<void> {
+    while (nextRetry < toRetry.length) {
+      const before = toRetry[nextRetry++]!;
+      if (stop || outOfTime()) {
+        // Not tried: held as it was, without counting a failure.
+        held.set(before.key, before);
+        continue;
+      }
+      retriedKeys.add(before.key);
+      await retry(before);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, toRetry.length) }, () => retryWorker()));
 
   // `concurrency` workers pull from one listing; an async generator queues concurrent next() calls.
   async function worker(): Promise<void> {
     while (!stop) {
-      if (deps.timeLeftMs && deps.timeLeftMs() < reserveMs) {
+      if (outOfTime()) {
         if (complete) logger.warn('out of time: stopping before the end of the listing', { bucket, prefix, scanned });
         complete = false;
         stop = true;
@@ -234,8 +277,10 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
       }
       const next = await source.next();
       if (next.done) return;
-      const entry = frontier.take(next.value.key);
-      frontier.done(entry, await handle(next.value));
+      lastTaken = next.value.key;
+      if (retriedKeys.has(next.value.key)) continue;
+      const unfinished = await handle(next.value);
+      if (unfinished) hold(next.value.key, unfinished, undefined);
     }
     // Stopped at the limit: the listing was not read to its end.
     complete = false;
@@ -253,14 +298,23 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
   if (!complete) await source.return();
 
   const remaining = needsWork - dispatched;
-  // Every key taken has been handled by now (workers finish the PDF in hand before stopping).
-  // A dry run leaves nothing for the next run: it starts from the first key.
-  const nextStartAfter = input.dryRun || (complete && !frontier.isHeld) ? null : frontier.last;
+  // Every key taken has been handled by now (workers finish the PDF in hand before stopping),
+  // and those not finished are held for retry: the cursor never waits for one of them. A run
+  // that reached the end starts the next from the first key, so keys before the cursor are
+  // classified again (after a renderer upgrade, say). A dry run leaves nothing for the next run.
+  const nextStartAfter = input.dryRun || complete ? null : (lastTaken ?? startAfter);
+  let retryList = [...held.values()];
+  if (retryList.length > MAX_RETRY_KEYS) {
+    const dropped = retryList.slice(0, retryList.length - MAX_RETRY_KEYS);
+    retryList = retryList.slice(-MAX_RETRY_KEYS);
+    // Dropped keys are not lost for good: the next pass of the listing classifies them again.
+    logger.warn('too many keys held for retry: the oldest are dropped', { bucket, prefix, max: MAX_RETRY_KEYS, dropped: dropped.length, firstDropped: dropped.slice(0, 10).map((r) => r.key) });
+  }
   if (checkpoint) {
     try {
-      await checkpoint.write(nextStartAfter);
+      await checkpoint.write({ startAfter: nextStartAfter, retry: retryList });
     } catch (err) {
-      logger.error('the checkpoint could not be written: the next run starts where this one started', { bucket, prefix, nextStartAfter, error: errorMessage(err) });
+      logger.error('the checkpoint could not be written: the next run starts where this one started', { bucket, prefix, nextStartAfter, heldForRetry: retryList.length, error: errorMessage(err) });
     }
   }
   return {
@@ -282,9 +336,11 @@ export async function reprocess(bucket: string, input: ReprocessInput, deps: Rep
     metadataReads,
     remaining,
     complete,
-    moreRemain: remaining > 0 || !complete,
+    moreRemain: remaining > 0 || !complete || retryList.length > 0,
     startAfter,
     nextStartAfter,
+    retried: retriedKeys.size,
+    heldForRetry: retryList.length,
     durationMs: Math.round(performance.now() - started),
   };
 }
@@ -299,5 +355,6 @@ export function publishSummaryMetrics(summary: ReprocessSummary): void {
   metrics.addMetric('ReprocessDispatchFailures', MetricUnit.Count, summary.dispatchFailures);
   metrics.addMetric('ReprocessReadFailures', MetricUnit.Count, summary.readFailures);
   metrics.addMetric('ReprocessRemaining', MetricUnit.Count, summary.remaining);
+  metrics.addMetric('ReprocessHeldForRetry', MetricUnit.Count, summary.heldForRetry);
   metrics.publishStoredMetrics();
 }

@@ -88,7 +88,7 @@ export type Leftovers = Map<string, { count: number; bytes: number }>;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** Width and height from a PNG's IHDR, a JPEG's first SOF marker or a WebP's VP8/VP8L/VP8X header; undefined when it is none of them. */
+/** Width and height from a PNG's IHDR, a JPEG's first SOF marker, a WebP's VP8/VP8L/VP8X header or an AVIF's ispe box; undefined when it is none of them. */
 export function imageSize(bytes: Buffer): { type: string; width: number; height: number } | undefined {
   if (bytes.length >= 24 && bytes.subarray(0, 8).equals(PNG_SIGNATURE) && bytes.toString('latin1', 12, 16) === 'IHDR') {
     return { type: 'image/png', width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
@@ -120,7 +120,25 @@ export function imageSize(bytes: Buffer): { type: string; width: number; height:
     // Extended: the canvas's width-1 and height-1 in 24 bits each.
     if (chunk === 'VP8X') return { type: 'image/webp', width: bytes.readUIntLE(24, 3) + 1, height: bytes.readUIntLE(27, 3) + 1 };
   }
+  // AVIF (ISO BMFF): an ftyp box naming avif, the primary image's sides in its first ispe box (after 4 bytes of version and flags).
+  if (bytes.length >= 16 && bytes.toString('latin1', 4, 8) === 'ftyp' && bytes.subarray(8, Math.min(bytes.length, bytes.readUInt32BE(0))).includes('avif')) {
+    const at = bytes.indexOf('ispe');
+    if (at >= 4 && at + 16 <= bytes.length) return { type: 'image/avif', width: bytes.readUInt32BE(at + 8), height: bytes.readUInt32BE(at + 12) };
+  }
   return undefined;
+}
+
+/** Whether the top-level boxes of an ISO BMFF file (AVIF) add up to the file, none cut short. */
+function boxesWhole(bytes: Buffer): boolean {
+  let at = 0;
+  while (at + 8 <= bytes.length) {
+    let size = bytes.readUInt32BE(at);
+    if (size === 1) size = at + 16 <= bytes.length ? Number(bytes.readBigUInt64BE(at + 8)) : 0;
+    else if (size === 0) size = bytes.length - at;
+    if (size < 8) return false;
+    at += size;
+  }
+  return at === bytes.length;
 }
 
 /**
@@ -130,7 +148,7 @@ export function imageSize(bytes: Buffer): { type: string; width: number; height:
  */
 export function notWhole(bytes: Buffer): string | undefined {
   const size = imageSize(bytes);
-  if (!size) return `neither PNG, JPEG nor WebP (${bytes.length} bytes)`;
+  if (!size) return `neither PNG, JPEG, WebP nor AVIF (${bytes.length} bytes)`;
   if (size.type === 'image/png') {
     try {
       const png = PNG.sync.read(bytes);
@@ -140,6 +158,7 @@ export function notWhole(bytes: Buffer): string | undefined {
     }
   }
   if (size.type === 'image/jpeg') return bytes.length >= 4 && bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9 ? undefined : 'JPEG without its end marker (truncated)';
+  if (size.type === 'image/avif') return boxesWhole(bytes) ? undefined : `AVIF boxes do not add up to the file's ${bytes.length} bytes (truncated)`;
   return bytes.readUInt32LE(4) + 8 === bytes.length ? undefined : `WebP RIFF size ${bytes.readUInt32LE(4) + 8}, file ${bytes.length} bytes`;
 }
 
@@ -243,14 +262,14 @@ export const INVARIANTS: Invariant[] = [
       if (!state.manifest) return state.outputs.length > 0 ? [`${state.outputs.length} objects and no manifest: ${state.outputs.map((o) => o.key).slice(0, 3).join(', ')}`] : [];
       const allowed = new Set([...listedKeys(state.manifest), manifestKey(state.out), announcedKey(state.out, state.manifest.generation)]);
       // The completion event's marker of the committed generation is the one file no manifest lists;
-      // the page function's variants of the current source (any page, any options) are its cache, not leftovers.
+      // the page function's variants and IIIF images of the current source (any page, any options) are its cache, not leftovers.
       const variants = state.current ? `${state.out.prefix}${variantFolderOf(state.current.etag)}/` : undefined;
-      const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/variant-\d{4,}-[0-9a-f]{16}\.\w+$/.test(o.key)));
+      const extra = state.outputs.filter((o) => !allowed.has(o.key) && !(variants && o.key.startsWith(variants) && /\/(?:(?:variant|iiif)-\d{4,}-[0-9a-f]{16}\.\w+|iiif-pages\.json)$/.test(o.key)));
       if (extra.length === 0) return [];
       const bytes = extra.reduce((sum, o) => sum + o.size, 0);
       const kinds = new Map<string, number>();
       for (const o of extra) {
-        const kind = /\/(?:(page|thumb|text|part|variant)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
+        const kind = /\/(?:(page|thumb|text|part|variant|iiif)-[^/]*|(announced)\.json)$/.exec(o.key)?.slice(1).find(Boolean) ?? 'other';
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
       const byKind = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
