@@ -23,7 +23,7 @@ describe('configuration', () => {
       // No local endpoint: every client talks to AWS.
       endpoints: {},
     });
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, webpQuality: 80, maxPagePixels: 40_000_000, maxPages: 0 });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ format: 'png', dpi: 150, jpegQuality: 85, webpQuality: 80, avifQuality: 60, maxPagePixels: 40_000_000, maxPages: 0 });
   });
 
   it.each([
@@ -32,6 +32,7 @@ describe('configuration', () => {
     [{ DPI: '150dpi' }, /^DPI="150dpi" is invalid/],
     [{ DPI: '72.5' }, /^DPI="72.5" is invalid/],
     [{ JPEG_QUALITY: '101' }, /^JPEG_QUALITY="101" is invalid: expected a whole number from 1 to 100$/],
+    [{ AVIF_QUALITY: '0' }, /^AVIF_QUALITY="0" is invalid: expected a whole number from 1 to 100$/],
     [{ FORMAT: 'gif' }, /^FORMAT="gif" is invalid: expected "png", "jpeg", "webp" or "avif"$/],
     [{ MAX_PAGE_PIXELS: '-5' }, /^MAX_PAGE_PIXELS="-5" is invalid/],
     [{ MAX_PAGES: 'all' }, /^MAX_PAGES="all" is invalid/],

@@ -10,7 +10,7 @@ import { objectOptions } from '../lib/config/object-options.js';
 import { loadConfig, type Config } from '../lib/config/env.js';
 import { classify } from '../lib/job/freshness.js';
 import { optionsHash, type Manifest } from '../lib/job/manifest.js';
-import { DEFAULT_JOB_OPTIONS, formatPageSelection, parsePageSelection, selectionHead, selectionWithin } from '../lib/job/options.js';
+import { DEFAULT_JOB_OPTIONS, formatPageSelection, parsePageSelection, pickJobOptions, selectionHead, selectionWithin } from '../lib/job/options.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { RENDERER } from '../lib/job/version.js';
@@ -85,7 +85,6 @@ describe('per-object options from S3 metadata', () => {
     });
     for (const [key, value, message] of [
       ['render-format', 'tiff', 'expected "png", "jpeg", "webp" or "avif"'],
-      ['render-quality', '0', 'expected a whole number from 1 to 100'],
       ['render-pages', '3-1', 'expected pages such as "1-3,7,10-"'],
       ['render-thumbnail-width', '99999', 'expected a whole number from 0 to 2048'],
       ['render-text', 'maybe', 'expected "true" or "false"'],
@@ -94,6 +93,19 @@ describe('per-object options from S3 metadata', () => {
       expect(result.ok, key).toBe(false);
       expect(!result.ok && result.message, key).toContain(`${key}=${JSON.stringify(value)} is invalid: ${message}`);
     }
+  });
+
+  it('render-quality is the quality of the format asked for (JPEG, WebP, AVIF); PNG has none and refuses it', () => {
+    const base = { ...DEFAULT_JOB_OPTIONS, dpi: 40 };
+    const quality = (metadata: Record<string, string>) => objectOptions(base, metadata);
+    expect(quality({ 'render-format': 'jpeg', 'render-quality': '30' })).toMatchObject({ ok: true, options: { format: 'jpeg', jpegQuality: 30, webpQuality: 80, avifQuality: 60 } });
+    expect(quality({ 'render-format': 'webp', 'render-quality': '30' })).toMatchObject({ ok: true, options: { format: 'webp', jpegQuality: 85, webpQuality: 30, avifQuality: 60 } });
+    expect(quality({ 'render-format': 'avif', 'render-quality': '30' })).toMatchObject({ ok: true, options: { format: 'avif', jpegQuality: 85, webpQuality: 80, avifQuality: 30 } });
+    // The function's FORMAT decides when the object names none.
+    expect(objectOptions({ ...base, format: 'avif' }, { 'render-quality': '25' })).toMatchObject({ ok: true, options: { format: 'avif', avifQuality: 25, jpegQuality: 85 } });
+    expect(quality({ 'render-quality': '60' })).toEqual({ ok: false, message: 'object metadata render-quality="60" is invalid: a PNG page has no quality (it sets the quality of jpeg, webp or avif)' });
+    expect(quality({ 'render-format': 'avif', 'render-quality': '0' })).toEqual({ ok: false, message: 'object metadata render-quality="0" is invalid: expected a whole number from 1 to 100' });
+    expect(quality({ 'render-format': 'webp', 'render-quality': '30', 'render-webp-quality': '40' })).toMatchObject({ ok: false, message: expect.stringMatching(/both set the webp quality, give one$/) });
   });
 });
 
@@ -165,6 +177,9 @@ describe('fit-to-box sizing (render-width, render-height, WIDTH, HEIGHT)', () =>
   it('a render without a box keeps the options hash it had before boxes existed (no stale renders from the upgrade)', () => {
     // The hash of the defaults as the previous release computed it (its pickJobOptions had no box).
     expect(optionsHash(DEFAULT_JOB_OPTIONS)).toBe('825d360726cd7338');
+    // And JPEG's and WebP's renders keep theirs now that AVIF has a quality of its own.
+    expect(optionsHash({ ...DEFAULT_JOB_OPTIONS, format: 'jpeg' })).toBe('528a85f8670a4ddb');
+    expect(optionsHash({ ...DEFAULT_JOB_OPTIONS, format: 'webp' })).toBe('ebf5f43fff88c624');
   });
 
   it('the freshness rule: a changed WIDTH is stale; a changed DPI under a WIDTH is not (the box decides)', () => {
@@ -208,6 +223,21 @@ describe('WebP through S3 (render-format=webp, FORMAT=webp)', () => {
     expect(classify(manifestOf({ FORMAT: 'webp' }), source, loadConfig({ FORMAT: 'webp', WEBP_QUALITY: '80' }).output, false)).toMatchObject({ class: 'ok' });
     expect(classify(manifestOf({}), source, loadConfig({ WEBP_QUALITY: '60' }).output, false)).toMatchObject({ class: 'ok' });
     expect(() => loadConfig({ WEBP_QUALITY: '0' })).toThrow(/^WEBP_QUALITY="0" is invalid: expected a whole number from 1 to 100$/);
+  });
+
+  it('AVIF_QUALITY feeds the hash of AVIF renders only and is recorded for them only', () => {
+    const source = { etag: '"0123"' };
+    const manifestOf = (env: Record<string, string>): Manifest => {
+      const rendered = loadConfig(env).output;
+      return { schemaVersion: 2, status: 'complete', source, renderer: { name: 's3-pdf-render', version: RENDERER.version, mupdf: '' }, options: rendered, optionsHash: optionsHash(rendered) } as unknown as Manifest;
+    };
+    expect(classify(manifestOf({ FORMAT: 'avif' }), source, loadConfig({ FORMAT: 'avif', AVIF_QUALITY: '30' }).output, false)).toMatchObject({ class: 'stale' });
+    expect(classify(manifestOf({ FORMAT: 'avif' }), source, loadConfig({ FORMAT: 'avif', AVIF_QUALITY: '60' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(classify(manifestOf({}), source, loadConfig({ AVIF_QUALITY: '30' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(classify(manifestOf({ FORMAT: 'webp' }), source, loadConfig({ FORMAT: 'webp', AVIF_QUALITY: '30' }).output, false)).toMatchObject({ class: 'ok' });
+    expect(pickJobOptions({ ...loadConfig({ FORMAT: 'avif', AVIF_QUALITY: '30' }).output })).toMatchObject({ avifQuality: 30 });
+    expect(pickJobOptions({ ...loadConfig({ FORMAT: 'jpeg', AVIF_QUALITY: '30' }).output })).not.toHaveProperty('avifQuality');
+    expect(() => loadConfig({ AVIF_QUALITY: '101' })).toThrow(/^AVIF_QUALITY="101" is invalid: expected a whole number from 1 to 100$/);
   });
 });
 

@@ -54,7 +54,9 @@ describe('the page request', () => {
     expect(byDpi.options.width).toBeUndefined();
   });
 
-  it('gives quality to the format asked for: WebP\'s for webp, JPEG\'s for jpeg', () => {
+  it('gives quality to the format asked for: WebP\'s for webp, JPEG\'s for jpeg, AVIF\'s for avif', () => {
+    const avif = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=avif&quality=35')).params, DEFAULT_JOB_OPTIONS);
+    expect(avif.options).toMatchObject({ format: 'avif', avifQuality: 35, jpegQuality: DEFAULT_JOB_OPTIONS.jpegQuality, webpQuality: DEFAULT_JOB_OPTIONS.webpQuality });
     const webp = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=webp&quality=55')).params, DEFAULT_JOB_OPTIONS);
     expect(webp.options).toMatchObject({ format: 'webp', webpQuality: 55, jpegQuality: DEFAULT_JOB_OPTIONS.jpegQuality });
     const jpeg = parseOptions(parseEnvelope(functionUrlEvent('GET', '/k.pdf?format=jpeg&quality=55')).params, DEFAULT_JOB_OPTIONS);

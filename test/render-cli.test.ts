@@ -77,13 +77,24 @@ describe('npm run render', { timeout: 60_000 }, () => {
     expect(bytes(low)).toBeLessThan(bytes(high));
   });
 
+  it('--quality with --format avif is AVIF\'s: applied and recorded as avifQuality, not as JPEG\'s; PNG has none and refuses it', () => {
+    const low = render(FOUR_PAGES, '--pages', '1', '--dpi', '40', '--format', 'avif', '--quality', '20');
+    const high = render(FOUR_PAGES, '--pages', '1', '--dpi', '40', '--format', 'avif', '--quality', '90');
+    expect([low.status, high.status]).toEqual([0, 0]);
+    expect(low.manifest().options).toMatchObject({ format: 'avif', avifQuality: 20, jpegQuality: 85 });
+    const bytes = (run: typeof low) => (run.manifest().pages[0] as { bytes: number }).bytes;
+    expect(bytes(low)).toBeLessThan(bytes(high));
+    const png = render(FOUR_PAGES, '--quality', '50');
+    expect([png.status, png.stderr]).toEqual([1, 'error: --quality="50" is invalid: a PNG page has no quality (it sets the quality of jpeg, webp or avif)\n']);
+  });
+
   it('a missing file, an unknown flag and a bad value are one line each, exit 1', () => {
     const missing = render('missing.pdf');
     expect([missing.status, missing.stderr]).toEqual([1, 'error: missing.pdf: no such file\n']);
     const unknown = render(FOUR_PAGES, '--webp-quality', '20');
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/^error: Unknown option '--webp-quality'.*\n$/);
-    const bad = render(FOUR_PAGES, '--quality', '0');
+    const bad = render(FOUR_PAGES, '--format', 'jpeg', '--quality', '0');
     expect([bad.status, bad.stderr]).toEqual([1, 'error: --quality="0" is invalid: expected a whole number from 1 to 100\n']);
   });
 });

@@ -1,10 +1,10 @@
 /**
- * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q]
+ * npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp|avif] [--quality Q]
  *                   [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]
  * Renders a local PDF into <dir>: page-0001.png … (thumb-0001.jpg, text-0001.json when asked)
  * and manifest.json (written last). The same options as the function's settings and an
- * object's render-* metadata, as flags; --quality is the quality of the format asked for (JPEG's
- * or WebP's), as the page URL's quality= is. Warnings (pages past the end, a repaired document)
+ * object's render-* metadata, as flags; --quality is the quality of the format asked for (JPEG's,
+ * WebP's or AVIF's; refused for PNG, which has none), as the page URL's quality= is. Warnings (pages past the end, a repaired document)
  * are printed before the summary; a selection that names no page of the document is a failed
  * INVALID_OPTIONS manifest.
  * Exit code: 0 complete, 2 permanent document failure (failed manifest written), 1 anything else.
@@ -18,10 +18,11 @@ import { parseArgs } from 'node:util';
 import { isPageFailure, type Manifest } from '../lib/job/manifest.js';
 import { runRenderJob, type PageSink } from '../lib/job/run-job.js';
 import { errorMessage } from '../lib/engine/errors.js';
-import { parseFormatSetting, parseJobOptions } from '../lib/config/settings.js';
+import { parseFormatSetting, parseJobOptions, qualitySettingField } from '../lib/config/settings.js';
+import { DEFAULT_JOB_OPTIONS } from '../lib/job/options.js';
 
 const USAGE =
-  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
+  'usage: npm run render -- <file.pdf> --out <dir> [--dpi N | --width W --height H] [--format png|jpeg|webp|avif] [--quality Q] [--pages 1-3,7] [--max-page-pixels N] [--max-pages N] [--thumbnail-width N] [--text]';
 
 async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
@@ -62,7 +63,8 @@ async function main(argv: string[]): Promise<number> {
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0 || !values.out) throw new Error(USAGE);
   // One --quality, for the format asked for (as the page URL's quality= does).
-  const qualityField = values.format !== undefined && parseFormatSetting('--format', values.format) === 'webp' ? 'webpQuality' : 'jpegQuality';
+  const format = values.format !== undefined ? parseFormatSetting('--format', values.format) : DEFAULT_JOB_OPTIONS.format;
+  const qualityField = values.quality !== undefined ? qualitySettingField('--quality', values.quality, format) : 'jpegQuality';
   const options = parseJobOptions(
     {
       format: values.format,

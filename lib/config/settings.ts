@@ -3,7 +3,7 @@
  * job's options. Every error names the setting as the user wrote it, the value, and what is
  * allowed.
  */
-import { boxOf, LIMITS, MAX_DPI, type ImageFormat } from '../engine/options.js';
+import { boxOf, LIMITS, MAX_DPI, qualityFieldOf, type ImageFormat } from '../engine/options.js';
 import { DEFAULT_JOB_OPTIONS, formatPageSelection, MAX_THUMBNAIL_WIDTH, parsePageSelection, type JobOptions } from '../job/options.js';
 
 export { parsePageSelection };
@@ -11,6 +11,17 @@ export { parsePageSelection };
 /** A setting from outside (env var, CLI flag), named as the user wrote it. */
 export class InvalidSettingError extends Error {
   override readonly name = 'InvalidSettingError';
+}
+
+/**
+ * The field the one `quality` setting (`--quality`, `render-quality`) sets for `format`: the
+ * format asked for's own (DESIGN §2). PNG has none, and a quality asked of it is refused: it
+ * would change nothing in the pages, and would be recorded as if it had.
+ */
+export function qualitySettingField(name: string, value: string, format: ImageFormat): 'jpegQuality' | 'webpQuality' | 'avifQuality' {
+  const field = qualityFieldOf(format);
+  if (!field) throw new InvalidSettingError(`${name}=${JSON.stringify(value)} is invalid: a PNG page has no quality (it sets the quality of jpeg, webp or avif)`);
+  return field;
 }
 
 /** Parses a whole number in [min, max]; the error names the setting, the value and what is allowed. */
@@ -77,7 +88,7 @@ export function parseJobOptions(
     return value === undefined || value === '' ? undefined : value;
   };
   const name = (field: keyof JobOptions): string => names[field] ?? field;
-  const int = (field: 'dpi' | 'jpegQuality' | 'webpQuality' | 'maxPagePixels' | 'maxPages') => {
+  const int = (field: 'dpi' | 'jpegQuality' | 'webpQuality' | 'avifQuality' | 'maxPagePixels' | 'maxPages') => {
     const value = given(field);
     return value === undefined ? base[field] : parseIntSetting(name(field), value, LIMITS[field].min, LIMITS[field].max);
   };
@@ -111,6 +122,7 @@ export function parseJobOptions(
     ...sizing,
     jpegQuality: int('jpegQuality'),
     webpQuality: int('webpQuality'),
+    avifQuality: int('avifQuality'),
     maxPagePixels: int('maxPagePixels'),
     maxPages: int('maxPages'),
     pages: pages === undefined ? base.pages : parsePagesSetting(name('pages'), pages),

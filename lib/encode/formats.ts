@@ -20,6 +20,17 @@ export const FILE_EXTENSION: Record<ImageFormat, string> = { png: 'png', jpeg: '
 /** The longest side a JPEG can have (its header stores sides in 16 bits); PNG's is 2^31 - 1. */
 export const JPEG_MAX_SIDE = 65535;
 
+/**
+ * The most pixels a JPEG page may have: 40 Mpx, the default MAX_PAGE_PIXELS. libvips' JPEG encoder
+ * takes the whole page (sharp-encoder.ts gathers it, 3 bytes a pixel for RGB: 120 MB here), and
+ * MAX_PAGE_PIXELS is a product limit that may be raised to 2e9 (6 GB gathered: the job is killed
+ * for memory, retried, and dead-lettered). The memory guard is this one: a larger page is drawn
+ * at the DPI that fits, with a warning, as WebP's is. 120 MB gathered and libjpeg-turbo's few MB
+ * beside it fit the 2048 MB function (MemorySize) with its worker, heap ceiling and bands
+ * (README, "Memory design").
+ */
+export const JPEG_MAX_PIXELS = 40_000_000;
+
 /** The longest side a WebP can have (its VP8 header stores 14 bits). */
 export const WEBP_MAX_SIDE = 16383;
 
@@ -87,5 +98,5 @@ export function maxSideOf(format: ImageFormat): number {
 
 /** The most pixels an image of `format` may have, whatever the settings allow. */
 export function maxPixelsOf(format: ImageFormat): number {
-  return format === 'webp' ? WEBP_MAX_PIXELS : format === 'avif' ? AVIF_MAX_PIXELS : Infinity;
+  return format === 'jpeg' ? JPEG_MAX_PIXELS : format === 'webp' ? WEBP_MAX_PIXELS : format === 'avif' ? AVIF_MAX_PIXELS : Infinity;
 }

@@ -11,6 +11,12 @@ export interface ImageEncoder {
   /** Bytes of the file produced so far. */
   readonly bytesOut: number;
   /**
+   * Bytes the encoder gathered outside the WebAssembly heap for this image (sharp's whole page of
+   * packed rows; 0 for a streaming encoder, whose bands come and go): the job's stats report the
+   * largest, so the memory a whole-page encoder takes is measured, not assumed.
+   */
+  readonly gatheredBytes: number;
+  /**
    * Adds `rowCount` rows in the encoder's layout (rows.ts), in order: call it again without
    * waiting, and they are encoded in turn. Resolves when these rows are encoded and written out
    * (their memory released) and the reader has room for more.

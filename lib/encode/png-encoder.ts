@@ -170,6 +170,8 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
     get bytesOut() {
       return bytesOut;
     },
+    // Streams: each band is deflated and let go, nothing of the page is gathered.
+    gatheredBytes: 0,
     async writeRows(scanlines, rowCount) {
       if (rowsWritten + rowCount > height) throw new Error(`PNG encoder: ${rowsWritten + rowCount} rows for an image of ${height}`);
       if (scanlines.byteLength !== rowCount * scanlineBytes) throw new Error(`PNG encoder: ${scanlines.byteLength} bytes for ${rowCount} scanlines of ${scanlineBytes}`);

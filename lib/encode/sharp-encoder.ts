@@ -102,6 +102,7 @@ export function createSharpEncoder(format: SharpFormat, image: RasterImage): Ima
     refused = err as Error;
   }
   let pixels: Buffer | undefined = refused ? undefined : Buffer.allocUnsafe(rowBytes * height);
+  const gatheredBytes = pixels?.byteLength ?? 0;
   let bytesOut = 0;
   let rowsIn = 0;
   return {
@@ -109,6 +110,7 @@ export function createSharpEncoder(format: SharpFormat, image: RasterImage): Ima
     get bytesOut() {
       return bytesOut;
     },
+    gatheredBytes,
     async writeRows(rows, rowCount) {
       if (refused) throw refused;
       if (!pixels) throw new Error(`${label} encoder: the page is no longer open`);

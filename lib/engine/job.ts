@@ -18,6 +18,12 @@ import { mupdfWasmModule } from './wasm.js';
 export interface RenderStats {
   /** Largest WebAssembly memory of any worker of this job. */
   wasmHeapPeakBytes: number;
+  /**
+   * Largest memory one page's encoder gathered outside the WebAssembly heap, in a Node Buffer
+   * (JPEG, WebP, AVIF: the whole page of packed rows, bounded by formats.ts maxPixelsOf x 3 bytes;
+   * PNG: 0, it streams).
+   */
+  encoderGatheredPeakBytes: number;
   /** Workers started: one per lane (RenderControl.workers, at most one per page), plus one per page that crashed or timed out. */
   workers: number;
   /** From startRender to the document open in its worker: worker start, MuPDF instantiation, parsing. */
@@ -108,7 +114,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const fd = openSync(filePath, 'r');
   const fileSize = fstatSync(fd).size;
   const started = performance.now();
-  const stats: RenderStats = { wasmHeapPeakBytes: 0, workers: 0, startupMs: 0 };
+  const stats: RenderStats = { wasmHeapPeakBytes: 0, encoderGatheredPeakBytes: 0, workers: 0, startupMs: 0 };
   const laneCount = Math.max(1, Math.floor(control.workers ?? 1));
   const lanes: Lane[] = [];
   let closed = false;
@@ -149,6 +155,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       format: options.format,
       jpegQuality: options.jpegQuality,
       webpQuality: options.webpQuality,
+      avifQuality: options.avifQuality,
       pageTimeoutMs: options.pageTimeoutMs,
       deadline: control.deadline,
       onLog: control.onLog,
@@ -158,6 +165,7 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   const nextEvent = async (current: WorkerSession): Promise<SessionEvent> => {
     const event = await current.next();
     stats.wasmHeapPeakBytes = Math.max(stats.wasmHeapPeakBytes, current.wasmHeapBytes);
+    stats.encoderGatheredPeakBytes = Math.max(stats.encoderGatheredPeakBytes, current.encoderGatheredBytes);
     if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
     return event;
   };

@@ -1,5 +1,5 @@
 /** What the engine can be asked for (format, resolution, pixel budget, pages) and the page geometry it derives from it. */
-import { FILE_EXTENSION, maxPixelsOf, maxSideOf, WEBP_DEFAULT_QUALITY, type ImageFormat } from '../encode/formats.js';
+import { AVIF_DEFAULT_QUALITY, FILE_EXTENSION, maxPixelsOf, maxSideOf, WEBP_DEFAULT_QUALITY, type ImageFormat } from '../encode/formats.js';
 
 export { JPEG_MAX_SIDE, WEBP_MAX_PIXELS, WEBP_MAX_SIDE } from '../encode/formats.js';
 export type { ImageFormat };
@@ -16,6 +16,8 @@ export interface OutputOptions {
   jpegQuality: number;
   /** 1..100, used for WebP only (libwebp's lossy quality). */
   webpQuality: number;
+  /** 1..100, used for AVIF only (sharp's scale for libheif/aom). */
+  avifQuality: number;
   /** Largest output image in pixels; a page above it is rendered at the DPI that fits. */
   maxPagePixels: number;
   /** Render at most this many pages from the start of the document; 0 = no limit. */
@@ -77,8 +79,16 @@ export interface RenderOptions extends OutputOptions {
 
 /** The output options alone (a RenderOptions carries more): what travels to the worker. */
 export function outputOptionsOf(options: OutputOptions): OutputOptions {
-  const { format, dpi, jpegQuality, webpQuality, maxPagePixels, maxPages } = options;
-  return { format, dpi, jpegQuality, webpQuality, maxPagePixels, maxPages, ...boxOf(options) };
+  const { format, dpi, jpegQuality, webpQuality, avifQuality, maxPagePixels, maxPages } = options;
+  return { format, dpi, jpegQuality, webpQuality, avifQuality, maxPagePixels, maxPages, ...boxOf(options) };
+}
+
+/**
+ * The quality field of `format`: the one `quality` of the CLI, the page URL and `render-quality`
+ * sets (DESIGN §2: it applies to the format asked for). PNG has none.
+ */
+export function qualityFieldOf(format: ImageFormat): 'jpegQuality' | 'webpQuality' | 'avifQuality' | undefined {
+  return format === 'jpeg' ? 'jpegQuality' : format === 'webp' ? 'webpQuality' : format === 'avif' ? 'avifQuality' : undefined;
 }
 
 /** The options' box (`width`, `height`), only the sides that are set: {} without one. */
@@ -91,6 +101,7 @@ export const DEFAULT_OUTPUT_OPTIONS: OutputOptions = {
   dpi: 150,
   jpegQuality: 85,
   webpQuality: WEBP_DEFAULT_QUALITY,
+  avifQuality: AVIF_DEFAULT_QUALITY,
   maxPagePixels: 40_000_000,
   maxPages: 0,
 };
@@ -99,6 +110,7 @@ export const LIMITS = {
   dpi: { min: 1, max: 1200 },
   jpegQuality: { min: 1, max: 100 },
   webpQuality: { min: 1, max: 100 },
+  avifQuality: { min: 1, max: 100 },
   /** 2^31 pixels would overflow MuPDF's int pixmap sizes long before memory runs out. */
   maxPagePixels: { min: 1, max: 2_000_000_000 },
   maxPages: { min: 0, max: 1_000_000 },

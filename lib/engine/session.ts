@@ -11,7 +11,6 @@ import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
 import type { ImageEncoder } from '../encode/image-encoder.js';
-import { AVIF_DEFAULT_QUALITY } from '../encode/formats.js';
 import { createSharpEncoder } from '../encode/sharp-encoder.js';
 import { createPngEncoder } from '../encode/png-encoder.js';
 import { encodeThumbnail } from '../encode/thumbnail-jpeg.js';
@@ -30,6 +29,7 @@ export interface SessionOptions {
   format: ImageFormat;
   jpegQuality: number;
   webpQuality: number;
+  avifQuality: number;
   /** A page still drawing after this is ended (page-timeout); 0 or undefined = no limit. */
   pageTimeoutMs: number | undefined;
   /** A Date.now() epoch: a page still drawing then is ended (deadline). */
@@ -62,6 +62,8 @@ export class WorkerSession {
   /** The page the deadline cut off, once it did. */
   private deadlineCut: number | undefined;
   wasmHeapBytes = 0;
+  /** The most bytes one page's encoder gathered outside the heap (ImageEncoder.gatheredBytes). */
+  encoderGatheredBytes = 0;
 
   /** Takes `worker` over (it is ended with the session) and sends it the document. */
   constructor(
@@ -153,8 +155,9 @@ export class WorkerSession {
     const { width, height } = message;
     const channels = message.color === 'gray' ? 1 : 3;
     const { format } = this.options;
-    const quality = format === 'jpeg' ? this.options.jpegQuality : format === 'webp' ? this.options.webpQuality : AVIF_DEFAULT_QUALITY;
+    const quality = format === 'jpeg' ? this.options.jpegQuality : format === 'webp' ? this.options.webpQuality : this.options.avifQuality;
     const encoder = format === 'png' ? createPngEncoder(width, height, channels) : createSharpEncoder(format, { width, height, channels, quality });
+    this.encoderGatheredBytes = Math.max(this.encoderGatheredBytes, encoder.gatheredBytes);
     const streaming: StreamingPage = { pageNumber: message.pageNumber, encoder, resolve, reject };
     const body = encoder.output;
     this.streaming = streaming;

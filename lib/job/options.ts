@@ -27,17 +27,17 @@ export const MAX_THUMBNAIL_WIDTH = LIMITS.thumbnailWidth.max;
  */
 export type OptionsSource = { from: 'settings' } | { from: 'metadata'; metadata: Record<string, string> };
 
-/** The options as the manifest records them and the hash sees them: WebP's quality only for WebP. */
-export type RecordedOptions = Omit<JobOptions, 'webpQuality'> & Partial<Pick<JobOptions, 'webpQuality'>>;
+/** The options as the manifest records them and the hash sees them: WebP's quality only for WebP, AVIF's only for AVIF. */
+export type RecordedOptions = Omit<JobOptions, 'webpQuality' | 'avifQuality'> & Partial<Pick<JobOptions, 'webpQuality' | 'avifQuality'>>;
 
 /**
  * The options, fields in their canonical order (what the hash and the manifest see). A box
  * (`width`, `height`) and WebP's quality (for a WebP render) come last and only when they
  * apply, so every PNG or JPEG render without a box keeps the hash it had before either existed
- * (no stale renders from an upgrade), and WEBP_QUALITY never makes a PNG render stale.
+ * (no stale renders from an upgrade), and WEBP_QUALITY or AVIF_QUALITY never makes a PNG render stale.
  */
 export function pickJobOptions(options: RecordedOptions): RecordedOptions {
-  const { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText, webpQuality } = options;
+  const { format, dpi, jpegQuality, maxPagePixels, maxPages, pages, thumbnailWidth, pageText, webpQuality, avifQuality } = options;
   return {
     format,
     dpi,
@@ -49,6 +49,7 @@ export function pickJobOptions(options: RecordedOptions): RecordedOptions {
     pageText,
     ...boxOf(options),
     ...(format === 'webp' && webpQuality !== undefined ? { webpQuality } : {}),
+    ...(format === 'avif' && avifQuality !== undefined ? { avifQuality } : {}),
   };
 }
 

@@ -92,8 +92,9 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       input.filePath,
       {
         ...options,
-        // The manifest records WebP's quality for WebP only; the engine always takes it.
+        // The manifest records WebP's and AVIF's qualities for their own format only; the engine always takes them.
         webpQuality: input.options.webpQuality,
+        avifQuality: input.options.avifQuality,
         pages: input.options.selection ?? parsePageSelection(options.pages),
         ...(input.options.pageTimeoutMs ? { pageTimeoutMs: input.options.pageTimeoutMs } : {}),
       },
@@ -103,7 +104,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
     if (err instanceof RenderError && err.permanent) {
       return {
         manifest: failedManifest(input.source, options, { code: err.code, message: err.message }, startedAt, input.optionsSource),
-        stats: { wasmHeapPeakBytes: 0, workers: 1, startupMs: 0 },
+        stats: { wasmHeapPeakBytes: 0, encoderGatheredPeakBytes: 0, workers: 1, startupMs: 0 },
       };
     }
     throw err;

@@ -9,6 +9,7 @@
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import type { Config } from '../config/env.js';
 import { InvalidSettingError, parseIntSetting, parseJobOptions } from '../config/settings.js';
+import { LIMITS, qualityFieldOf } from '../engine/options.js';
 import type { JobOptions } from '../job/options.js';
 import { skipReason } from '../s3/layout.js';
 import { HttpError } from './errors.js';
@@ -28,7 +29,7 @@ export interface PageRequest {
 
 /** Query parameter -> the job option it sets (the rest of a job's options are not the request's to choose). */
 export const QUERY_OPTIONS = { width: 'width', height: 'height', dpi: 'dpi', format: 'format' } as const satisfies Record<string, keyof JobOptions>;
-/** `quality` sets the quality of the format asked for: JPEG's or WebP's (PNG has none). */
+/** `quality` sets the quality of the format asked for: JPEG's, WebP's or AVIF's (PNG has none: ignored). */
 const QUALITY_PARAM = 'quality';
 const KNOWN_PARAMS = ['page', ...Object.keys(QUERY_OPTIONS), QUALITY_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM];
 /** Pages beyond this are not a document's (MuPDF's own page tree limit is far lower in practice). */
@@ -75,13 +76,20 @@ export function parseOptions(params: readonly [string, string][], base: JobOptio
     const names: Partial<Record<keyof JobOptions, string>> = Object.fromEntries(Object.entries(QUERY_OPTIONS).map(([param, field]) => [field, param]));
     const single: JobOptions = { ...base, pages: '1-', maxPages: 0, thumbnailWidth: 0, pageText: false };
     const format = parseJobOptions({ format: raw.format }, names, single).format;
-    const qualityField = format === 'webp' ? 'webpQuality' : 'jpegQuality';
-    raw[qualityField] = value(QUALITY_PARAM);
-    names[qualityField] = QUALITY_PARAM;
+    // PNG has no quality: quality= is checked, then ignored for it (docs/on-demand.md).
+    const quality = value(QUALITY_PARAM);
+    const qualityField = qualityFieldOf(format);
+    if (qualityField) {
+      raw[qualityField] = quality;
+      names[qualityField] = QUALITY_PARAM;
+    } else if (quality !== undefined) {
+      parseIntSetting(QUALITY_PARAM, quality, LIMITS.jpegQuality.min, LIMITS.jpegQuality.max);
+    }
     const options = parseJobOptions(raw, names, single);
     // The other formats' qualities do not change this image: one variant whatever they are (PNG has none).
     if (format !== 'jpeg') options.jpegQuality = base.jpegQuality;
     if (format !== 'webp') options.webpQuality = base.webpQuality;
+    if (format !== 'avif') options.avifQuality = base.avifQuality;
     return { page, options };
   } catch (err) {
     if (err instanceof InvalidSettingError) throw invalid(err.message);

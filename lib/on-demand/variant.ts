@@ -8,7 +8,7 @@
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DOCUMENT_ERROR_CODES } from '../engine/errors.js';
-import { boxOf, extensionOf } from '../engine/options.js';
+import { boxOf, extensionOf, qualityFieldOf } from '../engine/options.js';
 import { isLegacy, isPageFailure, optionsHash, variantFolderOf, type StoredManifest } from '../job/manifest.js';
 import type { JobOptions, RecordedOptions } from '../job/options.js';
 import { majorVersion, RENDERER } from '../job/version.js';
@@ -34,7 +34,8 @@ export async function variantExists(s3: S3Client, bucket: string, key: string): 
 /** The options that decide an image's pixels and bytes (not which pages a render covers): only the format's own quality counts. */
 function imageOptions(options: RecordedOptions): string {
   const { format, dpi, maxPagePixels } = options;
-  const quality = format === 'jpeg' ? options.jpegQuality : format === 'webp' ? options.webpQuality : undefined;
+  const field = qualityFieldOf(format);
+  const quality = field ? options[field] : undefined;
   return JSON.stringify({ format, dpi, maxPagePixels, quality, ...boxOf(options) });
 }
 

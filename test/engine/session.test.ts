@@ -33,7 +33,7 @@ const INPUT: JobInput = { fd: -1, fileSize: 0, output: { ...DEFAULT_OUTPUT_OPTIO
 describe('a page whose encoder fails', () => {
   it('fails with the reason, every band it took gives its credit back, and the next page streams', async () => {
     const worker = new ScriptedWorker();
-    const session = new WorkerSession(worker as unknown as Worker, INPUT, { format: 'jpeg', jpegQuality: 85, webpQuality: 80, pageTimeoutMs: undefined, deadline: undefined, onLog: undefined });
+    const session = new WorkerSession(worker as unknown as Worker, INPUT, { format: 'jpeg', jpegQuality: 85, webpQuality: 80, avifQuality: 60, pageTimeoutMs: undefined, deadline: undefined, onLog: undefined });
     // 70000 px wide: past what a JPEG can hold, so the encoder refuses the page.
     worker.send({ type: 'page-start', pageNumber: 1 });
     worker.send({ type: 'page-begin', pageNumber: 1, width: 70000, height: 24, dpi: 150, color: 'gray' });
@@ -42,7 +42,7 @@ describe('a page whose encoder fails', () => {
     worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
     worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
     const failure = await readBody(failed.page.body).then(() => undefined, (err: Error) => err);
-    expect(failure?.message).toMatch(/encoding failed: .*cannot encode a 70000x24 JPEG/);
+    expect(failure?.message).toMatch(/encoding failed: .*a JPEG image is 1 to 65535 pixels a side, not 70000x24/);
     // A third band comes after the failure: dropped, its credit given back too.
     worker.send({ type: 'band', pageNumber: 1, rows: 8, bytes: new Uint8Array(70000 * 8) });
     await expect.poll(() => worker.credits()).toBe(3);

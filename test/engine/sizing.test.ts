@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { boxDpi, DEFAULT_OUTPUT_OPTIONS, JPEG_MAX_SIDE, MAX_DPI, pageGeometry, type OutputOptions, type PageBox } from '../../lib/engine/options.js';
+import { JPEG_MAX_PIXELS } from '../../lib/encode/formats.js';
 
 const letter: PageBox = [0, 0, 612, 792];
 const a4Landscape: PageBox = [0, 0, 841.8897705078125, 595.2755737304688];
@@ -52,7 +53,8 @@ describe('fit-to-box sizing', () => {
     expect(pageGeometry(strip, options({ width: 4000, maxPagePixels: 10_000_000 })).warning).toBeUndefined();
     const jpeg = pageGeometry(strip, options({ width: 4000, format: 'jpeg', maxPagePixels: 2_000_000_000 }));
     expect(jpeg.geometry!.height).toBeLessThanOrEqual(JPEG_MAX_SIDE);
-    expect(jpeg.warning).toBe(`JPEG rendered at ${jpeg.geometry!.dpi} dpi: a JPEG side is at most 65535 pixels (PNG has no such limit)`);
+    expect(jpeg.geometry!.width * jpeg.geometry!.height).toBeLessThanOrEqual(JPEG_MAX_PIXELS);
+    expect(jpeg.warning).toBe(`JPEG rendered at ${jpeg.geometry!.dpi} dpi: a JPEG page is at most 65535 pixels a side and 40000000 pixels (the encoder holds the whole page) (PNG has no such limit)`);
   });
 
   it('without a box, the DPI decides as before', () => {
