@@ -25,11 +25,11 @@ import { isLegacy, isPageFailure, variantFolderOf } from '../job/manifest.js';
 import { isNotFound, isPreconditionFailed } from '../s3/errors.js';
 import { generationPrefix, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
-import { downloadTo, headCurrent, type SourceObject } from '../s3/source.js';
+import { headCurrent, type SourceObject } from '../s3/source.js';
 import { HttpError } from '../on-demand/errors.js';
 import { VARIANT_TAG } from '../on-demand/render-variant.js';
 import type { SecretSource } from '../on-demand/secret.js';
-import { SourceCache, SourceTooLargeError } from '../on-demand/source-cache.js';
+import { leaseSource, SourceCache } from '../on-demand/source-cache.js';
 import { parseImageRequest, resolveImage, rotatedSize, type ResolvedImage, type SizeLimits } from './image-request.js';
 import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, presentationManifest } from './info.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
@@ -261,15 +261,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
 
   /** The source from the warm cache (or S3), for `use`; document errors as the page URLs give them. */
   async function withSource<T>(key: string, current: SourceObject, use: (path: string) => Promise<T>): Promise<T> {
-    const id = createHash('sha256').update(`${bucket}\n${key}\n${current.etag}`).digest('hex');
-    let lease;
-    try {
-      lease = await cache.acquire(id, current.size, (path) => downloadTo(s3, bucket, key, current, path));
-    } catch (err) {
-      if (err instanceof SourceTooLargeError) throw new HttpError(422, 'TOO_LARGE', err.message);
-      if (isPreconditionFailed(err)) throw new HttpError(409, 'SOURCE_CHANGED', `${key} was replaced during the request: try again`);
-      throw err;
-    }
+    const lease = await leaseSource(cache, s3, bucket, key, current);
     try {
       return await use(lease.path);
     } catch (err) {

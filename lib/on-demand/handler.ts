@@ -7,7 +7,6 @@
  * error); and only then a render of that one page (miss) from the warm source cache. Every
  * other answer is JSON with a status and a stable code (errors.ts).
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -18,10 +17,9 @@ import { errorMessage } from '../engine/errors.js';
 import type { ManifestSource } from '../job/manifest.js';
 import { countPageDocumentError, logger, METRIC, metrics, MetricUnit } from '../observability.js';
 import { createS3Client } from '../s3/client.js';
-import { isPreconditionFailed } from '../s3/errors.js';
 import { MAX_KEY_BYTES, outputLocation } from '../s3/layout.js';
 import { readManifest } from '../s3/manifest-store.js';
-import { downloadTo, headCurrent } from '../s3/source.js';
+import { headCurrent } from '../s3/source.js';
 import { createSsmClient } from '../ssm/client.js';
 import { createIiifHandler } from '../iiif/handler.js';
 import { isIiifPath } from '../iiif/route.js';
@@ -30,7 +28,7 @@ import { renderVariant } from './render-variant.js';
 import { parseEnvelope, parseKey, parseOptions } from './request.js';
 import { ssmSecret, type SecretSource } from './secret.js';
 import { verifySignature } from './signature.js';
-import { SourceCache, SourceTooLargeError } from './source-cache.js';
+import { leaseSource, SourceCache } from './source-cache.js';
 import { eagerAnswer, variantExists, variantKey } from './variant.js';
 
 export interface PageHandlerDeps {
@@ -95,16 +93,8 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
 
     // A miss: the source from the warm cache (or S3), that one page drawn and stored.
     const source: ManifestSource = { bucket, key, ...(current.versionId ? { versionId: current.versionId } : {}), etag: current.etag, size: current.size };
-    const id = createHash('sha256').update(`${bucket}\n${key}\n${current.etag}`).digest('hex');
     const downloadStarted = performance.now();
-    let lease;
-    try {
-      lease = await cache.acquire(id, current.size, (path) => downloadTo(s3, bucket, key, current, path));
-    } catch (err) {
-      if (err instanceof SourceTooLargeError) throw new HttpError(422, 'TOO_LARGE', err.message);
-      if (isPreconditionFailed(err)) throw new HttpError(409, 'SOURCE_CHANGED', `${key} was replaced during the request: try again`);
-      throw err;
-    }
+    const lease = await leaseSource(cache, s3, bucket, key, current);
     Object.assign(log, { warmSource: lease.warm, downloadMs: Math.round(performance.now() - downloadStarted) });
     try {
       const rendered = await renderVariant({

@@ -7,9 +7,13 @@
  * one at a time; `npm run serve` and the tests do not) are safe. A source larger than the cap
  * is downloaded for its request alone and removed after it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { isPreconditionFailed } from '../s3/errors.js';
+import { downloadTo, type SourceObject } from '../s3/source.js';
+import { HttpError } from './errors.js';
 
 export interface SourceLease {
   path: string;
@@ -153,5 +157,21 @@ export class SourceCache {
       entry.lastUsed = ++this.clock;
       this.entries.set(id, entry);
     }
+  }
+}
+
+/**
+ * The source of one request (page URL or IIIF) from the warm cache, downloaded when it is not
+ * there: the one home of its cache id (bucket, key and etag) and of the answers a failed download
+ * gives, 422 TOO_LARGE and 409 SOURCE_CHANGED (replaced between the HEAD and the GET).
+ */
+export async function leaseSource(cache: SourceCache, s3: S3Client, bucket: string, key: string, current: SourceObject): Promise<SourceLease> {
+  const id = createHash('sha256').update(`${bucket}\n${key}\n${current.etag}`).digest('hex');
+  try {
+    return await cache.acquire(id, current.size, (path) => downloadTo(s3, bucket, key, current, path));
+  } catch (err) {
+    if (err instanceof SourceTooLargeError) throw new HttpError(422, 'TOO_LARGE', err.message);
+    if (isPreconditionFailed(err)) throw new HttpError(409, 'SOURCE_CHANGED', `${key} was replaced during the request: try again`);
+    throw err;
   }
 }
