@@ -18,7 +18,14 @@ import { startRender } from '../../lib/engine/render.js';
 import { CORPUS_DIR, REPO_ROOT, collect, readPage } from './helpers.js';
 
 const MiB = 2 ** 20;
-const RSS_SLACK = 30 * MiB;
+/**
+ * How far above the baseline (after job 0) a job may end. On Node 24 the worker path keeps a
+ * one-time step of up to 32 MiB after the first heavy job, then stays flat (CI, .ci/run, 5
+ * December 2026: 173 MiB after job 0, 199-205 for jobs 2-19), which made 30 MiB fail now and then.
+ * The defect this test is for keeps far more: MuPDF in-process (MEMORY_TEST_BYPASS_WORKER=1)
+ * ended every job 240 MiB above job 0 (123 → 363 MiB), so 60 MiB still fails it fourfold.
+ */
+const RSS_SLACK = 60 * MiB;
 const HEAVY = join(CORPUS_DIR, 'go-poster-3294pt.pdf');
 const LIGHT = join(CORPUS_DIR, 'tracemonkey-paper-14p.pdf');
 const BOOK = join(CORPUS_DIR, 'freeculture-book-352p.pdf');
