@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- files…] [--quick] [--json] [--dpi N] [--runs N] [--format png|jpeg|webp|avif] [--no-mt] [--generated]
+ *   [--memory MB,MB… [--extras jpeg,webp,avif,draw|none]]
  *
  * Our renderer against native MuPDF (`mutool draw`) on the same files and settings, in the same
  * run (DESIGN.md §6). Default inputs: every 'renders' and 'broken-but-repairable' file of
@@ -18,6 +19,8 @@
  * --memory 1024,1769,2048,3008,3538: power tuning instead (bench/power-tuning.ts): ours and mutool
  *   on the same files under each Lambda shape (a cgroup of that many MB and MB/1769 vCPU), with
  *   pages/s, the ratio, p95 page time, peak memory and the cost of 1,000 pages on Lambda arm64.
+ *   A PNG run also renders the same files as JPEG, WebP and AVIF and draws them alone (the floor);
+ *   --extras jpeg,webp,avif,draw (or none) picks which: AVIF costs 10x PNG's CPU a page.
  * MUTOOL=path chooses the mutool binary (MUTOOL= with no value: ours only).
  * Pages ours rendered below the requested dpi (pixel budget) are given to mutool at that dpi too.
  */
@@ -33,7 +36,7 @@ import { layersNodePath } from '../tools/build.js';
 import { CORPUS_DIR, corpusFile } from '../tools/corpus.js';
 import { stopOnSignals, tempFolderSync } from '../tools/cleanup.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
-import { powerTuning, powerTuningTable, PRICES } from './power-tuning.js';
+import { EXTRAS, powerTuning, powerTuningTable, PRICES, type Extra } from './power-tuning.js';
 import { availableParallelism } from 'node:os';
 import type { ChildResult } from './render-child.js';
 
@@ -57,6 +60,7 @@ const { values, positionals } = parseArgs({
     'no-mt': { type: 'boolean', default: false },
     generated: { type: 'boolean', default: false },
     memory: { type: 'string' },
+    extras: { type: 'string' },
   },
 });
 const dpi = Number(values.dpi);
@@ -94,7 +98,10 @@ if (values.memory !== undefined) {
   if (over.length) log(`note: ${over.join(', ')} MB would have more than the ${cpus} CPUs of this machine: measured with ${cpus}`);
   const mutool = format === 'png' ? MUTOOL : undefined;
   log(`power tuning: ${files.length} files at ${sizes.join(', ')} MB${mutool ? ', with mutool' : ''}`);
-  const rows = await powerTuning({ files, memorySizes: sizes, dpi, format, runs, ...(mutool ? { mutool } : {}), repo: REPO, log });
+  const extras = values.extras === undefined ? EXTRAS : values.extras === 'none' ? [] : values.extras.split(',').map((e) => e.trim());
+  const unknown = extras.find((e) => !(EXTRAS as readonly string[]).includes(e));
+  if (unknown !== undefined) throw new Error(`--extras ${values.extras}: expected none or some of ${EXTRAS.join(',')}`);
+  const rows = await powerTuning({ files, memorySizes: sizes, dpi, format, runs, extras: extras as Extra[], ...(mutool ? { mutool } : {}), repo: REPO, log });
   const text = values.json ? JSON.stringify({ dpi, format, runs, prices: PRICES, rows }, null, 2) : powerTuningTable(rows, { dpi, format, runs, files }, cpus);
   await new Promise((done) => process.stdout.write(`${text}\n`, done));
   process.exit(0);

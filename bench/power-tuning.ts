@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
 import { layersNodePath } from '../tools/build.js';
 import { MB_PER_VCPU, spawnShaped, type ShapeReport } from '../tools/lambda-shape.js';
 import { esbuildPlan, loadTemplate, templateFunction } from '../tools/template.js';
@@ -231,15 +232,25 @@ export interface PowerTuningOptions {
   format: string;
   runs: number;
   mutool?: string;
+  /** In a PNG run, what else each shape measures on the same files (default: all of them). */
+  extras?: readonly Extra[];
   repo: string;
   log: (line: string) => void;
 }
+
+/** The qualities the shapes render at: the defaults. */
+const DEFAULT_QUALITY = { jpeg: DEFAULT_OUTPUT_OPTIONS.jpegQuality, webp: DEFAULT_OUTPUT_OPTIONS.webpQuality, avif: DEFAULT_OUTPUT_OPTIONS.avifQuality };
+
+/** The other formats and the drawing floor a PNG run can measure beside PNG. */
+export const EXTRAS = ['jpeg', 'webp', 'avif', 'draw'] as const;
+export type Extra = (typeof EXTRAS)[number];
 
 export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]> {
   const child = await buildShapeChild(opts.repo);
   const rows: ShapeRow[] = [];
   const names = opts.files.map((f) => basename(f));
   const extras = opts.format === 'png';
+  const wanted = new Set<Extra>(extras ? (opts.extras ?? EXTRAS) : []);
   for (const memoryMb of opts.memorySizes) {
     const ours: FileResult[] = [];
     const mutool: FileResult[] = [];
@@ -251,16 +262,17 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
     for (const [i, file] of opts.files.entries()) {
       ours.push(await oursOnFile(child, file, memoryMb, opts.dpi, opts.format, opts.runs));
       if (opts.mutool) mutool.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs));
-      if (extras) {
-        oursJpeg.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'jpeg', opts.runs));
-        oursWebp.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'webp', opts.runs));
-        oursAvif.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'avif', opts.runs));
+      if (wanted.has('jpeg')) oursJpeg.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'jpeg', opts.runs));
+      if (wanted.has('webp')) oursWebp.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'webp', opts.runs));
+      if (wanted.has('avif')) oursAvif.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'avif', opts.runs));
+      if (wanted.has('draw')) {
         oursDraw.push(await oursOnFile(child, file, memoryMb, opts.dpi, 'png', opts.runs, true));
         if (opts.mutool) mutoolDraw.push(await mutoolOnFile(opts.mutool, file, memoryMb, opts.dpi, opts.runs, true));
       }
       const ms = (r: FileResult[]): string => `${r.at(-1)!.pages} pages in ${Math.round(r.at(-1)!.ms)} ms`;
+      const extra = (label: string, r: FileResult[]): string => (r.length ? `, ${label} ${ms(r)}` : '');
       opts.log(
-        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extras ? `; ours JPEG ${ms(oursJpeg)}, WebP ${ms(oursWebp)}, AVIF ${ms(oursAvif)}, drawing only: ours ${ms(oursDraw)}${opts.mutool ? `, mutool ${ms(mutoolDraw)}` : ''}` : ''}`,
+        `  ${memoryMb} MB ${names[i]}: ours ${ms(ours)}${opts.mutool ? `, mutool ${ms(mutool)}` : ''}${extra('ours JPEG', oursJpeg)}${extra('WebP', oursWebp)}${extra('AVIF', oursAvif)}${extra('drawing only: ours', oursDraw)}${extra('mutool', mutoolDraw)}`,
       );
     }
     const row: ShapeRow = {
@@ -278,13 +290,19 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
       const mutoolMs = both.reduce((sum, [, m]) => sum + m.ms, 0);
       if (both.length > 0) row.ratio = mutoolMs / oursMs;
     }
-    if (extras) {
+    if (wanted.has('jpeg')) {
       row.oursJpeg = measure(memoryMb, oursJpeg, names, opts.files.length);
       row.jpegRatio = row.oursJpeg.pagesPerSec / row.ours.pagesPerSec;
+    }
+    if (wanted.has('webp')) {
       row.oursWebp = measure(memoryMb, oursWebp, names, opts.files.length);
       row.webpRatio = row.oursWebp.pagesPerSec / row.ours.pagesPerSec;
+    }
+    if (wanted.has('avif')) {
       row.oursAvif = measure(memoryMb, oursAvif, names, opts.files.length);
       row.avifRatio = row.oursAvif.pagesPerSec / row.ours.pagesPerSec;
+    }
+    if (wanted.has('draw')) {
       row.oursDraw = measure(memoryMb, oursDraw, names, opts.files.length);
       if (opts.mutool) row.mutoolDraw = measure(memoryMb, mutoolDraw, names, opts.files.length);
     }
@@ -296,14 +314,14 @@ export async function powerTuning(opts: PowerTuningOptions): Promise<ShapeRow[]>
 
 /** PNG runs: each format in each shape, side by side: pages/s, against PNG, CPU per page, bytes, peak memory. */
 function formatsTable(rows: ShapeRow[]): string[] {
-  if (!rows.some((r) => r.oursJpeg)) return [];
+  if (!rows.some((r) => r.oursJpeg || r.oursWebp || r.oursAvif || r.oursDraw)) return [];
   const out = ['', '| MemorySize | format | pages/s | vs PNG | CPU ms/page | MB | peak MiB |', '|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const formats: [string, Measure | undefined][] = [
       ['PNG (ours)', r.ours],
-      ['JPEG 85 (sharp)', r.oursJpeg],
-      ['WebP 80 (sharp)', r.oursWebp],
-      ['AVIF 60 (sharp)', r.oursAvif],
+      [`JPEG ${DEFAULT_QUALITY.jpeg} (sharp)`, r.oursJpeg],
+      [`WebP ${DEFAULT_QUALITY.webp} (sharp)`, r.oursWebp],
+      [`AVIF ${DEFAULT_QUALITY.avif} (sharp)`, r.oursAvif],
       ['drawing only', r.oursDraw],
     ];
     for (const [name, m] of formats) {
@@ -361,7 +379,7 @@ export function powerTuningTable(rows: ShapeRow[], opts: Pick<PowerTuningOptions
     `power tuning: ${opts.files.length} files, ${rows[0]?.pages ?? 0} pages, ${opts.format} at ${opts.dpi} dpi; ours: median of ${opts.runs} warm job(s) after a cold one, mutool: median of ${opts.runs} after a warm-up; each in a cgroup of MemorySize MB and MemorySize/${MB_PER_VCPU} vCPU`,
     `cost: Lambda arm64 ${PRICES.region}, $${PRICES.perGbSecond} per GB-s + $${(PRICES.perRequest * 1e6).toFixed(2)} per 1M requests (one per document), prices as of ${PRICES.asOf}; ratio = ours p/s / mutool p/s; p95 = 95th percentile page drawing time`,
     `CPU ms/p = CPU time per page (cpuacct; ours: over its cold and warm jobs); throttled = share of the wall time the quota held the process back (ours/mutool): near 0%, the machine's other load, not the shape, set the pace`,
-    `PNG runs also measure, in the same shapes: ours JPEG (quality 85; JPEG/PNG = its p/s over ours PNG p/s), ours WebP (quality 80; WebP/PNG likewise), the bytes of each format's pages, and drawing alone, the floor: ours draw (the render worker's drawing, nothing encoded or written) and mutool PAM (mutool draw -F pam -o /dev/null)`,
+    `PNG runs also measure, in the same shapes: ours JPEG (quality ${DEFAULT_QUALITY.jpeg}; JPEG/PNG = its p/s over ours PNG p/s), ours WebP (quality ${DEFAULT_QUALITY.webp}; WebP/PNG likewise), ours AVIF (quality ${DEFAULT_QUALITY.avif}), the bytes of each format's pages, and drawing alone, the floor: ours draw (the render worker's drawing, nothing encoded or written) and mutool PAM (mutool draw -F pam -o /dev/null)`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),
