@@ -4,7 +4,8 @@
  * local S3 and SSM server. Whether a request rendered is read from the function's own output:
  * its "page rendered" log line and its CacheHit / CacheMiss metrics (EMF).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
@@ -12,9 +13,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { everyService } from '../lib/aws/endpoint.js';
+import { loadPageConfig } from '../lib/config/page.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { variantFolderOf } from '../lib/job/manifest.js';
-import type { PageResult } from '../lib/on-demand/handler.js';
+import { createPageHandler, type PageResult } from '../lib/on-demand/handler.js';
+import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { sign } from '../lib/on-demand/signature.js';
 import { s3PutEvent } from '../lib/s3/event.js';
 import { createSsmClient } from '../lib/ssm/client.js';
@@ -305,4 +308,96 @@ describe('PageFunction under concurrent misses', () => {
       await Promise.all(containers.map((c) => c.close()));
     }
   }, 300_000);
+});
+
+describe('PageFunction when the source changes during a request, or cannot fit /tmp (lib/on-demand/source-cache.ts leaseSource)', () => {
+  const IIIF_TILE = `/iiif/3/${encodeURIComponent(KEY)};1/0,0,200,200/100,/0/default.jpg`;
+  const answer = (result: PageResult): [number | undefined, string, string | undefined] => {
+    const body = JSON.parse(String(result.body)) as { error?: { code?: string; status?: number; message?: string } };
+    return [result.statusCode, String(result.headers!['content-type']), body.error?.code];
+  };
+  const freshCache = async (dirs: string[]): Promise<SourceCache> => {
+    const dir = await mkdtemp(join(tmpdir(), 'page-source-cache-test-'));
+    dirs.push(dir);
+    return new SourceCache(dir, 64 * 2 ** 20);
+  };
+  const iiifImages = async (s3: S3Client) => (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => /\/iiif-\d{4}-/.test(k));
+
+  it('replaced between the HEAD and the GET: 409 SOURCE_CHANGED on the page URL and on a IIIF tile, nothing stored', async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
+    const bodies = [await pdf('tracemonkey-paper-14p.pdf'), await pdf('arabic-rotations-4p.pdf')];
+    let replacements = 0;
+    let armed = true;
+    // The source's GET (If-Match the etag the HEAD found) goes out after another upload replaced it.
+    const racing = testS3Client();
+    racing.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: string; IfMatch?: string };
+        if (armed && context.commandName === 'GetObjectCommand' && input.Key === KEY && input.IfMatch !== undefined) {
+          await putObject(s3, BUCKET, KEY, bodies[replacements++ % 2]!);
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const config = loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_DPI: '50' });
+    const dirs: string[] = [];
+    try {
+      const page = createPageHandler(config, { s3: racing, cache: await freshCache(dirs) });
+      expect(answer(await page(functionUrlEvent('GET', `${PATH}?page=1&dpi=30`)))).toEqual([409, 'application/json', 'SOURCE_CHANGED']);
+      expect(replacements).toBe(1);
+      // The IIIF tile's own draw: the page sizes are known already (stored for this etag by an
+      // info.json a warm container answered), so the tile's lease is the one that downloads.
+      armed = false;
+      expect((await createPageHandler(config, { s3, cache: await freshCache(dirs) })(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(KEY)};1/info.json`))).statusCode).toBe(200);
+      armed = true;
+      const tile = await createPageHandler(config, { s3: racing, cache: await freshCache(dirs) })(functionUrlEvent('GET', IIIF_TILE));
+      expect(answer(tile)).toEqual([409, 'application/json', 'SOURCE_CHANGED']);
+      expect(tile.headers!['access-control-allow-origin']).toBe('*');
+      expect(replacements).toBe(2);
+      expect(await variantKeys(s3)).toEqual([]);
+      expect(await iiifImages(s3)).toEqual([]);
+      // Asked again, the current source is drawn.
+      armed = false;
+      expect((await createPageHandler(config, { s3: racing, cache: await freshCache(dirs) })(functionUrlEvent('GET', IIIF_TILE))).statusCode).toBe(200);
+    } finally {
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('larger than /tmp can hold (a HEAD that says 5 TB, S3\'s largest object): 422 TOO_LARGE on the page URL and on IIIF, nothing downloaded', async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    await putObject(s3, BUCKET, KEY, await pdf('arabic-rotations-4p.pdf'));
+    const gets: string[] = [];
+    const huge = testS3Client();
+    huge.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (input.Key === KEY && context.commandName === 'GetObjectCommand') gets.push(input.Key);
+        const result = await next(args);
+        if (input.Key === KEY && context.commandName === 'HeadObjectCommand') (result.output as { ContentLength?: number }).ContentLength = 5 * 2 ** 40;
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    const dirs: string[] = [];
+    try {
+      const page = createPageHandler(loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_DPI: '50' }), { s3: huge, cache: await freshCache(dirs) });
+      expect(answer(await page(functionUrlEvent('GET', `${PATH}?page=1&dpi=30`)))).toEqual([422, 'application/json', 'TOO_LARGE']);
+      const tile = await page(functionUrlEvent('GET', IIIF_TILE));
+      expect(answer(tile)).toEqual([422, 'application/json', 'TOO_LARGE']);
+      expect(JSON.parse(String(tile.body)).error.message).toMatch(/free/);
+      expect(tile.headers!['access-control-allow-origin']).toBe('*');
+      expect(answer(await page(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(KEY)};1/info.json`)))).toEqual([422, 'application/json', 'TOO_LARGE']);
+      expect(gets).toEqual([]);
+      expect(await variantKeys(s3)).toEqual([]);
+    } finally {
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
