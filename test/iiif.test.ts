@@ -7,11 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { everyService } from '../lib/aws/endpoint.js';
 import { makeToken } from '../lib/iiif/token.js';
+import { VARIANT_TAG } from '../lib/on-demand/render-variant.js';
 import { loadPageConfig } from '../lib/config/page.js';
 import { createPageHandler, type PageResult } from '../lib/on-demand/handler.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
@@ -167,14 +168,27 @@ describe('IIIF Image API 3.0 and Presentation 3.0 from the page function', () =>
     const source = await get(page, `/iiif/3/${encodeURIComponent(KEY)}/source.pdf`);
     expect(source.statusCode).toBe(302);
     expect(canvas.seeAlso).toBeUndefined();
+    // Unchanged: a 304 to its ETag.
+    const etag = String(result.headers!['etag']);
+    expect((await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`, { 'if-none-match': etag })).statusCode).toBe(304);
 
     // The eager render with page text: seeAlso appears, and its URL redirects to the text; its commit removes nothing IIIF stored for these bytes.
     const before = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.includes('/iiif-'));
     expect(before.length).toBeGreaterThan(3);
+    // Every IIIF file carries the variant tag: the lifecycle rule bounds the life of one an old source's request stored after the clean-up (docs/iiif.md).
+    for (const key of before) {
+      const { TagSet } = await s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }));
+      expect(TagSet, key).toEqual([{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }]);
+    }
+    expect(before.some((k) => k.endsWith('/iiif-pages.json'))).toBe(true);
     await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, PAGE_TEXT: 'true', DPI: '20' }), s3)(s3PutEvent(BUCKET, KEY));
     const after = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.includes('/iiif-'));
     expect(after).toEqual(before);
-    const withText = JSON.parse(String((await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`)).body));
+    // Its ETag changes with seeAlso: a cache revalidating the manifest without the text gets the new one, not a 304.
+    const withTextResult = await get(page, `/iiif/3/${encodeURIComponent(KEY)}/manifest`, { 'if-none-match': etag });
+    expect(withTextResult.statusCode).toBe(200);
+    expect(withTextResult.headers!['etag']).not.toBe(etag);
+    const withText = JSON.parse(String(withTextResult.body));
     expect(withText.items[1].seeAlso[0].id).toBe(`${BASE}/iiif/3/${ID}/text.json`);
     expect((await get(page, `/iiif/3/${ID}/text.json`)).statusCode).toBe(302);
 
@@ -245,6 +259,7 @@ describe('IIIF manifests too large for a body', () => {
     expect(result.headers!['access-control-allow-origin']).toBe('*');
     const stored = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => /\/iiif-manifest-[0-9a-f]{16}\.json$/.test(k));
     expect(stored).toHaveLength(1);
+    expect((await s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: stored[0]! }))).TagSet).toEqual([{ Key: VARIANT_TAG.key, Value: VARIANT_TAG.value }]);
     const manifest = (await (await fetch(String(result.headers!['location']))).json()) as { id: string; items: unknown[] };
     expect(manifest.id).toBe(`${BASE}/iiif/3/${encodeURIComponent(KEY)}/manifest`);
     expect(manifest.items).toHaveLength(14);

@@ -19,7 +19,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import type { PageConfig } from '../config/page.js';
 import { RenderError } from '../engine/errors.js';
-import { fullImageOf, JPEG_MAX_SIDE, WEBP_MAX_PIXELS, WEBP_MAX_SIDE, type PageBox, type PageRegion } from '../engine/options.js';
+import { fullImageOf, WEBP_MAX_PIXELS, WEBP_MAX_SIDE, type PageBox, type PageRegion } from '../engine/options.js';
 import { startRender } from '../engine/render.js';
 import { isLegacy, isPageFailure, variantFolderOf } from '../job/manifest.js';
 import { isNotFound, isPreconditionFailed } from '../s3/errors.js';
@@ -30,7 +30,7 @@ import { HttpError } from '../on-demand/errors.js';
 import { VARIANT_TAG } from '../on-demand/render-variant.js';
 import type { SecretSource } from '../on-demand/secret.js';
 import { leaseSource, SourceCache } from '../on-demand/source-cache.js';
-import { parseImageRequest, resolveImage, rotatedSize, type ResolvedImage, type SizeLimits } from './image-request.js';
+import { parseImageRequest, resolveImage, rotatedSize, sizeLimitsOf, type ResolvedImage, type SizeLimits } from './image-request.js';
 import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, presentationManifest } from './info.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
 import { verifyToken } from './token.js';
@@ -71,17 +71,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const bucket = config.sourceBucket;
   const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
-  /**
-   * A page's limits, as its info.json declares them: its full image. `^` sizes upscale a region
-   * at most to the full image's size and area, so one request draws and stores no more than the
-   * full image; with MAX_PAGE_PIXELS (40 Mpx) as the limit, `^max` of a 1-px region drew and
-   * stored a 6324x6324 image per distinct region.
-   */
-  const limitsOf = (full: { width: number; height: number }): SizeLimits => ({
-    maxWidth: Math.min(JPEG_MAX_SIDE, full.width),
-    maxHeight: Math.min(JPEG_MAX_SIDE, full.height),
-    maxArea: Math.min(maxPagePixels, full.width * full.height),
-  });
+  const limitsOf = (full: { width: number; height: number }): SizeLimits => sizeLimitsOf(full, maxPagePixels);
   /** Page sizes of the last few sources, by etag: a viewer's tiles then cost no S3 read for them. */
   const sizesMemo = new Map<string, PageSizes>();
 
@@ -123,8 +113,12 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
           return { service, ...full, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
         }),
       });
-      const etag = etagOf(`manifest\n${base}\n${sizes.boxes.length}`);
       const body = JSON.stringify(manifest);
+      // Named by its bytes: the page text the eager render writes later (seeAlso), the label, the
+      // base URL and the page sizes all change it. Named by the page count alone, a cache kept
+      // the manifest without seeAlso after the text appeared, and a revalidation got a 304.
+      const etag = etagOf(`manifest\n${body}`);
+      if (notModified(etag)) return { statusCode: 304, headers: { etag, 'cache-control': cacheControl }, body: '' };
       if (Buffer.byteLength(body) <= maxBodyBytes) return json(manifest, 'http://iiif.io/api/presentation/3/context.json', etag);
       // A canvas is ~2 KB: past ~2,000 pages the manifest would not fit a Function URL's 6 MB
       // answer. Stored beside the variants (named by its bytes, removed by the eager clean-up

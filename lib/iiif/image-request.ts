@@ -6,6 +6,7 @@
  * request for a feature we do not offer (arbitrary rotation, a IIIF format we do not encode)
  * is a 501, as the spec allows.
  */
+import { JPEG_MAX_SIDE } from '../encode/formats.js';
 import { HttpError } from '../on-demand/errors.js';
 
 export type RegionSpec =
@@ -41,6 +42,20 @@ export interface SizeLimits {
   maxWidth: number;
   maxHeight: number;
   maxArea: number;
+}
+
+/**
+ * A page's limits, as its info.json declares them: its full image. `^` sizes upscale a region
+ * at most to the full image's size and area, so one request draws and stores no more than the
+ * full image; with MAX_PAGE_PIXELS (40 Mpx) as the limit, `^max` of a 1-px region drew and
+ * stored a 6324x6324 image per distinct region. One home: the handler and the soak's checks.
+ */
+export function sizeLimitsOf(full: { width: number; height: number }, maxPagePixels: number): SizeLimits {
+  return {
+    maxWidth: Math.min(JPEG_MAX_SIDE, full.width),
+    maxHeight: Math.min(JPEG_MAX_SIDE, full.height),
+    maxArea: Math.min(maxPagePixels, full.width * full.height),
+  };
 }
 
 /** A rectangle of the full image, in its pixels. */
