@@ -263,6 +263,37 @@ describe('variant expiry on a bucket the stack does not create', () => {
     expect(await rules()).toEqual([THEIRS, expected(days)]);
   });
 
+  it('keeps the configuration\'s TransitionDefaultMinimumObjectSize (a put without it resets it to S3\'s default)', async () => {
+    // moto answers all_storage_classes_128K whatever was put, and ignores the header: the test
+    // reads the header the put sends, and plays a bucket set to varies_by_storage_class by
+    // answering it from the read.
+    const sent: (string | undefined)[] = [];
+    let answer: string | undefined;
+    const client = testS3Client();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (answer && context.commandName === 'GetBucketLifecycleConfigurationCommand') (result.output as { TransitionDefaultMinimumObjectSize?: string }).TransitionDefaultMinimumObjectSize = answer;
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutBucketLifecycleConfigurationCommand') sent.push((args.request as { headers: Record<string, string> }).headers['x-amz-transition-default-minimum-object-size']);
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    const days = Number(ctxParameters['PageCacheExpirationDays']);
+    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: OUTPUT, LifecycleConfiguration: { Rules: [THEIRS] } }));
+    await addVariantExpiry(client, OUTPUT, ctxParameters['OutputPrefix']!, days);
+    answer = 'varies_by_storage_class';
+    await addVariantExpiry(client, OUTPUT, ctxParameters['OutputPrefix']!, days);
+    expect(sent).toEqual(['all_storage_classes_128K', 'varies_by_storage_class']);
+    expect(await rules()).toEqual([THEIRS, expected(days)]);
+  });
+
   it('docs/deploy.md\'s AWS CLI commands do the same against a real S3 API (moto): merged, not replaced', async () => {
     const doc = await readFile(join(ROOT, 'docs', 'deploy.md'), 'utf8');
     const block = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('put-bucket-lifecycle-configuration'));
