@@ -54,6 +54,18 @@ export const BREAKS = {
     pattern: /\|variant-\\\\d\{4,\}-\[0-9a-f\]\{16\}\\\\\.\(\?:\$\{\w+\}\)/g,
     replacement: '',
   },
+  /** info.json one pixel wider than the page's full image at IIIF_DPI (a viewer's tiles then ask past the page's edge). */
+  'iiif-info-off-by-one': {
+    fn: 'PageFunction',
+    pattern: /profile:"level2",width:(\w+)\.width,height:\1\.height,/g,
+    replacement: 'profile:"level2",width:$1.width+1,height:$1.height,',
+  },
+  /** IIIF images stored in one folder whatever the source's etag: a re-uploaded key is served its old tiles, and they outlive the clean-up. */
+  'iiif-tile-any-etag': {
+    fn: 'PageFunction',
+    pattern: /key:`\$\{(\w+)\}iiif-\$\{String\((\w+)\.page\)/g,
+    replacement: 'key:`${$1.replace(/[0-9a-f]{16}\\/$/,"0000000000000000/")}iiif-${String($2.page)',
+  },
   /** The schedule and the batch task classify every up-to-date render as stale: dispatched, then skipped as up to date. */
   'dispatch-up-to-date': {
     fn: 'ReprocessFunction',

@@ -38,6 +38,10 @@ export interface EventsSource {
 export interface PathRecords {
   /** Pages on demand whose answer was wrong (a 302 to a torn image, another page, an old source, a 5xx). */
   pageProblems: ReadonlyMap<string, readonly string[]>;
+  /** IIIF answers that were wrong (tools/soak/iiif.ts): a status or error body the spec does not allow, a size not the page's, a stale tile. */
+  iiifProblems: ReadonlyMap<string, readonly string[]>;
+  /** S3 writes of the page function outside a variant folder of the key's sources. */
+  outsideWrites: ReadonlyMap<string, readonly string[]>;
   /** Render requests the schedule or a batch task dispatched that the render function then skipped as up to date, by phase. */
   upToDateDispatches: ReadonlyMap<string, readonly string[]>;
   /** Keys the settle pass had to render: their own upload's events did not. */
@@ -58,6 +62,8 @@ export interface CheckContext {
   deadLetters: readonly string[];
   events?: EventsSource;
   paths?: PathRecords;
+  /** The page function's IIIF Presentation manifest of a source key, asked after settle. */
+  iiif?: { manifest(key: string): Promise<{ status: number; headers: Record<string, string>; body: string }> };
 }
 
 /** What the checker knows about one source key, read once and shared by the invariants. */
@@ -311,6 +317,8 @@ export const INVARIANTS: Invariant[] = [
   ...(
     [
       ['every page on demand is whole, of the page asked, of a current source', 'pageProblems'],
+      ['every IIIF answer is a spec status (errors in JSON), of the size its page and request give, of a current source', 'iiifProblems'],
+      ["the page function writes only in its source's cache prefix", 'outsideWrites'],
       ['no dispatch skipped as up to date', 'upToDateDispatches'],
       ["rendered by its own upload's events (nothing left for the settle pass)", 'renderedBySettle'],
       ['every batch task gets exactly one right result', 'batchProblems'],
@@ -323,6 +331,42 @@ export const INVARIANTS: Invariant[] = [
       },
     }),
   ),
+  {
+    // After settle (DESIGN §14): the manifest a viewer opens lists what the eager render committed.
+    name: 'the IIIF manifest has a canvas per page of the committed manifest, seeAlso per page text',
+    async check(state, ctx) {
+      const m = state.manifest;
+      if (!ctx.iiif || !state.current || !m || m.source.etag !== state.current.etag) return [];
+      const answer = await ctx.iiif.manifest(state.key);
+      if (m.status === 'failed') {
+        const code = (() => {
+          try {
+            return (JSON.parse(answer.body) as { error?: { code?: string } }).error?.code;
+          } catch {
+            return undefined;
+          }
+        })();
+        return answer.status === 422 && code === m.error?.code ? [] : [`the committed manifest failed ${m.error?.code}; the IIIF manifest answered ${answer.status} ${code ?? answer.body.slice(0, 120)}`];
+      }
+      if (m.status !== 'complete') return [];
+      let body = answer.body;
+      if (answer.status === 302) body = await (await fetch(answer.headers['location']!)).text();
+      else if (answer.status !== 200) return [`the IIIF manifest answered ${answer.status}: ${body.slice(0, 160)}`];
+      let iiif: { items?: { seeAlso?: unknown[] }[] };
+      try {
+        iiif = JSON.parse(body) as typeof iiif;
+      } catch {
+        return [`the IIIF manifest is not JSON: ${body.slice(0, 160)}`];
+      }
+      const canvases = iiif.items ?? [];
+      const problems: string[] = [];
+      if (canvases.length !== m.pageCount) problems.push(`the IIIF manifest has ${canvases.length} canvases, the committed manifest ${m.pageCount} pages`);
+      const texts = renderedPages(m).filter((p) => p.text).length;
+      const seeAlso = canvases.filter((c) => (c.seeAlso ?? []).length > 0).length;
+      if (seeAlso !== texts) problems.push(`the IIIF manifest links page text (seeAlso) on ${seeAlso} canvases, the committed manifest has text for ${texts} pages`);
+      return problems;
+    },
+  },
   {
     name: 'no dead-lettered message',
     async check(state, ctx) {

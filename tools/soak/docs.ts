@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mupdf from 'mupdf';
+import type { PageBox } from '../../lib/engine/options.js';
 import { ROOT } from '../template.js';
 
 export { CORPUS_DIR } from '../corpus.js';
@@ -88,4 +89,29 @@ export function generatedDocs(): SoakDoc[] {
     { name: 'garbage.pdf', expected: { status: 'failed', code: 'NOT_PDF' }, heavy: false, body: async () => new TextEncoder().encode('this is no PDF at all, only text with a .pdf name\n'.repeat(20)) },
     { name: 'empty.pdf', expected: { status: 'failed', code: 'EMPTY' }, heavy: false, body: async () => new Uint8Array(0) },
   ];
+}
+
+/**
+ * Every page's box as MuPDF gives it (its bounds: the page's crop box, turned by /Rotate), as the
+ * page function's worker reports it for IIIF; undefined when the bytes do not open or need a
+ * password. The soak's IIIF checks derive each page's full image from it (tools/soak/iiif.ts).
+ */
+export function pageBoxesOf(bytes: Uint8Array): PageBox[] | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  let doc: mupdf.Document | undefined;
+  try {
+    doc = mupdf.Document.openDocument(bytes, 'application/pdf');
+    if (doc.needsPassword()) return undefined;
+    const boxes: PageBox[] = [];
+    for (let i = 0; i < doc.countPages(); i++) {
+      const page = doc.loadPage(i);
+      boxes.push(page.getBounds() as PageBox);
+      page.destroy();
+    }
+    return boxes.length > 0 ? boxes : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    doc?.destroy();
+  }
 }

@@ -20,19 +20,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { everyService } from '../../lib/aws/endpoint.js';
+import { loadPageConfig } from '../../lib/config/page.js';
+import { variantFolderOf } from '../../lib/job/manifest.js';
 import { EVENT_SOURCE, type CompletionDetail } from '../../lib/events/completion.js';
 import { createEventBridgeClient } from '../../lib/events/eventbridge.js';
 import { createS3Client } from '../../lib/s3/client.js';
 import { eventBridgeObjectCreated, s3PutEvent } from '../../lib/s3/event.js';
-import { decodeEventKey } from '../../lib/s3/layout.js';
+import { decodeEventKey, outputLocation } from '../../lib/s3/layout.js';
 import { plainEtag } from '../../lib/s3/source.js';
 import { createSqsClient } from '../../lib/sqs/client.js';
+import { createSsmClient } from '../../lib/ssm/client.js';
 import { buildAll, DIST } from '../build.js';
 import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from '../fault-proxy.js';
-import { LambdaContainer } from '../lambda-container.js';
+import { functionEnvironment, LambdaContainer } from '../lambda-container.js';
 import { artifactPool, discard } from '../batch-operations/artifact.js';
 import { generateManifest, type ManifestEntry } from '../batch-operations/manifest.js';
 import { runBatchJob, tally, type TaskReport } from '../batch-operations/runner.js';
@@ -43,7 +47,7 @@ import { breakTarget, brokenArtifact, type BreakName } from './break.js';
 import { checkInvariants, type EventsSource, type FinalEvent, type Invariant, INVARIANTS, type Violation } from './check.js';
 import { chooseKey, functionFormat, percentEncodeKey, type Intake, type KeyChoice } from './keys.js';
 import { startPageRequester, type PageRequester, type UploadRecord } from './pages.js';
-import { corpusDocs, generatedDocs, type Expected, type SoakDoc } from './docs.js';
+import { corpusDocs, generatedDocs, pageBoxesOf, type Expected, type SoakDoc } from './docs.js';
 import { Prng } from './prng.js';
 
 export interface SoakOptions {
@@ -74,6 +78,8 @@ export interface SoakOptions {
   events?: EventsSource;
   /** Keep the run's folder (logs, choices) instead of removing it after a passing run. */
   keepWorkDir?: boolean;
+  /** The page function in signed mode (PAGE_URL_AUTH_TYPE NONE, a secret in SSM): every page URL signed, every IIIF URL with a document token. Default: even seeds. */
+  signed?: boolean;
 }
 
 export interface SoakResult {
@@ -82,7 +88,7 @@ export interface SoakResult {
   failed: number;
   figures: [string, string][];
   /** How much of each path of issue 27 the run drove (CI holds its seeds to all of them). */
-  coverage: { formats: number; intakes: number; pageRequests: number; pageImages: number; batchTasks: number; putEvents: number; eventFaults: number };
+  coverage: { formats: number; intakes: number; pageRequests: number; pageImages: number; iiifRequests: number; iiifImages: number; batchTasks: number; putEvents: number; eventFaults: number };
   /** The report: one line per violation, the figures, then "N passed, M failed". */
   lines: string[];
   workDir: string;
@@ -121,6 +127,17 @@ const KILL_AFTER_EVENT = 0.05;
 const KILL_MID_INVOCATION = 0.06;
 const KILL_BEFORE_COMMIT = 0.05;
 const KILL_AFTER_COMMIT = 0.06;
+/**
+ * IIIF_DPI of the soak's page function: a Letter page is 850x1100, three levels of 512 px tiles
+ * (scale factors 1, 2, 4), each tile a few milliseconds of drawing.
+ */
+const SOAK_IIIF_DPI = 100;
+const IIIF_BASE_URL = 'https://iiif.soak.example';
+const SIGNING_PARAMETER = '/s3-pdf-render/soak-url-secret';
+const SIGNING_SECRET = 'the-soak-signing-secret-32-chars';
+/** The page function's S3 writes: its variants and IIIF files only, in a variant folder of its source's output prefix (as the IAM policy allows). */
+const PAGE_WRITE = /^[0-9a-f]{16}\/(?:(?:variant|iiif)-\d{4,}-[0-9a-f]{16}\.\w+|iiif-pages\.json|iiif-manifest-[0-9a-f]{16}\.json)$/;
+
 /** The share of uploads that are heavy documents, where they are in the pool. */
 const HEAVY_SHARE = 0.05;
 
@@ -196,6 +213,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const kills = new Prng(options.seed, 'kills');
   const eventFaults = new Prng(options.seed, 'event-faults');
   const pageRng = new Prng(options.seed, 'pages');
+  const pageFaults = new Prng(options.seed, 'page-faults');
 
   progress(`soak seed ${options.seed}: building the artifacts`);
   await buildAll();
@@ -224,7 +242,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let passed = 0;
   let failed = 0;
   let figures: [string, string][] = [];
-  let coverage: SoakResult['coverage'] = { formats: 0, intakes: 0, pageRequests: 0, pageImages: 0, batchTasks: 0, putEvents: 0, eventFaults: 0 };
+  let coverage: SoakResult['coverage'] = { formats: 0, intakes: 0, pageRequests: 0, pageImages: 0, iiifRequests: 0, iiifImages: 0, batchTasks: 0, putEvents: 0, eventFaults: 0 };
+  const signed = options.signed ?? options.seed % 2 === 0;
+  let pageProxy: FaultProxy | undefined;
+  let pages: PageRequester | undefined;
   try {
     // moto takes a while to start on a loaded machine: a slow start is not what the soak is about.
     for (let attempt = 1; !moto; attempt++) {
@@ -263,6 +284,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // Heavy documents (books of hundreds of pages: tens of fan-out ranges each) are one upload in twenty.
     const pickDoc = (): SoakDoc => (weighty.length > 0 && plan.chance(HEAVY_SHARE) ? plan.pick(weighty) : plan.pick(light));
     const expected = new Map<string, Expected>();
+    /** The document each etag is (its pages' boxes, for the IIIF checks). */
+    const docOfEtag = new Map<string, SoakDoc>();
     const bodies = new Map<string, Uint8Array>();
     const bodyOf = async (doc: SoakDoc): Promise<Uint8Array> => {
       let body = bodies.get(doc.name);
@@ -279,6 +302,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: choiceOf.get(key)?.metadata ?? {} }));
       const etag = plainEtag(put.ETag);
       expected.set(etag, doc.expected);
+      docOfEtag.set(etag, doc);
       uploadsOf.set(key, [...(uploadsOf.get(key) ?? []), { etag, startedAt, doneAt: Date.now() }]);
       counts.add('uploads');
       choose(`upload ${key} <- ${doc.name} etag ${etag}`);
@@ -308,7 +332,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     /** Source keys one of whose invocations was killed or timed out (its completion event may be lost). */
     const interrupted = new Set<string>();
     let chaos = true;
-    let pages: PageRequester | undefined;
 
     const reupload = async (key: string, first: { etag: string; versionId?: string; size: number }, doc: SoakDoc, late: boolean): Promise<void> => {
       await upload(key, doc);
@@ -646,17 +669,66 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // --- Run: uploads on their schedule while the mapping drains the queue.
     progress(`soak seed ${options.seed}: ${options.docs} documents over ${options.minutes} min, ${options.concurrency} containers (log: ${workDir})`);
     // Pages on demand from the start until the drain, one container asking one page at a time.
+    // Its S3 requests go through a proxy of their own: latency like the render's (never an error: a
+    // page request has no redelivery, and an S3 500 it passes on is a 500, which the checks forbid),
+    // and every write recorded for "nothing written outside the source's cache prefix".
+    const pageWrites: { method: string; key: string; at: number }[] = [];
+    pageProxy = await startFaultProxy(moto.endpoint, { keepLog: false });
+    pageProxy.setDecider((req) => {
+      if (serviceOf(req) !== 's3') return undefined;
+      if (req.method !== 'GET' && req.method !== 'HEAD') pageWrites.push({ method: req.method, key: req.path.slice(`/${BUCKET}/`.length), at: Date.now() });
+      if (chaos && pageFaults.chance(0.06)) {
+        counts.add('page function latency');
+        return { kind: 'delay', ms: pageFaults.int(20, 400) };
+      }
+      return undefined;
+    });
+    const pageEnv: Record<string, string> = {
+      S3_ENDPOINT: pageProxy.endpoint,
+      SOURCE_BUCKET: BUCKET,
+      INPUT_PREFIX,
+      OUTPUT_PREFIX,
+      DPI: String(options.dpi ?? 36),
+      FORMAT: runFormat,
+      IIIF_DPI: String(SOAK_IIIF_DPI),
+      IIIF_BASE_URL,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      ...(signed ? { PAGE_URL_AUTH_TYPE: 'NONE', PAGE_SIGNING_PARAMETER: SIGNING_PARAMETER } : {}),
+    };
+    if (signed) {
+      const ssm = createSsmClient({ endpoints: everyService(moto.endpoint) });
+      await ssm.send(new PutParameterCommand({ Name: SIGNING_PARAMETER, Value: SIGNING_SECRET, Type: 'SecureString', Overwrite: true }));
+    }
+    // IIIF_DPI and MAX_PAGE_PIXELS as the function loads them, from the template's environment and ours.
+    const pageConfig = loadPageConfig({ ...functionEnvironment(template, pageFn, {}, {}), ...pageEnv });
+    const boxes = new Map<string, ReturnType<typeof pageBoxesOf>>();
+    choose(`page function: ${signed ? 'signed URLs and IIIF document tokens' : 'unsigned (AWS_IAM)'}, IIIF_DPI ${pageConfig.page.iiifDpi}, MAX_PAGE_PIXELS ${pageConfig.output.maxPagePixels}`);
     pages = await startPageRequester({
       template,
       fn: pageFn,
       artifactDir: pageArtifact,
-      env: { S3_ENDPOINT: moto.endpoint, SOURCE_BUCKET: BUCKET, INPUT_PREFIX, OUTPUT_PREFIX, DPI: String(options.dpi ?? 36), FORMAT: runFormat, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+      env: pageEnv,
       logs: functionLogs,
       rng: pageRng,
       keys: () => [...uploadsOf.keys()],
       choose,
       // Six a document: most during the uploads and the first renders, where re-uploads and commits race them.
       maxRequests: options.docs * 6,
+      iiif: {
+        baseUrl: IIIF_BASE_URL,
+        dpi: pageConfig.page.iiifDpi,
+        maxPagePixels: pageConfig.output.maxPagePixels,
+        ...(signed ? { secret: SIGNING_SECRET } : {}),
+        boxesOf: (etag) => {
+          if (!boxes.has(etag)) {
+            const doc = docOfEtag.get(etag);
+            const body = doc ? bodies.get(doc.name) : undefined;
+            boxes.set(etag, body ? pageBoxesOf(body) : undefined);
+          }
+          return boxes.get(etag);
+        },
+      },
     });
     const pagesRunning = pages.run();
     const uploads = (async () => {
@@ -740,7 +812,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     counts.add('completion events', eventsReceived);
     const soakEvents: EventsSource = { finalEvents: async (key) => finalEvents.get(key) ?? [], interrupted: (key) => interrupted.has(key) };
     const pageProblems = pages.problems(uploadsOf, () => runFormat);
+    const iiifProblems = pages.iiifProblems(uploadsOf);
     const pageFigures = pages.figures();
+    // Every S3 write of the page function: a variant or IIIF file in a variant folder of one of its key's uploads.
+    const outsideWrites = new Map<string, string[]>();
+    for (const write of pageWrites) {
+      const owner = [...uploadsOf.keys()].find((k) => {
+        const prefix = outputLocation(BUCKET, k, { inputPrefix: INPUT_PREFIX, outputPrefix: OUTPUT_PREFIX, outputBucket: undefined }).prefix;
+        if (!write.key.startsWith(prefix)) return false;
+        const rest = write.key.slice(prefix.length);
+        return PAGE_WRITE.test(rest) && (uploadsOf.get(k) ?? []).some((u) => rest.startsWith(`${variantFolderOf(u.etag)}/`));
+      });
+      if (owner) continue;
+      const near = [...uploadsOf.keys()].find((k) => write.key.startsWith(outputLocation(BUCKET, k, { inputPrefix: INPUT_PREFIX, outputPrefix: OUTPUT_PREFIX, outputBucket: undefined }).prefix)) ?? '(page function)';
+      outsideWrites.set(near, [...(outsideWrites.get(near) ?? []), `${write.method} ${write.key}`]);
+    }
     const keys = await listSourceKeys(s3);
     progress(`soak seed ${options.seed}: checking ${keys.length} source keys`);
     const result = await checkInvariants(
@@ -752,12 +838,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         killedMultipartKeys,
         deadLetters,
         events: options.events ?? soakEvents,
-        paths: { pageProblems, upToDateDispatches, renderedBySettle, batchProblems },
+        paths: { pageProblems, iiifProblems, outsideWrites, upToDateDispatches, renderedBySettle, batchProblems },
+        iiif: { manifest: (key) => pages!.iiifManifest(key) },
       },
       keys,
       [...INVARIANTS, ...(options.invariants ?? [])],
     );
-    const outside = batchViolations();
+    await pages.close();
+    const outside = [
+      ...batchViolations(),
+      ...[...outsideWrites].filter(([key]) => key.startsWith('(')).map(([key, details]) => ({ key, invariant: 'the page function writes only in its source\'s cache prefix', detail: details.slice(0, 4).join('; ') })),
+    ];
     violations = [...violations, ...result.violations, ...outside];
     passed = result.passed;
     failed = result.failed + outside.length;
@@ -780,7 +871,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       ['reprocess', `${counts.get('reprocess runs')} runs, ${counts.get('reprocess requests')} render requests`],
       ['batch tasks', `${counts.get('batch tasks')} in 2 jobs (${counts.get('batch task invocations')} invocations)${counts.describe('batch:')}`],
       ['dispatches', `during the run ${counts.get('dispatches run')} (skipped as up to date ${counts.get('dispatches up to date run')}), settle ${counts.get('dispatches settle')}, after settle ${counts.get('dispatches after settle')}${counts.describe('dispatch outcome:')}`],
-      ['page requests', `${pageFigures.requests} (${Object.entries(pageFigures.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')}; ${Object.entries(pageFigures.byCache).map(([k, v]) => `${k} ${v}`).join(', ')}; formats ${Object.entries(pageFigures.formats).map(([k, v]) => `${k} ${v}`).join(', ')})`],
+      ['page requests', `${pageFigures.requests} (${Object.entries(pageFigures.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')}; ${Object.entries(pageFigures.byCache).map(([k, v]) => `${k} ${v}`).join(', ')}; formats ${Object.entries(pageFigures.formats).map(([k, v]) => `${k} ${v}`).join(', ')})${signed ? ', signed' : ''}`],
+      ['IIIF requests', `${pageFigures.iiif.requests} (${Object.entries(pageFigures.iiif.byKind).map(([k, v]) => `${k} ${v}`).join(', ')}; ${Object.entries(pageFigures.iiif.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')})${signed ? ', with document tokens' : ''}; page function S3 writes ${pageWrites.length}, latency injected ${counts.get('page function latency')}`],
       ['event faults', `${counts.total('event fault:')} on ${counts.get('PutEvents requests')} PutEvents${counts.describe('event fault:')}`],
       ['completion events', `${counts.get('completion events')} (keys with a kill or timeout: ${interrupted.size})`],
       ['dead letters', String(deadLetters.length)],
@@ -802,6 +894,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       intakes: [...counts.counts.keys()].filter((k) => k.startsWith('key intake:')).length,
       pageRequests: pageFigures.requests,
       pageImages: pageFigures.byStatus['302'] ?? 0,
+      iiifRequests: pageFigures.iiif.requests,
+      iiifImages: pageFigures.iiif.byKind['tile'] ?? 0,
       batchTasks: counts.get('batch tasks'),
       putEvents: counts.get('PutEvents requests'),
       eventFaults: counts.total('event fault:'),
@@ -809,6 +903,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     choose(`result: ${passed} passed, ${failed} failed`);
     return { violations, passed, failed, figures, coverage, lines, workDir };
   } finally {
+    await pages?.close().catch(() => undefined);
+    await pageProxy?.close();
     for (const slot of slots) {
       if (slot.container && !slot.container.ended) slot.container.kill();
       await slot.proxy.close();
