@@ -66,6 +66,12 @@ export const BREAKS = {
     pattern: /key:`\$\{(\w+)\}iiif-\$\{String\((\w+)\.page\)/g,
     replacement: 'key:`${$1.replace(/[0-9a-f]{16}\\/$/,"0000000000000000/")}iiif-${String($2.page)',
   },
+  /** The IIIF manifest without seeAlso: the page text the eager render wrote is never linked. */
+  'iiif-manifest-no-text': {
+    fn: 'PageFunction',
+    pattern: /\.\.\.\w+\.text\?\{seeAlso:/g,
+    replacement: '...!1?{seeAlso:',
+  },
   /** The schedule and the batch task classify every up-to-date render as stale: dispatched, then skipped as up to date. */
   'dispatch-up-to-date': {
     fn: 'ReprocessFunction',

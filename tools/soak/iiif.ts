@@ -108,7 +108,9 @@ export class IiifRequests {
   /** A viewer's next request of `key`: info.json until it knows the page, then mostly tiles. */
   draw(key: string): IiifAsk {
     const rng = this.rng;
-    const page = rng.chance(0.6) ? 1 : rng.int(2, 3);
+    // Mostly a page whose info.json came back (a viewer zooms into what it has), else any of the first three.
+    const known = [...this.infos.keys()].filter((k) => k.startsWith(`${key};`)).map((k) => Number(k.slice(key.length + 1)));
+    const page = known.length > 0 && rng.chance(0.75) ? rng.pick(known) : rng.chance(0.6) ? 1 : rng.int(2, 3);
     const info = this.infos.get(`${key};${page}`);
     if (!info) return rng.chance(0.15) ? { kind: 'manifest', key } : { kind: 'info', key, page };
     const r = rng.next();
