@@ -98,6 +98,17 @@ describe('the outline, read with the page boxes', () => {
     );
     expect([depth(deep.outline), count(deep.outline), deep.truncated]).toEqual([OUTLINE_LIMITS.depth, OUTLINE_LIMITS.depth, true]);
 
+    // 100,000 levels: MuPDF's own first walk of the outline (recursive, in C) overflows the
+    // stack, which V8 reports as a RangeError: the outline is left out, the document opens.
+    const deeper = await outlineOf(
+      writeOutlinePdf('deeper.pdf', 100_000, (_doc, root, items) => {
+        siblings(root, [items[0]!]);
+        for (let i = 1; i < items.length; i++) siblings(items[i - 1]!, [items[i]!]);
+      }),
+    );
+    expect(deeper.pageCount).toBe(2);
+    expect(depth(deeper.outline)).toBeLessThanOrEqual(OUTLINE_LIMITS.depth);
+
     // /Next back to the first entry; a child whose /First is its parent. MuPDF refuses an outline
     // that loops ("Cycle detected in outlines"): no outline, and the document opens as ever.
     for (const [name, link] of [
