@@ -80,7 +80,8 @@ export interface OutlineEntry {
  * What of an outline is read (worker/outline.ts). A hostile outline can hold millions of
  * entries or loop; past these the rest is dropped (and `outlineTruncated` says so). 2,000
  * entries: the corpus's largest outline has 58 (freeculture-book-352p, `mutool show … outline`),
- * and 2,000 of the manifest's Ranges (~170 bytes each) stay ~340 KB, a small part of the
+ * and a Range costs the manifest ~400 bytes with a Function URL's ids (geotopo-thesis-117p: 35
+ * Ranges in 13,957 bytes, by lib/iiif/info.ts rangesOf), so 2,000 are ~800 KB, a fifth of the
  * manifest's 4 MiB body. 10 levels: books nest 3 or 4 (geotopo-thesis-117p: 3), and each level
  * is one frame of recursion. A title is cut at 300 characters (a label, not a paragraph).
  */
