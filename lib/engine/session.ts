@@ -177,6 +177,7 @@ export class WorkerSession {
         body,
         finished,
         ...(message.warning ? { warning: message.warning } : {}),
+        ...(message.box ? { box: message.box } : {}),
       },
     });
   }
