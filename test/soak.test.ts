@@ -7,6 +7,7 @@
  * phase and every invariant per source key. Then one break switch, to show the IIIF invariant
  * can fail. The long run is `npm run bench:soak`.
  */
+import { rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { runSoak } from '../tools/soak/run.js';
 
@@ -38,5 +39,7 @@ describe('the seeded fault soak', () => {
     expect(iiif.length, result.lines.join('\n')).toBeGreaterThan(0);
     expect(iiif.map((v) => v.detail).join('\n')).toMatch(/info\.json says (\d+)x\d+; the page's full image at IIIF_DPI 100 is (?!\1x)\d+x\d+/);
     expect(result.failed).toBeGreaterThan(0);
+    // A failed run keeps its folder (logs, choices) for whoever reads the report: this one was meant to fail.
+    await rm(result.workDir, { recursive: true, force: true });
   }, 4 * 60_000);
 });
