@@ -3,7 +3,7 @@
  * /tmp. The cache alone (one draw for concurrent requests, no file left by a failed draw, the
  * budget and its least-recently-used eviction, a header that names the etag), then the page
  * function on the local S3 server: a level is drawn once and its other tiles draw nothing (the
- * request log's `level` field), its tiles are the whole page's pixels drawn at that scale, a
+ * request log's `levelCache` field), its tiles are the whole page's pixels drawn at that scale, a
  * re-upload draws a new level, and a level over the budget (the 30000 px page's) takes the
  * region path.
  */
@@ -202,7 +202,7 @@ describe('IIIF tiles from the level cache', () => {
   const get = async (handler: ReturnType<typeof handlerOf>, path: string): Promise<{ result: PageResult; level: unknown }> => {
     const result = await handler(functionUrlEvent('GET', path));
     expect(result.statusCode, `${path}: ${String(result.body)}`).toBe(200);
-    return { result, level: logged.at(-1)?.['level'] };
+    return { result, level: logged.at(-1)?.['levelCache'] };
   };
   const png = (result: PageResult): Image => decodePng(Buffer.from(String(result.body), 'base64'));
 

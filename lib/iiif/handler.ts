@@ -36,7 +36,7 @@ import type { SecretSource } from '../on-demand/secret.js';
 import { leaseSource, SourceCache } from '../on-demand/source-cache.js';
 import { parseImageRequest, resolveImage, rotatedSize, type ResolvedImage, type SizeLimits } from './image-request.js';
 import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, levelOf, presentationManifest } from './info.js';
-import { LevelCache, writeLevelFile } from './levels.js';
+import { LEVEL_BAND_BYTES, LevelCache, writeLevelFile } from './levels.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
 import { verifyToken } from './token.js';
 import type { PageResult } from '../on-demand/handler.js';
@@ -199,7 +199,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     // first if this container has not yet); any other image, or a level too large, is drawn as a region.
     const factor = levelOf(resolved, full);
     const leveled = factor === undefined ? undefined : await tileFromLevel(route.key, route.page, current, folder, full, factor, resolved, target, timeLeftMs, log);
-    if (!leveled) log['level'] = 'none';
+    if (!leveled) log['levelCache'] = 'none';
     const bytes = leveled ? (leveled.byteLength <= maxBodyBytes ? leveled : undefined) : await drawImage(route.key, route.page, current, resolved, target, timeLeftMs, log);
     if (bytes === undefined) return { statusCode: 302, headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60', 'x-page-cache': 'miss' }, body: '' };
     return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'miss' }, body: bytes.toString('base64'), isBase64Encoded: true };
@@ -349,14 +349,15 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     // The source's bytes (the folder names its etag and the renderer's major), the page, its full image and the scale.
     const id = createHash('sha256').update(`${bucket}\n${key}\n${folder}\n${page}\n${full.dpi}\n${full.width}x${full.height}\n${factor}`).digest('hex');
     const lease = await levels.acquire(id, current.etag, levelGeometry(full, factor), (path) =>
-      renderPageOf(key, page, current, { format: 'png', level: factor }, timeLeftMs, async (result) => {
+      renderPageOf(key, page, current, { format: 'png', level: factor, bandBytes: LEVEL_BAND_BYTES }, timeLeftMs, async (result) => {
         await writeLevelFile(path, { width: result.width, height: result.height, channels: result.color === 'gray' ? 1 : 3 }, current.etag, result.body);
       }),
     );
     if (!lease) return undefined;
     let pixels: Uint8Array;
     try {
-      log['level'] = lease.drawn ? 'drawn' : 'cached';
+      // Not `level`: the structured logger keeps that key for the log level and drops it.
+      log['levelCache'] = lease.drawn ? 'drawn' : 'cached';
       log['levelFactor'] = factor;
       pixels = lease.read({ x: image.region.x / factor, y: image.region.y / factor, w: image.width, h: image.height });
       if (lease.raster.channels === 1) pixels = grayToRgb(pixels);
@@ -379,7 +380,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     key: string,
     page: number,
     current: SourceObject,
-    options: Pick<RenderOptions, 'format' | 'region' | 'level'>,
+    options: Pick<RenderOptions, 'format' | 'region' | 'level' | 'bandBytes'>,
     timeLeftMs: (() => number) | undefined,
     take: (result: RenderedPage) => Promise<void>,
   ): Promise<void> {

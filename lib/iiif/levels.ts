@@ -41,6 +41,16 @@ export interface LevelLease {
   release(): void;
 }
 
+/**
+ * A level is drawn in bands of this many bytes of RGB (RenderOptions.bandBytes), four times a
+ * page's (BAND_BYTES): MuPDF decodes a Flate scan from its first row for every band, so the
+ * 9000x9000 px scan's level 1 (243 MB) took 20.5 s in 16 MiB bands and 6.9 s in 64 MiB ones,
+ * for a WebAssembly heap of 178 and 277 MiB (one run each on the shared machine: startRender
+ * with `level: 1` on multipage-9000px-image.pdf p. 2 at 300 dpi). Still a band: a level of any
+ * size is drawn in this much memory.
+ */
+export const LEVEL_BAND_BYTES = 64 * 2 ** 20;
+
 /** The file's header: a line naming the format, then JSON (size, channels, the source's etag), padded. */
 const HEADER_BYTES = 512;
 const MAGIC = 'pdf-render IIIF level 1\n';
