@@ -70,6 +70,7 @@ const CANDIDATES: [string, Encode][] = [
   ['ours JPEG 85', (p) => encodeJpeg(p.pixels, { width: p.width, height: p.height, channels: p.channels, quality: 85 })],
   ['MuPDF JPEG 85', (p) => p.pixmap.asJPEG(85, false)],
   ['sharp JPEG 85 4:4:4', (p) => raw(p).jpeg({ quality: 85, chromaSubsampling: '4:4:4', mozjpeg: false }).toBuffer()],
+  ['sharp JPEG 85 4:4:4 no optimised Huffman', (p) => raw(p).jpeg({ quality: 85, chromaSubsampling: '4:4:4', mozjpeg: false, optimiseCoding: false }).toBuffer()],
   ['sharp JPEG 85 4:2:0', (p) => raw(p).jpeg({ quality: 85, chromaSubsampling: '4:2:0', mozjpeg: false }).toBuffer()],
   ['sharp WebP 80 e4', (p) => raw(p).webp({ quality: 80, effort: 4 }).toBuffer()],
   ['sharp WebP 80 e2', (p) => raw(p).webp({ quality: 80, effort: 2 }).toBuffer()],

@@ -1,5 +1,5 @@
 /**
- * npm run bench:on-demand [-- file.pdf …] [--rounds 2] [--width 800] [--format png]
+ * npm run bench:on-demand [-- file.pdf …] [--rounds 2] [--width 800] [--format png[,webp,…]]
  *
  * The page function's latency in its Lambda shape: the built artifact in a Lambda container
  * (tools/lambda-container.ts: the template's PageMemorySize and its vCPU share, a cgroup when
@@ -10,7 +10,9 @@
  *   - warm miss: page 2 in the same container: the source is in its /tmp, the page is drawn;
  *   - warm hit: page 2 again: the variant is in S3.
  * Medians and p95 over every document and round, and what each is made of (init, download,
- * render, store, the redirect's GET), from the function's own log line.
+ * render, store, the redirect's GET), from the function's own log line. With several formats
+ * (`--format png,webp`), each round asks each format in turn (a container each), and the
+ * formats' medians are compared in the same run: each one's over the first's.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -45,13 +47,19 @@ const { values, positionals } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
+const FORMATS = ['png', 'jpeg', 'webp', 'avif'] as const;
+const formats = values.format.split(',').map((f) => (f.trim() === 'jpg' ? 'jpeg' : f.trim()));
+const unknownFormat = formats.find((f) => !(FORMATS as readonly string[]).includes(f));
+if (unknownFormat !== undefined || formats.length === 0) throw new Error(`--format ${values.format}: expected one or more of ${FORMATS.join(',')}, comma-separated`);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: expected 1 or more`);
 const files = positionals.length > 0 ? positionals : DEFAULT_FILES.map((f) => join(CORPUS, f));
 
 interface Sample {
   ms: number;
   parts: Record<string, number>;
 }
-const samples: Record<'cold' | 'miss' | 'hit', Sample[]> = { cold: [], miss: [], hit: [] };
+type Path = 'cold' | 'miss' | 'hit';
+const samplesOf = new Map<string, Record<Path, Sample[]>>(formats.map((f) => [f, { cold: [], miss: [], hit: [] }]));
 
 const moto = await startMoto();
 try {
@@ -66,9 +74,10 @@ try {
   for (const file of files) {
     const key = `incoming/${basename(file)}`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file) }));
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < rounds; round++) for (const format of formats) {
+      const samples = samplesOf.get(format)!;
       // A query no round shared: every round's first requests are misses.
-      const query = (page: number) => `/${encodeURIComponent(key)}?page=${page}&width=${Number(values.width) + round}&format=${values.format}`;
+      const query = (page: number) => `/${encodeURIComponent(key)}?page=${page}&width=${Number(values.width) + round}&format=${format}`;
       let log = '';
       const logs = new Writable({
         write(chunk: Buffer, _encoding, done) {
@@ -103,25 +112,27 @@ try {
       samples.miss.push(await request(query(2)));
       samples.hit.push(await request(query(2)));
       const report = await container.close();
-      if (round === 0) console.error(`${basename(file)}: cold ${Math.round(samples.cold.at(-1)!.ms)} ms, warm miss ${Math.round(samples.miss.at(-1)!.ms)} ms, hit ${Math.round(samples.hit.at(-1)!.ms)} ms (${report.enforced ? 'cgroup enforced' : 'no cgroup'})`);
+      if (round === 0) console.error(`${basename(file)} ${format}: cold ${Math.round(samples.cold.at(-1)!.ms)} ms, warm miss ${Math.round(samples.miss.at(-1)!.ms)} ms, hit ${Math.round(samples.hit.at(-1)!.ms)} ms (${report.enforced ? 'cgroup enforced' : 'no cgroup'})`);
     }
   }
 
   const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
   const shape = shapeUnavailable();
   const memory = String(localContext(template).parameters['PageMemorySize']);
-  console.log(`\nPageFunction at ${memory} MB (${shape ? `not shaped: ${shape}` : 'Lambda shape: cgroup memory and CPU'}), ${files.length} documents x ${rounds} rounds, width=${values.width} format=${values.format}\n`);
-  console.log('| path | median ms | p95 ms | median of its parts (ms) |');
-  console.log('|---|---:|---:|---|');
-  for (const [name, list] of Object.entries(samples)) {
+  const median = (list: Sample[]): number => quantile(list.map((s) => s.ms).sort((a, b) => a - b), 0.5);
+  console.log(`\nPageFunction at ${memory} MB (${shape ? `not shaped: ${shape}` : 'Lambda shape: cgroup memory and CPU'}), ${files.length} documents x ${rounds} rounds, width=${values.width} format=${formats.join(',')}\n`);
+  console.log(`| format | path | median ms | p95 ms |${formats.length > 1 ? ` median vs ${formats[0]} |` : ''} median of its parts (ms) |`);
+  console.log(`|---|---|---:|---:|${formats.length > 1 ? '---:|' : ''}---|`);
+  for (const [format, samples] of samplesOf) for (const [name, list] of Object.entries(samples) as [Path, Sample[]][]) {
     const sorted = list.map((s) => s.ms).sort((a, b) => a - b);
+    const ratio = formats.length > 1 ? ` ${(median(list) / median(samplesOf.get(formats[0]!)![name])).toFixed(2)} |` : '';
     const partNames = [...new Set(list.flatMap((s) => Object.keys(s.parts)))];
     const parts = partNames.map((p) => {
       const values = list.map((s) => s.parts[p]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
       return `${p} ${Math.round(quantile(values, 0.5))}`;
     });
     const label = { cold: 'cold start to first byte', miss: 'warm miss (source in /tmp)', hit: 'warm hit' }[name];
-    console.log(`| ${label} | ${Math.round(quantile(sorted, 0.5))} | ${Math.round(quantile(sorted, 0.95))} | ${parts.join(', ')} |`);
+    console.log(`| ${format} | ${label} | ${Math.round(quantile(sorted, 0.5))} | ${Math.round(quantile(sorted, 0.95))} |${ratio} ${parts.join(', ')} |`);
   }
 } finally {
   await moto.stop();

@@ -26,7 +26,7 @@ export const JPEG_MAX_SIDE = 65535;
  * MAX_PAGE_PIXELS is a product limit that may be raised to 2e9 (6 GB gathered: the job is killed
  * for memory, retried, and dead-lettered). The memory guard is this one: a larger page is drawn
  * at the DPI that fits, with a warning, as WebP's is. 120 MB gathered and libjpeg-turbo's few MB
- * beside it fit the 2048 MB function (MemorySize) with its worker, heap ceiling and bands
+ * beside it (its standard Huffman tables: optimised ones would buffer 240 MB of coefficients) fit the 2048 MB function (MemorySize) with its worker, heap ceiling and bands
  * (README, "Memory design").
  */
 export const JPEG_MAX_PIXELS = 40_000_000;
@@ -71,19 +71,26 @@ export function formatLabelOf(format: ImageFormat): string {
 
 /**
  * sharp's settings per format beside the quality, chosen by measurement on the same pixels
- * (`npx tsx bench/encoders.ts`: 16 corpus pages, 32.7 Mpx at 150 dpi, one libvips thread):
+ * (`npx tsx bench/encoders.ts`: 16 corpus pages, 32.7 Mpx at 150 dpi, one libvips thread; a
+ * quiet machine, 2026-12-05):
  * - JPEG: libjpeg-turbo's path (mozjpeg's trellis and progressive scans off: 5x slower here),
- *   chroma 4:4:4 as our own encoder wrote it (4:2:0 smears thin coloured strokes): 24 ms/Mpx
- *   against our JavaScript encoder's 35, the same error (0.95 levels), 2% fewer bytes.
- * - WebP: effort 2 (libwebp's method 2): 90 ms/Mpx against 183 at effort 4 (libwebp's default,
- *   which WebAssembly took 288 for), 2% more bytes; efforts 0 and 1 were 52-72 ms/Mpx at 17%
- *   more bytes.
+ *   chroma 4:4:4 as our own encoder wrote it (4:2:0 smears thin coloured strokes), and
+ *   libjpeg's standard Huffman tables, not optimised ones: 4.1 ms/Mpx against 12.8 with
+ *   optimiseCoding, for 5% more bytes (6.29 MB against 5.98, the same error, 0.95 levels).
+ *   Optimised tables need a first pass over the whole page's coefficients, which libjpeg buffers
+ *   (6 bytes a pixel at 4:4:4): on a 19 Mpx poster 914 ms against 165 and 117 MB more memory,
+ *   which made sharp's JPEG 2-3.5x slower than our PNG on the corpus's posters and plans.
+ * - WebP: effort 0 (libwebp's method 0): 24-27 ms/Mpx against 37 at effort 2 and 75 at effort
+ *   4 (libwebp's default), at a lower error (0.73 levels against 0.81) for 16% more bytes
+ *   (4.08 MB against 3.52). WebP is chosen for its bytes, but a page's CPU is its bill: even at
+ *   effort 0 the 352 gray book pages of freeculture took 1.6x PNG's time in the 2,048 MB shape
+ *   (README, "Encoders"). Effort 1: 30 ms/Mpx, the same bytes as 0.
  * - AVIF: effort 2 (aom's speed 7): 610 ms/Mpx; effort 0 was 190 ms/Mpx at 1.8x the error for
  *   the same bytes, effort 4 5.4x slower for 10% fewer.
  */
 const SHARP_SETTINGS = {
-  jpeg: { mozjpeg: false, chromaSubsampling: '4:4:4', optimiseCoding: true },
-  webp: { effort: 2 },
+  jpeg: { mozjpeg: false, chromaSubsampling: '4:4:4', optimiseCoding: false },
+  webp: { effort: 0 },
   avif: { effort: 2, chromaSubsampling: '4:2:0' },
 } as const;
 

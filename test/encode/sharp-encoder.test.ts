@@ -129,3 +129,34 @@ describe('WebP and AVIF pages from the engine', () => {
     }
   });
 });
+
+describe('JPEG settings', () => {
+  /** The code-length counts (BITS) of each Huffman table a JPEG defines, by table class and id. */
+  function huffmanBits(jpeg: Buffer): Map<string, number[]> {
+    const tables = new Map<string, number[]>();
+    let at = 2;
+    while (at + 4 <= jpeg.length && jpeg[at] === 0xff) {
+      const marker = jpeg[at + 1]!;
+      const length = jpeg.readUInt16BE(at + 2);
+      if (marker === 0xda) break;
+      if (marker === 0xc4) {
+        for (let t = at + 4; t < at + 2 + length; ) {
+          const bits = [...jpeg.subarray(t + 1, t + 17)];
+          tables.set(`${jpeg[t]! >> 4}/${jpeg[t]! & 15}`, bits);
+          t += 17 + bits.reduce((sum, n) => sum + n, 0);
+        }
+      }
+      at += 2 + length;
+    }
+    return tables;
+  }
+
+  it("a page is written with libjpeg's standard Huffman tables: optimised ones buffer the whole page's coefficients (README, Encoders)", async () => {
+    const [width, height] = [320, 240];
+    const jpeg = await encodeInBands('jpeg', testImage(width, height), width, height, 3, 64, 85);
+    const tables = huffmanBits(jpeg);
+    // ITU-T T.81 Annex K.3, tables K.3 (DC luminance) and K.5 (AC luminance).
+    expect(tables.get('0/0')).toEqual([0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(tables.get('1/0')).toEqual([0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d]);
+  });
+});
