@@ -25,7 +25,7 @@ const COMMANDS: [RegExp, How][] = [
   [/^npm ci && npm (run local|test)\b/, { how: 'skip', why: 'the acceptance commands themselves: minutes each; CI (.ci/run) and test/local-tools.test.ts run them' }],
   [/^npx tsx tools\/sample-pdf\.ts sample\.pdf && npm run render -- sample\.pdf/, { how: 'run' }],
   [/^npm run render -- (some|q3)\.pdf /, { how: 'run' }],
-  [/^npm run (local|serve|invoke|shape|bench|backfill|sign-url) -- /, { how: 'check' }],
+  [/^npm run (local|serve|invoke|shape|bench|backfill|sign-url|screenshots:iiif) -- /, { how: 'check' }],
   [/^aws |^STACK=|^out\(\) |^QUEUE=|^DLQ_(URL|ARN)=|^(P|OLD|NEW)=/, { how: 'skip', why: AWS }],
   [/^sam /, { how: 'skip', why: SAM }],
   [/^echo '\{"Parameters"/, { how: 'skip', why: 'writes env.json for the sam local invoke after it' }],

@@ -172,9 +172,10 @@ describe('IAM, call by call, against the template\'s policies', () => {
     expect((await ask(`${IN}missing.pdf`, [])).statusCode).toBe(404);
     expect((await ask(`${IN}paper.pdf`, [['page', '99']])).statusCode).toBe(404);
 
-    // 6. The page function's IIIF routes, with a document token: info.json (the document opened
-    //    once, its page sizes stored beside the variants), a tile missed then hit, the manifest
-    //    (the eager manifest read), the PDF and a missing key.
+    // 6. The page function's IIIF routes, with a document token: info.json (the page's box read
+    //    from the eager manifest), a tile missed then hit, the manifest (the document opened once,
+    //    its page sizes, title and outline stored beside the variants; the eager manifest read for
+    //    page text), the PDF and a missing key.
     const token = makeToken('an-iam-test-secret-of-32-chars!!', `${IN}paper.pdf`, Number(later));
     const iiif = async (path: string) => {
       const result = await page(functionUrlEvent('GET', `/iiif/3/~${token}/${path}`));

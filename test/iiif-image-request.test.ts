@@ -136,6 +136,19 @@ describe('size', () => {
     expect(size('^2000,2500', { w: 1000, h: 1000 }, limits)).toEqual({ width: 2000, height: 2500 });
   });
 
+  it('^!w,h is as large as possible within w, h and the limits (3.0 §4.2): the limits are never a 400 for it', () => {
+    // Our limits are the full image (info.json): the validator's size_up asks ^!2000,3000 of 1000x1000.
+    const full = { maxWidth: 1000, maxHeight: 1000, maxArea: 1_000_000 };
+    expect(size('^!2000,3000', { w: 1000, h: 1000 }, full)).toEqual({ width: 1000, height: 1000 });
+    expect(size('^!2000,500', { w: 1000, h: 1000 }, full)).toEqual({ width: 500, height: 500 });
+    // A region upscaled to the limits, the aspect kept (sides floored, as ^max).
+    expect(size('^!5000,5000', { w: 100, h: 50 }, full)).toEqual({ width: 1000, height: 500 });
+    expect(size('^!5000,5000', { w: 100, h: 100 }, { maxWidth: 5000, maxHeight: 5000, maxArea: 1_000_000 })).toEqual({ width: 1000, height: 1000 });
+    // The exact forms beyond the limits stay 400s.
+    expect(failure(() => size('^1100,1100', { w: 1000, h: 1000 }, full)).status).toBe(400);
+    expect(failure(() => size('^pct:200', { w: 1000, h: 1000 }, full)).status).toBe(400);
+  });
+
   it('malformed sizes are 400s; full (a 2.x form) too', () => {
     for (const text of ['full', 'w,h', '0,', ',0', '0,10', 'pct:0', 'pct:', '!10', '!,10', '^', 'abcdef', '10,,', '-1,', 'max,']) {
       expect(failure(() => parseSize(text)).status, text).toBe(400);

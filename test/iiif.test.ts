@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { everyService } from '../lib/aws/endpoint.js';
 import { makeToken } from '../lib/iiif/token.js';
 import { loadPageConfig } from '../lib/config/page.js';
+import { parseManifest, type Manifest } from '../lib/job/manifest.js';
+import { logger } from '../lib/observability.js';
 import { createPageHandler, type PageResult } from '../lib/on-demand/handler.js';
 import { createRenderHandler } from '../lib/render-function/handler.js';
 import { s3PutEvent } from '../lib/s3/event.js';
@@ -21,7 +23,7 @@ import { buildAll } from '../tools/build.js';
 import { functionUrlEvent } from '../tools/function-url.js';
 import { LambdaContainer } from '../tools/lambda-container.js';
 import { loadTemplate, templateFunction } from '../tools/template.js';
-import { CORPUS, createBucket, listKeys, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
+import { CORPUS, createBucket, getText, listKeys, putObject, resetS3, s3Endpoint, testConfig, testS3Client } from './support/s3.js';
 
 const template = loadTemplate();
 const fn = templateFunction(template, 'PageFunction');
@@ -164,6 +166,8 @@ describe('IIIF Image API 3.0 and Presentation 3.0 from the page function', () =>
     expect(annotation).toMatchObject({ type: 'Annotation', motivation: 'painting', target: `${id}/canvas/2` });
     expect(annotation.body.service).toEqual([{ id: `${BASE}/iiif/3/${ID}`, type: 'ImageService3', profile: 'level2' }]);
     expect(manifest.rendering[0]).toMatchObject({ id: `${BASE}/iiif/3/${encodeURIComponent(KEY)}/source.pdf`, format: 'application/pdf' });
+    // tracemonkey has no outline (`mutool show … outline` lists nothing): no structures.
+    expect(manifest.structures).toBeUndefined();
     const source = await get(page, `/iiif/3/${encodeURIComponent(KEY)}/source.pdf`);
     expect(source.statusCode).toBe(302);
     expect(canvas.seeAlso).toBeUndefined();
@@ -301,5 +305,92 @@ describe('IIIF upscaling bounded by the full image', () => {
     expect(max.headers!['link']).toContain(`/0,0,1,1/^850,850/0/default.jpg>;rel="canonical"`);
     // Within the full image, ^ still zooms a region.
     expect((await get(`/iiif/3/${ID}/0,0,100,100/^400,/0/default.jpg`)).statusCode).toBe(200);
+  });
+});
+
+/** The `sizes` field of each 'page request' log line the handler wrote while `run` ran: how a page's size was found. */
+async function sizesLogged(run: () => Promise<void>): Promise<unknown[]> {
+  const info = vi.spyOn(logger, 'info');
+  try {
+    await run();
+    return info.mock.calls.filter((call) => call[0] === 'page request').map((call) => (call[1] as Record<string, unknown>)['sizes']);
+  } finally {
+    info.mockRestore();
+  }
+}
+
+describe('IIIF structures: the outline as Ranges', () => {
+  it('a document with an outline has structures (nested Ranges of its Canvases); its sizes file keeps the outline, and one of the schema before it is opened again and replaced', { timeout: 120_000 }, async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    const key = 'incoming/scans/multipage.pdf';
+    await putObject(s3, BUCKET, key, await pdf('multipage-9000px-image.pdf'));
+    const handlerOf = () => createPageHandler(loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE }), { s3 });
+    const path = `/iiif/3/${encodeURIComponent(key)}/manifest`;
+    const id = `${BASE}${path}`;
+    const canvas = (n: number) => ({ id: `${id}/canvas/${n}`, type: 'Canvas' });
+    // `mutool show multipage-9000px-image.pdf outline`: Chapter II (1), Huge Page (2), Wikipedia image (3) > Indented image (4).
+    const expected = [
+      { id: `${id}/range/1`, type: 'Range', label: { none: ['Chapter II'] }, items: [canvas(1)] },
+      { id: `${id}/range/2`, type: 'Range', label: { none: ['Huge Page'] }, items: [canvas(2)] },
+      { id: `${id}/range/3`, type: 'Range', label: { none: ['Wikipedia image'] }, items: [canvas(3), { id: `${id}/range/3-1`, type: 'Range', label: { none: ['Indented image'] }, items: [canvas(4)] }] },
+    ];
+    let manifest: { structures?: unknown; items: unknown[] } | undefined;
+    expect(await sizesLogged(async () => void (manifest = JSON.parse(String((await handlerOf()(functionUrlEvent('GET', path))).body))))).toEqual(['opened']);
+    expect(manifest!.items).toHaveLength(6);
+    expect(manifest!.structures).toEqual(expected);
+    const [sizesKey] = (await listKeys(s3, BUCKET, 'rendered/')).filter((k) => k.endsWith('/iiif-pages.json'));
+    const stored = JSON.parse(await getText(s3, BUCKET, sizesKey!));
+    expect([stored.schema, stored.outline[2].children]).toEqual([2, [{ title: 'Indented image', page: 4 }]]);
+    // Another container reads the stored file: the same structures, nothing opened.
+    expect(await sizesLogged(async () => void (manifest = JSON.parse(String((await handlerOf()(functionUrlEvent('GET', path))).body))))).toEqual(['stored']);
+    expect(manifest!.structures).toEqual(expected);
+    // A sizes file of the schema before the outline (no schema, no outline) is not trusted: opened again, replaced.
+    await putObject(s3, BUCKET, sizesKey!, JSON.stringify({ pageCount: stored.pageCount, boxes: stored.boxes }));
+    expect(await sizesLogged(async () => void (manifest = JSON.parse(String((await handlerOf()(functionUrlEvent('GET', path))).body))))).toEqual(['opened']);
+    expect(manifest!.structures).toEqual(expected);
+    expect(JSON.parse(await getText(s3, BUCKET, sizesKey!)).schema).toBe(2);
+  });
+});
+
+describe('IIIF page sizes from the eager manifest', () => {
+  it('with an eager manifest of the same bytes, info.json and tiles open no document and store no sizes file; the sizes are those of the opened path', { timeout: 180_000 }, async () => {
+    const s3 = testS3Client();
+    await resetS3();
+    await createBucket(s3, BUCKET);
+    const eagerKey = 'incoming/eager/trace.pdf';
+    const openedKey = 'incoming/opened/trace.pdf';
+    for (const key of [eagerKey, openedKey]) await putObject(s3, BUCKET, key, await pdf('tracemonkey-paper-14p.pdf'));
+    await createRenderHandler(testConfig({ SOURCE_BUCKET: BUCKET, DPI: '20' }), s3)(s3PutEvent(BUCKET, eagerKey));
+    const committed = parseManifest(await getText(s3, BUCKET, 'rendered/eager/trace.pdf/manifest.json')) as Manifest;
+    expect(committed.status).toBe('complete');
+    // Each page's box in points, as MuPDF bounds it: Letter.
+    expect(committed.pages.map((p) => ('box' in p ? p.box : undefined))).toEqual(Array.from({ length: 14 }, () => [0, 0, 612, 792]));
+
+    const handler = createPageHandler(loadPageConfig({ SOURCE_BUCKET: BUCKET, S3_ENDPOINT: s3Endpoint(), IIIF_BASE_URL: BASE, IIIF_DPI: '100' }), { s3 });
+    const infos = new Map<string, string[]>();
+    const logged = await sizesLogged(async () => {
+      for (const key of [eagerKey, openedKey]) {
+        const bodies: string[] = [];
+        for (let n = 1; n <= 14; n++) {
+          const result = await handler(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(key)};${n}/info.json`));
+          expect(result.statusCode, String(result.body)).toBe(200);
+          bodies.push(String(result.body).replaceAll(encodeURIComponent(key), '{key}'));
+        }
+        infos.set(key, bodies);
+      }
+    });
+    expect(logged).toEqual([...Array(14).fill('eager'), 'opened', ...Array(13).fill('memo')]);
+    expect(infos.get(eagerKey)).toEqual(infos.get(openedKey));
+    expect(JSON.parse(infos.get(eagerKey)![1]!)).toMatchObject({ width: 850, height: 1100 });
+    // A tile and a page past the end, from the eager manifest too; no sizes file for those bytes.
+    const more = await sizesLogged(async () => {
+      expect((await handler(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(eagerKey)};3/0,0,512,512/256,/0/default.jpg`))).statusCode).toBe(200);
+      expect((await handler(functionUrlEvent('GET', `/iiif/3/${encodeURIComponent(eagerKey)};15/info.json`))).statusCode).toBe(404);
+    });
+    expect(more).toEqual(['eager', 'eager']);
+    expect((await listKeys(s3, BUCKET, 'rendered/eager/')).filter((k) => k.endsWith('/iiif-pages.json'))).toEqual([]);
+    expect((await listKeys(s3, BUCKET, 'rendered/opened/')).filter((k) => k.endsWith('/iiif-pages.json'))).toHaveLength(1);
   });
 });

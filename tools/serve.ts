@@ -138,9 +138,10 @@ async function main(): Promise<number> {
   const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const extraEnv: Record<string, string> = {
     AWS_ENDPOINT_URL: endpoint,
-    // IIIF ids name this server, not a Function URL's https domain (docs/iiif.md); IIIF_DPI passes through.
+    // IIIF ids name this server, not a Function URL's https domain (docs/iiif.md); IIIF_DPI and
+    // MAX_PAGE_PIXELS pass through (a 30000 px page's full image needs the latter raised).
     IIIF_BASE_URL: base,
-    ...(process.env['IIIF_DPI'] ? { IIIF_DPI: process.env['IIIF_DPI'] } : {}),
+    ...Object.fromEntries(['IIIF_DPI', 'MAX_PAGE_PIXELS'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : []))),
     // The SDK signs even local requests: give it something to sign with.
     ...(process.env['AWS_ACCESS_KEY_ID'] || process.env['AWS_PROFILE'] ? {} : { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
   };

@@ -11,7 +11,7 @@ import { RenderError, pageErrors } from './errors.js';
 import { LIMITS, outputOptionsOf, pagesOfLane, type PageBox, type RenderOptions } from './options.js';
 import { startSpare, takeWorker } from './pool.js';
 import type { JobInput, WorkerMessage } from './protocol.js';
-import type { PageResult } from './results.js';
+import type { OutlineEntry, PageResult } from './results.js';
 import { WorkerSession, sessionEndPageError, type SessionEvent } from './session.js';
 import { mupdfWasmModule } from './wasm.js';
 
@@ -39,6 +39,10 @@ export interface RenderJob extends AsyncIterable<PageResult> {
   readonly pageBoxes?: readonly PageBox[];
   /** The document's title (its Info dictionary), when RenderOptions.pageBoxes asked and it has one. */
   readonly title?: string;
+  /** The document's outline (bounded: OUTLINE_LIMITS), when RenderOptions.pageBoxes asked and it has one. */
+  readonly outline?: readonly OutlineEntry[];
+  /** Set when the outline was longer or deeper than OUTLINE_LIMITS and cut there. */
+  readonly outlineTruncated?: true;
   readonly stats: RenderStats;
   /** Ends the worker and releases the file. Idempotent; iteration to the end does it too. */
   close(): Promise<void>;
@@ -306,6 +310,8 @@ export async function startRender(filePath: string, options: RenderOptions, cont
     warnings: opened.warnings,
     ...(opened.pageBoxes ? { pageBoxes: opened.pageBoxes } : {}),
     ...(opened.title !== undefined ? { title: opened.title } : {}),
+    ...(opened.outline ? { outline: opened.outline } : {}),
+    ...(opened.outlineTruncated ? { outlineTruncated: true as const } : {}),
     stats,
     close: async () => {
       await iterator.return(undefined);

@@ -186,6 +186,16 @@ export interface PageGeometry {
 /** A page box in points: [x0, y0, x1, y1], as MuPDF's Page.getBounds() returns it (rotation applied). */
 export type PageBox = [number, number, number, number];
 
+/**
+ * A page box read from outside (a manifest, a stored sizes file): four finite numbers, x0 < x1
+ * and y0 < y1, within the PDF's largest page (14,400 pt) and MuPDF's user unit.
+ */
+export function isPageBox(value: unknown): value is PageBox {
+  if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => typeof n === 'number' && Number.isFinite(n) && Math.abs(n) <= 1e6)) return false;
+  const [x0, y0, x1, y1] = value as PageBox;
+  return x0 < x1 && y0 < y1;
+}
+
 /** The pixel rectangle MuPDF allocates for `box` at `dpi` (fz_round_rect of the scaled box). */
 export function pixelRect(box: PageBox, dpi: number): PageBox {
   const s = dpi / 72;

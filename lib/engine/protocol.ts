@@ -2,7 +2,7 @@
 import type { ThumbnailPixels } from '../encode/thumbnail-jpeg.js';
 import type { DocumentErrorCode, PageError } from './errors.js';
 import type { LaneShare, OutputOptions, PageBox, PageRange, PageRegion } from './options.js';
-import type { PageColor, PageText } from './results.js';
+import type { OutlineEntry, PageColor, PageText } from './results.js';
 import type { StackGuard } from './wasm.js';
 
 /** What a worker starts with (its workerData), the same for every job of the process. */
@@ -36,7 +36,7 @@ export interface JobInput {
   region?: PageRegion;
   /** RenderOptions.level: each page's full image at 1/level, as raw rows. */
   level?: number;
-  /** RenderOptions.pageBoxes: every page's box and the title, in 'opened'. */
+  /** RenderOptions.pageBoxes: every page's box, the title and the outline, in 'opened'. */
   pageBoxes?: boolean;
 }
 
@@ -46,11 +46,14 @@ export type WorkerMessage =
   /** MuPDF is instantiated; a crash after this is the document's doing, not the worker's start-up. */
   | { type: 'ready' }
   /** pageNumbers: the whole selection (or the pageNumbers given), whatever the lane. */
-  | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[]; pageBoxes?: PageBox[]; title?: string }
+  | { type: 'opened'; pageCount: number; pageNumbers: number[]; warnings: string[]; pageBoxes?: PageBox[]; title?: string; outline?: OutlineEntry[]; outlineTruncated?: true }
   /** Before the page is loaded: a crash from here on is this page's. */
   | { type: 'page-start'; pageNumber: number }
-  /** The page's image size and color are known; its bytes follow as bands. */
-  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; color: PageColor; warning?: string }
+  /**
+   * The page's image size and color are known; its bytes follow as bands. `box`: the page's box
+   * in points, for a whole page (the eager manifest records it, so IIIF need not open the document).
+   */
+  | { type: 'page-begin'; pageNumber: number; width: number; height: number; dpi: number; color: PageColor; warning?: string; box?: PageBox }
   /**
    * Rows of RGB or gray samples as page-begin said, laid out for the format's encoder (rows.ts:
    * PNG scanlines, packed for JPEG), which the main thread runs. Each band costs one credit.

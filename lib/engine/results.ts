@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Thumbnail } from '../encode/thumbnail-jpeg.js';
 import type { PageError } from './errors.js';
+import type { PageBox } from './options.js';
 
 export type { Thumbnail };
 
@@ -47,6 +48,8 @@ export interface RenderedPage {
   finished: Promise<PageStats>;
   /** Set when the page was rendered below the requested DPI for a reason worth recording. */
   warning?: string;
+  /** The page's box in points (MuPDF's page bounds: the CropBox, turned by /Rotate), for a whole page. */
+  box?: PageBox;
 }
 
 export interface FailedPage {
@@ -61,3 +64,25 @@ export interface FailedPage {
 }
 
 export type PageResult = RenderedPage | FailedPage;
+
+/**
+ * One entry of a document's outline (its bookmarks), as RenderOptions.pageBoxes reads it:
+ * the title, the 1-based page it links to (absent when it links nowhere in the document: an
+ * external URI, a broken destination, none), its children.
+ */
+export interface OutlineEntry {
+  title: string;
+  page?: number;
+  children?: OutlineEntry[];
+}
+
+/**
+ * What of an outline is read (worker/outline.ts). A hostile outline can hold millions of
+ * entries or loop; past these the rest is dropped (and `outlineTruncated` says so). 2,000
+ * entries: the corpus's largest outline has 58 (freeculture-book-352p, `mutool show … outline`),
+ * and a Range costs the manifest ~400 bytes with a Function URL's ids (geotopo-thesis-117p: 35
+ * Ranges in 13,957 bytes, by lib/iiif/info.ts rangesOf), so 2,000 are ~800 KB, a fifth of the
+ * manifest's 4 MiB body. 10 levels: books nest 3 or 4 (geotopo-thesis-117p: 3), and each level
+ * is one frame of recursion. A title is cut at 300 characters (a label, not a paragraph).
+ */
+export const OUTLINE_LIMITS = { entries: 2_000, depth: 10, titleChars: 300 } as const;

@@ -179,6 +179,7 @@ export class WorkerSession {
         body,
         finished,
         ...(message.warning ? { warning: message.warning } : {}),
+        ...(message.box ? { box: message.box } : {}),
       },
     });
   }

@@ -38,6 +38,7 @@ import { parseImageRequest, resolveImage, rotatedSize, type ResolvedImage, type 
 import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, levelOf, presentationManifest } from './info.js';
 import { LEVEL_BAND_BYTES, LevelCache, writeLevelFile } from './levels.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
+import { eagerBoxesOf, parseSizes, SIZES_FILE, SIZES_SCHEMA, type DocumentSizes, type EagerBoxes } from './sizes.js';
 import { verifyToken } from './token.js';
 import type { PageResult } from '../on-demand/handler.js';
 
@@ -52,15 +53,10 @@ export const MAX_BODY_BYTES = 4 * 2 ** 20;
  * would change every published manifest's, annotation's and bookmark's URL at each re-upload.
  */
 export const IIIF_MAX_AGE_SECONDS = 300;
-const SIZES_FILE = 'iiif-pages.json';
+/** Sources whose sizes (or eager boxes) a warm container keeps: a viewer's tiles then cost no S3 read for them. */
+const SIZES_MEMO_ENTRIES = 16;
 /** Where the level cache lives (lib/iiif/levels.ts): under /tmp, beside the source cache. */
 export const LEVEL_CACHE_DIR = join(tmpdir(), 'iiif-levels');
-
-interface PageSizes {
-  pageCount: number;
-  boxes: PageBox[];
-  title?: string;
-}
 
 export interface IiifDeps {
   s3: S3Client;
@@ -92,8 +88,10 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     maxHeight: Math.min(JPEG_MAX_SIDE, full.height),
     maxArea: Math.min(maxPagePixels, full.width * full.height),
   });
-  /** Page sizes of the last few sources, by etag: a viewer's tiles then cost no S3 read for them. */
-  const sizesMemo = new Map<string, PageSizes>();
+  /** Sizes of the last few sources, by key and etag. */
+  const sizesMemo = new Map<string, DocumentSizes>();
+  /** The eager manifest's page boxes of the last few sources (null: it has none for these bytes). */
+  const eagerMemo = new Map<string, EagerBoxes | null>();
 
   const presign = (target: { bucket: string; key: string }): Promise<string> =>
     getSignedUrl(s3, new GetObjectCommand({ Bucket: target.bucket, Key: target.key }), { expiresIn: config.page.presignSeconds });
@@ -120,8 +118,8 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     if (route.kind === 'source') return redirect(await presign({ bucket, key: route.key }));
     if (route.kind === 'base') return { statusCode: 303, headers: { location: `${base}${route.identifier}/info.json`, 'cache-control': cacheControl }, body: '' };
 
-    const sizes = await pageSizes(route.key, current, out, folder, log);
     if (route.kind === 'manifest') {
+      const sizes = await pageSizes(route.key, current, out, folder, log);
       const text = await eagerText(out, current.etag);
       const manifest = presentationManifest({
         id: `${base}${route.identifier}/manifest`,
@@ -132,8 +130,10 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
           const service = `${base}${identifierOf(route.key, index + 1)}`;
           return { service, width: full.width, height: full.height, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
         }),
+        ...(sizes.outline ? { outline: sizes.outline } : {}),
       });
-      const etag = etagOf(`manifest\n${base}\n${sizes.boxes.length}`);
+      if (sizes.outlineTruncated) log['outlineTruncated'] = true;
+      const etag = etagOf(`manifest\n${base}\n${sizes.boxes.length}\n${SIZES_SCHEMA}`);
       const body = JSON.stringify(manifest);
       if (Buffer.byteLength(body) <= maxBodyBytes) return json(manifest, 'http://iiif.io/api/presentation/3/context.json', etag);
       // A canvas is ~2 KB: past ~2,000 pages the manifest would not fit a Function URL's 6 MB
@@ -151,8 +151,9 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
       return redirect(await presign(target));
     }
 
-    if (route.page > sizes.pageCount) throw new HttpError(404, 'PAGE_OUT_OF_RANGE', `page ${route.page} does not exist: the document has ${sizes.pageCount} page${sizes.pageCount === 1 ? '' : 's'}`);
-    const full = fullOf(sizes.boxes[route.page - 1]!, route.page);
+    const { pageCount, box } = await pageBox(route.key, route.page, current, out, folder, log);
+    if (!box) throw new HttpError(404, 'PAGE_OUT_OF_RANGE', `page ${route.page} does not exist: the document has ${pageCount} page${pageCount === 1 ? '' : 's'}`);
+    const full = fullOf(box, route.page);
     const id = `${base}${route.identifier}`;
     if (route.kind === 'text') {
       const text = await eagerText(out, current.etag);
@@ -243,35 +244,81 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     return text;
   }
 
-  /** Every page's box: from memory, from S3 beside the variants, or the document opened once (and stored). */
-  async function pageSizes(key: string, current: SourceObject, out: OutputLocation, folder: string, log: Record<string, unknown>): Promise<PageSizes> {
+  /**
+   * One page's box, for info.json and images, and the page count (the box is absent past it).
+   * From memory; else from the eager render's manifest when it is of these bytes and recorded
+   * the page's box (pages[].box): nothing opened, no sizes file; else the document's sizes.
+   * `log.sizes` says which: memo, eager (from the manifest, read once per warm container and
+   * source), stored or opened.
+   */
+  async function pageBox(key: string, page: number, current: SourceObject, out: OutputLocation, folder: string, log: Record<string, unknown>): Promise<{ pageCount: number; box?: PageBox }> {
+    const memoKey = `${key}\n${current.etag}`;
+    const known = sizesMemo.get(memoKey);
+    if (known) {
+      log['sizes'] = 'memo';
+      return { pageCount: known.pageCount, ...(known.boxes[page - 1] ? { box: known.boxes[page - 1]! } : {}) };
+    }
+    let eager = eagerMemo.get(memoKey);
+    if (eager === undefined) {
+      const { manifest } = await readManifest(s3, out);
+      eager = eagerBoxesOf(manifest, current.etag) ?? null;
+      remember(eagerMemo, memoKey, eager);
+    }
+    const box = eager?.boxes.get(page);
+    if (eager && (box || page > eager.pageCount)) {
+      log['sizes'] = 'eager';
+      return { pageCount: eager.pageCount, ...(box ? { box } : {}) };
+    }
+    const sizes = await pageSizes(key, current, out, folder, log);
+    return { pageCount: sizes.pageCount, ...(sizes.boxes[page - 1] ? { box: sizes.boxes[page - 1]! } : {}) };
+  }
+
+  /** Every page's box, the title and the outline: from memory, from S3 beside the variants, or the document opened once (and stored). */
+  async function pageSizes(key: string, current: SourceObject, out: OutputLocation, folder: string, log: Record<string, unknown>): Promise<DocumentSizes> {
     const memoKey = `${key}\n${current.etag}`;
     const memo = sizesMemo.get(memoKey);
-    if (memo) return memo;
+    if (memo) {
+      log['sizes'] = 'memo';
+      return memo;
+    }
     const sizesKey = `${folder}${SIZES_FILE}`;
-    let sizes: PageSizes | undefined;
+    let sizes: DocumentSizes | undefined;
+    let stale = false;
     try {
       const got = await s3.send(new GetObjectCommand({ Bucket: out.bucket, Key: sizesKey }));
-      sizes = JSON.parse(await got.Body!.transformToString()) as PageSizes;
+      sizes = parseSizes(await got.Body!.transformToString());
+      // Damaged, or of an older schema (no outline): opened again and replaced.
+      stale = !sizes;
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    if (!sizes) {
+    if (sizes) log['sizes'] = 'stored';
+    else {
       log['sizes'] = 'opened';
       sizes = await withSource(key, current, async (path) => {
         const job = await startRender(path, { ...config.output, pages: [], pageBoxes: true });
         await job.close();
-        return { pageCount: job.pageCount, boxes: [...(job.pageBoxes ?? [])], ...(job.title ? { title: job.title } : {}) };
+        return {
+          schema: SIZES_SCHEMA,
+          pageCount: job.pageCount,
+          boxes: [...(job.pageBoxes ?? [])],
+          ...(job.title ? { title: job.title } : {}),
+          ...(job.outline ? { outline: [...job.outline] } : {}),
+          ...(job.outlineTruncated ? { outlineTruncated: true as const } : {}),
+        };
       });
-      await s3
-        .send(new PutObjectCommand({ Bucket: out.bucket, Key: sizesKey, Body: JSON.stringify(sizes), ContentType: 'application/json', Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`, IfNoneMatch: '*' }))
-        .catch((err: unknown) => {
-          if (!isPreconditionFailed(err)) throw err;
-        });
+      const put = { Bucket: out.bucket, Key: sizesKey, Body: JSON.stringify(sizes), ContentType: 'application/json', Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}` };
+      await s3.send(new PutObjectCommand(stale ? put : { ...put, IfNoneMatch: '*' })).catch((err: unknown) => {
+        if (!isPreconditionFailed(err)) throw err;
+      });
     }
-    if (sizesMemo.size >= 16) sizesMemo.delete(sizesMemo.keys().next().value!);
-    sizesMemo.set(memoKey, sizes);
+    remember(sizesMemo, memoKey, sizes);
     return sizes;
+  }
+
+  function remember<T>(memo: Map<string, T>, key: string, value: T): void {
+    if (memo.size >= SIZES_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+    memo.set(key, value);
   }
 
   /** The source from the warm cache (or S3), for `use`; document errors as the page URLs give them. */

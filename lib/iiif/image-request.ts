@@ -183,9 +183,9 @@ export function resolveRegion(spec: RegionSpec, full: { width: number; height: n
  * keep the aspect with the other side rounded to the nearest pixel; `pct:n` rounds each side;
  * `!w,h` is the largest size inside the box with the aspect kept (the side that binds is exact,
  * the other rounded, so it never leaves the box; a box larger than the region both ways is an
- * upscale, a 400 without `^`, as the IIIF validator's size_noup expects); `max` is the region, scaled down (sides
- * floored) to the limits. Without `^` nothing may exceed the region (400); with it, nothing may
- * exceed the limits (400).
+ * upscale, a 400 without `^`, as the IIIF validator's size_noup expects); `^!w,h` fits the
+ * limits too, as `^max` does; `max` is the region, scaled down (sides floored) to the limits.
+ * Without `^` nothing may exceed the region (400); with it, nothing may exceed the limits (400).
  */
 export function resolveSize(spec: SizeSpec, r: { w: number; h: number }, limits: SizeLimits): { width: number; height: number } {
   const text = sizeText(spec);
@@ -220,6 +220,11 @@ export function resolveSize(spec: SizeSpec, r: { w: number; h: number }, limits:
     case 'fit': {
       const byWidth = spec.w / r.w;
       const byHeight = spec.h / r.h;
+      // ^!w,h: "as large as possible but not larger than w, h, or server-imposed limits" (3.0
+      // §4.2): where the limits are smaller than the box, they are the box, as for ^max (the
+      // validator's size_up asked ^!2000,3000 of a 1000 px full image and got a 400).
+      const cap = Math.min(limits.maxWidth / r.w, limits.maxHeight / r.h, Math.sqrt(limits.maxArea / (r.w * r.h)));
+      if (spec.upscale && cap < Math.min(byWidth, byHeight)) return resolveSize({ kind: 'max', upscale: true }, r, limits);
       if (byWidth <= byHeight) {
         width = spec.w;
         height = atLeastOne(Math.min(spec.h, Math.round((spec.w * r.h) / r.w)));

@@ -1,8 +1,9 @@
 /**
  * The IIIF documents the page function writes: a page's Image API 3.0 `info.json`, and a
  * document's Presentation 3.0 manifest (a Canvas per page, painted by the page image with its
- * ImageService3). Pure functions of the page sizes and the URLs: tested alone.
+ * ImageService3, and the outline as Ranges). Pure functions of the page sizes and the URLs: tested alone.
  */
+import type { OutlineEntry } from '../engine/results.js';
 import type { SizeLimits } from './image-request.js';
 
 export const IMAGE_CONTEXT = 'http://iiif.io/api/image/3/context.json';
@@ -81,13 +82,16 @@ export interface ManifestInput {
   pages: { service: string; width: number; height: number; text?: string }[];
   /** The PDF itself. */
   rendering: string;
+  /** The document's outline: `structures`, a Range per entry. */
+  outline?: readonly OutlineEntry[];
 }
 
 const THUMBNAIL_WIDTH = 256;
 
 export function presentationManifest(input: ManifestInput): Record<string, unknown> {
+  const structures = input.outline ? rangesOf(input.outline, input.id, input.pages.length) : [];
   const canvases = input.pages.map((page, index) => {
-    const canvas = `${input.id}/canvas/${index + 1}`;
+    const canvas = canvasIdOf(input.id, index + 1);
     const service = [{ id: page.service, type: 'ImageService3', profile: 'level2' }];
     return {
       id: canvas,
@@ -133,5 +137,37 @@ export function presentationManifest(input: ManifestInput): Record<string, unkno
       : {}),
     rendering: [{ id: input.rendering, type: 'Text', label: { en: ['PDF'] }, format: 'application/pdf' }],
     items: canvases,
+    ...(structures.length > 0 ? { structures } : {}),
   };
+}
+
+interface Range {
+  id: string;
+  type: 'Range';
+  label: { none: string[] };
+  items: ({ id: string; type: 'Canvas' } | Range)[];
+}
+
+/**
+ * The outline as Presentation 3.0 Ranges: a top Range per top entry, nested Ranges for its
+ * children; a Range's items are the Canvas of its entry's page, then its children's Ranges. An
+ * entry without a page (an external link, a broken destination) is skipped, unless it has
+ * children with pages: it is then a Range of theirs alone, so a part heading that links nowhere
+ * keeps its chapters under it.
+ */
+export function rangesOf(outline: readonly OutlineEntry[], manifestId: string, pageCount: number): Range[] {
+  const walk = (entries: readonly OutlineEntry[], path: string): Range[] =>
+    entries.flatMap((entry, index) => {
+      const id = `${path}${path.endsWith('/') ? '' : '-'}${index + 1}`;
+      const children = walk(entry.children ?? [], id);
+      const page = entry.page !== undefined && entry.page >= 1 && entry.page <= pageCount ? entry.page : undefined;
+      if (page === undefined && children.length === 0) return [];
+      const items: Range['items'] = [...(page !== undefined ? [{ id: canvasIdOf(manifestId, page), type: 'Canvas' as const }] : []), ...children];
+      return [{ id, type: 'Range' as const, label: { none: [entry.title || (page !== undefined ? `p. ${page}` : '…')] }, items }];
+    });
+  return walk(outline, `${manifestId}/range/`);
+}
+
+function canvasIdOf(manifestId: string, page: number): string {
+  return `${manifestId}/canvas/${page}`;
 }

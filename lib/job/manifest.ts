@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PageError } from '../engine/errors.js';
+import { isPageBox, type PageBox } from '../engine/options.js';
 import { pickJobOptions, type JobOptions, type OptionsSource, type RecordedOptions } from './options.js';
 import { majorVersion, RENDERER } from './version.js';
 
@@ -34,6 +35,12 @@ export interface ManifestPage {
   thumbnail?: { key: string; width: number; height: number; bytes: number };
   /** With page text on: MuPDF's structured text in the page image's pixel coordinates. */
   text?: { key: string; chars: number };
+  /**
+   * The page's box in points, [x0, y0, x1, y1] (MuPDF's page bounds: the CropBox turned by
+   * /Rotate). Optional (manifests written before it lack it): the page function's IIIF
+   * info.json and tiles size the page from it without opening the document.
+   */
+  box?: PageBox;
 }
 
 export interface ManifestPageFailure {
@@ -171,7 +178,9 @@ export function parseManifest(text: string): StoredManifest | null {
   if (typeof generation !== 'string' || !GENERATION_PATTERN.test(generation)) return null;
   if (!isRecord(options) || typeof value['optionsHash'] !== 'string' || typeof value['pageCount'] !== 'number') return null;
   const pageOk = (p: unknown): boolean =>
-    isRecord(p) && typeof p['number'] === 'number' && (isRecord(p['error']) || (typeof p['key'] === 'string' && typeof p['width'] === 'number' && typeof p['height'] === 'number'));
+    isRecord(p) &&
+    typeof p['number'] === 'number' &&
+    (isRecord(p['error']) || (typeof p['key'] === 'string' && typeof p['width'] === 'number' && typeof p['height'] === 'number' && (p['box'] === undefined || isPageBox(p['box']))));
   if (!Array.isArray(pages) || !pages.every(pageOk)) return null;
   if (value['nextPage'] !== undefined && typeof value['nextPage'] !== 'number') return null;
   if (value['optionsSource'] !== undefined && !isOptionsSource(value['optionsSource'])) return null;

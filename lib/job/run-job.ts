@@ -150,7 +150,7 @@ export async function runRenderJob(input: RenderJobInput): Promise<RenderJobResu
       const key = await input.sink.putPage(page, pageFileName(page.pageNumber, extension));
       const stats: PageStats = await page.finished;
       const { bytes, renderMs } = stats;
-      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color };
+      const entry: ManifestPage = { number: page.pageNumber, key, width: page.width, height: page.height, dpi: page.dpi, bytes, contentType: page.contentType, color: page.color, ...(page.box ? { box: page.box } : {}) };
       if (stats.thumbnail) {
         const { jpeg, width, height } = stats.thumbnail;
         const thumbKey = await input.sink.putFile(page.pageNumber, pageFileName(page.pageNumber, 'jpg', 'thumb'), jpeg, 'image/jpeg');

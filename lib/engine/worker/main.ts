@@ -16,6 +16,7 @@ import { drawRegion } from './draw-region.js';
 import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
 import { DocumentFailure, openDocument, pageLostInRepair, type OpenedDocument } from './open.js';
+import { outlineOf } from './outline.js';
 import type { PageOutput } from './page-output.js';
 import { stackGuardIntact, wasmHeapBytes } from './wasm-hook.js';
 
@@ -84,11 +85,11 @@ function checkStackGuard(): void {
 }
 
 /** One page's output port, as messages: page-begin (with the page's warning, if any), bands (each after a credit). */
-function messageOutput(pageNumber: number, warning: string | undefined): PageOutput & { waitedMs: number } {
+function messageOutput(pageNumber: number, warning: string | undefined, box?: PageBox): PageOutput & { waitedMs: number } {
   const output = {
     waitedMs: 0,
     begin: (geometry, color) => {
-      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}) });
+      send({ type: 'page-begin', pageNumber, width: geometry.width, height: geometry.height, dpi: geometry.dpi, color, ...(warning ? { warning } : {}), ...(box ? { box } : {}) });
     },
     takeCredit: async () => {
       const waitStarted = performance.now();
@@ -124,7 +125,7 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
       send({ type: 'page-error', pageNumber, error: { code: 'PAGE_TOO_LARGE', message }, wasmHeapBytes: wasmHeapBytes() });
       return;
     }
-    const out = messageOutput(pageNumber, warning && `page ${pageNumber}: ${warning}`);
+    const out = messageOutput(pageNumber, warning && `page ${pageNumber}: ${warning}`, box);
     await drawPage(page, box, geometry, out, { bandBytes: input.bandBytes, layout: output.format === 'png' ? 'png' : 'packed' });
     // Thumbnail and text from the same page load, before page-end; the page stands without them.
     const extras = pageExtras(page, box, geometry, pageNumber, { thumbnailWidth: input.thumbnailWidth ?? 0, pageText: input.pageText ?? false }, (message) =>
@@ -180,8 +181,12 @@ async function renderRegion(input: JobInput, page: mupdf.Page, box: PageBox, pag
   send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes() });
 }
 
-/** Every page's box (loaded one at a time, the store shrunk after each) and the title, for RenderOptions.pageBoxes. */
-function pageBoxesOf(doc: mupdf.Document, pageCount: number): { pageBoxes: PageBox[]; title?: string } {
+/**
+ * Every page's box (loaded one at a time, the store shrunk after each), the title and the
+ * outline (bounded: outline.ts), for RenderOptions.pageBoxes: one open of the document gives
+ * IIIF all it needs of it.
+ */
+function pageBoxesOf(doc: mupdf.Document, pageCount: number): Pick<Extract<WorkerMessage, { type: 'opened' }>, 'pageBoxes' | 'title' | 'outline' | 'outlineTruncated'> {
   const pageBoxes: PageBox[] = [];
   for (let i = 0; i < pageCount; i++) {
     const page = doc.loadPage(i);
@@ -193,7 +198,10 @@ function pageBoxesOf(doc: mupdf.Document, pageCount: number): { pageBoxes: PageB
     if (i % 100 === 99) mupdf.shrinkStore(50);
   }
   const title = doc.getMetaData('info:Title')?.trim();
-  return { pageBoxes, ...(title ? { title } : {}) };
+  const outline = outlineOf(doc, pageCount, (message) => log('warning', message));
+  // MuPDF walks the outline recursively in C first: a nesting deep enough to overflow the stack ends the worker here.
+  checkStackGuard();
+  return { pageBoxes, ...(title ? { title } : {}), ...(outline ? { outline: outline.outline } : {}), ...(outline?.truncated ? { outlineTruncated: true as const } : {}) };
 }
 
 async function main(): Promise<void> {
