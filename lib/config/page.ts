@@ -26,6 +26,11 @@ export interface PageConfig extends Config {
     presignSeconds: number;
     /** Bytes of /tmp the warm source cache keeps at most (least recently used PDFs go first). */
     sourceCacheBytes: number;
+    /**
+     * Bytes of /tmp the IIIF level cache keeps at most (lib/iiif/levels.ts; least recently used
+     * levels go first; a level larger than this is never rastered; 0: no level cache).
+     */
+    levelCacheBytes: number;
     /** IIIF (docs/iiif.md): a page's full image is the page at this DPI, capped by MAX_PAGE_PIXELS. */
     iiifDpi: number;
     /** The scheme and host (and path) that IIIF ids start with; unset: https:// + the Function URL's domain. */
@@ -36,7 +41,7 @@ export interface PageConfig extends Config {
 }
 
 /** The variables loadPageConfig reads besides CONFIG_ENV_VARS (test/template.test.ts holds the template to them). */
-export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'SIGNED_URL_MAX_SECONDS', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB', 'IIIF_DPI', 'IIIF_BASE_URL', 'IIIF_CORS_ORIGIN'] as const;
+export const PAGE_CONFIG_ENV_VARS = ['PAGE_URL_AUTH_TYPE', 'PAGE_SIGNING_PARAMETER', 'SIGNED_URL_MAX_SECONDS', 'PAGE_PRESIGN_SECONDS', 'PAGE_SOURCE_CACHE_MB', 'IIIF_LEVEL_CACHE_MB', 'IIIF_DPI', 'IIIF_BASE_URL', 'IIIF_CORS_ORIGIN'] as const;
 
 /**
  * The scans of the corpus are 300 dpi (epson-scan-cjk-6p: 2550 px across 612 pt; jbig2-scan-4p:
@@ -59,6 +64,14 @@ export const DEFAULT_PRESIGN_SECONDS = 300;
 export const MAX_SIGNED_URL_MAX_SECONDS = 365 * 24 * 3600;
 /** Of the template's 2,048 MB of ephemeral storage: the rest is left for a source too large to keep. */
 export const DEFAULT_SOURCE_CACHE_MB = 1024;
+
+/**
+ * Of the template's 3,072 MB of ephemeral storage (PAGE_SOURCE_CACHE_MB takes 1,024): the
+ * 9000x9000 px scan of multipage-9000px-image.pdf at IIIF_DPI 300 is a pyramid of 324 MB of RGB
+ * (243 MB its full level, 61 the next, ...), so three such pages' pyramids stay; a level past
+ * it (the 31600 px full level of the generated 14400 pt page: 3.0 GB) is drawn tile by tile.
+ */
+export const DEFAULT_LEVEL_CACHE_MB = 1024;
 
 type Env = Record<string, string | undefined>;
 
@@ -83,6 +96,7 @@ export function loadPageConfig(env: Env = process.env): PageConfig {
     : DEFAULT_SIGNED_URL_MAX_SECONDS;
   const presignSeconds = env['PAGE_PRESIGN_SECONDS'] ? parseIntSetting('PAGE_PRESIGN_SECONDS', env['PAGE_PRESIGN_SECONDS'], 10, 3600) : DEFAULT_PRESIGN_SECONDS;
   const cacheMb = env['PAGE_SOURCE_CACHE_MB'] ? parseIntSetting('PAGE_SOURCE_CACHE_MB', env['PAGE_SOURCE_CACHE_MB'], 0, 10_240) : DEFAULT_SOURCE_CACHE_MB;
+  const levelMb = env['IIIF_LEVEL_CACHE_MB'] ? parseIntSetting('IIIF_LEVEL_CACHE_MB', env['IIIF_LEVEL_CACHE_MB'], 0, 10_240) : DEFAULT_LEVEL_CACHE_MB;
   const iiifDpi = env['IIIF_DPI'] ? parseIntSetting('IIIF_DPI', env['IIIF_DPI'], 1, 1200) : DEFAULT_IIIF_DPI;
   const iiifBaseUrl = env['IIIF_BASE_URL'] || undefined;
   if (iiifBaseUrl !== undefined && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(iiifBaseUrl)) {
@@ -101,6 +115,7 @@ export function loadPageConfig(env: Env = process.env): PageConfig {
       signedUrlMaxSeconds,
       presignSeconds,
       sourceCacheBytes: cacheMb * 2 ** 20,
+      levelCacheBytes: levelMb * 2 ** 20,
       iiifDpi,
       ...(iiifBaseUrl ? { iiifBaseUrl: iiifBaseUrl.replace(/\/+$/, '') } : {}),
       corsOrigin,

@@ -77,3 +77,50 @@ export function copyRowsAsGray(pixels: Uint8Array | Uint8ClampedArray, width: nu
   }
   return out;
 }
+
+/**
+ * `w` x `h` RGB pixels at (`left`, `top`) of a pixmap `stride` pixels wide, copied out of
+ * WebAssembly memory (or a level file's rows, lib/iiif/levels.ts) packed, mirrored and turned
+ * clockwise on the way (a tile's turn: MuPDF's anti-aliasing grid is 17x15 samples, not square,
+ * so a page drawn through a turned matrix differs at glyph and line edges by up to ~40 levels
+ * from the same page turned afterwards).
+ */
+export function cropTurn(pixels: Uint8Array | Uint8ClampedArray, stride: number, left: number, top: number, w: number, h: number, rotate: 0 | 90 | 180 | 270, mirror: boolean): Uint8Array {
+  const turned = rotate === 90 || rotate === 270;
+  const outW = turned ? h : w;
+  const out = new Uint8Array(w * h * 3);
+  if (rotate === 0 && !mirror) {
+    for (let y = 0; y < h; y++) out.set(pixels.subarray(((top + y) * stride + left) * 3, ((top + y) * stride + left + w) * 3), y * w * 3);
+    return out;
+  }
+  for (let b = 0; b < h; b++) {
+    for (let a0 = 0; a0 < w; a0++) {
+      // Output pixel (u, v) of the source pixel (a, b) of the mirrored region.
+      const a = mirror ? w - 1 - a0 : a0;
+      let u: number;
+      let v: number;
+      if (rotate === 0) [u, v] = [a, b];
+      else if (rotate === 90) [u, v] = [h - 1 - b, a];
+      else if (rotate === 180) [u, v] = [w - 1 - a, h - 1 - b];
+      else [u, v] = [b, w - 1 - a];
+      const from = ((top + b) * stride + left + a0) * 3;
+      const to = (v * outW + u) * 3;
+      out[to] = pixels[from]!;
+      out[to + 1] = pixels[from + 1]!;
+      out[to + 2] = pixels[from + 2]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * A tile's packed RGB pixels as the rows its encoder takes, in `layout`: 8-bit gray for the
+ * gray and bitonal qualities (copyRowsAsGray); for color, gray rows when every pixel is gray
+ * (copyGrayRows: the same pixels, a third of the bytes to encode), RGB rows otherwise. The one
+ * rule of a tile drawn by MuPDF (draw-region.ts) and of one cut from a level (lib/iiif/levels.ts).
+ */
+export function tileRows(packed: Uint8Array, width: number, height: number, quality: 'color' | 'gray' | 'bitonal', layout: RowLayout): { channels: 1 | 3; rows: Uint8Array } {
+  if (quality !== 'color') return { channels: 1, rows: copyRowsAsGray(packed, width, height, layout, quality === 'bitonal') };
+  const gray = copyGrayRows(packed, width, height, layout);
+  return gray ? { channels: 1, rows: gray } : { channels: 3, rows: copyRows(packed, width, height, 3, layout) };
+}

@@ -113,6 +113,9 @@ export async function startRender(filePath: string, options: RenderOptions, cont
   if (thumbnailWidth !== undefined && !(Number.isInteger(thumbnailWidth) && thumbnailWidth >= LIMITS.thumbnailWidth.min && thumbnailWidth <= LIMITS.thumbnailWidth.max)) {
     throw new RangeError(`thumbnailWidth must be a whole number of pixels in ${LIMITS.thumbnailWidth.min}..${LIMITS.thumbnailWidth.max}, got ${thumbnailWidth}`);
   }
+  if (options.level !== undefined && !(Number.isInteger(options.level) && options.level >= 1 && !options.region)) {
+    throw new RangeError(`level must be a whole scale factor of 1 or more, without a region, got ${options.level}`);
+  }
   if (signal?.aborted) throw new RenderError('ABORTED', `render aborted: ${String(signal.reason ?? 'aborted')}`);
   const { module: wasmModule, guard: stackGuard } = await mupdfWasmModule();
   const fd = openSync(filePath, 'r');
@@ -153,10 +156,12 @@ export async function startRender(filePath: string, options: RenderOptions, cont
       ...(options.thumbnailWidth ? { thumbnailWidth: options.thumbnailWidth } : {}),
       ...(options.pageText ? { pageText: true } : {}),
       ...(options.region ? { region: options.region } : {}),
+      ...(options.level !== undefined ? { level: options.level } : {}),
       ...(options.pageBoxes ? { pageBoxes: true } : {}),
     };
     return new WorkerSession(takeWorker({ wasmModule, stackGuard }), input, {
       format: options.format,
+      raw: options.level !== undefined,
       jpegQuality: options.jpegQuality,
       webpQuality: options.webpQuality,
       avifQuality: options.avifQuality,

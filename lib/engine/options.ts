@@ -60,9 +60,25 @@ export function fullImageOf(box: PageBox, dpi: number, maxPixels: number): PageG
   return fitPage(box, dpi, maxPixels);
 }
 
+/**
+ * A level of a full image (IIIF's scale factor `factor`): its pixel grid is the full image's
+ * scaled by 1/factor from the same origin, so full-image pixel x*factor is level pixel x, and a
+ * partial pixel at the right and bottom edges is kept (IIIF's edge tiles: ceil(w / factor)).
+ */
+export function levelGeometry(full: PageGeometry, factor: number): PageGeometry {
+  return { dpi: full.dpi / factor, width: Math.ceil(full.width / factor), height: Math.ceil(full.height / factor) };
+}
+
 export interface RenderOptions extends OutputOptions {
   /** Draw only this region of each selected page (RenderOptions.pages: one page, in practice). */
   region?: PageRegion;
+  /**
+   * Draw each selected page's full image (fullImageOf, as for `region`) scaled down by this whole
+   * factor, whole and band by band (levelGeometry), as raw packed rows instead of an image file:
+   * the page's body is its rows, 1 byte a pixel when RenderedPage.color is 'gray', else 3 (RGB);
+   * `format` is not used. The IIIF level cache's raster (lib/iiif/levels.ts).
+   */
+  level?: number;
   /** Report every page's box (RenderJob.pageBoxes) and the document's title when it opens. */
   pageBoxes?: boolean;
   /** Which pages to render; undefined = all. */

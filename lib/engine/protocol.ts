@@ -34,6 +34,8 @@ export interface JobInput {
   pageText?: boolean;
   /** RenderOptions.region: only this region of each page. */
   region?: PageRegion;
+  /** RenderOptions.level: each page's full image at 1/level, as raw rows. */
+  level?: number;
   /** RenderOptions.pageBoxes: every page's box, the title and the outline, in 'opened'. */
   pageBoxes?: boolean;
 }

@@ -11,8 +11,8 @@ import type { Worker } from 'node:worker_threads';
 import { PageFailedError, pageErrors, type PageError } from './errors.js';
 import { contentTypeOf, type ImageFormat } from './options.js';
 import type { ImageEncoder } from '../encode/image-encoder.js';
-import { createSharpEncoder } from '../encode/sharp-encoder.js';
-import { createPngEncoder } from '../encode/png-encoder.js';
+import { createImageEncoder } from '../encode/encoders.js';
+import { createRawEncoder } from '../encode/raw-encoder.js';
 import { encodeThumbnail } from '../encode/thumbnail-jpeg.js';
 import type { JobInput, MainMessage, WorkerMessage } from './protocol.js';
 import type { PageStats, RenderedPage } from './results.js';
@@ -27,6 +27,8 @@ export type SessionEvent =
 
 export interface SessionOptions {
   format: ImageFormat;
+  /** Pages go out as their raw rows, not encoded (RenderOptions.level). */
+  raw?: boolean;
   jpegQuality: number;
   webpQuality: number;
   avifQuality: number;
@@ -156,7 +158,7 @@ export class WorkerSession {
     const channels = message.color === 'gray' ? 1 : 3;
     const { format } = this.options;
     const quality = format === 'jpeg' ? this.options.jpegQuality : format === 'webp' ? this.options.webpQuality : this.options.avifQuality;
-    const encoder = format === 'png' ? createPngEncoder(width, height, channels) : createSharpEncoder(format, { width, height, channels, quality });
+    const encoder = this.options.raw ? createRawEncoder(width, height, channels) : createImageEncoder(format, { width, height, channels, quality });
     this.encoderGatheredBytes = Math.max(this.encoderGatheredBytes, encoder.gatheredBytes);
     const streaming: StreamingPage = { pageNumber: message.pageNumber, encoder, resolve, reject };
     const body = encoder.output;
@@ -172,7 +174,7 @@ export class WorkerSession {
         width: message.width,
         height: message.height,
         dpi: message.dpi,
-        contentType: contentTypeOf(this.options.format),
+        contentType: this.options.raw ? 'application/octet-stream' : contentTypeOf(this.options.format),
         color: message.color,
         body,
         finished,

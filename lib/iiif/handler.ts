@@ -3,9 +3,10 @@
  * Presentation 3.0 manifest per document. In order: the route, the document token (signed
  * mode), the source's current etag (a re-upload is seen at once), the page sizes (cached in S3
  * beside the variants, opened once per source), then the answer: info.json from the sizes; an
- * image from the variant cache (hit) or drawn, that region only, by a fresh MuPDF (miss) and
- * stored. Small answers come back in the body (a 302 would double a viewer's round trips per
- * tile), large ones redirect to a presigned GET. Every answer carries CORS; images the
+ * image from the variant cache (hit), or on a miss cut from its level in /tmp when it is a tile
+ * of info.json's grid (levels.ts: the level drawn once per container by a fresh MuPDF), else
+ * drawn, that region only, by a fresh MuPDF; and stored. Small answers come back in the body
+ * (a 302 would double a viewer's round trips per tile), large ones redirect to a presigned GET. Every answer carries CORS; images the
  * canonical and profile Link headers; all an ETag for 304s.
  */
 import { createHash } from 'node:crypto';
@@ -13,14 +14,17 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import type { PageConfig } from '../config/page.js';
 import { RenderError } from '../engine/errors.js';
-import { fullImageOf, WEBP_MAX_PIXELS, WEBP_MAX_SIDE, type PageBox, type PageRegion } from '../engine/options.js';
-import { startRender } from '../engine/render.js';
+import { encodeRows, layoutOf } from '../encode/encoders.js';
+import { cropTurn, tileRows } from '../encode/rows.js';
+import { fullImageOf, levelGeometry, qualityFieldOf, WEBP_MAX_PIXELS, WEBP_MAX_SIDE, type PageBox, type PageGeometry, type PageRegion, type RenderOptions } from '../engine/options.js';
+import { startRender, type FailedPage, type RenderedPage } from '../engine/render.js';
 import { isLegacy, isPageFailure, variantFolderOf } from '../job/manifest.js';
 import { isNotFound, isPreconditionFailed } from '../s3/errors.js';
 import { generationPrefix, MAX_KEY_BYTES, outputLocation, skipReason, type OutputLocation } from '../s3/layout.js';
@@ -31,7 +35,8 @@ import { VARIANT_TAG } from '../on-demand/render-variant.js';
 import type { SecretSource } from '../on-demand/secret.js';
 import { leaseSource, SourceCache } from '../on-demand/source-cache.js';
 import { parseImageRequest, resolveImage, rotatedSize, sizeLimitsOf, type ResolvedImage, type SizeLimits } from './image-request.js';
-import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, presentationManifest } from './info.js';
+import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, levelOf, presentationManifest } from './info.js';
+import { LEVEL_BAND_BYTES, LevelCache, writeLevelFile } from './levels.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
 import { eagerBoxesOf, parseSizes, SIZES_FILE, SIZES_SCHEMA, type DocumentSizes, type EagerBoxes } from './sizes.js';
 import { verifyToken } from './token.js';
@@ -50,10 +55,14 @@ export const MAX_BODY_BYTES = 4 * 2 ** 20;
 export const IIIF_MAX_AGE_SECONDS = 300;
 /** Sources whose sizes (or eager boxes) a warm container keeps: a viewer's tiles then cost no S3 read for them. */
 const SIZES_MEMO_ENTRIES = 16;
+/** Where the level cache lives (lib/iiif/levels.ts): under /tmp, beside the source cache. */
+export const LEVEL_CACHE_DIR = join(tmpdir(), 'iiif-levels');
 
 export interface IiifDeps {
   s3: S3Client;
   cache: SourceCache;
+  /** Default: a LevelCache in LEVEL_CACHE_DIR of IIIF_LEVEL_CACHE_MB. */
+  levels?: LevelCache;
   secret: SecretSource | undefined;
   now: () => number;
   /** The largest answer in the body (default MAX_BODY_BYTES); tests lower it to see the redirect. */
@@ -64,6 +73,7 @@ export type IiifHandler = (event: LambdaFunctionURLEvent, timeLeftMs: (() => num
 
 export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandler {
   const { s3, cache } = deps;
+  const levels = deps.levels ?? new LevelCache(LEVEL_CACHE_DIR, config.page.levelCacheBytes);
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const bucket = config.sourceBucket;
   const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
@@ -108,7 +118,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
         pages: sizes.boxes.map((box, index) => {
           const full = fullOf(box, index + 1);
           const service = `${base}${identifierOf(route.key, index + 1)}`;
-          return { service, ...full, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
+          return { service, width: full.width, height: full.height, ...(text.has(index + 1) ? { text: `${service}/text.json` } : {}) };
         }),
         ...(sizes.outline ? { outline: sizes.outline } : {}),
       });
@@ -180,14 +190,19 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
       return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'hit' }, body: Buffer.from(bytes).toString('base64'), isBase64Encoded: true };
     }
     log['cache'] = 'miss';
-    const bytes = await drawImage(route.key, route.page, current, resolved, target, timeLeftMs, log);
+    // A tile of info.json's grid is cut from its level when the level fits the level cache (drawn
+    // first if this container has not yet); any other image, or a level too large, is drawn as a region.
+    const factor = levelOf(resolved, full);
+    const leveled = factor === undefined ? undefined : await tileFromLevel(route.key, route.page, current, folder, full, factor, resolved, target, timeLeftMs, log);
+    if (!leveled) log['levelCache'] = 'none';
+    const bytes = leveled ? (leveled.byteLength <= maxBodyBytes ? leveled : undefined) : await drawImage(route.key, route.page, current, resolved, target, timeLeftMs, log);
     if (bytes === undefined) return { statusCode: 302, headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60', 'x-page-cache': 'miss' }, body: '' };
     return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'miss' }, body: bytes.toString('base64'), isBase64Encoded: true };
 
-    function fullOf(box: PageBox, page: number): { width: number; height: number } {
+    function fullOf(box: PageBox, page: number): PageGeometry {
       const geometry = fullImageOf(box, iiifDpi, maxPagePixels);
       if (!geometry) throw new HttpError(422, 'PAGE_TOO_LARGE', `page ${page} exceeds ${maxPagePixels} pixels even at 1 dpi`);
-      return { width: geometry.width, height: geometry.height };
+      return geometry;
     }
 
     function json(body: unknown, context: string, etag: string): PageResult {
@@ -339,47 +354,126 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     try {
       const file = join(scratch, 'image');
       const started = performance.now();
-      await withSource(key, current, async (path) => {
-        const job = await startRender(
-          path,
-          { ...config.output, format, dpi: iiifDpi, maxPages: 0, pages: [{ from: page, to: page }], region, pageTimeoutMs: config.pageTimeoutMs },
-          timeLeftMs ? { deadline: Date.now() + timeLeftMs() - 3_000 } : {},
-        );
-        try {
-          for await (const result of job) {
-            if (!result.ok) throw new HttpError(result.deadline ? 503 : 422, result.deadline ? 'OUT_OF_TIME' : result.error.code, `page ${page}: ${result.error.message}`);
-            await pipeline(result.body, createWriteStream(file, { mode: 0o600 }));
-            await result.finished;
-          }
-        } finally {
-          await job.close();
-        }
+      await renderPageOf(key, page, current, { format, region }, timeLeftMs, async (result) => {
+        await pipeline(result.body, createWriteStream(file, { mode: 0o600 }));
       });
       const size = (await stat(file)).size;
       log['renderMs'] = Math.round(performance.now() - started);
       log['bytes'] = size;
-      await s3
-        .send(
-          new PutObjectCommand({
-            Bucket: target.bucket,
-            Key: target.key,
-            Body: createReadStream(file),
-            ContentLength: size,
-            ContentType: contentTypeOf(image.format),
-            CacheControl: 'private, max-age=31536000, immutable',
-            Metadata: { 'source-etag': current.etag, page: String(page), iiif: image.canonical },
-            Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`,
-            IfNoneMatch: '*',
-          }),
-        )
-        .catch((err: unknown) => {
-          if (!isPreconditionFailed(err)) throw err;
-        });
+      await putImage(target, createReadStream(file), size, image, page, current);
       return size <= maxBodyBytes ? await readFile(file) : undefined;
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
   }
+
+  /**
+   * A miss on a tile of level `factor`: its pixels read from the level's file (the level drawn
+   * first, whole, by a fresh MuPDF when this container does not have it), mirrored, turned and
+   * made gray as a drawn tile is (cropTurn, tileRows), encoded by the format's encoder, and
+   * stored as drawImage stores. Undefined when the level does not fit the level cache: the
+   * caller draws the region.
+   */
+  async function tileFromLevel(
+    key: string,
+    page: number,
+    current: SourceObject,
+    folder: string,
+    full: PageGeometry,
+    factor: number,
+    image: ResolvedImage,
+    target: { bucket: string; key: string },
+    timeLeftMs: (() => number) | undefined,
+    log: Record<string, unknown>,
+  ): Promise<Buffer | undefined> {
+    const started = performance.now();
+    // The source's bytes (the folder names its etag and the renderer's major), the page, its full image and the scale.
+    const id = createHash('sha256').update(`${bucket}\n${key}\n${folder}\n${page}\n${full.dpi}\n${full.width}x${full.height}\n${factor}`).digest('hex');
+    const lease = await levels.acquire(id, current.etag, levelGeometry(full, factor), (path) =>
+      renderPageOf(key, page, current, { format: 'png', level: factor, bandBytes: LEVEL_BAND_BYTES }, timeLeftMs, async (result) => {
+        await writeLevelFile(path, { width: result.width, height: result.height, channels: result.color === 'gray' ? 1 : 3 }, current.etag, result.body);
+      }),
+    );
+    if (!lease) return undefined;
+    let pixels: Uint8Array;
+    try {
+      // Not `level`: the structured logger keeps that key for the log level and drops it.
+      log['levelCache'] = lease.drawn ? 'drawn' : 'cached';
+      log['levelFactor'] = factor;
+      pixels = lease.read({ x: image.region.x / factor, y: image.region.y / factor, w: image.width, h: image.height });
+      if (lease.raster.channels === 1) pixels = grayToRgb(pixels);
+    } finally {
+      lease.release();
+    }
+    const { width, height } = rotatedSize(image);
+    const format = image.format === 'jpg' ? 'jpeg' : image.format;
+    const packed = cropTurn(pixels, image.width, 0, 0, image.width, image.height, image.rotation.degrees, image.rotation.mirror);
+    const rows = tileRows(packed, width, height, image.quality === 'default' ? 'color' : image.quality, layoutOf(format));
+    const bytes = await encodeRows(format, rows.rows, { width, height, channels: rows.channels, quality: config.output[qualityFieldOf(format) ?? 'jpegQuality'] });
+    log['renderMs'] = Math.round(performance.now() - started);
+    log['bytes'] = bytes.byteLength;
+    await putImage(target, bytes, bytes.byteLength, image, page, current);
+    return bytes;
+  }
+
+  /** One page of the source drawn by a fresh MuPDF (a region or a level, as `options` say), its result handed to `take`; failures as HTTP errors. */
+  async function renderPageOf(
+    key: string,
+    page: number,
+    current: SourceObject,
+    options: Pick<RenderOptions, 'format' | 'region' | 'level' | 'bandBytes'>,
+    timeLeftMs: (() => number) | undefined,
+    take: (result: RenderedPage) => Promise<void>,
+  ): Promise<void> {
+    await withSource(key, current, async (path) => {
+      const job = await startRender(
+        path,
+        { ...config.output, ...options, dpi: iiifDpi, maxPages: 0, pages: [{ from: page, to: page }], pageTimeoutMs: config.pageTimeoutMs },
+        timeLeftMs ? { deadline: Date.now() + timeLeftMs() - 3_000 } : {},
+      );
+      try {
+        for await (const result of job) {
+          if (!result.ok) throw failureOf(result, page);
+          await take(result);
+          await result.finished;
+        }
+      } finally {
+        await job.close();
+      }
+    });
+  }
+
+  /** An image into the variant cache, with If-None-Match: * (of concurrent misses the first stored wins). */
+  async function putImage(target: { bucket: string; key: string }, body: Buffer | Readable, size: number, image: ResolvedImage, page: number, current: SourceObject): Promise<void> {
+    await s3
+      .send(
+        new PutObjectCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          Body: body,
+          ContentLength: size,
+          ContentType: contentTypeOf(image.format),
+          CacheControl: 'private, max-age=31536000, immutable',
+          Metadata: { 'source-etag': current.etag, page: String(page), iiif: image.canonical },
+          Tagging: `${VARIANT_TAG.key}=${VARIANT_TAG.value}`,
+          IfNoneMatch: '*',
+        }),
+      )
+      .catch((err: unknown) => {
+        if (!isPreconditionFailed(err)) throw err;
+      });
+  }
+}
+
+function failureOf(result: FailedPage, page: number): HttpError {
+  return new HttpError(result.deadline ? 503 : 422, result.deadline ? 'OUT_OF_TIME' : result.error.code, `page ${page}: ${result.error.message}`);
+}
+
+/** A gray level's pixels as RGB (a tile's: 786 KB at most), for the one tile rule (tileRows). */
+function grayToRgb(gray: Uint8Array): Uint8Array {
+  const rgb = new Uint8Array(gray.length * 3);
+  for (let i = 0, j = 0; i < gray.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = gray[i]!;
+  return rgb;
 }
 
 function contentTypeOf(format: 'jpg' | 'png' | 'webp'): string {

@@ -29,6 +29,25 @@ export function scaleFactorsOf(full: FullImage, tile = TILE_SIZE): number[] {
   return factors;
 }
 
+/**
+ * The scale factor of info.json's tile grid that `image` is a tile of, if it is one: its region
+ * starts on the grid of that factor (x and y multiples of TILE_SIZE x factor), spans one tile
+ * (or reaches the image's edge: a partial tile), and its size is the region divided by the
+ * factor as the spec computes it (ceil(w / factor) x ceil(h / factor)). Such a tile is a
+ * rectangle of whole pixels of that level (levelGeometry): x / factor, y / factor, its size.
+ * Rotation, mirroring, quality and format do not matter.
+ */
+export function levelOf(image: { region: { x: number; y: number; w: number; h: number }; width: number; height: number }, full: FullImage, tile = TILE_SIZE): number | undefined {
+  const { x, y, w, h } = image.region;
+  for (const factor of scaleFactorsOf(full, tile)) {
+    const span = tile * factor;
+    if (x % span !== 0 || y % span !== 0) continue;
+    if (w !== Math.min(span, full.width - x) || h !== Math.min(span, full.height - y)) continue;
+    if (image.width === Math.ceil(w / factor) && image.height === Math.ceil(h / factor)) return factor;
+  }
+  return undefined;
+}
+
 export function imageInfo(id: string, full: FullImage, limits: SizeLimits): Record<string, unknown> {
   const scaleFactors = scaleFactorsOf(full);
   // The sizes a viewer may ask for whole (thumbnails, the first zoom levels): every level but the full one.

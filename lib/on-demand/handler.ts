@@ -22,6 +22,7 @@ import { readManifest } from '../s3/manifest-store.js';
 import { headCurrent } from '../s3/source.js';
 import { createSsmClient } from '../ssm/client.js';
 import { createIiifHandler } from '../iiif/handler.js';
+import type { LevelCache } from '../iiif/levels.js';
 import { isIiifPath } from '../iiif/route.js';
 import { HttpError } from './errors.js';
 import { renderVariant } from './render-variant.js';
@@ -36,6 +37,8 @@ export interface PageHandlerDeps {
   /** The URL-signing secret; default: the SSM parameter of the configuration, when it names one. */
   secret?: SecretSource;
   cache?: SourceCache;
+  /** The IIIF level cache (lib/iiif/levels.ts); default: in /tmp, of IIIF_LEVEL_CACHE_MB. */
+  levels?: LevelCache;
   now?: () => number;
   /** The largest IIIF answer in the body (default MAX_BODY_BYTES in lib/iiif/handler.ts). */
   maxBodyBytes?: number;
@@ -59,7 +62,7 @@ export function createPageHandler(config: PageConfig, deps: PageHandlerDeps = {}
   const cache = deps.cache ?? new SourceCache(SOURCE_CACHE_DIR, config.page.sourceCacheBytes);
   const now = deps.now ?? Date.now;
   const bucket = config.sourceBucket;
-  const iiif = createIiifHandler(config, { s3, cache, secret, now, ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}) });
+  const iiif = createIiifHandler(config, { s3, cache, secret, now, ...(deps.levels ? { levels: deps.levels } : {}), ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}) });
 
   const redirect = async (out: { bucket: string; key: string }, served: Served): Promise<PageResult> => {
     const location = await getSignedUrl(s3, new GetObjectCommand({ Bucket: out.bucket, Key: out.key }), { expiresIn: config.page.presignSeconds });

@@ -4,7 +4,7 @@
  * mutool is missing), and image decoders that check what the renderer produced.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -264,4 +264,19 @@ export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
   return sum / a.length;
+}
+
+/** A page with a CropBox inside its MediaBox: text, rules and colour blocks crossing the crop's edges. */
+export function writeCroppedPdf(path: string): void {
+  const doc = new mupdf.PDFDocument();
+  const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
+  const resources = doc.addObject({ Font: { F1: font } });
+  let content = '0.8 0.1 0.1 rg 20 20 300 200 re f 0.1 0.3 0.8 rg 250 500 300 250 re f 0 0 0 RG 3 w\n';
+  for (let at = 0; at <= 800; at += 37) content += `0 ${at} m 600 ${at + 40} l S\n`;
+  content += 'BT /F1 36 Tf 0 0 0 rg 40 400 Td (CropBox is not MediaBox) Tj ET\n';
+  const page = doc.addPage([0, 0, 600, 800], 0, resources, content);
+  page.put('CropBox', [57, 103, 451, 689]);
+  doc.insertPage(-1, page);
+  writeFileSync(path, doc.saveToBuffer('').asUint8Array());
+  doc.destroy();
 }

@@ -5,37 +5,21 @@
  * mirrored; gray and bitonal are 8-bit gray; and the deepest tile of a 30000 px page costs a
  * tile's memory, not the page's.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as mupdf from 'mupdf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS, fullImageOf, type PageBox, type PageRegion, type RenderOptions } from '../../lib/engine/options.js';
 import { startRender } from '../../lib/engine/render.js';
 import { writeGiantPagePdf } from '../fixtures/generated-pdfs.js';
 import { corpusFile } from '../../tools/corpus.js';
-import { collect, decodePng } from './helpers.js';
+import { collect, decodePng, writeCroppedPdf } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'region-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 2 ** 20;
 
 type Image = { width: number; height: number; data: Buffer };
-
-/** A page with a CropBox inside its MediaBox: text, rules and colour blocks crossing the crop's edges. */
-function writeCroppedPdf(path: string): void {
-  const doc = new mupdf.PDFDocument();
-  const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
-  const resources = doc.addObject({ Font: { F1: font } });
-  let content = '0.8 0.1 0.1 rg 20 20 300 200 re f 0.1 0.3 0.8 rg 250 500 300 250 re f 0 0 0 RG 3 w\n';
-  for (let at = 0; at <= 800; at += 37) content += `0 ${at} m 600 ${at + 40} l S\n`;
-  content += 'BT /F1 36 Tf 0 0 0 rg 40 400 Td (CropBox is not MediaBox) Tj ET\n';
-  const page = doc.addPage([0, 0, 600, 800], 0, resources, content);
-  page.put('CropBox', [57, 103, 451, 689]);
-  doc.insertPage(-1, page);
-  writeFileSync(path, doc.saveToBuffer('').asUint8Array());
-  doc.destroy();
-}
 
 async function renderPng(file: string, extra: Partial<RenderOptions>): Promise<{ image: Image; boxes: readonly PageBox[] | undefined }> {
   const job = await startRender(file, { ...DEFAULT_OUTPUT_OPTIONS, format: 'png', maxPagePixels: 1_000_000_000, pages: [{ from: 1, to: 1 }], ...extra });

@@ -9,7 +9,7 @@
  * converted per band.
  */
 import * as mupdf from 'mupdf';
-import { copyGrayRows, copyRows, copyRowsAsGray, type RowLayout } from '../../encode/rows.js';
+import { copyRows, copyRowsAsGray, cropTurn, tileRows, type RowLayout } from '../../encode/rows.js';
 import { pixelRect, type PageBox, type PageGeometry, type PageRegion } from '../options.js';
 import { BAND_MARGIN_ROWS } from './draw-page.js';
 import { isFatal } from './failures.js';
@@ -37,40 +37,6 @@ export function regionMatrix(box: PageBox, full: PageGeometry, region: PageRegio
   else if (region.rotate === 180) m = mupdf.Matrix.concat(m, [-1, 0, 0, -1, w, h]);
   else if (region.rotate === 270) m = mupdf.Matrix.concat(m, [0, -1, 1, 0, 0, w]);
   return m;
-}
-
-/**
- * `w` x `h` RGB pixels at (`left`, `top`) of a pixmap `stride` pixels wide, copied out of
- * WebAssembly memory packed, mirrored and turned clockwise on the way (a tile's turn: MuPDF's
- * anti-aliasing grid is 17x15 samples, not square, so a page drawn through a turned matrix
- * differs at glyph and line edges by up to ~40 levels from the same page turned afterwards).
- */
-export function cropTurn(pixels: Uint8Array | Uint8ClampedArray, stride: number, left: number, top: number, w: number, h: number, rotate: PageRegion['rotate'], mirror: boolean): Uint8Array {
-  const turned = rotate === 90 || rotate === 270;
-  const outW = turned ? h : w;
-  const out = new Uint8Array(w * h * 3);
-  if (rotate === 0 && !mirror) {
-    for (let y = 0; y < h; y++) out.set(pixels.subarray(((top + y) * stride + left) * 3, ((top + y) * stride + left + w) * 3), y * w * 3);
-    return out;
-  }
-  for (let b = 0; b < h; b++) {
-    for (let a0 = 0; a0 < w; a0++) {
-      // Output pixel (u, v) of the source pixel (a, b) of the mirrored region.
-      const a = mirror ? w - 1 - a0 : a0;
-      let u: number;
-      let v: number;
-      if (rotate === 0) [u, v] = [a, b];
-      else if (rotate === 90) [u, v] = [h - 1 - b, a];
-      else if (rotate === 180) [u, v] = [w - 1 - a, h - 1 - b];
-      else [u, v] = [b, w - 1 - a];
-      const from = ((top + b) * stride + left + a0) * 3;
-      const to = (v * outW + u) * 3;
-      out[to] = pixels[from]!;
-      out[to + 1] = pixels[from + 1]!;
-      out[to + 2] = pixels[from + 2]!;
-    }
-  }
-  return out;
 }
 
 /**
@@ -127,9 +93,9 @@ export async function drawRegion(
     const packed = drawInto([-MARGIN, -MARGIN, w + MARGIN, h + MARGIN], (device) => page.run(device, ctm), (pixels) =>
       cropTurn(pixels, w + 2 * MARGIN, MARGIN, MARGIN, w, h, region.rotate, region.mirror),
     );
-    const grayRows = gray ? undefined : copyGrayRows(packed, width, height, layout);
-    out.begin(geometry, gray || grayRows ? 'gray' : 'rgb');
-    out.band(height, grayRows ?? rowsOf(packed, height));
+    const tile = tileRows(packed, width, height, region.quality, layout);
+    out.begin(geometry, tile.channels === 1 ? 'gray' : 'rgb');
+    out.band(height, tile.rows);
     return;
   }
   // Larger than a band: the turn goes into the matrix, so no band needs another's pixels.

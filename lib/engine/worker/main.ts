@@ -11,6 +11,7 @@ import * as mupdf from 'mupdf';
 import { fullImageOf, pageGeometry, pagesOfLane, selectPages, type PageBox } from '../options.js';
 import type { JobInput, MainMessage, WorkerMessage } from '../protocol.js';
 import { drawPage } from './draw-page.js';
+import { drawLevel } from './draw-level.js';
 import { drawRegion } from './draw-region.js';
 import { pageExtras } from './extras.js';
 import { isFatal, pageErrorOf, RendererPoisoned } from './failures.js';
@@ -114,7 +115,7 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
     }
     page = doc.loadPage(pageNumber - 1);
     const box = page.getBounds() as PageBox;
-    if (input.region) {
+    if (input.region || input.level !== undefined) {
       await renderRegion(input, page, box, pageNumber, started);
       return;
     }
@@ -151,14 +152,24 @@ async function renderPage(input: JobInput, doc: mupdf.Document, pageNumber: numb
   }
 }
 
-/** A region of the page (RenderOptions.region), sent as a page of the region's size: no thumbnail, no text. */
+/**
+ * A region of the page's full image (RenderOptions.region), or a level of it
+ * (RenderOptions.level, raw rows), sent as a page of its size: no thumbnail, no text.
+ */
 async function renderRegion(input: JobInput, page: mupdf.Page, box: PageBox, pageNumber: number, started: number): Promise<void> {
-  const region = input.region!;
   const full = fullImageOf(box, input.output.dpi, input.output.maxPagePixels);
   if (!full) {
     send({ type: 'page-error', pageNumber, error: { code: 'PAGE_TOO_LARGE', message: `page exceeds ${input.output.maxPagePixels} pixels even at 1 dpi` }, wasmHeapBytes: wasmHeapBytes() });
     return;
   }
+  if (input.level !== undefined) {
+    const out = messageOutput(pageNumber, undefined);
+    await drawLevel(page, box, full, input.level, out, { bandBytes: input.bandBytes });
+    checkStackGuard();
+    send({ type: 'page-end', pageNumber, renderMs: performance.now() - started - out.waitedMs, wasmHeapBytes: wasmHeapBytes() });
+    return;
+  }
+  const region = input.region!;
   if (region.x + region.w > full.width || region.y + region.h > full.height) {
     const message = `region ${region.x},${region.y},${region.w},${region.h} is outside the page's ${full.width}x${full.height} image`;
     send({ type: 'page-error', pageNumber, error: { code: 'PAGE_RENDER_FAILED', message }, wasmHeapBytes: wasmHeapBytes() });
