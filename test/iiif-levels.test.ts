@@ -246,6 +246,26 @@ describe('IIIF tiles from the level cache', () => {
     });
   }
 
+  it('a level that cannot be drawn costs the tile nothing: its region is drawn, and later tiles of that level skip the level', { timeout: 120_000 }, async () => {
+    const key = 'incoming/levels/undrawable.pdf';
+    await putObject(s3, BUCKET, key, await readFile(corpusFile('tracemonkey-paper-14p.pdf')));
+    // The cache's folder lies under a file: every level draw fails (as a full disk or a draw out of time would).
+    const blocked = freshDir('blocked');
+    await writeFile(blocked, 'not a folder');
+    const handler = handlerOf({ IIIF_DPI: '100' }, new LevelCache(join(blocked, 'levels'), 256 * MiB));
+    const id = encodeURIComponent(key);
+    const whole = await wholePage(corpusFile('tracemonkey-paper-14p.pdf'), 1, 50);
+    const tiles = ['0,0,850,1024/425,512', '0,1024,850,76/425,38'];
+    for (const [i, tile] of tiles.entries()) {
+      const { result, level } = await get(handler, `/iiif/3/${id}/${tile}/0/default.png`);
+      expect(level, tile).toBe(i === 0 ? 'failed' : 'failed-before');
+      const image = png(result);
+      expect([image.width, image.height], tile).toEqual(i === 0 ? [425, 512] : [425, 38]);
+      // A region drawn by MuPDF: the page's pixels within its anti-aliasing (test/engine/region.test.ts).
+      expect(maxDifference(image, whole, { x: 0, y: i === 0 ? 0 : 512, w: image.width, h: image.height }, 0, false), tile).toBeLessThanOrEqual(40);
+    }
+  });
+
   it('a re-upload (a new etag) draws a new level: the old one is never served', { timeout: 120_000 }, async () => {
     const key = 'incoming/levels/reuploaded.pdf';
     const handler = handlerOf({ IIIF_DPI: '100' }, new LevelCache(freshDir('levels'), 256 * MiB));

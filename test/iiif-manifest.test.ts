@@ -4,6 +4,7 @@
  * boxes), without MuPDF or S3.
  */
 import { describe, expect, it } from 'vitest';
+import type { PageBox } from '../lib/engine/options.js';
 import { OUTLINE_LIMITS, type OutlineEntry } from '../lib/engine/results.js';
 import { presentationManifest, rangesOf } from '../lib/iiif/info.js';
 import { eagerBoxesOf, parseSizes, SIZES_SCHEMA } from '../lib/iiif/sizes.js';
@@ -87,9 +88,17 @@ describe('what IIIF reads back from S3 is validated', () => {
     expect(parsed).not.toBeNull();
     expect(eagerBoxesOf(parsed, '"e1"')).toEqual({ pageCount: 3, boxes: new Map([[1, [0, 0, 612, 792]]]) });
     expect(eagerBoxesOf(parsed, '"e2"')).toBeUndefined();
+    // Another renderer major's bounds are not this one's.
+    expect(eagerBoxesOf({ ...parsed, renderer: { ...parsed.renderer, version: '2.0.0' } }, '"e1"')).toBeUndefined();
+    // A box that is not one is dropped, never the manifest (whose loss would re-render the
+    // document on every redelivery and scheduled run); a box past 1e6 pt is one (/UserUnit).
     for (const box of [[0, 0, 612], [0, 0, 612, 'x'], [612, 0, 0, 792], null]) {
-      const bad = { ...manifest, pages: [{ ...manifest.pages[0], box }] };
-      expect(parseManifest(text(bad)), JSON.stringify(box)).toBeNull();
+      const bad = parseManifest(text({ ...manifest, pages: [{ ...manifest.pages[0], box }] })) as Manifest | null;
+      expect(bad, JSON.stringify(box)).not.toBeNull();
+      expect(bad!.pages[0], JSON.stringify(box)).not.toHaveProperty('box');
+      expect(eagerBoxesOf(bad!, '"e1"')?.boxes.get(1), JSON.stringify(box)).toBeUndefined();
     }
+    const huge: PageBox = [0, 0, 1_440_000, 1_440_000];
+    expect(eagerBoxesOf(parseManifest(text({ ...manifest, pages: [{ ...manifest.pages[0], box: huge }] }))!, '"e1"')?.boxes.get(1)).toEqual(huge);
   });
 });

@@ -68,7 +68,8 @@ export const DEFAULT_SOURCE_CACHE_MB = 1024;
 /**
  * Of the template's 3,072 MB of ephemeral storage (PAGE_SOURCE_CACHE_MB takes 1,024): the
  * 9000x9000 px scan of multipage-9000px-image.pdf at IIIF_DPI 300 is a pyramid of 324 MB of RGB
- * (243 MB its full level, 61 the next, ...), so three such pages' pyramids stay; a level past
+ * (243 MB its full level, 61 the next, ...) with MAX_PAGE_PIXELS raised to 1e9, so three such
+ * pages' pyramids stay (at the default 40 Mpx a pyramid is at most 160 MB: six); a level past
  * it (the 31600 px full level of the generated 14400 pt page: 3.0 GB) is drawn tile by tile.
  */
 export const DEFAULT_LEVEL_CACHE_MB = 1024;

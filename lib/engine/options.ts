@@ -188,10 +188,12 @@ export type PageBox = [number, number, number, number];
 
 /**
  * A page box read from outside (a manifest, a stored sizes file): four finite numbers, x0 < x1
- * and y0 < y1, within the PDF's largest page (14,400 pt) and MuPDF's user unit.
+ * and y0 < y1. No bound on their size: MuPDF's bounds of a page with a /UserUnit or a huge
+ * MediaBox pass 1e6 pt (a 14,400 pt page at /UserUnit 100 is 1,440,000 pt a side), and the
+ * render function commits them; fullImageOf draws any box within MAX_PAGE_PIXELS.
  */
 export function isPageBox(value: unknown): value is PageBox {
-  if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => typeof n === 'number' && Number.isFinite(n) && Math.abs(n) <= 1e6)) return false;
+  if (!Array.isArray(value) || value.length !== 4 || !value.every((n) => typeof n === 'number' && Number.isFinite(n))) return false;
   const [x0, y0, x1, y1] = value as PageBox;
   return x0 < x1 && y0 < y1;
 }

@@ -36,7 +36,7 @@ import type { SecretSource } from '../on-demand/secret.js';
 import { leaseSource, SourceCache } from '../on-demand/source-cache.js';
 import { parseImageRequest, resolveImage, rotatedSize, sizeLimitsOf, type ResolvedImage, type SizeLimits } from './image-request.js';
 import { imageInfo, IMAGE_CONTEXT, LEVEL2_PROFILE_URI, levelOf, presentationManifest } from './info.js';
-import { LEVEL_BAND_BYTES, LevelCache, writeLevelFile } from './levels.js';
+import { LEVEL_BAND_BYTES, LevelCache, writeLevelFile, type LevelLease } from './levels.js';
 import { identifierOf, parseIiifRoute, type IiifRoute } from './route.js';
 import { eagerBoxesOf, parseSizes, SIZES_FILE, SIZES_SCHEMA, type DocumentSizes, type EagerBoxes } from './sizes.js';
 import { verifyToken } from './token.js';
@@ -55,6 +55,8 @@ export const MAX_BODY_BYTES = 4 * 2 ** 20;
 export const IIIF_MAX_AGE_SECONDS = 300;
 /** Sources whose sizes (or eager boxes) a warm container keeps: a viewer's tiles then cost no S3 read for them. */
 const SIZES_MEMO_ENTRIES = 16;
+/** Failed level ids remembered per container: 64 bytes each; past this many the list starts again. */
+const MAX_FAILED_LEVELS = 1_000;
 /** Where the level cache lives (lib/iiif/levels.ts): under /tmp, beside the source cache. */
 export const LEVEL_CACHE_DIR = join(tmpdir(), 'iiif-levels');
 
@@ -74,6 +76,8 @@ export type IiifHandler = (event: LambdaFunctionURLEvent, timeLeftMs: (() => num
 export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandler {
   const { s3, cache } = deps;
   const levels = deps.levels ?? new LevelCache(LEVEL_CACHE_DIR, config.page.levelCacheBytes);
+  /** Levels this container could not draw (see tileFromLevel): their tiles are drawn as regions. */
+  const failedLevels = new Set<string>();
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const bucket = config.sourceBucket;
   const { iiifDpi, maxPagePixels } = { iiifDpi: config.page.iiifDpi, maxPagePixels: config.output.maxPagePixels };
@@ -103,7 +107,9 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     const out = outputLocation(bucket, route.key, config);
     const folder = generationPrefix(out, variantFolderOf(current.etag));
     const etagOf = (text: string): string => `"${createHash('sha256').update(`${current.etag}\n${text}`).digest('base64url').slice(0, 27)}"`;
-    const notModified = (etag: string): boolean => (event.headers?.['if-none-match'] ?? '').split(/\s*,\s*/).includes(etag);
+    // If-None-Match compares weakly (RFC 9110 §13.1.2): W/ is not part of the tag.
+    const opaque = (tag: string): string => tag.trim().replace(/^W\//, '');
+    const notModified = (etag: string): boolean => (event.headers?.['if-none-match'] ?? '').split(',').some((tag) => opaque(tag) === opaque(etag) || tag.trim() === '*');
 
     if (route.kind === 'source') return redirect(await presign({ bucket, key: route.key }));
     if (route.kind === 'base') return { statusCode: 303, headers: { location: `${base}${route.identifier}/info.json`, 'cache-control': cacheControl }, body: '' };
@@ -175,7 +181,10 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     // The cache's own name of the pixels (the request, IIIF_DPI, MAX_PAGE_PIXELS, the quality; the
     // folder: the renderer's major): after a configuration change a revalidation is a 200, not a
     // 304 for a tile drawn at another scale.
-    const etag = etagOf(`image\n${route.page}\n${folder}\n${hash}`);
+    // Weak: a tile cut from its level and the same tile drawn as a region (a container without
+    // the level, or with no room for it) are the same image, not always the same bytes (MuPDF's
+    // anti-aliasing at a region's edges, docs/iiif.md).
+    const etag = `W/${etagOf(`image\n${route.page}\n${folder}\n${hash}`)}`;
     const imageHeaders = { 'content-type': contentTypeOf(resolved.format), link: links, etag, 'cache-control': cacheControl };
     if (notModified(etag)) return { statusCode: 304, headers: imageHeaders, body: '' };
     const target = { bucket: out.bucket, key: `${folder}iiif-${String(route.page).padStart(4, '0')}-${hash}.${resolved.format}` };
@@ -194,7 +203,7 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     // first if this container has not yet); any other image, or a level too large, is drawn as a region.
     const factor = levelOf(resolved, full);
     const leveled = factor === undefined ? undefined : await tileFromLevel(route.key, route.page, current, folder, full, factor, resolved, target, timeLeftMs, log);
-    if (!leveled) log['levelCache'] = 'none';
+    if (!leveled) log['levelCache'] ??= 'none';
     const bytes = leveled ? (leveled.byteLength <= maxBodyBytes ? leveled : undefined) : await drawImage(route.key, route.page, current, resolved, target, timeLeftMs, log);
     if (bytes === undefined) return { statusCode: 302, headers: { location: await presign(target), link: links, 'cache-control': 'private, max-age=60', 'x-page-cache': 'miss' }, body: '' };
     return { statusCode: 200, headers: { ...imageHeaders, 'x-page-cache': 'miss' }, body: bytes.toString('base64'), isBase64Encoded: true };
@@ -389,11 +398,30 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
     const started = performance.now();
     // The source's bytes (the folder names its etag and the renderer's major), the page, its full image and the scale.
     const id = createHash('sha256').update(`${bucket}\n${key}\n${folder}\n${page}\n${full.dpi}\n${full.width}x${full.height}\n${factor}`).digest('hex');
-    const lease = await levels.acquire(id, current.etag, levelGeometry(full, factor), (path) =>
-      renderPageOf(key, page, current, { format: 'png', level: factor, bandBytes: LEVEL_BAND_BYTES }, timeLeftMs, async (result) => {
-        await writeLevelFile(path, { width: result.width, height: result.height, channels: result.color === 'gray' ? 1 : 3 }, current.etag, result.body);
-      }),
-    );
+    if (failedLevels.has(id)) {
+      log['levelCache'] = 'failed-before';
+      return undefined;
+    }
+    // The level draw may take half the time left: the region can still be drawn in the rest.
+    const levelTimeLeft = timeLeftMs && ((): number => timeLeftMs() / 2 + 1_500);
+    let lease: LevelLease | undefined;
+    try {
+      lease = await levels.acquire(id, current.etag, levelGeometry(full, factor), (path) =>
+        renderPageOf(key, page, current, { format: 'png', level: factor, bandBytes: LEVEL_BAND_BYTES }, levelTimeLeft, async (result) => {
+          await writeLevelFile(path, { width: result.width, height: result.height, channels: result.color === 'gray' ? 1 : 3 }, current.etag, result.body);
+        }),
+      );
+    } catch (err) {
+      // A level that cannot be drawn (out of time on a dense page, the disk full, the page
+      // failing) costs this tile nothing but the attempt: its region is drawn, as before the
+      // level cache. Remembered, so this container's later tiles of that level go straight to
+      // their regions instead of drawing the level again.
+      if (failedLevels.size >= MAX_FAILED_LEVELS) failedLevels.clear();
+      failedLevels.add(id);
+      log['levelCache'] = 'failed';
+      log['levelError'] = err instanceof Error ? err.message : String(err);
+      return undefined;
+    }
     if (!lease) return undefined;
     let pixels: Uint8Array;
     try {

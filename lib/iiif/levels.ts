@@ -183,8 +183,12 @@ export class LevelCache {
   private async draw(id: string, estimate: number, draw: (path: string) => Promise<void>): Promise<boolean> {
     // Again each time: another process sharing this /tmp (`npm run serve` beside the tests) may have removed it.
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (!(await this.makeRoom(estimate))) return false;
+    // Reserved before any await: two draws of different levels at once cannot both pass the budget.
     this.reserved += estimate;
+    if (!(await this.makeRoom())) {
+      this.reserved -= estimate;
+      return false;
+    }
     const part = join(this.dir, `${id}.${randomBytes(8).toString('hex')}.part`);
     try {
       await draw(part);
@@ -203,17 +207,25 @@ export class LevelCache {
     }
   }
 
-  /** Evicts least recently used, unleased levels until `needed` more bytes fit the budget; false if they cannot (or the disk is full). */
-  private async makeRoom(needed: number): Promise<boolean> {
-    const byAge = [...this.entries.entries()].filter(([, e]) => e.leases === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    while (this.bytes + this.reserved + needed > this.budgetBytes) {
+  /**
+   * Evicts least recently used, unleased levels until the reserved draws fit the budget; false
+   * if they cannot, or if the disk has no room for them (checked first: nothing is evicted for a
+   * draw that cannot happen).
+   */
+  private async makeRoom(): Promise<boolean> {
+    const disk = await statfs(this.dir);
+    if (disk.bavail * disk.bsize < this.reserved) return false;
+    const byAge = [...this.entries.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    while (this.bytes + this.reserved > this.budgetBytes) {
       const oldest = byAge.shift();
       if (!oldest) return false;
-      this.entries.delete(oldest[0]);
-      await rm(this.pathOf(oldest[0]), { force: true });
+      const [id, entry] = oldest;
+      // Leased (or gone) since the list was made, during an earlier eviction's await: kept.
+      if (entry.leases > 0 || this.entries.get(id) !== entry) continue;
+      this.entries.delete(id);
+      await rm(this.pathOf(id), { force: true });
     }
-    const disk = await statfs(this.dir);
-    return disk.bavail * disk.bsize >= needed;
+    return true;
   }
 
   /** What an earlier process of this container left is removed: the index starts empty. */

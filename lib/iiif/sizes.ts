@@ -7,6 +7,7 @@
 import { isPageBox, type PageBox } from '../engine/options.js';
 import { OUTLINE_LIMITS, type OutlineEntry } from '../engine/results.js';
 import { isLegacy, isPageFailure, type StoredManifest } from '../job/manifest.js';
+import { majorVersion, RENDERER } from '../job/version.js';
 
 export const SIZES_FILE = 'iiif-pages.json';
 /** 2: with the outline. A file of schema 1 (no `schema`, no outline) is read as missing and written again. */
@@ -62,8 +63,13 @@ export interface EagerBoxes {
   boxes: Map<number, PageBox>;
 }
 
+/**
+ * Only a manifest of these source bytes and of this renderer's major (MuPDF's bounds of a page
+ * may change with it, and the level cache cuts tiles at offsets computed from the box).
+ */
 export function eagerBoxesOf(manifest: StoredManifest | null, etag: string): EagerBoxes | undefined {
   if (!manifest || isLegacy(manifest) || manifest.source.etag !== etag || manifest.pageCount < 1) return undefined;
+  if (majorVersion(manifest.renderer.version) !== majorVersion(RENDERER.version)) return undefined;
   const boxes = new Map<number, PageBox>();
   for (const page of manifest.pages) if (!isPageFailure(page) && page.box && page.number <= manifest.pageCount) boxes.set(page.number, page.box);
   return boxes.size > 0 ? { pageCount: manifest.pageCount, boxes } : undefined;

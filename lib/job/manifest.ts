@@ -180,8 +180,11 @@ export function parseManifest(text: string): StoredManifest | null {
   const pageOk = (p: unknown): boolean =>
     isRecord(p) &&
     typeof p['number'] === 'number' &&
-    (isRecord(p['error']) || (typeof p['key'] === 'string' && typeof p['width'] === 'number' && typeof p['height'] === 'number' && (p['box'] === undefined || isPageBox(p['box']))));
+    (isRecord(p['error']) || (typeof p['key'] === 'string' && typeof p['width'] === 'number' && typeof p['height'] === 'number'));
   if (!Array.isArray(pages) || !pages.every(pageOk)) return null;
+  // A page's box is optional (only the IIIF routes read it): one that is not a box is dropped,
+  // never the manifest, whose loss would make every redelivery and scheduled run render again.
+  for (const page of pages as Record<string, unknown>[]) if (page['box'] !== undefined && !isPageBox(page['box'])) delete page['box'];
   if (value['nextPage'] !== undefined && typeof value['nextPage'] !== 'number') return null;
   if (value['optionsSource'] !== undefined && !isOptionsSource(value['optionsSource'])) return null;
   return value as unknown as Manifest;
