@@ -19,6 +19,7 @@ import { DEFAULT_OUTPUT_OPTIONS } from '../lib/engine/options.js';
 import { startRender } from '../lib/engine/render.js';
 import { LevelCache, levelFileBytes, writeLevelFile, type LevelRaster } from '../lib/iiif/levels.js';
 import { logger } from '../lib/observability.js';
+import { HttpError } from '../lib/on-demand/errors.js';
 import { createPageHandler, type PageResult } from '../lib/on-demand/handler.js';
 import { SourceCache } from '../lib/on-demand/source-cache.js';
 import { corpusFile } from '../tools/corpus.js';
@@ -246,24 +247,39 @@ describe('IIIF tiles from the level cache', () => {
     });
   }
 
-  it('a level that cannot be drawn costs the tile nothing: its region is drawn, and later tiles of that level skip the level', { timeout: 120_000 }, async () => {
-    const key = 'incoming/levels/undrawable.pdf';
-    await putObject(s3, BUCKET, key, await readFile(corpusFile('tracemonkey-paper-14p.pdf')));
-    // The cache's folder lies under a file: every level draw fails (as a full disk or a draw out of time would).
+  it('a level that cannot be drawn costs the tile nothing: its region is drawn; a level out of time is not tried again in that container', { timeout: 120_000 }, async () => {
+    const whole = await wholePage(corpusFile('tracemonkey-paper-14p.pdf'), 1, 50);
+    const tiles = [
+      { path: '0,0,850,1024/425,512', y: 0, size: [425, 512] },
+      { path: '0,1024,850,76/425,38', y: 512, size: [425, 38] },
+    ];
+    const keys = ['incoming/levels/undrawable.pdf', 'incoming/levels/late.pdf'];
+    for (const key of keys) await putObject(s3, BUCKET, key, await readFile(corpusFile('tracemonkey-paper-14p.pdf')));
+    // Each handler its own key: the tiles one stores are misses for the other.
+    const ask = async (handler: ReturnType<typeof handlerOf>, key: string, tile: (typeof tiles)[number]): Promise<unknown> => {
+      const { result, level } = await get(handler, `/iiif/3/${encodeURIComponent(key)}/${tile.path}/0/default.png`);
+      const image = png(result);
+      expect([image.width, image.height], tile.path).toEqual(tile.size);
+      // A region drawn by MuPDF: the page's pixels within its anti-aliasing (test/engine/region.test.ts).
+      expect(maxDifference(image, whole, { x: 0, y: tile.y, w: image.width, h: image.height }, 0, false), tile.path).toBeLessThanOrEqual(40);
+      return level;
+    };
+    // The cache's folder lies under a file: every draw fails, as a passing fault would; each tile tries again.
     const blocked = freshDir('blocked');
     await writeFile(blocked, 'not a folder');
-    const handler = handlerOf({ IIIF_DPI: '100' }, new LevelCache(join(blocked, 'levels'), 256 * MiB));
-    const id = encodeURIComponent(key);
-    const whole = await wholePage(corpusFile('tracemonkey-paper-14p.pdf'), 1, 50);
-    const tiles = ['0,0,850,1024/425,512', '0,1024,850,76/425,38'];
-    for (const [i, tile] of tiles.entries()) {
-      const { result, level } = await get(handler, `/iiif/3/${id}/${tile}/0/default.png`);
-      expect(level, tile).toBe(i === 0 ? 'failed' : 'failed-before');
-      const image = png(result);
-      expect([image.width, image.height], tile).toEqual(i === 0 ? [425, 512] : [425, 38]);
-      // A region drawn by MuPDF: the page's pixels within its anti-aliasing (test/engine/region.test.ts).
-      expect(maxDifference(image, whole, { x: 0, y: i === 0 ? 0 : 512, w: image.width, h: image.height }, 0, false), tile).toBeLessThanOrEqual(40);
+    const failing = handlerOf({ IIIF_DPI: '100' }, new LevelCache(join(blocked, 'levels'), 256 * MiB));
+    expect([await ask(failing, keys[0]!, tiles[0]!), await ask(failing, keys[0]!, tiles[1]!)]).toEqual(['failed', 'failed']);
+    // A level out of time (the level draw's deadline is half the time left) would be so again: remembered.
+    let attempts = 0;
+    class OutOfTime extends LevelCache {
+      override acquire(): Promise<never> {
+        attempts++;
+        return Promise.reject(new HttpError(503, 'OUT_OF_TIME', 'the level was not drawn in time'));
+      }
     }
+    const late = handlerOf({ IIIF_DPI: '100' }, new OutOfTime(freshDir('late'), 256 * MiB));
+    expect([await ask(late, keys[1]!, tiles[0]!), await ask(late, keys[1]!, tiles[1]!)]).toEqual(['failed', 'failed-before']);
+    expect(attempts).toBe(1);
   });
 
   it('a re-upload (a new etag) draws a new level: the old one is never served', { timeout: 120_000 }, async () => {

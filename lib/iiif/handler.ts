@@ -416,8 +416,13 @@ export function createIiifHandler(config: PageConfig, deps: IiifDeps): IiifHandl
       // failing) costs this tile nothing but the attempt: its region is drawn, as before the
       // level cache. Remembered, so this container's later tiles of that level go straight to
       // their regions instead of drawing the level again.
-      if (failedLevels.size >= MAX_FAILED_LEVELS) failedLevels.clear();
-      failedLevels.add(id);
+      // Remembered only when it would fail again: out of time or failed by the page (a 503 or a
+      // 422), or the disk full; a failed download or a crashed worker may not recur.
+      const lasting = (err instanceof HttpError && (err.status === 503 || err.status === 422)) || (err as NodeJS.ErrnoException).code === 'ENOSPC';
+      if (lasting) {
+        if (failedLevels.size >= MAX_FAILED_LEVELS) failedLevels.clear();
+        failedLevels.add(id);
+      }
       log['levelCache'] = 'failed';
       log['levelError'] = err instanceof Error ? err.message : String(err);
       return undefined;

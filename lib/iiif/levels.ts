@@ -185,10 +185,14 @@ export class LevelCache {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // Reserved before any await: two draws of different levels at once cannot both pass the budget.
     this.reserved += estimate;
-    if (!(await this.makeRoom())) {
-      this.reserved -= estimate;
-      return false;
+    let room = false;
+    try {
+      room = await this.makeRoom();
+    } finally {
+      // Given back on every path that does not go on to draw (no room, or statfs/rm threw).
+      if (!room) this.reserved -= estimate;
     }
+    if (!room) return false;
     const part = join(this.dir, `${id}.${randomBytes(8).toString('hex')}.part`);
     try {
       await draw(part);
@@ -209,20 +213,25 @@ export class LevelCache {
 
   /**
    * Evicts least recently used, unleased levels until the reserved draws fit the budget; false
-   * if they cannot, or if the disk has no room for them (checked first: nothing is evicted for a
-   * draw that cannot happen).
+   * if they cannot, or if the disk could not hold them even with every unleased level gone
+   * (checked first: nothing is evicted for a draw that cannot happen; levels filling the disk
+   * are evicted like any other).
    */
   private async makeRoom(): Promise<boolean> {
     const disk = await statfs(this.dir);
-    if (disk.bavail * disk.bsize < this.reserved) return false;
+    let evictable = 0;
+    for (const entry of this.entries.values()) if (entry.leases === 0) evictable += entry.size;
+    if (disk.bavail * disk.bsize + evictable < this.reserved) return false;
     const byAge = [...this.entries.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    while (this.bytes + this.reserved > this.budgetBytes) {
+    let free = disk.bavail * disk.bsize;
+    while (this.bytes + this.reserved > this.budgetBytes || free < this.reserved) {
       const oldest = byAge.shift();
       if (!oldest) return false;
       const [id, entry] = oldest;
       // Leased (or gone) since the list was made, during an earlier eviction's await: kept.
       if (entry.leases > 0 || this.entries.get(id) !== entry) continue;
       this.entries.delete(id);
+      free += entry.size;
       await rm(this.pathOf(id), { force: true });
     }
     return true;
