@@ -29,6 +29,17 @@ export interface ImageEncoder {
 }
 
 /**
+ * The rule of writeRows for every streaming encoder: `rowCount` more rows after `rowsIn` stay
+ * within the image's `height`, and come as `rowCount` rows (or `unit`: PNG's scanlines) of
+ * `rowBytes` each. Throws, naming the encoder by `label`.
+ */
+export function checkRows(label: string, unit: string, rows: { rowsIn: number; rowCount: number; byteLength: number }, height: number, rowBytes: number): void {
+  const { rowsIn, rowCount, byteLength } = rows;
+  if (rowsIn + rowCount > height) throw new Error(`${label}: ${rowsIn + rowCount} rows for an image of ${height}`);
+  if (byteLength !== rowCount * rowBytes) throw new Error(`${label}: ${byteLength} bytes for ${rowCount} ${unit} of ${rowBytes}`);
+}
+
+/**
  * The reader sets the pace: resolves once `output` has room again (at once if it has), or
  * when its reader went away (a destroyed output releases the writer too).
  */

@@ -10,7 +10,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, crc32, createDeflate, deflate as deflateCallback } from 'node:zlib';
-import { readerRoom, type ImageEncoder } from './image-encoder.js';
+import { checkRows, readerRoom, type ImageEncoder } from './image-encoder.js';
 
 const deflateOnce = promisify(deflateCallback);
 
@@ -173,8 +173,7 @@ export function createPngEncoder(width: number, height: number, channels: 1 | 3,
     // Streams: each band is deflated and let go, nothing of the page is gathered.
     gatheredBytes: 0,
     async writeRows(scanlines, rowCount) {
-      if (rowsWritten + rowCount > height) throw new Error(`PNG encoder: ${rowsWritten + rowCount} rows for an image of ${height}`);
-      if (scanlines.byteLength !== rowCount * scanlineBytes) throw new Error(`PNG encoder: ${scanlines.byteLength} bytes for ${rowCount} scanlines of ${scanlineBytes}`);
+      checkRows('PNG encoder', 'scanlines', { rowsIn: rowsWritten, rowCount, byteLength: scanlines.byteLength }, height, scanlineBytes);
       const first = rowsWritten === 0;
       rowsWritten += rowCount;
       const last = rowsWritten === height;

@@ -4,7 +4,7 @@
  * is cut from it by reading its bytes of each row, with nothing to decode.
  */
 import { PassThrough } from 'node:stream';
-import { readerRoom, type ImageEncoder } from './image-encoder.js';
+import { checkRows, readerRoom, type ImageEncoder } from './image-encoder.js';
 
 export function createRawEncoder(width: number, height: number, channels: 1 | 3): ImageEncoder {
   const output = new PassThrough({ highWaterMark: 1 << 20 });
@@ -19,8 +19,7 @@ export function createRawEncoder(width: number, height: number, channels: 1 | 3)
     // Streams: each band goes out as it comes.
     gatheredBytes: 0,
     async writeRows(rows, rowCount) {
-      if (rowsIn + rowCount > height) throw new Error(`raw rows: ${rowsIn + rowCount} rows for an image of ${height}`);
-      if (rows.byteLength !== rowCount * rowBytes) throw new Error(`raw rows: ${rows.byteLength} bytes for ${rowCount} rows of ${rowBytes}`);
+      checkRows('raw rows', 'rows', { rowsIn, rowCount, byteLength: rows.byteLength }, height, rowBytes);
       rowsIn += rowCount;
       if (output.destroyed) return;
       bytesOut += rows.byteLength;

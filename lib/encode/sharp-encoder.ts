@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import type { AvifOptions, JpegOptions, Sharp, WebpOptions } from 'sharp';
 import { encoderSettingsOf, formatLabelOf, maxPixelsOf, maxSideOf, type SharpFormat } from './formats.js';
-import { readerRoom, type ImageEncoder } from './image-encoder.js';
+import { checkRows, readerRoom, type ImageEncoder } from './image-encoder.js';
 
 type SharpModule = typeof import('sharp').default;
 
@@ -114,8 +114,7 @@ export function createSharpEncoder(format: SharpFormat, image: RasterImage): Ima
     async writeRows(rows, rowCount) {
       if (refused) throw refused;
       if (!pixels) throw new Error(`${label} encoder: the page is no longer open`);
-      if (rowsIn + rowCount > height) throw new Error(`${label} encoder: ${rowsIn + rowCount} rows for an image of ${height}`);
-      if (rows.byteLength !== rowCount * rowBytes) throw new Error(`${label} encoder: ${rows.byteLength} bytes for ${rowCount} rows of ${rowBytes}`);
+      checkRows(`${label} encoder`, 'rows', { rowsIn, rowCount, byteLength: rows.byteLength }, height, rowBytes);
       pixels.set(rows, rowsIn * rowBytes);
       rowsIn += rowCount;
       if (rowsIn < height) return;
